@@ -1,0 +1,1 @@
+"""grafana-platform: typed Pulumi components and the validated model they are built from."""

@@ -1,0 +1,94 @@
+"""A team's alert rules as one Grafana-managed rule group.
+
+Each Prometheus-style rule becomes the three steps Grafana's own Prometheus converter emits:
+A, the instant query with the comparison inside; B, `is_number($A) || is_nan($A) || is_inf($A)`;
+C, a threshold `B > 0` as the condition. No data is OK, a failing query is Error. So the Grafana
+rule fires exactly when the Prometheus rule that promtool tests would.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+import pulumi
+import pulumiverse_grafana as grafana
+from pulumiverse_grafana import alerting
+
+from .estate import Rule, Team
+from .types import ResourceType
+
+EXPRESSION_DATASOURCE = "__expr__"
+QUERY_RANGE_SECONDS = 600
+CONDITION = "C"
+
+
+def rule_data(rule: Rule, prometheus_uid: str) -> list[alerting.RuleGroupRuleDataArgs]:
+    expr_ds = {"type": EXPRESSION_DATASOURCE, "uid": EXPRESSION_DATASOURCE}
+    steps = [
+        ("A", prometheus_uid, QUERY_RANGE_SECONDS, {
+            "datasource": {"type": "prometheus", "uid": prometheus_uid},
+            "expr": rule.expr, "instant": True, "intervalMs": 1000, "maxDataPoints": 43200, "refId": "A",
+        }),
+        ("B", EXPRESSION_DATASOURCE, 0, {
+            "datasource": expr_ds, "expression": "is_number($A) || is_nan($A) || is_inf($A)",
+            "refId": "B", "type": "math",
+        }),
+        (CONDITION, EXPRESSION_DATASOURCE, 0, {
+            "datasource": expr_ds, "expression": "B", "refId": CONDITION, "type": "threshold",
+            "conditions": [{"evaluator": {"params": [0], "type": "gt"}, "operator": {"type": "and"},
+                            "query": {"params": [CONDITION]}, "reducer": {"params": [], "type": "last"},
+                            "type": "query"}],
+        }),
+    ]
+    return [
+        alerting.RuleGroupRuleDataArgs(
+            ref_id=ref_id,
+            datasource_uid=datasource_uid,
+            relative_time_range=alerting.RuleGroupRuleDataRelativeTimeRangeArgs(from_=seconds, to=0),
+            model=json.dumps(model, sort_keys=True),
+        )
+        for ref_id, datasource_uid, seconds, model in steps
+    ]
+
+
+def grafana_rule(rule: Rule, prometheus_uid: str) -> alerting.RuleGroupRuleArgs:
+    return alerting.RuleGroupRuleArgs(
+        name=rule.alert,
+        uid=rule.uid,
+        for_=rule.for_,
+        condition=CONDITION,
+        no_data_state="OK",
+        exec_err_state="Error",
+        labels=rule.labels,
+        annotations=rule.annotations,
+        datas=rule_data(rule, prometheus_uid),
+    )
+
+
+def prometheus_rule_file(group: str, interval: str, rules: list[dict]) -> dict:
+    """A Prometheus rule file (for promtool) holding one group."""
+    return {"groups": [{"name": group, "interval": interval, "rules": rules}]}
+
+
+@dataclass(frozen=True)
+class TeamAlertRulesArgs:
+    team: Team
+    folder_uid: pulumi.Input[str]
+    prometheus_uid: str
+    provider: pulumi.ProviderResource
+    depends_on: list[pulumi.Resource]
+
+
+class TeamAlertRules(pulumi.ComponentResource):
+    def __init__(self, name: str, args: TeamAlertRulesArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__(ResourceType.TEAM_ALERT_RULES, name, None, opts)
+        team = args.team
+        self.group = grafana.alerting.RuleGroup(
+            team.slug,
+            name=team.slug,
+            folder_uid=args.folder_uid,
+            interval_seconds=team.interval_seconds,
+            rules=[grafana_rule(rule, args.prometheus_uid) for rule in team.rules],
+            opts=pulumi.ResourceOptions(parent=self, provider=args.provider, depends_on=args.depends_on),
+        )
+        self.register_outputs({"rules": len(team.rules)})

@@ -1,0 +1,253 @@
+"""The whole validated estate of one stack: stack config + every enabled team, resolved.
+
+Everything that can be wrong is found here, before the first resource is registered:
+a team that failed to load must never silently vanish (Pulumi would delete what it owns).
+"""
+from __future__ import annotations
+
+import importlib.util
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from pydantic import ValidationError
+
+from dashboards.finalize import canonical_json, finalize, panels, to_dict
+from dashboards.importer import load_exported
+
+from . import promql
+from .model import UID_MAX, ConfigError, duration_seconds, kebab, validation_problems
+from .stack_config import PROJECT, ROOT, StackConfig, TeamSettings, load_stack_config, read_yaml, relative, stack_file
+from .team_spec import SELECTOR, THRESHOLD, AlertRule, TeamSpec
+
+TEAMS_DIR = ROOT / "teams"
+
+
+@dataclass(frozen=True)
+class Rule:
+    """An alert rule as Grafana and Prometheus will both run it (selector and overrides applied)."""
+
+    alert: str
+    uid: str
+    expr: str
+    for_: str
+    threshold: float | None
+    labels: dict[str, str]
+    annotations: dict[str, str]
+
+
+@dataclass(frozen=True)
+class Dashboard:
+    uid: str
+    title: str
+    config_json: str
+
+
+@dataclass(frozen=True)
+class Team:
+    slug: str
+    spec: TeamSpec
+    settings: TeamSettings
+    selector: str
+    folder_uid: str
+    dashboards: tuple[Dashboard, ...]
+    rules: tuple[Rule, ...]
+
+    @property
+    def interval_seconds(self) -> int:
+        return duration_seconds(self.spec.alert_interval)
+
+
+@dataclass(frozen=True)
+class Estate:
+    stack: str
+    config: StackConfig
+    teams: tuple[Team, ...]
+
+
+def available_teams() -> list[str]:
+    return sorted(p.parent.name for p in TEAMS_DIR.glob("*/team.yaml"))
+
+
+def load_estate(stack: str) -> Estate:
+    config = load_stack_config(stack)
+    where = relative(stack_file(stack))
+    unknown = [slug for slug in config.teams if slug not in available_teams()]
+    if unknown:
+        raise ConfigError(where, [
+            (f"{PROJECT}:teams.{slug}", f"unknown team '{slug}'; allowed: {', '.join(available_teams())}")
+            for slug in unknown
+        ])
+    teams = tuple(_load_team(slug, settings, config, where) for slug, settings in sorted(config.teams.items()))
+    _check_unique_uids(config, teams, where)
+    return Estate(stack=stack, config=config, teams=teams)
+
+
+def load_team_spec(slug: str) -> TeamSpec:
+    path = TEAMS_DIR / slug / "team.yaml"
+    try:
+        return TeamSpec.model_validate(read_yaml(path))
+    except ValidationError as e:
+        raise ConfigError(relative(path), validation_problems(e, TeamSpec)) from None
+
+
+def _load_team(slug: str, settings: TeamSettings, config: StackConfig, where: str) -> Team:
+    spec = load_team_spec(slug)
+    at = f"{PROJECT}:teams.{slug}"
+    selector = ", ".join(s for s in (spec.selector, settings.selector) if s.strip())
+    try:
+        required = promql.matchers(selector)
+    except ValueError as e:
+        raise ConfigError(where, [(f"{at}.selector", f"not valid label matchers: {e}")]) from None
+    problems = [
+        (f"{at}.overrides.{name}", f"unknown alert; allowed: {', '.join(a.alert for a in spec.alerts)}")
+        for name in settings.overrides if name not in {a.alert for a in spec.alerts}
+    ]
+    problems += [
+        (f"{at}.overrides.{a.alert}.threshold", "this alert has no threshold to override")
+        for a in spec.alerts if (o := settings.overrides.get(a.alert)) and o.threshold is not None and a.threshold is None
+    ]
+    problems += [
+        (f"{at}.variables.{name}", f"unknown variable; allowed: {', '.join(sorted(spec.variables)) or 'none'}")
+        for name in settings.variables if name not in spec.variables
+    ]
+    if problems:
+        raise ConfigError(where, problems)
+    rules = tuple(_resolve_rule(slug, rule, settings, config, selector, required) for rule in spec.alerts)
+    variables = {**spec.variables, **settings.variables}
+    dashboards = tuple(_dashboards(slug, spec, selector, required, variables, config))
+    return Team(slug=slug, spec=spec, settings=settings, selector=selector,
+                folder_uid=spec.folder_uid or slug, dashboards=dashboards, rules=rules)
+
+
+def _resolve_rule(slug: str, rule: AlertRule, settings: TeamSettings, config: StackConfig,
+                  selector: str, required: set) -> Rule:
+    override = settings.overrides.get(rule.alert)
+    threshold = override.threshold if override and override.threshold is not None else rule.threshold
+    expr = rule.expr.replace(SELECTOR, selector)
+    if threshold is not None:
+        expr = expr.replace(THRESHOLD, format_number(threshold))
+    spec_file = relative(TEAMS_DIR / slug / "team.yaml")
+    field = f"alerts.{rule.alert}.expr"
+    try:
+        unscoped = promql.metrics_without(expr, required)
+    except ValueError as e:
+        raise ConfigError(spec_file, [(field, str(e))]) from None
+    if unscoped:
+        raise ConfigError(spec_file, [(field, f"metrics {unscoped} lack the team selector {SELECTOR}")])
+    def fill(text: str) -> str:  # annotations may quote the threshold in force in this stack
+        return text.replace(THRESHOLD, format_number(threshold)) if threshold is not None else text
+
+    uid = rule.uid or f"{slug}-{kebab(rule.alert)}"
+    if len(uid) > UID_MAX:
+        raise ConfigError(spec_file, [(f"alerts.{rule.alert}.uid",
+                                       f"generated uid '{uid}' is over {UID_MAX} characters; set a shorter uid")])
+    return Rule(
+        alert=rule.alert,
+        uid=uid,
+        expr=expr,
+        for_=override.for_ if override and override.for_ else rule.for_,
+        threshold=threshold,
+        labels={**rule.labels, "severity": rule.severity, "team": slug},
+        annotations={
+            "summary": fill(rule.summary),
+            "description": fill(rule.description),
+            "runbook_url": f"{config.runbook_base_url.rstrip('/')}/{slug}/{rule.runbook_page}",
+        },
+    )
+
+
+def format_number(value: float) -> str:
+    """1e9 -> `1000000000`, 0.05 -> `0.05`: how a person writes a PromQL threshold."""
+    return str(int(value)) if float(value).is_integer() else repr(float(value))
+
+
+def _dashboards(slug: str, spec: TeamSpec, selector: str, required: set, variables: dict[str, float],
+                config: StackConfig) -> list[Dashboard]:
+    team_dir = TEAMS_DIR / slug
+    sources: list[tuple[str, dict]] = []
+    module_path = team_dir / "dashboards.py"
+    if module_path.exists():
+        try:
+            built = _load_module(slug, module_path).dashboards(TeamView(slug, spec.title, variables))
+            sources += [(relative(module_path), to_dict(b)) for b in built]
+        except Exception as e:  # a team's code failing must stop the program with its file named
+            raise ConfigError(relative(module_path), [("dashboards()", f"{type(e).__name__}: {e}")]) from None
+    for item in spec.imports:
+        try:
+            board = load_exported(team_dir / item.file)
+        except (OSError, ValueError) as e:
+            raise ConfigError(relative(team_dir / item.file), [("", str(e))]) from None
+        if item.title:
+            board["title"] = item.title
+        board["uid"] = item.uid
+        sources.append((relative(team_dir / item.file), board))
+    prometheus = config.datasources.prometheus
+    result = []
+    for source, board in sources:
+        uid = board.get("uid") or ""
+        if not uid or len(uid) > UID_MAX:
+            raise ConfigError(source, [(f"dashboard '{board.get('title')}'.uid",
+                                        f"needs a uid of 1 to {UID_MAX} characters (got '{uid}')")])
+        final = finalize(board, uid=uid, team=slug, selector=selector,
+                         datasource_uid=prometheus.uid, datasource_name=prometheus.name)
+        _check_queries(source, final, required)
+        result.append(Dashboard(uid=uid, title=final["title"], config_json=canonical_json(final)))
+    return result
+
+
+def _check_queries(source: str, board: dict, required: set) -> None:
+    problems = []
+    for panel in panels(board):
+        for target in panel.get("targets") or []:
+            where = f"{board['uid']}.panels['{panel.get('title')}'].targets.{target.get('refId')}.expr"
+            try:
+                unscoped = promql.metrics_without(target.get("expr", ""), required)
+            except ValueError as e:
+                problems.append((where, str(e)))
+                continue
+            if unscoped:
+                problems.append((where, f"metrics {unscoped} lack the team selector {SELECTOR}"))
+    if problems:
+        raise ConfigError(source, problems)
+
+
+@dataclass(frozen=True)
+class TeamView:
+    """What a team's dashboards module may read: its identity and its (stack-resolved) variables."""
+
+    slug: str
+    title: str
+    variables: dict[str, float]
+
+
+def _load_module(slug: str, path: Path):
+    name = f"teams_{slug.replace('-', '_')}_dashboards"
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def _check_unique_uids(config: StackConfig, teams: tuple[Team, ...], where: str) -> None:
+    # Folders and dashboards share one uid space in Grafana; rules and datasources have their own.
+    spaces = {
+        "folder/dashboard": [(t.slug, t.folder_uid) for t in teams] + [(t.slug, d.uid) for t in teams for d in t.dashboards],
+        "alert rule": [(t.slug, r.uid) for t in teams for r in t.rules],
+        "datasource": [(kind, ds.uid) for kind, ds in config.datasources.items()],
+        "folder title": [(t.slug, t.spec.folder) for t in teams],
+    }
+    problems = []
+    for space, owned in spaces.items():
+        seen: dict[str, str] = {}
+        for owner, uid in owned:
+            if uid in seen:
+                problems.append((f"{space} '{uid}'", f"used by both {seen[uid]} and {owner}; uids must be unique"))
+            seen.setdefault(uid, owner)
+    for team in teams:
+        titles = [d.title for d in team.dashboards]
+        problems += [(f"teams.{team.slug}", f"two dashboards titled '{t}' in one folder")
+                     for t in sorted({t for t in titles if titles.count(t) > 1})]
+    if problems:
+        raise ConfigError(where, problems)

@@ -1,0 +1,144 @@
+"""Building blocks shared by the stack model and the team model: base class, field types, errors."""
+from __future__ import annotations
+
+import difflib
+import re
+import types
+import typing
+from typing import Annotated, Any, Union
+
+import pulumi
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
+from pydantic.alias_generators import to_camel
+
+# Grafana refuses uids longer than 40 characters.
+UID_MAX = 40
+DURATION_PATTERN = r"^(\d+y)?(\d+w)?(\d+d)?(\d+h)?(\d+m)?(\d+s)?(\d+ms)?$"
+_DURATION_UNITS = {"y": 365 * 86400, "w": 7 * 86400, "d": 86400, "h": 3600, "m": 60, "s": 1, "ms": 0.001}
+
+NonEmpty = Annotated[str, StringConstraints(min_length=1)]
+Uid = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]+$", min_length=1, max_length=UID_MAX)]
+Slug = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9-]*$")]
+Duration = Annotated[str, StringConstraints(pattern=DURATION_PATTERN, min_length=2)]
+LabelName = Annotated[str, StringConstraints(pattern=r"^[a-zA-Z_][a-zA-Z0-9_]*$")]
+HttpUrl = Annotated[str, StringConstraints(pattern=r"^https?://[^\s]+$")]
+
+
+def duration_seconds(duration: str) -> int:
+    """Seconds in a Prometheus duration such as `1m30s`."""
+    total = sum(int(n) * _DURATION_UNITS[u] for n, u in re.findall(r"(\d+)(ms|[ywdhms])", duration))
+    return int(total)
+
+
+def kebab(name: str) -> str:
+    """`HighCPUUsage` -> `high-cpu-usage`."""
+    return re.sub(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])", "-", name).lower()
+
+
+def secret(default: Any = ..., **kwargs: Any) -> Any:
+    """A field whose value must come from a Pulumi `secure:` config value."""
+    return Field(default, json_schema_extra={"secret": True}, **kwargs)
+
+
+class Model(BaseModel):
+    """Strict base: camelCase keys as in Pulumi config, unknown keys refused, immutable."""
+
+    model_config = ConfigDict(
+        alias_generator=to_camel, populate_by_name=True, extra="forbid", frozen=True
+    )
+
+
+def secret_paths(model: BaseModel, path: tuple = ()) -> typing.Iterator[tuple[tuple, str]]:
+    """Every secret field that holds a value, as (config path, value)."""
+    for name, field in type(model).model_fields.items():
+        value = getattr(model, name)
+        key = (*path, field.alias or name)
+        extra = field.json_schema_extra if isinstance(field.json_schema_extra, dict) else {}
+        if extra.get("secret") and value is not None:
+            yield key, value
+        for sub_key, item in _children(value):
+            yield from secret_paths(item, (*key, *sub_key))
+
+
+def _children(value: Any) -> typing.Iterator[tuple[tuple, BaseModel]]:
+    if isinstance(value, BaseModel):
+        yield (), value
+    elif isinstance(value, dict):
+        for k, v in value.items():
+            if isinstance(v, BaseModel):
+                yield (k,), v
+    elif isinstance(value, (list, tuple)):
+        for i, v in enumerate(value):
+            if isinstance(v, BaseModel):
+                yield (i,), v
+
+
+class ConfigError(pulumi.RunError):
+    """A configuration problem: the program stops before it registers any resource.
+
+    A RunError makes Pulumi print the message alone, without a traceback.
+    """
+
+    def __init__(self, file: str, problems: list[tuple[str, str]]):
+        self.file = file
+        self.problems = problems
+        count = f"{len(problems)} problem{'s' if len(problems) != 1 else ''}"
+        lines = [f"{file}: invalid configuration ({count}); nothing was deployed:"]
+        lines += [f"  {path}: {message}" if path else f"  {message}" for path, message in problems]
+        super().__init__("\n".join(lines))
+
+
+def dotted(path: typing.Iterable[Any]) -> str:
+    return ".".join(str(p) for p in path)
+
+
+def validation_problems(error: ValidationError, model: type[BaseModel], prefix: str = "") -> list[tuple[str, str]]:
+    """pydantic errors as (field path, what is wrong and what is allowed)."""
+    problems = []
+    for err in error.errors():
+        loc = tuple(err["loc"])
+        path = dotted(p for p in (prefix, *loc) if p != "")
+        if err["type"] == "extra_forbidden":
+            allowed = _allowed_keys(model, loc[:-1])
+            hint = difflib.get_close_matches(str(loc[-1]), allowed, n=1)
+            message = "unknown field" + (f" (did you mean '{hint[0]}'?)" if hint else "")
+            message += f"; allowed: {', '.join(allowed)}"
+        elif err["type"] == "missing":
+            message = "is required"
+        else:
+            message = err["msg"]
+            if "input" in err and not isinstance(err["input"], (dict, list)) and err["type"] != "value_error":
+                message += f" (got {err['input']!r})"
+        problems.append((path, message))
+    return problems
+
+
+def _allowed_keys(model: type[BaseModel], loc: tuple) -> list[str]:
+    """The keys allowed at `loc` inside `model`, found by walking its annotations."""
+    annotation: Any = model
+    for part in loc:
+        annotation = _model_in(annotation)
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            field = next((f for n, f in annotation.model_fields.items() if part in (n, f.alias)), None)
+            if field is None:
+                return []
+            annotation = field.annotation
+        else:  # a dict value or a list item
+            args = typing.get_args(annotation)
+            annotation = args[-1] if args else Any
+    annotation = _model_in(annotation)
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return sorted(f.alias or n for n, f in annotation.model_fields.items())
+    return []
+
+
+def _model_in(annotation: Any) -> Any:
+    """The model inside Optional[...] / Annotated[...], or the annotation itself."""
+    origin = typing.get_origin(annotation)
+    if origin is Annotated:
+        return _model_in(typing.get_args(annotation)[0])
+    if origin in (Union, types.UnionType):
+        for arg in typing.get_args(annotation):
+            if isinstance(arg, type) and issubclass(arg, BaseModel):
+                return arg
+    return annotation

@@ -1,0 +1,47 @@
+"""The root component: one stack's whole Grafana estate, built from a validated Estate."""
+from __future__ import annotations
+
+import pulumi
+
+from .connection import GrafanaConnection, GrafanaConnectionArgs
+from .contact_points import ContactPoints, ContactPointsArgs
+from .datasources import Datasources, DatasourcesArgs
+from .estate import Estate
+from .notification_policy import NotificationPolicyTree, NotificationPolicyTreeArgs
+from .team import Team, TeamArgs
+from .types import ResourceType
+
+
+class GrafanaPlatform(pulumi.ComponentResource):
+    def __init__(self, name: str, estate: Estate, opts: pulumi.ResourceOptions | None = None):
+        super().__init__(ResourceType.PLATFORM, name, None, opts)
+        config = estate.config
+        child = pulumi.ResourceOptions(parent=self)
+        provider = GrafanaConnection("grafana", GrafanaConnectionArgs(
+            url=config.grafana_url, auth=config.grafana_auth, org_id=config.org_id), child).provider
+        datasources = Datasources("datasources", DatasourcesArgs(
+            config=config.datasources, provider=provider, protect=config.protect), child)
+        contact_points = ContactPoints("contact-points", ContactPointsArgs(
+            contact_points=config.contact_points, provider=provider), child)
+        NotificationPolicyTree("notification-policy", NotificationPolicyTreeArgs(
+            root=config.notification_policy, teams=estate.teams, contact_points=contact_points,
+            mute_timings=config.mute_timings, provider=provider), child)
+        self.teams = {
+            team.slug: Team(team.slug, TeamArgs(
+                team=team, prometheus_uid=config.datasources.prometheus.uid, provider=provider,
+                protect=config.protect, datasources=datasources), child)
+            for team in estate.teams
+        }
+        self.register_outputs({"teams": sorted(self.teams)})
+
+
+def summary(estate: Estate, platform: GrafanaPlatform) -> dict:
+    """Per team: folder uid, dashboard uids and rule count (the stack's main export)."""
+    return {
+        team.slug: {
+            "folderUid": platform.teams[team.slug].folder_uid,
+            "dashboardUids": [d.uid for d in team.dashboards],
+            "ruleCount": len(team.rules),
+        }
+        for team in estate.teams
+    }

@@ -1,0 +1,63 @@
+"""PromQL checks done in-process: parse every expression, and find selectors missing the team's labels."""
+from __future__ import annotations
+
+import re
+
+import promql_parser
+
+# Grafana substitutes these before a query reaches Prometheus; give them concrete values to parse.
+MACROS = {
+    "$__rate_interval": "1m",
+    "${__rate_interval}": "1m",
+    "$__interval_ms": "15000",
+    "$__interval": "15s",
+    "${__interval}": "15s",
+    "$__range_s": "3600",
+    "$__range_ms": "3600000",
+    "$__range": "1h",
+    "${__range}": "1h",
+}
+_MACRO = re.compile("|".join(re.escape(m) for m in sorted(MACROS, key=len, reverse=True)))
+
+
+def substitute_macros(expr: str) -> str:
+    return _MACRO.sub(lambda m: MACROS[m.group(0)], expr)
+
+
+def parse(expr: str) -> promql_parser.Expr:
+    """The parsed expression; ValueError with the parser's reason when it is not valid PromQL."""
+    try:
+        return promql_parser.parse(substitute_macros(expr))
+    except ValueError as e:
+        raise ValueError(f"invalid PromQL ({e}): {expr}") from None
+
+
+def matchers(selector: str) -> set[tuple[str, str, str]]:
+    """`job="a", env="prod"` as a set of (label, operator, value)."""
+    node = parse("{" + selector + "}")
+    return {(m.name, str(m.op), m.value) for m in node.matchers.matchers}
+
+
+def metrics_without(expr: str, required: set[tuple[str, str, str]]) -> list[str]:
+    """Metric names in `expr` whose selector lacks one of the `required` matchers."""
+    missing: list[str] = []
+
+    def visit(node: promql_parser.Expr) -> None:
+        if isinstance(node, promql_parser.VectorSelector):
+            have = {(m.name, str(m.op), m.value) for m in node.matchers.matchers}
+            if not required <= have:
+                missing.append(node.name or str(node))
+
+    promql_parser.walk(parse(expr), visit)
+    return missing
+
+
+def metric_names(expr: str) -> list[str]:
+    names: list[str] = []
+
+    def visit(node: promql_parser.Expr) -> None:
+        if isinstance(node, promql_parser.VectorSelector) and node.name:
+            names.append(node.name)
+
+    promql_parser.walk(parse(expr), visit)
+    return names

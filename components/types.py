@@ -1,0 +1,24 @@
+"""Every resource type token the program registers, in one place (components and tests use them)."""
+from enum import StrEnum
+
+
+class ResourceType(StrEnum):
+    PLATFORM = "grafana-platform:index:Platform"
+    CONNECTION = "grafana-platform:index:GrafanaConnection"
+    DATASOURCES = "grafana-platform:index:Datasources"
+    TEAM = "grafana-platform:index:Team"
+    TEAM_FOLDER = "grafana-platform:index:TeamFolder"
+    TEAM_DASHBOARDS = "grafana-platform:index:TeamDashboards"
+    TEAM_ALERT_RULES = "grafana-platform:index:TeamAlertRules"
+    CONTACT_POINTS = "grafana-platform:index:ContactPoints"
+    NOTIFICATION_POLICY_TREE = "grafana-platform:index:NotificationPolicyTree"
+
+    PROVIDER = "pulumi:providers:grafana"
+    DATASOURCE = "grafana:oss/dataSource:DataSource"
+    FOLDER = "grafana:oss/folder:Folder"
+    FOLDER_PERMISSION = "grafana:oss/folderPermission:FolderPermission"
+    DASHBOARD = "grafana:oss/dashboard:Dashboard"
+    RULE_GROUP = "grafana:alerting/ruleGroup:RuleGroup"
+    CONTACT_POINT = "grafana:alerting/contactPoint:ContactPoint"
+    NOTIFICATION_POLICY = "grafana:alerting/notificationPolicy:NotificationPolicy"
+    MUTE_TIMING = "grafana:alerting/muteTiming:MuteTiming"

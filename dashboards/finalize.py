@@ -1,0 +1,74 @@
+"""Turn a dashboard (built or imported) into the exact JSON one stack sends to Grafana."""
+from __future__ import annotations
+
+import json
+import string
+import warnings
+from typing import Any, Iterator
+
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore", DeprecationWarning)
+    from grafana_foundation_sdk.cog.encoder import JSONEncoder
+
+from .panels import DATASOURCE_VARIABLE
+
+SELECTOR = "%(selector)s"
+PANEL_DATASOURCE = {"type": "prometheus", "uid": "${%s}" % DATASOURCE_VARIABLE}
+
+
+def to_dict(builder: Any) -> dict:
+    """A foundation-sdk dashboard builder as plain JSON data."""
+    return json.loads(JSONEncoder(sort_keys=True).encode(builder.build()))
+
+
+def panels(dashboard: dict) -> Iterator[dict]:
+    """Every panel, including those nested in collapsed rows, in order."""
+    for panel in dashboard.get("panels") or []:
+        yield panel
+        yield from panel.get("panels") or []
+
+
+def finalize(dashboard: dict, *, uid: str, team: str, selector: str, datasource_uid: str,
+             datasource_name: str) -> dict:
+    """Bind a dashboard to one stack: uid, team tag, datasource variable, panel ids, selector."""
+    board = {k: v for k, v in dashboard.items() if k not in ("id", "version", "__inputs", "__requires", "__elements")}
+    board["uid"] = uid
+    board["tags"] = sorted({*board.get("tags", []), team})
+    board["templating"] = {"list": [_datasource_variable(datasource_uid, datasource_name)] + [
+        v for v in (board.get("templating") or {}).get("list", [])
+        if not (v.get("type") == "datasource" or v.get("name") == DATASOURCE_VARIABLE)
+    ]}
+    for panel_id, panel in enumerate(panels(board), start=1):
+        panel["id"] = panel_id
+        if panel.get("type") == "row":
+            panel.pop("datasource", None)
+            continue
+        panel["datasource"] = dict(PANEL_DATASOURCE)
+        for ref_id, target in zip(string.ascii_uppercase, panel.get("targets") or []):
+            target["datasource"] = dict(PANEL_DATASOURCE)
+            target.setdefault("refId", ref_id)
+            if "expr" in target:
+                target["expr"] = target["expr"].replace(SELECTOR, selector)
+    return board
+
+
+def _datasource_variable(uid: str, name: str) -> dict:
+    return {
+        "current": {"selected": True, "text": name, "value": uid},
+        "hide": 0,
+        "includeAll": False,
+        "label": "Data source",
+        "multi": False,
+        "name": DATASOURCE_VARIABLE,
+        "options": [],
+        "query": "prometheus",
+        "refresh": 1,
+        "regex": "",
+        "skipUrlSync": False,
+        "type": "datasource",
+    }
+
+
+def canonical_json(dashboard: dict) -> str:
+    """Sorted keys and fixed indentation: the same dashboard always gives the same bytes."""
+    return json.dumps(dashboard, sort_keys=True, indent=2, ensure_ascii=False) + "\n"

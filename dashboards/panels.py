@@ -1,0 +1,163 @@
+"""Panel helpers over grafana-foundation-sdk builders, shared by every team's dashboards.
+
+Queries are written with `%(selector)s` where the team's label matchers go; datasources,
+panel ids and the selector itself are filled in later, per stack, by `dashboards.finalize`.
+"""
+from __future__ import annotations
+
+import warnings
+from typing import Any
+
+with warnings.catch_warnings():  # the SDK nudges towards dashboard v2, which Grafana 12 does not serve by default
+    warnings.simplefilter("ignore", DeprecationWarning)
+    from grafana_foundation_sdk.builders import (
+        bargauge, barchart, common, dashboard, gauge, histogram, piechart, prometheus, stat, table, timeseries,
+    )
+from grafana_foundation_sdk.models.common import (
+    BarGaugeDisplayMode, TableColoredBackgroundCellOptions, LegendDisplayMode, LegendPlacement, StackingMode, VizOrientation,
+)
+from grafana_foundation_sdk.models.dashboard import (
+    DashboardCursorSync, DataTransformerConfig, FieldColorModeId, Threshold, ThresholdsMode, VariableOption,
+)
+from grafana_foundation_sdk.models.piechart import PieChartType
+from grafana_foundation_sdk.models.prometheus import PromQueryFormat
+
+DATASOURCE_VARIABLE = "datasource"
+
+
+def board(uid: str, title: str, *, refresh: str = "30s", time_from: str = "now-6h",
+          description: str = "", tags: tuple[str, ...] = ()) -> dashboard.Dashboard:
+    """A dashboard with the templated Prometheus datasource every panel uses."""
+    return (
+        dashboard.Dashboard(title)
+        .uid(uid)
+        .description(description)
+        .tags(list(tags))
+        .refresh(refresh)
+        .time(time_from, "now")
+        .timezone("browser")
+        .tooltip(DashboardCursorSync.CROSSHAIR)
+        .with_variable(
+            dashboard.DatasourceVariable(DATASOURCE_VARIABLE)
+            .label("Data source")
+            .type("prometheus")
+            .current(VariableOption(selected=True, text="Prometheus", value="prometheus"))
+        )
+    )
+
+
+def row(title: str) -> dashboard.Row:
+    return dashboard.Row(title)
+
+
+def query(expr: str, legend: str | None = None, *, instant: bool = False, table_format: bool = False) -> prometheus.Dataquery:
+    q = prometheus.Dataquery().expr(expr)
+    if legend:
+        q = q.legend_format(legend)
+    if instant:
+        q = q.instant()
+    if table_format:
+        q = q.format(PromQueryFormat.TABLE)
+    return q
+
+
+def thresholds(base: str, *steps: Any) -> dashboard.ThresholdsConfig:
+    """`thresholds("green", 0.1, "orange", 0.3, "red")`, read as in Grafana's editor."""
+    pairs = [Threshold(value=None, color=base)]
+    pairs += [Threshold(value=steps[i], color=steps[i + 1]) for i in range(0, len(steps), 2)]
+    return dashboard.ThresholdsConfig().mode(ThresholdsMode.ABSOLUTE).steps(pairs)
+
+
+def _common(panel: Any, title: str, unit: str, queries: tuple, w: int, h: int, description: str,
+            steps: dashboard.ThresholdsConfig | None, min: float | None, max: float | None) -> Any:
+    panel = panel.title(title).unit(unit).span(w).height(h)
+    if description:
+        panel = panel.description(description)
+    if steps is not None:
+        panel = panel.thresholds(steps)
+    if min is not None:
+        panel = panel.min(min)
+    if max is not None:
+        panel = panel.max(max)
+    for q in queries:
+        panel = panel.with_target(q)
+    return panel
+
+
+def _legend(table_mode: bool) -> common.VizLegendOptions:
+    legend = common.VizLegendOptions().show_legend(True).placement(LegendPlacement.BOTTOM)
+    if table_mode:
+        return legend.display_mode(LegendDisplayMode.TABLE).calcs(["mean", "max", "lastNotNull"])
+    return legend.display_mode(LegendDisplayMode.LIST).calcs([])
+
+
+def timeseries_panel(title: str, unit: str, *queries: prometheus.Dataquery, w: int = 12, h: int = 8,
+                     description: str = "", steps: dashboard.ThresholdsConfig | None = None,
+                     stacked: bool = False, legend_table: bool = False,
+                     min: float | None = None, max: float | None = None) -> timeseries.Panel:
+    panel = timeseries.Panel().line_width(1).fill_opacity(10).legend(_legend(legend_table))
+    if stacked:
+        panel = panel.stacking(common.StackingConfig().mode(StackingMode.NORMAL))
+    return _common(panel, title, unit, queries, w, h, description, steps, min, max)
+
+
+def stat_panel(title: str, unit: str, *queries: prometheus.Dataquery, w: int = 6, h: int = 4,
+               description: str = "", steps: dashboard.ThresholdsConfig | None = None,
+               calc: str = "lastNotNull", min: float | None = None, max: float | None = None) -> stat.Panel:
+    panel = stat.Panel().reduce_options(common.ReduceDataOptions().calcs([calc]))
+    if steps is not None:
+        panel = panel.color_scheme(dashboard.FieldColor().mode(FieldColorModeId.THRESHOLDS))
+    return _common(panel, title, unit, queries, w, h, description, steps, min, max)
+
+
+def gauge_panel(title: str, unit: str, *queries: prometheus.Dataquery, w: int = 6, h: int = 6,
+                description: str = "", steps: dashboard.ThresholdsConfig | None = None,
+                min: float | None = None, max: float | None = None) -> gauge.Panel:
+    panel = gauge.Panel().reduce_options(common.ReduceDataOptions().calcs(["lastNotNull"]))
+    return _common(panel, title, unit, queries, w, h, description, steps, min, max)
+
+
+def bargauge_panel(title: str, unit: str, *queries: prometheus.Dataquery, w: int = 12, h: int = 8,
+                   description: str = "", steps: dashboard.ThresholdsConfig | None = None,
+                   min: float | None = None, max: float | None = None) -> bargauge.Panel:
+    panel = (bargauge.Panel().display_mode(BarGaugeDisplayMode.GRADIENT)
+             .orientation(VizOrientation.HORIZONTAL)
+             .reduce_options(common.ReduceDataOptions().calcs(["lastNotNull"])))
+    return _common(panel, title, unit, queries, w, h, description, steps, min, max)
+
+
+def table_panel(title: str, unit: str, *queries: prometheus.Dataquery, w: int = 12, h: int = 8,
+                description: str = "", steps: dashboard.ThresholdsConfig | None = None,
+                color_cells: bool = False) -> table.Panel:
+    panel = table.Panel()
+    if color_cells:
+        panel = panel.cell_options(TableColoredBackgroundCellOptions())
+        panel = panel.color_scheme(dashboard.FieldColor().mode(FieldColorModeId.THRESHOLDS))
+    panel = panel.with_transformation(DataTransformerConfig(id_val="merge", options={}))
+    return _common(panel, title, unit, queries, w, h, description, steps, None, None)
+
+
+def barchart_panel(title: str, unit: str, *queries: prometheus.Dataquery, w: int = 12, h: int = 8,
+                   description: str = "", steps: dashboard.ThresholdsConfig | None = None,
+                   horizontal: bool = True) -> barchart.Panel:
+    panel = (barchart.Panel().legend(_legend(False))
+             .orientation(VizOrientation.HORIZONTAL if horizontal else VizOrientation.VERTICAL)
+             .with_transformation(DataTransformerConfig(id_val="reduce", options={"reducers": ["lastNotNull"]})))
+    return _common(panel, title, unit, queries, w, h, description, steps, None, None)
+
+
+def histogram_panel(title: str, unit: str, *queries: prometheus.Dataquery, w: int = 12, h: int = 8,
+                    description: str = "", bucket_size: float | None = None) -> histogram.Panel:
+    panel = histogram.Panel().legend(_legend(False))
+    if bucket_size is not None:
+        panel = panel.bucket_size(bucket_size)
+    return _common(panel, title, unit, queries, w, h, description, None, None, None)
+
+
+def piechart_panel(title: str, unit: str, *queries: prometheus.Dataquery, w: int = 8, h: int = 8,
+                   description: str = "", donut: bool = True) -> piechart.Panel:
+    panel = (piechart.Panel().pie_type(PieChartType.DONUT if donut else PieChartType.PIE)
+             .reduce_options(common.ReduceDataOptions().calcs(["lastNotNull"]))
+             .legend(piechart.PieChartLegendOptions().show_legend(True).display_mode(LegendDisplayMode.TABLE)
+                     .placement(LegendPlacement.RIGHT).values(["value", "percent"])))
+    return _common(panel, title, unit, queries, w, h, description, None, None, None)

@@ -1,0 +1,1 @@
+"""Command-line tools: offline render (and the Pulumi mocks it runs the program under)."""

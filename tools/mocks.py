@@ -1,0 +1,148 @@
+"""Run the real program under Pulumi mocks and keep every registration, with secrets masked.
+
+Mocks hand `new_resource` plain values, so secrecy is read off the wire instead: values the
+SDK serialized as secrets carry Pulumi's secret signature and are recorded as "[secret]".
+"""
+from __future__ import annotations
+
+import asyncio
+import json
+import runpy
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pulumi
+from google.protobuf import json_format
+from pulumi.runtime.mocks import MockMonitor
+from pulumi.runtime.stack import run_pulumi_func
+from pulumi.runtime.sync_await import _sync_await
+
+import yaml
+
+from components.stack_config import PROJECT, ROOT
+
+SECRET_SIG = "4dabf18193072939515e22adb298388d"
+MASK = "[secret]"
+
+
+@dataclass
+class Registration:
+    type: str
+    name: str
+    parent: str
+    inputs: dict
+    protect: bool
+
+    def as_json(self) -> dict:
+        return {"type": self.type, "name": self.name, "parent": self.parent, "inputs": self.inputs,
+                "protect": self.protect}
+
+
+def mask(value: Any) -> Any:
+    if isinstance(value, dict):
+        if value.get(SECRET_SIG) == "1b47061264138c4ac30d75fd1eb44270":
+            return MASK
+        return {k: mask(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [mask(v) for v in value]
+    return value
+
+
+class Mocks(pulumi.runtime.Mocks):
+    def new_resource(self, args: pulumi.runtime.MockResourceArgs):
+        return f"{args.name}-id", dict(args.inputs)
+
+    def call(self, args: pulumi.runtime.MockCallArgs):
+        return {}
+
+
+class RecordingMonitor(MockMonitor):
+    """Keeps every registration (components too) with its masked inputs, in order."""
+
+    def __init__(self) -> None:
+        super().__init__(Mocks())
+        self.registrations: list[Registration] = []
+
+    def RegisterResource(self, request):
+        if request.type != "pulumi:pulumi:Stack":
+            inputs = mask(json_format.MessageToDict(request.object)) if request.custom else {}
+            parent = _short_urn(request.parent) if request.parent else ""
+            self.registrations.append(Registration(request.type, request.name, parent, inputs, request.protect))
+        return super().RegisterResource(request)
+
+
+def _short_urn(urn: str) -> str:
+    """`urn:pulumi:stack::project::a$b::name` -> `b::name`: the parent's own type and name."""
+    types, name = urn.split("::")[-2:]
+    return f"{types.split('$')[-1]}::{name}"
+
+
+@dataclass
+class Run:
+    registrations: list[Registration] = field(default_factory=list)
+
+    def of_type(self, type_: str) -> list[Registration]:
+        return [r for r in self.registrations if r.type == type_]
+
+    def one(self, type_: str, name: str) -> Registration:
+        matches = [r for r in self.of_type(type_) if r.name == name]
+        assert len(matches) == 1, f"{len(matches)} {type_} named {name}"
+        return matches[0]
+
+
+def run_program(stack: str, config: dict[str, str], secret_keys: list[str]) -> Run:
+    """Run __main__.py for `stack` with `config`, on a fresh event loop; raises what the program raises."""
+    loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
+    try:
+        pulumi.runtime.reset_options(project=PROJECT, stack=stack)
+        monitor = RecordingMonitor()
+        pulumi.runtime.set_mocks(Mocks(), project=PROJECT, stack=stack, preview=False, monitor=monitor)
+        pulumi.runtime.set_all_config(config, secret_keys)
+        _sync_await(run_pulumi_func(lambda: runpy.run_path(str(ROOT / "__main__.py"), run_name="__main__")))
+        return Run(monitor.registrations)
+    finally:
+        loop.close()
+        asyncio.set_event_loop(None)
+
+
+def config_from_file(path: Path) -> tuple[dict[str, str], list[str]]:
+    """Config as the Pulumi engine would pass it from Pulumi.yaml defaults and a stack file.
+
+    `secure:` values become placeholders: no passphrase or cloud login is needed, and the real
+    secrets never enter an offline render.
+    """
+    from components.stack_config import read_yaml  # one YAML reader with one error format
+
+    project = yaml.safe_load((ROOT / "Pulumi.yaml").read_text())
+    config: dict[str, str] = {}
+    for key, decl in (project.get("config") or {}).items():
+        if isinstance(decl, dict) and "default" in decl:
+            config[f"{PROJECT}:{key}"] = _encode(decl["default"])
+    secret_keys: list[str] = []
+    for key, value in (read_yaml(path).get("config") or {}).items():
+        if ":" not in key:
+            key = f"{PROJECT}:{key}"
+        value, has_secret = _placeholders(value, key)
+        config[key] = _encode(value)
+        if has_secret:
+            secret_keys.append(key)
+    return config, secret_keys
+
+
+def _placeholders(value: Any, path: str) -> tuple[Any, bool]:
+    if isinstance(value, dict) and set(value) == {"secure"}:
+        return f"<secure {path}>", True
+    if isinstance(value, dict):
+        pairs = {k: _placeholders(v, f"{path}.{k}") for k, v in value.items()}
+        return {k: v for k, (v, _) in pairs.items()}, any(s for _, s in pairs.values())
+    if isinstance(value, list):
+        items = [_placeholders(v, f"{path}[{i}]") for i, v in enumerate(value)]
+        return [v for v, _ in items], any(s for _, s in items)
+    return value, False
+
+
+def _encode(value: Any) -> str:
+    # The engine passes strings as they are and everything else as JSON.
+    return value if isinstance(value, str) else json.dumps(value)

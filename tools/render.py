@@ -1,0 +1,97 @@
+"""Offline render: run the real program for one stack under Pulumi mocks and write what it declares.
+
+    python -m tools.render --stack prod --out render/prod
+
+Needs no Pulumi CLI, no Grafana and no secrets: `secure:` values become masked placeholders.
+Writes DIR/resources.json, DIR/dashboards/<uid>.json and DIR/rules/<team>.yaml (for promtool).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sys
+import tempfile
+from collections import Counter
+from pathlib import Path
+
+import yaml
+
+from components.alert_rules import prometheus_rule_file
+from components.model import ConfigError
+from components.stack_config import stack_file
+from components.types import ResourceType
+from tools.mocks import Registration, Run, config_from_file, run_program
+
+
+def render(stack: str) -> Run:
+    path = stack_file(stack)
+    if not path.exists():
+        available = sorted(p.name[len("Pulumi."):-len(".yaml")] for p in path.parent.glob("Pulumi.*.yaml"))
+        raise ConfigError(str(path.relative_to(path.parent.parent)), [("", f"no such stack; available: {', '.join(available)}")])
+    config, secret_keys = config_from_file(path)
+    return run_program(stack, config, secret_keys)
+
+
+def rules_file(group: Registration) -> dict:
+    """The Prometheus rule file equivalent to a recorded Grafana rule group."""
+    rules = []
+    for rule in group.inputs["rules"]:
+        query = next(d for d in rule["datas"] if d["refId"] == "A")
+        rules.append({
+            "alert": rule["name"],
+            "expr": json.loads(query["model"])["expr"],
+            "for": rule["for"],
+            "labels": rule.get("labels", {}),
+            "annotations": rule.get("annotations", {}),
+        })
+    return prometheus_rule_file(group.inputs["name"], f"{int(group.inputs['intervalSeconds'])}s", rules)
+
+
+def write(run: Run, out: Path) -> None:
+    """Write the render into `out`, replacing what was there only once everything is written."""
+    staging = Path(tempfile.mkdtemp(prefix=".render-", dir=out.parent if out.parent.exists() else None))
+    registrations = sorted(run.registrations, key=lambda r: (r.type, r.name, r.parent))
+    (staging / "resources.json").write_text(
+        json.dumps([r.as_json() for r in registrations], indent=2, sort_keys=True) + "\n")
+    (staging / "dashboards").mkdir()
+    for board in run.of_type(ResourceType.DASHBOARD):
+        (staging / "dashboards" / f"{board.name}.json").write_text(board.inputs["configJson"])
+    (staging / "rules").mkdir()
+    for group in run.of_type(ResourceType.RULE_GROUP):
+        (staging / "rules" / f"{group.name}.yaml").write_text(
+            yaml.safe_dump(rules_file(group), sort_keys=False, width=120, allow_unicode=True))
+    if out.exists():
+        shutil.rmtree(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    staging.rename(out)
+
+
+def summary(stack: str, run: Run) -> str:
+    by_type = Counter(r.type for r in run.registrations)
+    lines = [f"stack {stack}: {len(run.registrations)} resources"]
+    lines += [f"  {count:4d}  {type_}" for type_, count in sorted(by_type.items())]
+    for team in run.of_type(ResourceType.TEAM):
+        boards = [r for r in run.of_type(ResourceType.DASHBOARD) if r.parent.endswith(f"TeamDashboards::{team.name}")]
+        group = next(r for r in run.of_type(ResourceType.RULE_GROUP) if r.name == team.name)
+        lines.append(f"  team {team.name}: {len(boards)} dashboards, {len(group.inputs['rules'])} alert rules")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m tools.render", description=__doc__.splitlines()[0])
+    parser.add_argument("--stack", required=True, help="stack name: stacks/Pulumi.<stack>.yaml")
+    parser.add_argument("--out", required=True, type=Path, help="folder to write the render into")
+    args = parser.parse_args(argv)
+    try:
+        run = render(args.stack)
+    except ConfigError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    write(run, args.out)
+    print(summary(args.stack, run))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
