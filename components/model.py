@@ -97,7 +97,7 @@ def validation_problems(error: ValidationError, model: type[BaseModel], prefix: 
     problems = []
     for err in error.errors():
         loc = tuple(err["loc"])
-        path = dotted(p for p in (prefix, *loc) if p != "")
+        path = prefix + dotted(loc)
         if err["type"] == "extra_forbidden":
             allowed = _allowed_keys(model, loc[:-1])
             hint = difflib.get_close_matches(str(loc[-1]), allowed, n=1)

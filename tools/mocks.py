@@ -91,13 +91,17 @@ class Run:
         return matches[0]
 
 
-def run_program(stack: str, config: dict[str, str], secret_keys: list[str]) -> Run:
-    """Run __main__.py for `stack` with `config`, on a fresh event loop; raises what the program raises."""
+def run_program(stack: str, config: dict[str, str], secret_keys: list[str],
+                monitor: RecordingMonitor | None = None) -> Run:
+    """Run __main__.py for `stack` with `config`, on a fresh event loop; raises what the program raises.
+
+    Pass a `monitor` to see what was registered even when the program fails.
+    """
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
+    monitor = monitor or RecordingMonitor()
     try:
         pulumi.runtime.reset_options(project=PROJECT, stack=stack)
-        monitor = RecordingMonitor()
         pulumi.runtime.set_mocks(Mocks(), project=PROJECT, stack=stack, preview=False, monitor=monitor)
         pulumi.runtime.set_all_config(config, secret_keys)
         _sync_await(run_pulumi_func(lambda: runpy.run_path(str(ROOT / "__main__.py"), run_name="__main__")))

@@ -1,0 +1,65 @@
+"""Dashboards: built with the shared library or imported from an exported Grafana JSON file."""
+import json
+from pathlib import Path
+
+import pytest
+
+from dashboards import board, query, stat_panel, thresholds
+from dashboards.finalize import canonical_json, finalize, to_dict
+from dashboards.importer import load_exported
+
+FIXTURES = Path(__file__).parent / "fixtures"
+
+
+def bind(model: dict) -> dict:
+    return finalize(model, uid="team-board", team="team", selector='job="team"',
+                    datasource_uid="prom", datasource_name="Prometheus (test)")
+
+
+def test_an_imported_dashboard_keeps_its_panels_and_gets_the_platforms_uid_and_datasource():
+    imported = bind(load_exported(FIXTURES / "exported-dashboard.json"))
+    assert imported["uid"] == "team-board"
+    assert "id" not in imported and "version" not in imported and "__inputs" not in imported
+    assert [p["title"] for p in imported["panels"]] == ["Traffic", "Requests"]
+    requests = imported["panels"][1]
+    assert requests["datasource"] == {"type": "prometheus", "uid": "${datasource}"}
+    assert requests["targets"][0]["expr"] == 'sum(rate(http_requests_total{job="team"}[$__rate_interval]))'
+    assert requests["gridPos"] == {"h": 8, "w": 12, "x": 0, "y": 1}
+    assert imported["tags"] == ["exported", "team"]
+
+
+def test_an_imported_legacy_graph_panel_becomes_timeseries_with_its_unit():
+    requests = load_exported(FIXTURES / "exported-dashboard.json")["panels"][1]
+    assert requests["type"] == "timeseries"
+    assert requests["fieldConfig"]["defaults"]["unit"] == "reqps"
+    assert "yaxes" not in requests and "lines" not in requests
+
+
+def test_a_broken_export_is_refused_with_its_position(tmp_path):
+    broken = tmp_path / "broken.json"
+    broken.write_text('{"title": "x", "panels": [}')
+    with pytest.raises(ValueError, match="not valid JSON at line 1, column 27"):
+        load_exported(broken)
+
+
+def test_a_json_file_that_is_not_a_dashboard_is_refused(tmp_path):
+    other = tmp_path / "other.json"
+    other.write_text('{"name": "not a dashboard"}')
+    with pytest.raises(ValueError, match="needs a title and a panels list"):
+        load_exported(other)
+
+
+def test_built_panels_get_ids_ref_ids_the_datasource_variable_and_the_selector():
+    built = bind(to_dict(board("b", "Built").with_panel(stat_panel(
+        "Requests", "reqps", query("sum(rate(x_total{%(selector)s}[5m]))"), steps=thresholds("green", 5, "red")))))
+    panel = built["panels"][0]
+    assert (panel["id"], panel["targets"][0]["refId"]) == (1, "A")
+    assert panel["targets"][0]["expr"] == 'sum(rate(x_total{job="team"}[5m]))'
+    assert panel["fieldConfig"]["defaults"]["unit"] == "reqps"
+    assert [s["value"] for s in panel["fieldConfig"]["defaults"]["thresholds"]["steps"]] == [None, 5]
+    assert built["templating"]["list"][0]["current"] == {"selected": True, "text": "Prometheus (test)", "value": "prom"}
+
+
+def test_canonical_json_sorts_keys_so_equal_dashboards_give_equal_bytes():
+    assert canonical_json({"b": 1, "a": {"d": 2, "c": 3}}) == canonical_json({"a": {"c": 3, "d": 2}, "b": 1})
+    assert json.loads(canonical_json({"b": 1})) == {"b": 1}

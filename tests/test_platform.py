@@ -1,0 +1,168 @@
+"""What one stack declares: every component's resources and their key inputs."""
+import json
+
+import pytest
+
+from components.types import ResourceType as T
+from tests.conftest import STACKS
+from tools.routing import receivers
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_each_stack_declares_provider_datasources_folder_dashboard_rules_contact_points_and_one_policy(rendered, stack):
+    run = rendered(stack)
+    for type_ in (T.PROVIDER, T.FOLDER, T.DASHBOARD, T.RULE_GROUP, T.CONTACT_POINT, T.DATASOURCE):
+        assert run.of_type(type_), f"{stack} registers no {type_}"
+    assert len(run.of_type(T.NOTIFICATION_POLICY)) == 1
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_no_two_resources_share_a_type_and_name(rendered, stack):
+    keys = [(r.type, r.name) for r in rendered(stack).registrations]
+    assert len(keys) == len(set(keys))
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_every_grafana_resource_is_parented_to_a_platform_component(rendered, stack):
+    for r in rendered(stack).registrations:
+        if r.type != T.PLATFORM:
+            assert r.parent, f"{r.type} {r.name} has no parent"
+
+
+def test_provider_takes_url_org_and_a_secret_token_from_the_stack(rendered):
+    provider = rendered("prod").one(T.PROVIDER, "grafana")
+    assert provider.inputs["url"] == "https://grafana.acme-corp.com"
+    assert provider.inputs["orgId"] == "1"
+    assert provider.inputs["auth"] == "[secret]"
+
+
+def test_prometheus_datasource_has_fixed_uid_stack_url_default_flag_and_secret_password(rendered):
+    prometheus = rendered("prod").one(T.DATASOURCE, "prometheus")
+    assert prometheus.inputs["uid"] == "prometheus"
+    assert prometheus.inputs["url"] == "https://prometheus.prod.acme-corp.com"
+    assert prometheus.inputs["isDefault"] is True
+    assert prometheus.inputs["basicAuthEnabled"] is True
+    assert prometheus.inputs["secureJsonDataEncoded"] == "[secret]"
+    assert json.loads(prometheus.inputs["jsonDataEncoded"])["timeInterval"] == "15s"
+
+
+def test_optional_datasources_exist_only_where_the_stack_names_them(rendered):
+    assert {r.name for r in rendered("dev").of_type(T.DATASOURCE)} == {"prometheus", "loki"}
+    assert {r.name for r in rendered("prod").of_type(T.DATASOURCE)} == {"prometheus", "loki", "alertmanager"}
+
+
+def test_prod_protects_folders_and_datasources_and_keeps_non_empty_folders(rendered):
+    run = rendered("prod")
+    for r in run.of_type(T.FOLDER) + run.of_type(T.DATASOURCE):
+        assert r.protect, f"{r.type} {r.name} is not protected in prod"
+    assert all(f.inputs["preventDestroyIfNotEmpty"] for f in run.of_type(T.FOLDER))
+
+
+def test_dev_protects_nothing(rendered):
+    assert not any(r.protect for r in rendered("dev").registrations)
+
+
+def test_team_folder_has_uid_title_and_permissions_from_the_stack(rendered):
+    run = rendered("prod")
+    folder = run.one(T.FOLDER, "api-production")
+    assert (folder.inputs["uid"], folder.inputs["title"]) == ("api-production", "API Production")
+    permission = run.one(T.FOLDER_PERMISSION, "api-production")
+    assert {"role": "Editor", "permission": "View"} in permission.inputs["permissions"]
+
+
+def test_dashboards_live_in_their_team_folder_and_bind_the_stack_datasource(rendered):
+    board = rendered("staging").one(T.DASHBOARD, "api-production-overview")
+    assert board.inputs["folder"] == "api-production"
+    model = json.loads(board.inputs["configJson"])
+    assert model["uid"] == "api-production-overview"
+    assert "id" not in model and "version" not in model
+    variable = next(v for v in model["templating"]["list"] if v["name"] == "datasource")
+    assert variable["current"]["value"] == "prometheus"
+    assert variable["current"]["text"] == "Prometheus (staging)"
+    panels = [p for p in model["panels"] if p["type"] != "row"]
+    assert {p["datasource"]["uid"] for p in panels} == {"${datasource}"}
+
+
+def test_dashboard_queries_carry_the_team_selector_extended_by_the_stack(rendered):
+    model = json.loads(rendered("prod").one(T.DASHBOARD, "api-production-overview").inputs["configJson"])
+    exprs = [t["expr"] for p in model["panels"] for t in p.get("targets", [])]
+    assert exprs and all('job="api-production", env="prod"' in e for e in exprs)
+
+
+def test_rule_group_is_one_per_team_in_its_folder_with_every_rule(rendered):
+    group = rendered("prod").one(T.RULE_GROUP, "api-production")
+    assert group.inputs["folderUid"] == "api-production"
+    assert group.inputs["intervalSeconds"] == 60
+    assert [r["name"] for r in group.inputs["rules"]] == [
+        "APIInstanceDown", "HighErrorRate", "ErrorSpike", "HighLatencyP95", "CriticalLatencyP99",
+        "HighMemoryUsage", "HighCPUUsage"]
+
+
+def _rule(run, team, alert):
+    return next(r for r in run.one(T.RULE_GROUP, team).inputs["rules"] if r["name"] == alert)
+
+
+def test_each_rule_is_the_three_step_pipeline_grafanas_converter_emits(rendered):
+    rule = _rule(rendered("prod"), "api-production", "HighErrorRate")
+    steps = {d["refId"]: (d, json.loads(d["model"])) for d in rule["datas"]}
+    assert list(steps) == ["A", "B", "C"]
+    query, query_model = steps["A"]
+    assert query["datasourceUid"] == "prometheus"
+    assert query["relativeTimeRange"] == {"from": 600, "to": 0}
+    assert query_model["instant"] is True and query_model["expr"].endswith("> 0.02")
+    assert steps["B"][1] == {**steps["B"][1], "type": "math", "expression": "is_number($A) || is_nan($A) || is_inf($A)"}
+    assert steps["C"][1]["type"] == "threshold" and steps["C"][1]["expression"] == "B"
+    assert steps["C"][1]["conditions"][0]["evaluator"] == {"params": [0], "type": "gt"}
+    assert (rule["condition"], rule["noDataState"], rule["execErrState"]) == ("C", "OK", "Error")
+
+
+def test_rules_carry_severity_team_and_annotations_with_a_runbook_per_stack(rendered):
+    rule = _rule(rendered("staging"), "api-production", "APIInstanceDown")
+    assert rule["labels"] == {"severity": "critical", "team": "api-production"}
+    assert rule["for"] == "1m"
+    assert rule["annotations"]["runbook_url"] == "https://runbooks.acme-corp.com/staging/api-production/api-instance-down"
+    assert rule["annotations"]["description"] == "Instance {{ $labels.instance }} is not responding"
+
+
+def test_stack_overrides_change_a_rules_threshold_or_for_and_nothing_else(rendered):
+    prod, dev = rendered("prod"), rendered("dev")
+    assert "> 0.02" in json.loads(_rule(prod, "api-production", "HighErrorRate")["datas"][0]["model"])["expr"]
+    assert "> 0.05" in json.loads(_rule(dev, "api-production", "HighErrorRate")["datas"][0]["model"])["expr"]
+    assert _rule(dev, "api-production", "APIInstanceDown")["for"] == "5m"
+    assert _rule(prod, "api-production", "APIInstanceDown")["for"] == "1m"
+
+
+def test_contact_points_hold_their_integrations_with_endpoints_as_secrets(rendered):
+    run = rendered("prod")
+    team = run.one(T.CONTACT_POINT, "api-production")
+    assert team.inputs["emails"][0]["addresses"] == "[secret]"
+    assert team.inputs["slacks"][0] == {"recipient": "#api-production-alerts", "url": "[secret]"}
+    pager = run.one(T.CONTACT_POINT, "api-production-pagerduty")
+    assert pager.inputs["pagerduties"] == [{"integrationKey": "[secret]"}]
+
+
+def test_root_policy_keeps_the_original_alertmanager_timings_in_prod(rendered):
+    policy = rendered("prod").one(T.NOTIFICATION_POLICY, "notification-policy").inputs
+    assert (policy["groupWait"], policy["groupInterval"], policy["repeatInterval"]) == ("30s", "5m", "1h")
+    assert policy["contactPoint"] == "platform-ops"
+
+
+def test_prod_pages_critical_alerts_and_still_tells_the_team(rendered):
+    tree = rendered("prod").one(T.NOTIFICATION_POLICY, "notification-policy").inputs
+    critical = {"team": "api-production", "severity": "critical", "alertname": "HighErrorRate"}
+    assert receivers(tree, critical) == ["api-production-pagerduty", "api-production"]
+    assert receivers(tree, {**critical, "severity": "warning"}) == ["api-production"]
+    assert receivers(tree, {"team": "unknown", "severity": "critical"}) == ["platform-ops"]
+
+
+def test_staging_sends_a_teams_alerts_to_its_channel_and_dev_to_the_platform_channel(rendered):
+    alert = {"team": "api-production", "severity": "critical"}
+    staging = rendered("staging").one(T.NOTIFICATION_POLICY, "notification-policy").inputs
+    dev = rendered("dev").one(T.NOTIFICATION_POLICY, "notification-policy").inputs
+    assert receivers(staging, alert) == ["api-production-staging"]
+    assert receivers(dev, alert) == ["platform-dev"]
+
+
+def test_mute_timings_are_declared_before_the_policy_that_uses_them(rendered):
+    run = rendered("dev")
+    assert run.one(T.MUTE_TIMING, "nights-and-weekends").inputs["intervals"][0]["weekdays"] == ["saturday", "sunday"]

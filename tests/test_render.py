@@ -1,0 +1,79 @@
+"""The offline render: what it writes, that it is deterministic, that it never leaks a secret."""
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from components.stack_config import ROOT
+from components.types import ResourceType as T
+from tests.conftest import STACKS, run_values
+from tools.render import main, render, write
+
+
+def files(folder: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_two_renders_of_a_stack_are_byte_identical(tmp_path, stack):
+    write(render(stack), tmp_path / "first")
+    write(render(stack), tmp_path / "second")
+    assert files(tmp_path / "first") == files(tmp_path / "second")
+
+
+def test_render_writes_resources_dashboards_and_prometheus_rule_files(tmp_path, capsys):
+    assert main(["--stack", "prod", "--out", str(tmp_path / "out")]) == 0
+    out = tmp_path / "out"
+    resources = json.loads((out / "resources.json").read_text())
+    assert resources == sorted(resources, key=lambda r: (r["type"], r["name"], r["parent"]))
+    assert {"type", "name", "parent", "inputs", "protect"} == set(resources[0])
+    board = json.loads((out / "dashboards" / "api-production-overview.json").read_text())
+    assert board["title"] == "API Production Overview" and board["refresh"] == "10s"
+    rules = yaml.safe_load((out / "rules" / "api-production.yaml").read_text())
+    assert rules["groups"][0]["name"] == "api-production"
+    assert rules["groups"][0]["rules"][0]["expr"] == 'up{job="api-production", env="prod"} == 0'
+    summary = capsys.readouterr().out
+    assert "team api-production: 1 dashboards, 7 alert rules" in summary
+
+
+def test_the_dashboard_file_is_exactly_the_config_json_sent_to_grafana(tmp_path):
+    run = render("dev")
+    write(run, tmp_path)
+    sent = run.one(T.DASHBOARD, "api-production-overview").inputs["configJson"]
+    assert (tmp_path / "dashboards" / "api-production-overview.json").read_text() == sent
+
+
+def test_a_bad_stack_exits_non_zero_with_one_message_and_writes_nothing(tmp_path):
+    bad = ROOT / "stacks" / "Pulumi.broken-test.yaml"
+    bad.write_text("config:\n  grafana-platform:teams: {billing: {}}\n  grafana-platform:orgId: [\n")
+    try:
+        result = subprocess.run([sys.executable, "-m", "tools.render", "--stack", "broken-test", "--out",
+                                 str(tmp_path / "out")], cwd=ROOT, capture_output=True, text=True)
+    finally:
+        bad.unlink()
+    assert result.returncode == 1
+    assert result.stderr.startswith("error: stacks/Pulumi.broken-test.yaml: invalid configuration")
+    assert "not valid YAML" in result.stderr and "Traceback" not in result.stderr
+    assert not (tmp_path / "out").exists()
+
+
+def test_secret_values_never_reach_recorded_inputs(prod_values):
+    values, secrets = prod_values
+    planted = {"grafanaAuth": "glsa_planted_token_1234"}
+    values.update(planted)
+    values["contactPoints"]["api-production"]["slack"]["url"] = "https://hooks.slack.com/services/PLANTED"
+    values["contactPoints"]["api-production-pagerduty"]["pagerduty"]["integrationKey"] = "pd-planted-key"
+    values["contactPoints"]["platform-ops"]["email"]["addresses"] = "planted@acme-corp.com"
+    values["datasources"]["prometheus"]["basicAuthPassword"] = "planted-password"
+    dump = json.dumps([r.as_json() for r in run_values(values, secrets).registrations])
+    for leak in ("glsa_planted_token_1234", "PLANTED", "pd-planted-key", "planted@acme-corp.com", "planted-password"):
+        assert leak not in dump
+
+
+def test_the_render_never_contains_the_stack_files_ciphertexts(tmp_path):
+    write(render("prod"), tmp_path)
+    text = "".join(p.read_text() for p in tmp_path.rglob("*") if p.is_file())
+    assert "AAABA" not in text and "<secure" not in text
