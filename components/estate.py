@@ -115,7 +115,9 @@ def _load_team(slug: str, settings: TeamSettings, config: StackConfig, where: st
         raise ConfigError(where, problems)
     rules = tuple(_resolve_rule(slug, rule, settings, config, selector, required) for rule in spec.alerts)
     variables = {**spec.variables, **settings.variables}
-    dashboards = tuple(_dashboards(slug, spec, selector, required, variables, config))
+    thresholds = {r.alert: r.threshold for r in rules if r.threshold is not None}
+    view = TeamView(slug, spec.title, variables, thresholds)
+    dashboards = tuple(_dashboards(slug, spec, selector, required, view, config))
     return Team(slug=slug, spec=spec, settings=settings, selector=selector,
                 folder_uid=spec.folder_uid or slug, dashboards=dashboards, rules=rules)
 
@@ -162,14 +164,14 @@ def format_number(value: float) -> str:
     return str(int(value)) if float(value).is_integer() else repr(float(value))
 
 
-def _dashboards(slug: str, spec: TeamSpec, selector: str, required: set, variables: dict[str, float],
+def _dashboards(slug: str, spec: TeamSpec, selector: str, required: set, view: "TeamView",
                 config: StackConfig) -> list[Dashboard]:
     team_dir = TEAMS_DIR / slug
     sources: list[tuple[str, dict]] = []
     module_path = team_dir / "dashboards.py"
     if module_path.exists():
         try:
-            built = _load_module(slug, module_path).dashboards(TeamView(slug, spec.title, variables))
+            built = _load_module(slug, module_path).dashboards(view)
             sources += [(relative(module_path), to_dict(b)) for b in built]
         except Exception as e:  # a team's code failing must stop the program with its file named
             raise ConfigError(relative(module_path), [("dashboards()", f"{type(e).__name__}: {e}")]) from None
@@ -214,11 +216,15 @@ def _check_queries(source: str, board: dict, required: set) -> None:
 
 @dataclass(frozen=True)
 class TeamView:
-    """What a team's dashboards module may read: its identity and its (stack-resolved) variables."""
+    """What a team's dashboards module may read, resolved for the stack being deployed.
+
+    `thresholds` maps each alert to the threshold in force, so panels draw the line the alert uses.
+    """
 
     slug: str
     title: str
     variables: dict[str, float]
+    thresholds: dict[str, float]
 
 
 def _load_module(slug: str, path: Path):

@@ -166,3 +166,13 @@ def test_staging_sends_a_teams_alerts_to_its_channel_and_dev_to_the_platform_cha
 def test_mute_timings_are_declared_before_the_policy_that_uses_them(rendered):
     run = rendered("dev")
     assert run.one(T.MUTE_TIMING, "nights-and-weekends").inputs["intervals"][0]["weekdays"] == ["saturday", "sunday"]
+
+
+def test_panels_draw_the_threshold_the_stacks_alert_uses(rendered):
+    def p95_steps(stack):
+        model = json.loads(rendered(stack).one(T.DASHBOARD, "api-production-overview").inputs["configJson"])
+        panel = next(p for p in model["panels"] if p["title"] == "Latency p95")
+        return [s["value"] for s in panel["fieldConfig"]["defaults"]["thresholds"]["steps"]]
+
+    assert p95_steps("prod") == [None, 0.8]
+    assert p95_steps("dev") == [None, 1]
