@@ -113,8 +113,8 @@ def _load_team(slug: str, settings: TeamSettings, config: StackConfig, where: st
     ]
     if problems:
         raise ConfigError(where, problems)
-    rules = tuple(_resolve_rule(slug, rule, settings, config, selector, required) for rule in spec.alerts)
     variables = {**spec.variables, **settings.variables}
+    rules = tuple(_resolve_rule(slug, rule, settings, config, selector, required, variables) for rule in spec.alerts)
     thresholds = {r.alert: r.threshold for r in rules if r.threshold is not None}
     view = TeamView(slug, spec.title, variables, thresholds)
     dashboards = tuple(_dashboards(slug, spec, selector, required, view, config))
@@ -123,12 +123,14 @@ def _load_team(slug: str, settings: TeamSettings, config: StackConfig, where: st
 
 
 def _resolve_rule(slug: str, rule: AlertRule, settings: TeamSettings, config: StackConfig,
-                  selector: str, required: set) -> Rule:
+                  selector: str, required: set, variables: dict[str, float]) -> Rule:
     override = settings.overrides.get(rule.alert)
     threshold = override.threshold if override and override.threshold is not None else rule.threshold
     expr = rule.expr.replace(SELECTOR, selector)
     if threshold is not None:
         expr = expr.replace(THRESHOLD, format_number(threshold))
+    for name, value in variables.items():  # e.g. prices, which a stack may override
+        expr = expr.replace(f"%({name})s", format_number(value))
     spec_file = relative(TEAMS_DIR / slug / "team.yaml")
     field = f"alerts.{rule.alert}.expr"
     try:

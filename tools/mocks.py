@@ -63,8 +63,16 @@ class RecordingMonitor(MockMonitor):
     def __init__(self) -> None:
         super().__init__(Mocks())
         self.registrations: list[Registration] = []
+        self.thread_loops: list[asyncio.AbstractEventLoop] = []
 
     def RegisterResource(self, request):
+        # Registrations arrive on worker threads, where the SDK would leave event loops unclosed;
+        # give each thread a loop we close after the run.
+        try:
+            asyncio.get_event_loop()
+        except RuntimeError:
+            self.thread_loops.append(asyncio.new_event_loop())
+            asyncio.set_event_loop(self.thread_loops[-1])
         if request.type != "pulumi:pulumi:Stack":
             inputs = mask(json_format.MessageToDict(request.object)) if request.custom else {}
             parent = _short_urn(request.parent) if request.parent else ""
@@ -107,7 +115,9 @@ def run_program(stack: str, config: dict[str, str], secret_keys: list[str],
         _sync_await(run_pulumi_func(lambda: runpy.run_path(str(ROOT / "__main__.py"), run_name="__main__")))
         return Run(monitor.registrations)
     finally:
-        loop.close()
+        loop.run_until_complete(loop.shutdown_default_executor())
+        for thread_loop in (loop, *monitor.thread_loops):
+            thread_loop.close()
         asyncio.set_event_loop(None)
 
 
