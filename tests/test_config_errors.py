@@ -69,7 +69,7 @@ def test_a_route_to_an_unknown_contact_point_lists_the_defined_ones(prod_values)
     values["teams"]["api-production"]["routing"]["receiver"] = "api-prod"
     message, monitor = fails(values, secrets)
     assert "teams.api-production.routing.receiver: unknown contact point 'api-prod'" in message
-    assert "(defined: api-production, api-production-pagerduty, platform-ops)" in message
+    assert "(defined: api-production, api-production-pagerduty, chatbot-sav," in message
     assert monitor.registrations == []
 
 
