@@ -8,9 +8,8 @@ from typing import Any, Callable
 import pytest
 
 from components.stack_config import PROJECT, stack_file
+from tools.catalog import STACKS  # noqa: F401  (re-exported for the tests)
 from tools.mocks import RecordingMonitor, Run, config_from_file, run_program
-
-STACKS = ("dev", "staging", "prod")
 
 
 def stack_values(stack: str) -> tuple[dict[str, Any], list[str]]:

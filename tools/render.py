@@ -72,7 +72,7 @@ def summary(stack: str, run: Run) -> str:
     lines = [f"stack {stack}: {len(run.registrations)} resources"]
     lines += [f"  {count:4d}  {type_}" for type_, count in sorted(by_type.items())]
     for team in sorted(run.of_type(ResourceType.TEAM), key=lambda r: r.name):
-        boards = [r for r in run.of_type(ResourceType.DASHBOARD) if r.parent.endswith(f"TeamDashboards::{team.name}")]
+        boards = [r for r in run.of_type(ResourceType.DASHBOARD) if r.parent == f"{ResourceType.TEAM_DASHBOARDS}::{team.name}"]
         group = next(r for r in run.of_type(ResourceType.RULE_GROUP) if r.name == team.name)
         lines.append(f"  team {team.name}: {len(boards)} dashboards, {len(group.inputs['rules'])} alert rules")
     return "\n".join(lines)
