@@ -1,0 +1,385 @@
+"""Human diff of two offline renders, as markdown fit for a pull-request comment.
+
+    python -m tools.diff OLD_DIR NEW_DIR                 # two folders written by tools.render
+    python -m tools.diff --ref origin/main               # that git ref against the working tree, every stack
+    python -m tools.diff --ref HEAD --stack prod         # one stack (repeat --stack for more)
+
+Reads each folder's resources.json (dashboards/ and rules/ are views of it); component resources
+(grafana-platform:*) create nothing in Grafana and are left out. Per stack: deleted resources first,
+with counts per team; then replaced ones (same type and name, new identity: uid of folders,
+datasources and dashboards, name of rule groups and contact points); added ones; and what changed
+inside the others: panels, alert rules (with their routing), contact points, any other input.
+Secret inputs are "[secret]" in a render; a field secret on either side is never shown otherwise.
+
+Exit status: 0; with --exit-code, 1 when anything changed; 2 on usage errors or a failed render.
+"""
+from __future__ import annotations
+
+import argparse
+import contextlib
+import io
+import json
+import re
+import subprocess
+import sys
+import tarfile
+import tempfile
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from components.stack_config import ROOT
+from components.types import ResourceType as T
+from tools.mocks import MASK
+
+Resources = dict[tuple[str, str], dict]
+Row = tuple[str, str, Any, Any]  # (item, field, before, after)
+ABSENT = object()
+TEAM_PARENTS = (T.TEAM, T.TEAM_FOLDER, T.TEAM_DASHBOARDS, T.TEAM_ALERT_RULES)
+IDENTITY = {  # the input whose change makes the provider delete and re-create the object
+    T.FOLDER: lambda inputs: inputs.get("uid"),
+    T.DATASOURCE: lambda inputs: inputs.get("uid"),
+    T.DASHBOARD: lambda inputs: json.loads(inputs["configJson"]).get("uid"),
+    T.RULE_GROUP: lambda inputs: inputs.get("name"),
+    T.CONTACT_POINT: lambda inputs: inputs.get("name"),
+}
+PANEL_SHOWN = re.compile(r"targets\[\d+\]\.expr$|fieldConfig\.defaults\.(unit|thresholds)\b")
+RULE_SHOWN = re.compile(r"datas\[\d+\]\.model\.expr$|for$|labels\.severity$")
+THRESHOLD = re.compile(r"(==|!=|>=|<=|>|<)\s*(?:bool\s+)?(-?[\d.]+(?:e[+-]?\d+)?)\s*$", re.IGNORECASE)
+
+
+class Failure(Exception):
+    """A render or git step failed: exit status 2."""
+
+
+# --- reading renders ---------------------------------------------------------------------------
+
+def load(folder: Path) -> Resources:
+    """The Grafana resources of a render by (type, name); a folder without a render is empty."""
+    path = folder / "resources.json"
+    if not path.exists():
+        return {}
+    return {(r["type"], r["name"]): r for r in json.loads(path.read_text())
+            if not r["type"].startswith("grafana-platform:")}
+
+
+def team(resource: dict) -> str:
+    parent_type, _, parent_name = resource["parent"].rpartition("::")
+    return parent_name if parent_type in TEAM_PARENTS else "platform"
+
+
+def label(resource: dict) -> str:
+    kind = "Provider" if resource["type"].startswith("pulumi:providers:") else resource["type"].rsplit(":", 1)[-1]
+    return f"{kind} `{resource['name']}` ({team(resource)})"
+
+
+def fields(resource: dict, *without: str) -> dict:
+    """A resource's inputs and its protect flag, less the inputs shown in their own way."""
+    return {"protect": resource["protect"], **{k: v for k, v in resource["inputs"].items() if k not in without}}
+
+
+# --- field-level changes -----------------------------------------------------------------------
+
+def decoded(value: Any) -> Any:
+    """JSON carried in a string input (configJson, jsonDataEncoded, rule models) as data."""
+    if isinstance(value, str) and value.startswith(("{", "[")):
+        with contextlib.suppress(ValueError):
+            return json.loads(value)
+    return value
+
+
+def flatten(value: Any, path: str = "") -> dict[str, Any]:
+    value = decoded(value)
+    if isinstance(value, dict) and value:
+        items = ((f"{path}.{k}" if path else str(k), v) for k, v in value.items())
+    elif isinstance(value, list) and value:
+        items = ((f"{path}[{i}]", v) for i, v in enumerate(value))
+    else:
+        return {path: value}
+    return {p: v for sub_path, sub in items for p, v in flatten(sub, sub_path).items()}
+
+
+def field_changes(before: Any, after: Any) -> list[tuple[str, Any, Any]]:
+    """(path, before, after) for every leaf that differs; under a path secret on either side, both masked."""
+    old, new = flatten(before), flatten(after)
+    secret = [p for p, v in (*old.items(), *new.items()) if v == MASK]
+    changes = []
+    for path in sorted(old.keys() | new.keys()):
+        b, a = old.get(path, ABSENT), new.get(path, ABSENT)
+        if b != a:
+            hidden = any(path == s or path.startswith((f"{s}.", f"{s}[")) for s in secret)
+            changes.append((path, *(v if v is ABSENT or not hidden else MASK for v in (b, a))))
+    return changes
+
+
+def view_rows(item: str, before: dict, after: dict) -> list[Row]:
+    """Rows for the headline fields of one panel or rule; an empty view stands for a missing item."""
+    return [(item, k, before.get(k, ABSENT), after.get(k, ABSENT))
+            for k in dict.fromkeys([*before, *after]) if before.get(k, ABSENT) != after.get(k, ABSENT)]
+
+
+def others(item: str, before: Any, after: Any, shown: re.Pattern) -> list[str]:
+    paths = [p for p, *_ in field_changes(before, after) if not shown.search(p)]
+    return [f"- {item}: also changed {', '.join(f'`{p}`' for p in paths)}"] if paths else []
+
+
+# --- dashboards --------------------------------------------------------------------------------
+
+def panels(board: dict) -> dict[str, dict]:
+    """Every panel, those inside collapsed rows too, by title (a repeated title gets #2, #3...)."""
+    seen: Counter = Counter()
+    found = {}
+    for panel in (p for top in board.get("panels", []) for p in (top, *top.get("panels", []))):
+        title = panel.get("title") or f"untitled {panel.get('type')}"
+        seen[title] += 1
+        found[title if seen[title] == 1 else f"{title} #{seen[title]}"] = panel
+    return found
+
+
+def thresholds(config: dict | None) -> str | None:
+    if not config:
+        return None
+    steps = " · ".join(s["color"] if s.get("value") is None else f"{s['value']:g} {s['color']}"
+                       for s in config.get("steps", []))
+    return steps if config.get("mode", "absolute") == "absolute" else f"{config['mode']}: {steps}"
+
+
+def panel_view(panel: dict) -> dict:
+    defaults = (panel.get("fieldConfig") or {}).get("defaults") or {}
+    view = {f"query {t.get('refId', i)}": t.get("expr") for i, t in enumerate(panel.get("targets") or [])}
+    return {**view, "unit": defaults.get("unit"), "thresholds": thresholds(defaults.get("thresholds"))}
+
+
+def dashboard_detail(before: dict, after: dict, *_) -> list[str]:
+    old, new = (json.loads(r["inputs"]["configJson"]) for r in (before, after))
+    old_panels, new_panels = panels(old), panels(new)
+    lines = [f"- panels {verb}: {', '.join(f'**{t}**' for t in titles)}"
+             for verb, titles in (("removed", [t for t in old_panels if t not in new_panels]),
+                                  ("added", [t for t in new_panels if t not in old_panels])) if titles]
+    rows, notes = [], []
+    for title in [t for t in new_panels if t in old_panels]:
+        b, a = old_panels[title], new_panels[title]
+        rows += view_rows(title, panel_view(b), panel_view(a))
+        notes += others(title, b, a, PANEL_SHOWN)
+    settings = [{**fields(r, "configJson"), **{k: v for k, v in d.items() if k != "panels"}}
+                for r, d in ((before, old), (after, new))]
+    return lines + table("panel", rows) + notes + field_table(*settings)
+
+
+# --- alert rules -------------------------------------------------------------------------------
+
+def receivers(policy: dict, labels: dict, inherited: str | None = None) -> list[str]:
+    """Contact points an alert with `labels` reaches: first matching child route, unless it continues."""
+    own = policy.get("contactPoint", inherited)
+    found: list[str] = []
+    for child in policy.get("policies") or []:
+        if all(matches(m, labels) for m in child.get("matchers") or []):
+            found += receivers(child, labels, own)
+            if not child.get("continue"):
+                break
+    return found or ([own] if own else [])
+
+
+def matches(matcher: dict, labels: dict) -> bool:
+    value, op = labels.get(matcher["label"], ""), matcher["match"]
+    hit = value == matcher["value"] if op in ("=", "!=") else re.fullmatch(matcher["value"], value) is not None
+    return hit == (op in ("=", "=~"))
+
+
+def rule_view(rule: dict, policy: dict) -> dict:
+    expr = decoded(next(d for d in rule["datas"] if d["refId"] == "A")["model"])["expr"]
+    labels = rule.get("labels") or {}
+    found = THRESHOLD.search(expr)
+    return {"expression": expr, "threshold": found and f"{found[1]} {found[2]}", "for": rule.get("for"),
+            "severity": labels.get("severity"), "routing": " + ".join(dict.fromkeys(receivers(policy, labels)))}
+
+
+def rule_group_detail(before: dict, after: dict, policies: tuple[dict, dict]) -> list[str]:
+    old, new = ({r["name"]: r for r in g["inputs"].get("rules", [])} for g in (before, after))
+    rows, notes = [], []
+    for name in [*old, *(n for n in new if n not in old)]:
+        tag = name if name in old and name in new else f"{name} ({'added' if name in new else 'removed'})"
+        b, a = old.get(name), new.get(name)
+        rows += view_rows(tag, rule_view(b, policies[0]) if b else {}, rule_view(a, policies[1]) if a else {})
+        notes += others(name, b, a, RULE_SHOWN) if b and a else []
+    return table("rule", rows) + notes + field_table(fields(before, "rules"), fields(after, "rules"))
+
+
+# --- everything else ---------------------------------------------------------------------------
+
+def generic_detail(before: dict, after: dict, *_) -> list[str]:
+    return field_table(fields(before), fields(after))
+
+
+DETAIL = {T.DASHBOARD: dashboard_detail, T.RULE_GROUP: rule_group_detail}
+SHOWN_WHEN_ADDED = (T.RULE_GROUP, T.CONTACT_POINT)  # which alerts fire, and where they go
+
+
+def detail(before: dict, after: dict, policies: tuple[dict, dict]) -> list[str]:
+    return DETAIL.get(after["type"], generic_detail)(before, after, policies)
+
+
+# --- markdown ----------------------------------------------------------------------------------
+
+def cell(value: Any) -> str:
+    if value is ABSENT or value is None:
+        return "—"
+    text = value if isinstance(value, str) else json.dumps(value)
+    return "`" + text.replace("\n", " ").replace("|", "\\|") + "`"
+
+
+def table(item: str, rows: list[Row]) -> list[str]:
+    if not rows:
+        return []
+    return [f"| {item} | field | before | after |", "|---|---|---|---|",
+            *(f"| {name} | {key} | {cell(b)} | {cell(a)} |" for name, key, b, a in rows), ""]
+
+
+def field_table(before: dict, after: dict) -> list[str]:
+    changes = field_changes(before, after)
+    if not changes:
+        return []
+    return ["| field | before | after |", "|---|---|---|",
+            *(f"| `{path}` | {cell(b)} | {cell(a)} |" for path, b, a in changes), ""]
+
+
+# --- one stack ---------------------------------------------------------------------------------
+
+@dataclass
+class StackDiff:
+    removed: list[dict] = field(default_factory=list)
+    replaced: list[tuple[dict, dict]] = field(default_factory=list)
+    added: list[tuple[dict, list[str]]] = field(default_factory=list)  # with the details of SHOWN_WHEN_ADDED
+    changed: list[tuple[dict, list[str]]] = field(default_factory=list)
+
+    def __bool__(self) -> bool:
+        return bool(self.removed or self.replaced or self.added or self.changed)
+
+    def counts(self) -> str:
+        return ", ".join(f"{len(items)} {what}" for what, items in (
+            ("deleted", self.removed), ("replaced", self.replaced), ("added", self.added), ("changed", self.changed)))
+
+
+def policy(resources: Resources) -> dict:
+    return next((r["inputs"] for r in resources.values() if r["type"] == T.NOTIFICATION_POLICY), {})
+
+
+def by_team(resources: list[dict]) -> list[dict]:
+    return sorted(resources, key=lambda r: (team(r), r["type"], r["name"]))
+
+
+def diff_stack(old: Resources, new: Resources) -> StackDiff:
+    policies = (policy(old), policy(new))
+    diff = StackDiff(removed=by_team([old[k] for k in old.keys() - new.keys()]))
+    for r in by_team([new[k] for k in new.keys() - old.keys()]):
+        diff.added.append((r, detail({**r, "inputs": {}}, r, policies) if r["type"] in SHOWN_WHEN_ADDED else []))
+    for key in sorted(old.keys() & new.keys()):
+        b, a = old[key], new[key]
+        identity = IDENTITY.get(key[0])
+        if identity and identity(b["inputs"]) != identity(a["inputs"]):
+            diff.replaced.append((b, a))
+        if lines := detail(b, a, policies):
+            diff.changed.append((a, lines))
+    return diff
+
+
+def n_resources(count: int) -> str:
+    return f"{count} resource{'' if count == 1 else 's'}"
+
+
+def stack_markdown(name: str, diff: StackDiff) -> list[str]:
+    lines = [f"### Stack `{name}`: {diff.counts()}", ""]
+    if diff.removed:
+        per_team = Counter(team(r) for r in diff.removed)
+        lines += ["> [!CAUTION]", f"> **{n_resources(len(diff.removed))} will be DELETED** — "
+                  + ", ".join(f"{t}: {n}" for t, n in sorted(per_team.items())), ">",
+                  *(f"> - {label(r)}" for r in diff.removed), ""]
+    if diff.replaced:
+        lines += ["> [!WARNING]", f"> **{n_resources(len(diff.replaced))} will be REPLACED** (deleted, then created)", ">",
+                  *(f"> - {label(a)}: {cell(IDENTITY[a['type']](b['inputs']))} → {cell(IDENTITY[a['type']](a['inputs']))}"
+                    for b, a in diff.replaced), ""]
+    if diff.added:
+        lines += ["#### Added", *(f"- {label(r)}" for r, _ in diff.added), ""]
+    for resource, added in diff.added:
+        lines += [f"#### Added: {label(resource)}", *added] if added else []
+    for resource, changes in diff.changed:
+        lines += [f"#### Changed: {label(resource)}", *changes]
+    return lines
+
+
+def report(title: str, stacks: dict[str, tuple[Resources, Resources]]) -> tuple[str, bool]:
+    """The markdown for every stack, and whether anything changed."""
+    diffs = {name: diff_stack(old, new) for name, (old, new) in stacks.items()}
+    lines = [f"## Render diff: {title}", ""]
+    lines += [f"- `{name}`: {diff.counts() if diff else 'no changes'}" for name, diff in diffs.items()] + [""]
+    for name, diff in diffs.items():
+        lines += stack_markdown(name, diff) if diff else []
+    return "\n".join(lines).rstrip() + "\n", any(diffs.values())
+
+
+# --- rendering a git ref and the working tree --------------------------------------------------
+
+def stacks_in(tree: Path) -> set[str]:
+    return {p.name[len("Pulumi."):-len(".yaml")] for p in (tree / "stacks").glob("Pulumi.*.yaml")}
+
+
+def render_tree(tree: Path, stacks: list[str], out: Path) -> None:
+    """Render `stacks` with the tree's own tools.render and this interpreter; a stack it lacks stays empty."""
+    for stack in sorted(set(stacks) & stacks_in(tree)):
+        done = subprocess.run([sys.executable, "-m", "tools.render", "--stack", stack, "--out", str(out / stack)],
+                              cwd=tree, capture_output=True, text=True)
+        if done.returncode:
+            raise Failure(f"rendering {stack} in {tree} failed:\n{done.stdout}{done.stderr}")
+
+
+def export(ref: str, into: Path) -> None:
+    """The tree of `ref`, written without touching the repository's working tree or index."""
+    done = subprocess.run(["git", "archive", "--format=tar", ref], cwd=ROOT, capture_output=True)
+    if done.returncode:
+        raise Failure(f"git archive {ref}: {done.stderr.decode().strip()}")
+    with tarfile.open(fileobj=io.BytesIO(done.stdout)) as archive:
+        archive.extractall(into, filter="data")
+
+
+def compare_ref(ref: str, stacks: list[str] | None) -> dict[str, tuple[Resources, Resources]]:
+    with tempfile.TemporaryDirectory(prefix="tools-diff-") as tmp:
+        base = Path(tmp) / "tree"
+        export(ref, base)
+        known = stacks_in(base) | stacks_in(ROOT)
+        if unknown := set(stacks or ()) - known:
+            raise Failure(f"no such stack in {ref} or the working tree: {', '.join(sorted(unknown))}")
+        names = sorted(stacks or known)
+        render_tree(base, names, Path(tmp) / "old")
+        render_tree(ROOT, names, Path(tmp) / "new")
+        return {name: (load(Path(tmp) / "old" / name), load(Path(tmp) / "new" / name)) for name in names}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m tools.diff", description=__doc__.splitlines()[0])
+    parser.add_argument("dirs", nargs="*", type=Path, metavar="DIR", help="OLD_DIR NEW_DIR: two render folders")
+    parser.add_argument("--ref", help="git ref to compare the working tree with (rendered from a git archive)")
+    parser.add_argument("--stack", action="append", help="with --ref: stack to compare (default: all)")
+    parser.add_argument("--exit-code", action="store_true", help="exit 1 when anything changed")
+    args = parser.parse_args(argv)
+    if args.ref and args.dirs or not args.ref and (len(args.dirs) != 2 or args.stack):
+        parser.error("give OLD_DIR NEW_DIR, or --ref REF [--stack NAME ...]")
+    missing = [str(d) for d in args.dirs if not (d / "resources.json").is_file()]
+    if missing:
+        parser.error(f"not a render folder (no resources.json): {', '.join(missing)}")
+    try:
+        if args.ref:
+            title, stacks = f"`{args.ref}` → working tree", compare_ref(args.ref, args.stack)
+        else:
+            old, new = args.dirs
+            title, stacks = f"`{old}` → `{new}`", {new.name: (load(old), load(new))}
+    except Failure as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    markdown, changed = report(title, stacks)
+    print(markdown, end="")
+    return int(args.exit_code and changed)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
