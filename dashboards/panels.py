@@ -14,7 +14,7 @@ with warnings.catch_warnings():  # the SDK nudges towards dashboard v2, which Gr
         bargauge, barchart, common, dashboard, gauge, histogram, piechart, prometheus, stat, table, timeseries,
     )
 from grafana_foundation_sdk.models.common import (
-    BarGaugeDisplayMode, TableColoredBackgroundCellOptions, LegendDisplayMode, LegendPlacement, StackingMode, VizOrientation,
+    BarGaugeDisplayMode, GraphThresholdsStyleMode, TableColoredBackgroundCellOptions, LegendDisplayMode, LegendPlacement, StackingMode, VizOrientation,
 )
 from grafana_foundation_sdk.models.dashboard import (
     DashboardCursorSync, DataTransformerConfig, FieldColorModeId, Threshold, ThresholdsMode, VariableOption,
@@ -66,6 +66,13 @@ def thresholds(base: str, *steps: Any) -> dashboard.ThresholdsConfig:
     pairs = [Threshold(value=None, color=base)]
     pairs += [Threshold(value=steps[i], color=steps[i + 1]) for i in range(0, len(steps), 2)]
     return dashboard.ThresholdsConfig().mode(ThresholdsMode.ABSOLUTE).steps(pairs)
+
+
+def threshold_line(panel: Any, limit: float | None = None) -> Any:
+    """Draw a time series' thresholds as a dashed line; with `limit`, green below it and red above."""
+    if limit is not None:
+        panel = panel.thresholds(thresholds("green", limit, "red"))
+    return panel.thresholds_style(common.GraphThresholdsStyleConfig().mode(GraphThresholdsStyleMode.DASHED))
 
 
 def _common(panel: Any, title: str, unit: str, queries: tuple, w: int, h: int, description: str,

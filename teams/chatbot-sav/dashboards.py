@@ -1,16 +1,7 @@
 """FastAPI Chatbot SAV: HTTP, system, business, database (original: shared/seeds/chatbot-sav.md)."""
-from grafana_foundation_sdk.builders import common
-from grafana_foundation_sdk.models.common import GraphThresholdsStyleMode
-
-from dashboards import board, query, row, thresholds, timeseries_panel
+from dashboards import board, query, row, threshold_line, timeseries_panel
 
 SEL = "%(selector)s"
-
-
-def alert_line(panel, limit: float):
-    """Draw the alert's threshold as a dashed red line (series keep their palette colours)."""
-    return (panel.thresholds(thresholds("green", limit, "red"))
-            .thresholds_style(common.GraphThresholdsStyleConfig().mode(GraphThresholdsStyleMode.DASHED)))
 
 
 def dashboards(team):
@@ -29,12 +20,12 @@ def dashboards(team):
                                      query(f"sum(rate(http_request_duration_seconds_sum{{{SEL}}}[5m])) by (endpoint)"
                                            f" / sum(rate(http_request_duration_seconds_count{{{SEL}}}[5m])) by (endpoint)",
                                            "{{endpoint}}"), w=8, h=8))
-        .with_panel(alert_line(timeseries_panel(
+        .with_panel(threshold_line(timeseries_panel(
             "p95 Response Time per Endpoint", "s",
             query(f"histogram_quantile(0.95, sum(rate(http_request_duration_seconds_bucket{{{SEL}}}[$__rate_interval])) by (le, endpoint))",
                   "{{endpoint}}"),
             w=8, h=8, description="What the HighResponseTime alert watches; the alert takes the p95 over a fixed 5m window."), limit["HighResponseTime"]))
-        .with_panel(alert_line(timeseries_panel(
+        .with_panel(threshold_line(timeseries_panel(
             "5xx Error Rate", "reqps",
             query(f'rate(http_requests_total{{{SEL}, status=~"5.."}}[5m])',
                   "{{method}} {{endpoint}} {{status}} ({{instance}})"),
@@ -43,7 +34,7 @@ def dashboards(team):
         .with_panel(timeseries_panel("CPU Usage", "percentunit",
                                      query(f"rate(process_cpu_seconds_total{{{SEL}}}[$__rate_interval])", "{{instance}}"),
                                      w=8, h=6, description="Share of one CPU used by the process."))
-        .with_panel(alert_line(timeseries_panel(
+        .with_panel(threshold_line(timeseries_panel(
             "Memory Usage", "bytes",
             query(f"memory_usage_bytes{{{SEL}}}", "{{instance}}"),
             w=8, h=6, description="Resident memory in MiB (the original's MB); dashed red line at the HighMemoryUsage threshold."),

@@ -1,9 +1,8 @@
 """Customer Service API: overview, per-endpoint API metrics, health (original: shared/seeds/customer-service.md)."""
 from grafana_foundation_sdk.builders import common
-from grafana_foundation_sdk.models.common import GraphThresholdsStyleMode
 from grafana_foundation_sdk.models.dashboard import DataTransformerConfig, ValueMap, ValueMappingResult
 
-from dashboards import board, query, row, stat_panel, table_panel, thresholds, timeseries_panel
+from dashboards import board, query, row, stat_panel, table_panel, threshold_line, thresholds, timeseries_panel
 
 SEL = "%(selector)s"
 ERRORS = f'http_requests_total{{{SEL}, status=~"5.."}}'
@@ -15,11 +14,6 @@ PASS_FAIL = [ValueMap({"0": ValueMappingResult(text="FAILING", color="red"),
                        "1": ValueMappingResult(text="OK", color="green")})]
 
 
-def limit_line(panel):
-    """Draw a time series' thresholds as a dashed line: the panel helpers leave them invisible."""
-    return panel.thresholds_style(common.GraphThresholdsStyleConfig().mode(GraphThresholdsStyleMode.DASHED))
-
-
 def quantile(metric: str, q: str, by: str = "") -> str:
     grouping = ", ".join(filter(None, ("le", by)))
     return f"histogram_quantile({q}, sum(rate({metric}_bucket{{{SEL}}}[$__rate_interval])) by ({grouping}))"
@@ -29,7 +23,7 @@ def percentiles(title: str, metric: str, *, w: int, h: int, limit: float | None 
     steps = thresholds("green", limit, "red") if limit else None
     panel = timeseries_panel(title, "s", *(query(quantile(metric, q), f"p{q[2:]}") for q in ("0.50", "0.95", "0.99")),
                              w=w, h=h, steps=steps, description=description)
-    return limit_line(panel) if limit else panel
+    return threshold_line(panel) if limit else panel
 
 
 def per_minute(title: str, counter: str, by: str, legend: str, *, w: int = 6, h: int = 8, description: str = ""):
@@ -57,17 +51,17 @@ def overview(limit):
                                      query(quantile("customer_service_db_operation_duration_seconds", "0.95", "operation"),
                                            "p95 {{operation}}"), w=6, h=8))
         .with_panel(percentiles("Document Upload Duration", "customer_service_document_upload_duration_seconds", w=6, h=8))
-        .with_panel(limit_line(timeseries_panel(
+        .with_panel(threshold_line(timeseries_panel(
             "API Error Rate", "percentunit",
             query(f"sum(rate({ERRORS}[$__rate_interval])) / sum(rate(http_requests_total{{{SEL}}}[$__rate_interval]))", "5xx"),
             w=6, h=8, min=0, steps=thresholds("green", limit["APIErrorRateHigh"], "red"),
             description="5xx responses over all responses; alert APIErrorRateHigh fires above the red line")))
         .with_row(row("System"))
-        .with_panel(limit_line(timeseries_panel(
+        .with_panel(threshold_line(timeseries_panel(
             "CPU Usage", "percentunit",
             query(f"rate(process_cpu_seconds_total{{{SEL}}}[$__rate_interval])", "{{instance}}"),
             w=6, h=8, min=0, steps=thresholds("green", limit["CPUUsageHigh"], "red"), description="Share of one CPU core")))
-        .with_panel(limit_line(timeseries_panel(
+        .with_panel(threshold_line(timeseries_panel(
             "Memory Usage", "percentunit",
             query(f"process_resident_memory_bytes{{{SEL}}} / customer_service_memory_limit_bytes{{{SEL}}}", "{{instance}}"),
             w=6, h=8, min=0, max=1, steps=thresholds("green", limit["MemoryUsageHigh"], "red"),
@@ -100,12 +94,12 @@ def api_metrics(limit):
                                            "{{status}}"), w=12, h=8, stacked=True))
         .with_row(row("Latency"))
         .with_panel(percentiles("Latency Percentiles", "http_request_duration_seconds", w=12, h=8, limit=limit["APIResponseTimeHigh"]))
-        .with_panel(limit_line(timeseries_panel(
+        .with_panel(threshold_line(timeseries_panel(
             "Latency p95 per Endpoint", "s",
             query(quantile("http_request_duration_seconds", "0.95", "endpoint"), "{{endpoint}}"),
             w=12, h=8, legend_table=True, steps=thresholds("green", limit["APIResponseTimeHigh"], "red"))))
         .with_row(row("Errors"))
-        .with_panel(limit_line(timeseries_panel(
+        .with_panel(threshold_line(timeseries_panel(
             "Error Rate per Endpoint", "percentunit",
             query(f"sum(rate({ERRORS}[$__rate_interval])) by (endpoint)"
                   f" / sum(rate(http_requests_total{{{SEL}}}[$__rate_interval])) by (endpoint)", "{{endpoint}}"),

@@ -1,12 +1,10 @@
 """Voicebot ROI: costs, business KPIs, performance, calls and problems (original: shared/seeds/voicebot.md)."""
 from decimal import Decimal
 
-from grafana_foundation_sdk.builders.common import GraphThresholdsStyleConfig
-from grafana_foundation_sdk.models.common import GraphThresholdsStyleMode
 from grafana_foundation_sdk.models.dashboard import DynamicConfigValue
 
 from dashboards import (
-    bargauge_panel, board, piechart_panel, query, row, stat_panel, thresholds, timeseries_panel,
+    bargauge_panel, board, piechart_panel, query, row, stat_panel, threshold_line, thresholds, timeseries_panel,
 )
 
 SEL = "%(selector)s"
@@ -43,10 +41,8 @@ def latency(title: str, metric: str, by: str, limit: float | None = None):
               f"p{q[2:]}{label}")
         for q in ("0.50", "0.95")
     ]
-    panel = timeseries_panel(title, "s", *queries, w=6, h=8, steps=thresholds("green", limit, "red") if limit else None)
-    if limit:
-        panel = panel.thresholds_style(GraphThresholdsStyleConfig().mode(GraphThresholdsStyleMode.LINE))
-    return panel
+    panel = timeseries_panel(title, "s", *queries, w=6, h=8)
+    return threshold_line(panel, limit) if limit else panel
 
 
 def colour(name: str, color: str) -> tuple[str, list[DynamicConfigValue]]:
