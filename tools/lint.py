@@ -1,0 +1,556 @@
+"""Dashboard lint, in the spirit of grafana/dashboard-linter, on rendered dashboards.
+
+    python -m tools.lint render/prod [render/dev ...]   # folders written by `python -m tools.render`
+    python -m tools.lint                                 # render every stack (temporary folder), lint all
+
+Rules (each finding names its rule, dashboard uid and panel):
+  panel-title          every panel except rows has a title
+  panel-unit           every data panel has a unit (fieldConfig.defaults.unit)
+  panel-datasource     every data panel and each of its targets use the templated `${datasource}`
+  template-datasource  the dashboard defines the `datasource` variable (type datasource, Prometheus)
+  rate-interval        rate()/irate()/increase() windows are `$__rate_interval` or explicit
+                       (`[5m]`); `$__range` only in instant queries (a total over the time range)
+  counter-aggregation  counters (contract type counter, histogram/summary _bucket/_sum/_count, or
+                       names ending _total/_count/_sum/_bucket) go through rate()/irate()/increase()
+                       before any aggregation (sum, avg, max, topk, histogram_quantile, ...;
+                       count and group, which ignore values, are allowed, as is aggregating
+                       what resets(), changes(), timestamp() or absent() make of a counter)
+  selector             every metric selector carries every matcher of the team's selector
+  metric-contract      every metric and label a query names is in the team's metric contract
+  promql               every query parses (Grafana macros substituted)
+  legacy-panel         no Angular-era `graph`, `singlestat` or `table-old` panels
+  uid                  a uid of 1 to 40 characters, unique across the stack's dashboards
+  gridpos              top-level panels (rows included) lie inside the 24-column grid and do not
+                       overlap; panels inside collapsed rows are not placed, so not compared
+
+Panels that show no query data (text, news, dashboard and alert lists) need only a title.
+Exit status: 0 without findings, 1 with findings, 2 when a folder cannot be read.
+"""
+from __future__ import annotations
+
+import argparse
+import atexit
+import contextvars
+import functools
+import json
+import re
+import shutil
+import sys
+import tempfile
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+from typing import Iterable, Iterator
+
+import promql_parser as pp
+
+from components import promql
+from components.model import UID_MAX, ConfigError
+from components.stack_config import PROJECT, ROOT
+from dashboards.finalize import panels as all_panels
+from dashboards.panels import DATASOURCE_VARIABLE
+
+DATASOURCE_REFS = {"${%s}" % DATASOURCE_VARIABLE, "$%s" % DATASOURCE_VARIABLE}
+NO_DATA_PANELS = {"text", "news", "dashlist", "alertlist", "annolist", "welcome"}
+LEGACY_PANELS = {"graph", "singlestat", "table-old"}
+RATE_FUNCS = {"rate", "irate", "increase"}
+VALUE_BLIND_AGGREGATIONS = {"count", "group"}
+# Functions after which a counter's cumulative value no longer matters (it may then be aggregated).
+COUNTER_SAFE_FUNCS = RATE_FUNCS | {"resets", "changes", "absent", "absent_over_time", "count_over_time",
+                                   "present_over_time", "timestamp"}
+COUNTER_SUFFIXES = ("_total", "_count", "_sum", "_bucket")
+GRID_COLUMNS = 24
+# Labels every series has or may have whatever the contract says: Prometheus adds `instance` and
+# `job` to every scraped series; the team selector's labels (job, env...) are added by the stack.
+TARGET_LABELS = {"instance", "job"}
+
+
+# --------------------------------------------------------------------------------------------
+# The metric contract of one team in one stack
+# --------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Metric:
+    name: str
+    type: str
+    labels: tuple[str, ...] = ()
+    help: str = ""
+
+
+@dataclass(frozen=True)
+class Contract:
+    """What a team's queries may name in one stack: its metric contract and full selector."""
+
+    team: str
+    selector: str
+    metrics: dict[str, Metric] = field(default_factory=dict)
+
+    @functools.cached_property
+    def required(self) -> set[tuple[str, str, str]]:
+        return promql.matchers(self.selector) if self.selector.strip() else set()
+
+    @functools.cached_property
+    def selector_labels(self) -> set[str]:
+        return {name for name, _, _ in self.required}
+
+    @functools.cached_property
+    def series(self) -> dict[str, tuple[Metric, str]]:
+        """Every series name the contract allows, with its metric and the sample suffix."""
+        out: dict[str, tuple[Metric, str]] = {}
+        for m in self.metrics.values():
+            if m.type == "histogram":
+                names = [(m.name + s, s) for s in ("_bucket", "_sum", "_count")]
+            elif m.type == "summary":
+                names = [(m.name, ""), (m.name + "_sum", "_sum"), (m.name + "_count", "_count")]
+            elif m.type == "counter" and not m.name.endswith("_total"):
+                names = [(m.name, ""), (m.name + "_total", "_total")]
+            elif m.type == "info" and not m.name.endswith("_info"):
+                names = [(m.name, ""), (m.name + "_info", "_info")]
+            else:
+                names = [(m.name, "")]
+            for name, suffix in names:
+                out.setdefault(name, (m, suffix))
+        return out
+
+    def labels_of(self, series: str) -> set[str] | None:
+        """Labels a series of the contract may carry; None for a series the contract lacks."""
+        if series not in self.series:
+            return None
+        metric, suffix = self.series[series]
+        labels = set(metric.labels) | self.selector_labels | TARGET_LABELS
+        if metric.type == "histogram" and suffix == "_bucket":
+            labels.add("le")
+        if metric.type == "summary" and suffix == "":
+            labels.add("quantile")
+        return labels
+
+    def is_counter(self, series: str) -> bool:
+        if series in self.series:
+            metric, suffix = self.series[series]
+            return metric.type == "counter" or suffix in ("_bucket", "_sum", "_count")
+        return series.endswith(COUNTER_SUFFIXES)
+
+
+def team_contracts(stack: str) -> dict[str, Contract]:
+    """Each team of a committed stack: its metric contract and its selector in that stack.
+
+    The selector is resolved by the program's own loader (team selector + the stack's extension),
+    with the stack file's config set in a private context so no Pulumi state leaks out.
+    """
+    return contextvars.copy_context().run(_team_contracts, stack)
+
+
+def _team_contracts(stack: str) -> dict[str, Contract]:
+    import pulumi
+
+    from components.estate import load_estate
+    from components.stack_config import stack_file
+    from tools.mocks import config_from_file
+
+    config, secret_keys = config_from_file(stack_file(stack))
+    pulumi.runtime.set_all_config(config, secret_keys)
+    estate = load_estate(stack)
+    return {
+        team.slug: Contract(team.slug, team.selector, {
+            m.name: Metric(m.name, m.type, tuple(m.labels), m.help) for m in team.spec.metrics
+        })
+        for team in estate.teams
+    }
+
+
+# Stack files the test suite writes for a moment (tests/test_malformed_inputs.py: zz-malformed-*,
+# unit-test, ...) are not stacks of the estate.
+_SCRATCH_STACK = re.compile(r"^zz-|test")
+
+
+def stacks() -> list[str]:
+    """Every stack of the estate: stacks/Pulumi.<stack>.yaml, test scratch files aside."""
+    names = (p.name[len("Pulumi."):-len(".yaml")] for p in (ROOT / "stacks").glob("Pulumi.*.yaml"))
+    return sorted(n for n in names if not _SCRATCH_STACK.search(n))
+
+
+# --------------------------------------------------------------------------------------------
+# PromQL helpers
+# --------------------------------------------------------------------------------------------
+
+_DURATION = re.compile(r"^\d+(ms|s|m|h|d|w|y)$")
+# Duration macros become unmistakable windows, so a window in the parsed tree says which macro
+# (or which explicit duration) the query was written with.
+_SENTINELS = {
+    macro: timedelta(days=7, milliseconds=i + 1)
+    for i, macro in enumerate(sorted(promql.MACROS)) if _DURATION.match(promql.MACROS[macro])
+}
+_BY_SENTINEL = {v: k for k, v in _SENTINELS.items()}
+_MACRO = re.compile("|".join(re.escape(m) for m in sorted(promql.MACROS, key=len, reverse=True)))
+
+
+def parse_marked(expr: str) -> pp.Expr:
+    """Parse with duration macros as sentinel windows (see `window_macro`); ValueError if invalid."""
+    def value(m: re.Match) -> str:
+        macro = m.group(0)
+        if macro in _SENTINELS:
+            return f"{int(_SENTINELS[macro] / timedelta(milliseconds=1))}ms"
+        return promql.MACROS[macro]
+    try:
+        return pp.parse(_MACRO.sub(value, expr))
+    except ValueError as e:
+        raise ValueError(f"invalid PromQL ({e})") from None
+
+
+def window_macro(window: timedelta) -> str | None:
+    """`$__rate_interval` when a window parsed by `parse_marked` was written so; None if explicit."""
+    macro = _BY_SENTINEL.get(window)
+    return macro.replace("${", "$").replace("}", "") if macro else None
+
+
+def children(node: pp.Expr) -> list[pp.Expr]:
+    if isinstance(node, pp.BinaryExpr):
+        return [node.lhs, node.rhs]
+    if isinstance(node, pp.AggregateExpr):
+        return [n for n in (node.param, node.expr) if n is not None]
+    if isinstance(node, pp.Call):
+        return list(node.args)
+    if isinstance(node, (pp.ParenExpr, pp.UnaryExpr, pp.SubqueryExpr)):
+        return [node.expr]
+    if isinstance(node, pp.MatrixSelector):
+        return [node.vector_selector]
+    return []
+
+
+def walk(node: pp.Expr, ancestors: tuple = ()) -> Iterator[tuple[pp.Expr, tuple]]:
+    """Every node with its ancestors (nearest last)."""
+    yield node, ancestors
+    for child in children(node):
+        yield from walk(child, ancestors + (node,))
+
+
+def selector_name(node: pp.VectorSelector) -> str | None:
+    if node.name:
+        return node.name
+    for m in node.matchers.matchers:
+        if m.name == "__name__" and m.op == pp.MatchOp.Equal:
+            return m.value
+    return None
+
+
+def contract_problems(expr: str, contract: Contract) -> list[str]:
+    """Metrics and labels `expr` names that `contract` does not have (empty when all are known)."""
+    try:
+        root = promql.parse(expr)
+    except ValueError as e:
+        return [str(e)]
+    problems: list[str] = []
+    known = ", ".join(sorted(contract.series))
+
+    def available(node: pp.Expr) -> set[str]:
+        """Labels the series under `node` may carry (contract labels and labels the query makes)."""
+        labels: set[str] = set()
+        for n, _ in walk(node):
+            if isinstance(n, pp.VectorSelector):
+                labels |= contract.labels_of(selector_name(n) or "") or set()
+            elif isinstance(n, pp.Call) and n.func.name in ("label_replace", "label_join") and len(n.args) > 1:
+                labels.add(str(n.args[1]).strip('"'))
+            elif isinstance(n, pp.AggregateExpr) and str(n.op) == "count_values" and n.param is not None:
+                labels.add(str(n.param).strip('"'))
+        return labels
+
+    def check_grouping(kind: str, labels: Iterable[str], allowed: set[str], where: str) -> None:
+        for label in labels:
+            if label not in allowed:
+                problems.append(f"{kind}({label}) in `{where}`: label '{label}' is in no contract metric under it "
+                                f"(available: {', '.join(sorted(allowed)) or 'none'})")
+
+    for node, _ in walk(root):
+        if isinstance(node, pp.VectorSelector):
+            name = selector_name(node)
+            if name is None:
+                problems.append(f"selector `{node}` names no metric (a `__name__` regex or none): "
+                                f"only the contract's metrics may be queried")
+                continue
+            labels = contract.labels_of(name)
+            if labels is None:
+                problems.append(f"metric '{name}' is not in team {contract.team}'s metric contract "
+                                f"(teams/{contract.team}/team.yaml; known series: {known})")
+                continue
+            for m in node.matchers.matchers:
+                if m.name != "__name__" and m.name not in labels:
+                    problems.append(f"label '{m.name}' of metric '{name}' is not in the contract "
+                                    f"(its labels: {', '.join(sorted(labels))})")
+        elif isinstance(node, pp.AggregateExpr) and node.modifier is not None:
+            kind = "by" if "By" in str(node.modifier.type) else "without"
+            check_grouping(kind, node.modifier.labels, available(node.expr), str(node))
+        elif isinstance(node, pp.BinaryExpr) and node.modifier is not None:
+            allowed = available(node.lhs) | available(node.rhs)
+            if node.modifier.matching is not None:
+                kind = "on" if "Include" in str(node.modifier.matching.type) else "ignoring"
+                check_grouping(kind, node.modifier.matching.labels, allowed, str(node))
+            if node.modifier.group_labels:
+                check_grouping("group_x", node.modifier.group_labels, allowed, str(node))
+    return problems
+
+
+COMPARISONS = {"==", "!=", ">", "<", ">=", "<="}
+
+
+def _filter_operand(node: pp.Expr) -> pp.Expr | None:
+    """For `v > 3` (a comparison that filters, no `bool`, one side a number): the vector side."""
+    if not isinstance(node, pp.BinaryExpr) or str(node.op) not in COMPARISONS:
+        return None
+    if node.modifier is not None and node.modifier.return_bool:
+        return None
+    scalar = (pp.NumberLiteral,)
+    if isinstance(node.rhs, scalar) and not isinstance(node.lhs, scalar):
+        return node.lhs
+    if isinstance(node.lhs, scalar) and not isinstance(node.rhs, scalar):
+        return node.rhs
+    return None
+
+
+def without_filters(expr: str) -> str | None:
+    """`expr` with every filtering comparison against a number removed (`up == 0` -> `(up)`).
+
+    An alert's expression is empty while it does not fire; what it compares is what must return
+    data. None when the expression has no such comparison or cannot be rewritten.
+    """
+    text = str(promql.parse(expr))
+    changed = False
+    for _ in range(50):
+        root = pp.parse(text)
+        target = next(((n, operand) for n, _ in walk(root) if (operand := _filter_operand(n)) is not None), None)
+        if target is None:
+            return text if changed else None
+        node, operand = target
+        if str(node) not in text:
+            return None
+        text = text.replace(str(node), f"({operand})", 1)
+        changed = True
+    return None
+
+
+# --------------------------------------------------------------------------------------------
+# The lint
+# --------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Finding:
+    rule: str
+    dashboard: str
+    panel: str
+    message: str
+    where: str = ""  # e.g. "prod/api-production"
+
+    def __str__(self) -> str:
+        at = f"{self.where}: " if self.where else ""
+        panel = f" panel '{self.panel}'" if self.panel else ""
+        return f"{at}{self.dashboard}{panel}: [{self.rule}] {self.message}"
+
+
+def _is_templated(ref: object) -> bool:
+    if isinstance(ref, dict):
+        return ref.get("uid") in DATASOURCE_REFS
+    return ref in DATASOURCE_REFS
+
+
+def lint_dashboard(board: dict, contract: Contract | None = None, where: str = "") -> list[Finding]:
+    """Findings for one dashboard; `contract` enables the selector and metric-contract rules."""
+    uid = str(board.get("uid") or "")
+    name = uid or f"<no uid: {board.get('title')!r}>"
+    findings: list[Finding] = []
+
+    def add(rule: str, panel: str, message: str) -> None:
+        findings.append(Finding(rule, name, panel, message, where))
+
+    if not uid or len(uid) > UID_MAX:
+        add("uid", "", f"uid must be 1 to {UID_MAX} characters (got {len(uid)}: '{uid}')")
+
+    variables = (board.get("templating") or {}).get("list") or []
+    ds = [v for v in variables if v.get("name") == DATASOURCE_VARIABLE]
+    if not ds:
+        add("template-datasource", "", f"no `{DATASOURCE_VARIABLE}` template variable")
+    elif ds[0].get("type") != "datasource" or ds[0].get("query") != "prometheus":
+        add("template-datasource", "", f"the `{DATASOURCE_VARIABLE}` variable must be of type datasource "
+            f"with query prometheus (got type {ds[0].get('type')!r}, query {ds[0].get('query')!r})")
+
+    for panel in all_panels(board):
+        kind = panel.get("type")
+        if kind == "row":
+            continue
+        title = str(panel.get("title") or "").strip()
+        label = title or f"#{panel.get('id')} ({kind})"
+        if not title:
+            add("panel-title", label, "panel has no title")
+        if kind in LEGACY_PANELS:
+            add("legacy-panel", label, f"legacy Angular `{kind}` panel: use timeseries, stat or table")
+        if kind in NO_DATA_PANELS:
+            continue
+        unit = ((panel.get("fieldConfig") or {}).get("defaults") or {}).get("unit")
+        if not unit:
+            add("panel-unit", label, "no unit (fieldConfig.defaults.unit)")
+        if not _is_templated(panel.get("datasource")):
+            add("panel-datasource", label, f"panel datasource is {panel.get('datasource')!r}, "
+                f"not the templated ${{{DATASOURCE_VARIABLE}}}")
+        for target in panel.get("targets") or []:
+            ref = target.get("refId", "?")
+            if not _is_templated(target.get("datasource")):
+                add("panel-datasource", label, f"target {ref} datasource is {target.get('datasource')!r}, "
+                    f"not the templated ${{{DATASOURCE_VARIABLE}}}")
+            expr = target.get("expr")
+            if expr:
+                for rule, message in lint_query(expr, contract, instant=bool(target.get("instant"))):
+                    add(rule, label, f"target {ref}: {message}; query: {expr}")
+    findings += [Finding("gridpos", name, p, m, where) for p, m in gridpos_problems(board)]
+    return findings
+
+
+def lint_query(expr: str, contract: Contract | None, *, instant: bool = False) -> list[tuple[str, str]]:
+    """(rule, message) for each problem of one query."""
+    try:
+        root = parse_marked(expr)
+    except ValueError as e:
+        return [("promql", str(e))]
+    problems: list[tuple[str, str]] = []
+    for node, ancestors in walk(root):
+        if isinstance(node, pp.Call) and node.func.name in RATE_FUNCS and node.args:
+            arg = node.args[0]
+            window = getattr(arg, "range", None)
+            macro = window_macro(window) if window is not None else None
+            if macro is None or macro == "$__rate_interval":
+                continue
+            if macro in ("$__range", "$__range_s", "$__range_ms") and instant:
+                continue
+            why = "allowed only in instant queries" if macro.startswith("$__range") else "not allowed"
+            problems.append(("rate-interval", f"{node.func.name}() over [{macro}] ({why}): "
+                             "use [$__rate_interval] or an explicit window"))
+        elif isinstance(node, pp.VectorSelector):
+            name = selector_name(node)
+            if not name or not (contract.is_counter(name) if contract else name.endswith(COUNTER_SUFFIXES)):
+                continue
+            for ancestor in reversed(ancestors):
+                if isinstance(ancestor, pp.Call) and ancestor.func.name in COUNTER_SAFE_FUNCS:
+                    break
+                aggregating = (isinstance(ancestor, pp.AggregateExpr) and str(ancestor.op) not in VALUE_BLIND_AGGREGATIONS) \
+                    or (isinstance(ancestor, pp.Call) and ancestor.func.name == "histogram_quantile")
+                if aggregating:
+                    op = str(ancestor.op) if isinstance(ancestor, pp.AggregateExpr) else ancestor.func.name
+                    problems.append(("counter-aggregation", f"counter '{name}' goes into {op}() without "
+                                     "rate()/irate()/increase() first"))
+                    break
+    if contract is not None:
+        missing = promql.metrics_without(expr, contract.required)
+        if missing:
+            problems.append(("selector", f"metrics {missing} lack the team selector {{{contract.selector}}}"))
+        problems += [("metric-contract", p) for p in contract_problems(expr, contract)]
+    return problems
+
+
+def gridpos_problems(board: dict) -> list[tuple[str, str]]:
+    """(panel, message) for top-level panels outside the grid or overlapping one another."""
+    placed = []
+    problems = []
+    for panel in board.get("panels") or []:
+        label = str(panel.get("title") or f"#{panel.get('id')} ({panel.get('type')})")
+        pos = panel.get("gridPos") or {}
+        try:
+            x, y, w, h = (int(pos[k]) for k in ("x", "y", "w", "h"))
+        except (KeyError, TypeError, ValueError):
+            problems.append((label, f"no complete gridPos (x, y, w, h): {pos!r}"))
+            continue
+        if x < 0 or y < 0 or w <= 0 or h <= 0 or x + w > GRID_COLUMNS:
+            problems.append((label, f"gridPos {pos} is outside the {GRID_COLUMNS}-column grid"))
+        for other, (ox, oy, ow, oh) in placed:
+            if x < ox + ow and ox < x + w and y < oy + oh and oy < y + h:
+                problems.append((label, f"gridPos {pos} overlaps panel '{other}' "
+                                 f"{ {'h': oh, 'w': ow, 'x': ox, 'y': oy} }"))
+        placed.append((label, (x, y, w, h)))
+    return problems
+
+
+def lint_dashboards(boards: Iterable[tuple[dict, Contract | None, str]]) -> list[Finding]:
+    """Lint the dashboards of one stack, (board, contract, where) each; uids must be unique."""
+    findings: list[Finding] = []
+    seen: dict[str, str] = {}
+    for board, contract, where in boards:
+        findings += lint_dashboard(board, contract, where)
+        uid = str(board.get("uid") or "")
+        if uid and uid in seen:
+            findings.append(Finding("uid", uid, "", f"uid also used by another dashboard ({seen[uid]})", where))
+        seen.setdefault(uid, where or board.get("title", ""))
+    return findings
+
+
+# --------------------------------------------------------------------------------------------
+# Render folders
+# --------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class RenderedDashboard:
+    stack: str
+    team: str
+    uid: str
+    board: dict
+
+
+def read_render(folder: Path) -> tuple[str, list[RenderedDashboard]]:
+    """The stack a render folder was written for, and its dashboards with their owning team."""
+    resources = json.loads((folder / "resources.json").read_text())
+    stack_prefix = f"pulumi:pulumi:Stack::{PROJECT}-"
+    stack = next((r["parent"][len(stack_prefix):] for r in resources if r["parent"].startswith(stack_prefix)), None)
+    if stack is None:
+        raise ValueError(f"{folder}/resources.json: no stack resource to tell which stack this is")
+    boards = []
+    for r in resources:
+        if r["type"] == "grafana:oss/dashboard:Dashboard":
+            team = r["parent"].rsplit("::", 1)[-1]
+            board = json.loads((folder / "dashboards" / f"{r['name']}.json").read_text())
+            boards.append(RenderedDashboard(stack, team, r["name"], board))
+    return stack, sorted(boards, key=lambda b: (b.team, b.uid))
+
+
+def lint_render(folder: Path, contracts: dict[str, Contract] | None = None) -> list[Finding]:
+    """Lint every dashboard of one render folder against its stack's team contracts."""
+    stack, boards = read_render(folder)
+    contracts = team_contracts(stack) if contracts is None else contracts
+    findings = [Finding("metric-contract", b.uid, "", f"team '{b.team}' is not in stack {stack}", f"{stack}/{b.team}")
+                for b in boards if b.team not in contracts]
+    findings += lint_dashboards((b.board, contracts.get(b.team), f"{stack}/{b.team}") for b in boards)
+    return findings
+
+
+@functools.lru_cache(maxsize=None)
+def rendered_stacks() -> dict[str, Path]:
+    """Every committed stack rendered once per process into a temporary folder: {stack: folder}."""
+    from tools.render import render, write
+
+    root = Path(tempfile.mkdtemp(prefix="grafana-platform-render-"))
+    atexit.register(shutil.rmtree, root, ignore_errors=True)
+    out = {}
+    for stack in stacks():
+        write(render(stack), root / stack)
+        out[stack] = root / stack
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m tools.lint", description=__doc__.splitlines()[0])
+    parser.add_argument("folders", nargs="*", type=Path,
+                        help="render folders (python -m tools.render --out DIR); none: render every stack")
+    args = parser.parse_args(argv)
+    try:
+        folders = args.folders or list(rendered_stacks().values())
+        findings: list[Finding] = []
+        count = 0
+        for folder in folders:
+            found = lint_render(folder)
+            count += len(read_render(folder)[1])
+            findings += found
+    except (OSError, ValueError, KeyError, ConfigError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    for f in findings:
+        print(f)
+    print(f"{count} dashboards in {len(folders)} render folder(s): {len(findings)} finding(s)")
+    return 1 if findings else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
