@@ -1,0 +1,195 @@
+"""promtool on every stack's rendered rules: `check rules`, and each team's unit tests (`test rules`).
+
+Each team's teams/<slug>/alerts_test.yaml is filled in per stack (tools/promtool.py,
+docs/alert-tests.md) and run against that stack's rendered rules, so overrides are covered.
+Without promtool these tests fail (never skip): run `bash scripts/setup`.
+"""
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+from typing import Callable, Iterator
+
+import pytest
+import yaml
+
+from tests.conftest import STACKS
+from tools import promtool as pt
+from tools.render import write
+
+CASES = [(stack, team) for stack in STACKS for team in sorted(pt.stack_teams(stack))]
+IDS = [f"{stack}-{team}" for stack, team in CASES]
+
+
+def require_promtool() -> None:
+    """Fail (never skip) the calling test when promtool is missing, saying how to install it."""
+    try:
+        pt.promtool()
+        return
+    except pt.PromtoolMissing as e:
+        message = str(e)
+    pytest.fail(message, pytrace=False)
+
+
+@pytest.fixture(scope="session")
+def render_dir(rendered, tmp_path_factory) -> Callable[[str], Path]:
+    """Each stack rendered once per session into its own folder (rules/, then alert-tests/)."""
+    root = tmp_path_factory.mktemp("promtool")
+    dirs: dict[str, Path] = {}
+
+    def get(stack: str) -> Path:
+        if stack not in dirs:
+            write(rendered(stack), root / stack)
+            dirs[stack] = root / stack
+        return dirs[stack]
+
+    return get
+
+
+@pytest.fixture(scope="session")
+def filled(render_dir) -> Callable[[str, str], Path]:
+    """A team's alerts_test.yaml filled in for a stack, next to the stack's rendered rules."""
+    results: dict[tuple[str, str], Path | Exception] = {}
+
+    def get(stack: str, team: str, fail: bool = True) -> Path | Exception:
+        if (stack, team) not in results:
+            try:
+                results[stack, team] = pt.prepare(stack, team, render_dir(stack))
+            except (FileNotFoundError, pt.PlaceholderError) as e:
+                results[stack, team] = e
+        result = results[stack, team]
+        if fail and isinstance(result, Exception):
+            pytest.fail(str(result), pytrace=False)
+        return result
+
+    return get
+
+
+@pytest.fixture(scope="session")
+def promtool_runs(filled) -> Iterator[Callable[[str, str], tuple[Path, int, str]]]:
+    """`promtool test rules` for (stack, team): the first request for a stack starts one process per
+    team of that stack, all at once; each test then reads its own team's result."""
+    started: dict[tuple[str, str], tuple[Path, subprocess.Popen]] = {}
+    done: dict[tuple[str, str], tuple[Path, int, str]] = {}
+
+    def get(stack: str, team: str) -> tuple[Path, int, str]:
+        filled(stack, team)  # this team's own preparation problem fails this test
+        if (stack, team) not in started:
+            for s, t in CASES:
+                path = filled(s, t, fail=False) if s == stack else None
+                if isinstance(path, Path) and (s, t) not in started:
+                    started[s, t] = path, pt.start_tests(path)
+        if (stack, team) not in done:
+            path, process = started[stack, team]
+            output, _ = process.communicate(timeout=120)
+            done[stack, team] = path, process.returncode, output
+        return done[stack, team]
+
+    yield get
+    for path, process in started.values():  # those no selected test read
+        if process.returncode is None:
+            process.kill()
+            process.communicate()
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_promtool_check_rules(stack, render_dir):
+    require_promtool()
+    rules = sorted((render_dir(stack) / "rules").glob("*.yaml"))
+    assert [p.stem for p in rules] == sorted(pt.stack_teams(stack)), "one rule file per team of the stack"
+    result = pt.check_rules(rules)
+    assert result.returncode == 0, f"promtool check rules failed for stack {stack}:\n{result.stdout}{result.stderr}"
+    assert result.stdout.count("SUCCESS") == len(rules), result.stdout
+
+
+@pytest.mark.parametrize("stack,team", CASES, ids=IDS)
+def test_promtool_test_rules(stack, team, promtool_runs):
+    require_promtool()
+    path, returncode, output = promtool_runs(stack, team)
+    assert returncode == 0, (
+        f"promtool test rules failed for team {team} in stack {stack} "
+        f"(teams/{team}/{pt.TEST_FILE}, filled in as {path}):\n{output}")
+
+
+@pytest.mark.parametrize("stack,team", CASES, ids=IDS)
+def test_every_alert_fires_on_time_and_stays_silent(stack, team, filled, render_dir):
+    tests = yaml.safe_load(filled(stack, team).read_text())
+    rules = yaml.safe_load((render_dir(stack) / "rules" / f"{team}.yaml").read_text())
+    problems = pt.coverage_problems(tests, rules)
+    assert not problems, f"teams/{team}/{pt.TEST_FILE} in stack {stack}:\n  " + "\n  ".join(problems)
+
+
+def test_missing_promtool_fails_with_the_setup_command(monkeypatch, tmp_path):
+    monkeypatch.setenv("PATH", str(tmp_path))
+    with pytest.raises(pytest.fail.Exception, match=r"promtool is not installed.*bash scripts/setup"):
+        require_promtool()
+    with pytest.raises(pt.PromtoolMissing, match="bash scripts/setup"):
+        pt.check_rules([])
+
+
+def test_a_team_without_alert_tests_fails(monkeypatch, render_dir):
+    monkeypatch.setattr(pt, "TEST_FILE", "no_such_alerts_test.yaml")
+    with pytest.raises(FileNotFoundError, match="no_such_alerts_test.yaml: missing; every team with alerts needs"):
+        pt.prepare("prod", "voicebot", render_dir("prod"))
+
+
+# --- the placeholders themselves ------------------------------------------------------------
+
+def test_placeholders_take_each_stacks_values():
+    prod = pt.context("prod", "api-production")
+    dev = pt.context("dev", "api-production")
+    template = ("series: 'up{%(selector)s, instance=\"a\"}'\n"
+                "labels: {%(selector_labels)s}\n"
+                "t: %(threshold:HighErrorRate)s %(threshold:HighMemoryUsage)s\n"
+                "e: %(for:APIInstanceDown)s %(for:APIInstanceDown+2m)s %(for:APIInstanceDown+1h-30s)s\n"
+                "r: %(runbook_base)s/%(stack)s\n")
+    assert pt.substitute(template, prod) == (
+        "series: 'up{job=\"api-production\", env=\"prod\", instance=\"a\"}'\n"
+        "labels: {job: \"api-production\", env: \"prod\"}\n"
+        "t: 0.02 1000000000\n"
+        "e: 1m 3m 1h30s\n"
+        "r: https://runbooks.acme-corp.com/prod/prod\n")
+    assert pt.substitute("%(threshold:HighErrorRate)s %(for:APIInstanceDown)s", dev) == "0.05 5m"
+    assert yaml.safe_load(pt.substitute("{%(selector_labels)s, instance: a}", prod)) == {
+        "job": "api-production", "env": "prod", "instance": "a"}
+
+
+def test_placeholders_leave_comments_and_other_percent_signs_alone():
+    ctx = pt.context("prod", "voicebot")
+    text = '# %(nonsense)s\ndescription: {{ printf "%.2f" $value }} (threshold %(threshold:CostPerCallRunaway)s)\n'
+    assert pt.substitute(text, ctx) == '# %(nonsense)s\ndescription: {{ printf "%.2f" $value }} (threshold 0.3)\n'
+
+
+@pytest.mark.parametrize("placeholder,message", [
+    ("%(treshold:HighErrorRate)s", "unknown placeholder"),
+    ("%(threshold:APIInstanceDown)s", "no alert 'APIInstanceDown' with a threshold"),
+    ("%(for:NoSuchAlert)s", "no alert 'NoSuchAlert'; its alerts: APIInstanceDown, CriticalLatencyP99"),
+    ("%(for:APIInstanceDown+2)s", "optionally followed by"),
+    ("%(for:APIInstanceDown-5m)s", "negative"),
+])
+def test_bad_placeholders_are_named_with_their_line(placeholder, message):
+    with pytest.raises(pt.PlaceholderError, match=rf"line 2: .*{message}"):
+        pt.substitute(f"tests:\n  - {placeholder}\n", pt.context("prod", "api-production"))
+
+
+def test_coverage_finds_untested_and_mistimed_alerts():
+    rules = {"groups": [{"rules": [{"alert": "A", "for": "5m"}, {"alert": "B", "for": "1m"}]}]}
+    fires = {"exp_labels": {}, "exp_annotations": {}}
+    tests = {"tests": [
+        {"alert_rule_test": [
+            {"eval_time": "4m", "alertname": "A", "exp_alerts": []},
+            {"eval_time": "6m", "alertname": "A", "exp_alerts": [fires]},   # not one interval after 4m
+            {"eval_time": "1m", "alertname": "B", "exp_alerts": []},        # silent, but before B's for
+            {"eval_time": "9m", "alertname": "Typo", "exp_alerts": []},
+        ]},
+    ]}
+    assert pt.coverage_problems(tests, rules) == [
+        "Typo: tested, but no such alert in the rules (a typo passes `exp_alerts: []` silently)",
+        "A: no case where it fires at eval_time F with a case not firing at F - 1m in the same test",
+        "A: no case where it stays silent (after its for) or resolves",
+        "B: no case where it fires at eval_time F with a case not firing at F - 1m in the same test",
+        "B: no case where it stays silent (after its for) or resolves",
+    ]
+    tests["tests"][0]["alert_rule_test"][0]["eval_time"] = "5m"
+    tests["tests"][0]["alert_rule_test"].append({"eval_time": "7m", "alertname": "A", "exp_alerts": []})
+    assert [p for p in pt.coverage_problems(tests, rules) if p.startswith("A:")] == []
