@@ -12,8 +12,10 @@ from .types import ResourceType
 @dataclass(frozen=True)
 class GrafanaConnectionArgs:
     url: str
-    auth: str  # service account token
+    auth: str | pulumi.Output[str]  # service account token, or `user:password` for basic auth
     org_id: int
+    # What must exist before the provider connects (the Helm release of a Grafana this stack deploys).
+    depends_on: tuple[pulumi.Resource, ...] = ()
 
 
 class GrafanaConnection(pulumi.ComponentResource):
@@ -26,6 +28,6 @@ class GrafanaConnection(pulumi.ComponentResource):
             url=args.url,
             auth=pulumi.Output.secret(args.auth),
             org_id=args.org_id,
-            opts=pulumi.ResourceOptions(parent=self),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=list(args.depends_on)),
         )
         self.register_outputs({"url": args.url})

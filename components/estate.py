@@ -177,10 +177,14 @@ def _dashboards(slug: str, spec: TeamSpec, selector: str, required: set, view: "
             sources += [(relative(module_path), to_dict(b)) for b in built]
         except Exception as e:  # a team's code failing must stop the program with its file named
             raise ConfigError(relative(module_path), [("dashboards()", f"{type(e).__name__}: {e}")]) from None
-    for item in spec.imports:
+    for index, item in enumerate(spec.imports):
         try:
             board = load_exported(team_dir / item.file)
-        except (OSError, ValueError) as e:
+        except OSError as e:
+            raise ConfigError(relative(team_dir / "team.yaml"), [(
+                f"imports.{index}.file",
+                f"cannot read '{item.file}' ({e.strerror}); give a JSON file's path relative to teams/{slug}/")]) from None
+        except ValueError as e:
             raise ConfigError(relative(team_dir / item.file), [("", str(e))]) from None
         if item.title:
             board["title"] = item.title
@@ -193,9 +197,15 @@ def _dashboards(slug: str, spec: TeamSpec, selector: str, required: set, view: "
         if not uid or len(uid) > UID_MAX:
             raise ConfigError(source, [(f"dashboard '{board.get('title')}'.uid",
                                         f"needs a uid of 1 to {UID_MAX} characters (got '{uid}')")])
-        final = finalize(board, uid=uid, team=slug, selector=selector,
-                         datasource_uid=prometheus.uid, datasource_name=prometheus.name)
-        _check_queries(source, final, required)
+        try:
+            final = finalize(board, uid=uid, team=slug, selector=selector,
+                             datasource_uid=prometheus.uid, datasource_name=prometheus.name)
+            _check_queries(source, final, required)
+        except (AttributeError, TypeError, KeyError) as e:  # a JSON value of the wrong shape
+            raise ConfigError(source, [(f"dashboard '{board.get('title')}'",
+                                        f"not a dashboard model Grafana accepts ({type(e).__name__}: {e}); "
+                                        "tags, templating.list, panels and targets must be lists of objects, "
+                                        "target expr a string")]) from None
         result.append(Dashboard(uid=uid, title=final["title"], config_json=canonical_json(final)))
     return result
 
@@ -241,8 +251,9 @@ def _load_module(slug: str, path: Path):
 def _check_unique_uids(config: StackConfig, teams: tuple[Team, ...], where: str) -> None:
     # Folders and dashboards share one uid space in Grafana; rules and datasources have their own.
     spaces = {
-        "folder/dashboard": [(t.slug, t.folder_uid) for t in teams] + [(t.slug, d.uid) for t in teams for d in t.dashboards],
-        "alert rule": [(t.slug, r.uid) for t in teams for r in t.rules],
+        "folder/dashboard": [(f"{t.slug} (folder)", t.folder_uid) for t in teams]
+        + [(f"{t.slug} (dashboard '{d.title}')", d.uid) for t in teams for d in t.dashboards],
+        "alert rule": [(f"{t.slug} (alerts.{r.alert})", r.uid) for t in teams for r in t.rules],
         "datasource": [(kind, ds.uid) for kind, ds in config.datasources.items()],
         "folder title": [(t.slug, t.spec.folder) for t in teams],
     }
@@ -251,7 +262,8 @@ def _check_unique_uids(config: StackConfig, teams: tuple[Team, ...], where: str)
         seen: dict[str, str] = {}
         for owner, uid in owned:
             if uid in seen:
-                problems.append((f"{space} '{uid}'", f"used by both {seen[uid]} and {owner}; uids must be unique"))
+                what = "folder titles" if space == "folder title" else "uids"
+                problems.append((f"{space} '{uid}'", f"used by both {seen[uid]} and {owner}; {what} must be unique"))
             seen.setdefault(uid, owner)
     for team in teams:
         titles = [d.title for d in team.dashboards]

@@ -19,9 +19,17 @@ _DURATION_UNITS = {"y": 365 * 86400, "w": 7 * 86400, "d": 86400, "h": 3600, "m":
 NonEmpty = Annotated[str, StringConstraints(min_length=1)]
 Uid = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]+$", min_length=1, max_length=UID_MAX)]
 Slug = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9-]*$")]
-Duration = Annotated[str, StringConstraints(pattern=DURATION_PATTERN, min_length=2)]
+Duration = Annotated[str, StringConstraints(pattern=DURATION_PATTERN, min_length=1)]  # refuses "", which the pattern matches
 LabelName = Annotated[str, StringConstraints(pattern=r"^[a-zA-Z_][a-zA-Z0-9_]*$")]
 HttpUrl = Annotated[str, StringConstraints(pattern=r"^https?://[^\s]+$")]
+# What a person reads instead of the regular expression when a value does not match it.
+_PATTERN_HINTS = {
+    DURATION_PATTERN: "not a duration: write a number and a unit, e.g. 30s, 5m, 1h30m (units: y w d h m s ms)",
+    r"^[A-Za-z0-9_-]+$": "a uid may use only letters, digits, '-' and '_'",
+    r"^[a-z][a-z0-9-]*$": "must be lowercase letters, digits and '-', starting with a letter",
+    r"^[a-zA-Z_][a-zA-Z0-9_]*$": "a label name is letters, digits and '_', not starting with a digit",
+    r"^https?://[^\s]+$": "must be an http:// or https:// URL without spaces",
+}
 
 
 def duration_seconds(duration: str) -> int:
@@ -97,6 +105,12 @@ def validation_problems(error: ValidationError, model: type[BaseModel], prefix: 
     problems = []
     for err in error.errors():
         loc = tuple(err["loc"])
+        cause = (err.get("ctx") or {}).get("error")
+        if isinstance(cause, Problems):  # a model validator that names its own fields
+            problems += [(prefix + dotted((*loc, sub) if sub else loc), message) for sub, message in cause.problems]
+            continue
+        if "[key]" in loc:  # pydantic's marker for a bad dict key: the path is the key itself
+            loc = tuple(p for p in loc if p != "[key]")
         path = prefix + dotted(loc)
         if err["type"] == "extra_forbidden":
             allowed = _allowed_keys(model, loc[:-1])
@@ -106,11 +120,40 @@ def validation_problems(error: ValidationError, model: type[BaseModel], prefix: 
         elif err["type"] == "missing":
             message = "is required"
         else:
-            message = err["msg"]
-            if "input" in err and not isinstance(err["input"], (dict, list)) and err["type"] != "value_error":
+            message = err["msg"].removeprefix("Value error, ")
+            if err["type"] == "string_pattern_mismatch":
+                message = _PATTERN_HINTS.get((err.get("ctx") or {}).get("pattern"), message)
+            if ("input" in err and not isinstance(err["input"], (dict, list)) and err["type"] != "value_error"
+                    and not _is_secret(model, loc)):  # never echo a secret into logs
                 message += f" (got {err['input']!r})"
         problems.append((path, message))
     return problems
+
+
+class Problems(ValueError):
+    """Raised by a model validator to report problems at paths below the model it validates."""
+
+    def __init__(self, problems: list[tuple[str, str]]):
+        self.problems = problems
+        super().__init__("; ".join(f"{path}: {message}" if path else message for path, message in problems))
+
+
+def _is_secret(model: type[BaseModel], loc: tuple) -> bool:
+    """Whether the field at `loc` inside `model` is a secret field."""
+    annotation: Any = model
+    field = None
+    for part in loc:
+        annotation = _model_in(annotation)
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            field = next((f for n, f in annotation.model_fields.items() if part in (n, f.alias)), None)
+            if field is None:
+                return False
+            annotation = field.annotation
+        else:  # a dict value or a list item
+            args = typing.get_args(annotation)
+            annotation, field = (args[-1] if args else Any), None
+    extra = field.json_schema_extra if field is not None and isinstance(field.json_schema_extra, dict) else {}
+    return bool(extra.get("secret"))
 
 
 def _allowed_keys(model: type[BaseModel], loc: tuple) -> list[str]:

@@ -7,6 +7,7 @@ from .connection import GrafanaConnection, GrafanaConnectionArgs
 from .contact_points import ContactPoints, ContactPointsArgs
 from .datasources import Datasources, DatasourcesArgs
 from .estate import Estate
+from .grafana_deployment import GrafanaDeployment, GrafanaDeploymentArgs
 from .notification_policy import NotificationPolicyTree, NotificationPolicyTreeArgs
 from .team import Team, TeamArgs
 from .types import ResourceType
@@ -17,8 +18,16 @@ class GrafanaPlatform(pulumi.ComponentResource):
         super().__init__(ResourceType.PLATFORM, name, None, opts)
         config = estate.config
         child = pulumi.ResourceOptions(parent=self)
-        provider = GrafanaConnection("grafana", GrafanaConnectionArgs(
-            url=config.grafana_url, auth=config.grafana_auth, org_id=config.org_id), child).provider
+        if config.kubernetes:
+            # Deploy Grafana, then manage it through its ingress as admin: a new instance has no token yet.
+            # Every Grafana resource goes through the provider, and the provider waits for the release.
+            deployment = GrafanaDeployment("grafana", GrafanaDeploymentArgs(
+                config=config.kubernetes, protect=config.protect), child)
+            connection = GrafanaConnectionArgs(url=deployment.url, auth=deployment.admin_auth,
+                                               org_id=config.org_id, depends_on=(deployment.release,))
+        else:
+            connection = GrafanaConnectionArgs(url=config.grafana_url, auth=config.grafana_auth, org_id=config.org_id)
+        provider = GrafanaConnection("grafana", connection, child).provider
         datasources = Datasources("datasources", DatasourcesArgs(
             config=config.datasources, provider=provider, protect=config.protect), child)
         contact_points = ContactPoints("contact-points", ContactPointsArgs(

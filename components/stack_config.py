@@ -2,15 +2,16 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import pulumi
 import yaml
-from pydantic import Field, ValidationError, model_validator
+from pydantic import AfterValidator, BeforeValidator, Field, ValidationError, field_validator, model_validator
 
 from .model import (
-    ConfigError, Duration, HttpUrl, LabelName, Model, NonEmpty, Slug, Uid, dotted,
+    ConfigError, Duration, HttpUrl, LabelName, Model, NonEmpty, Problems, Slug, Uid, dotted,
     secret, secret_paths, validation_problems,
 )
 
@@ -20,14 +21,60 @@ Severity = Literal["critical", "warning", "info"]
 SEVERITIES: tuple[Severity, ...] = ("critical", "warning", "info")
 
 
+_DNS_LABEL = r"[a-z0-9]([-a-z0-9]*[a-z0-9])?"
+
+
+def _matching(pattern: str, max_length: int, what: str) -> AfterValidator:
+    def check(value: str) -> str:
+        if len(value) > max_length or not re.fullmatch(pattern, value):
+            raise ValueError(f"{what} (got {value!r})")
+        return value
+    return AfterValidator(check)
+
+
+# A Kubernetes object name (DNS-1123 label), an ingress host, a resource quantity (500m, 1, 512Mi, 10Gi).
+K8sName = Annotated[str, _matching(_DNS_LABEL, 63, "must be a Kubernetes name: lowercase letters, digits and '-', "
+                                                   "starting and ending with a letter or digit, at most 63 characters")]
+Hostname = Annotated[str, _matching(rf"{_DNS_LABEL}(\.{_DNS_LABEL})*", 253,
+                                    "must be a DNS name in lowercase, e.g. grafana.example.com")]
+Quantity = Annotated[str, BeforeValidator(lambda v: str(v) if type(v) in (int, float) else v),  # cpu: 2
+                     _matching(r"[0-9]+(\.[0-9]+)?(m|k|M|G|T|P|E|Ki|Mi|Gi|Ti|Pi|Ei)?", 64,
+                               "must be a Kubernetes quantity such as 500m, 2, 512Mi or 10Gi")]
+
+
+class ClusterService(Model):
+    """A Service in the cluster Grafana runs in, reached by its in-cluster DNS name."""
+
+    name: K8sName
+    namespace: K8sName
+    port: int = Field(ge=1, le=65535)
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.name}.{self.namespace}.svc.cluster.local:{self.port}"
+
+
 class Datasource(Model):
     uid: Uid
     name: NonEmpty
-    url: HttpUrl
+    url: HttpUrl | None = Field(None, description="filled from `service` when that is given instead")
+    service: ClusterService | None = Field(None, description="an in-cluster service instead of a url")
     is_default: bool = False
     json_data: dict[str, Any] = {}
     basic_auth_user: str | None = None
     basic_auth_password: str | None = secret(None)
+
+    @model_validator(mode="after")
+    def _url_or_service(self) -> "Datasource":
+        # A url equal to the service's is this validator's own fill-in (a dumped model validated again).
+        both = self.service is not None and self.url not in (None, self.service.url)
+        if both or (self.url is None and self.service is None):
+            found = "both url and service" if both else "neither url nor service"
+            raise Problems([("", f"has {found}; set exactly one: url (an http(s) URL) or "
+                                 "service ({name, namespace, port} of an in-cluster service)")])
+        if self.service is not None:  # the model is frozen; components read `url` in both cases
+            object.__setattr__(self, "url", self.service.url)
+        return self
 
 
 class Datasources(Model):
@@ -140,6 +187,76 @@ class TeamSettings(Model):
     variables: dict[NonEmpty, float] = {}
 
 
+class Persistence(Model):
+    """Grafana's /var/lib/grafana on a PersistentVolumeClaim (its SQLite database when there is no databaseUrl)."""
+
+    enabled: bool = True
+    size: Quantity = "10Gi"
+    storage_class: K8sName | None = Field(None, description="the cluster's default storage class when unset")
+
+
+class ResourceAmounts(Model):
+    cpu: Quantity | None = None
+    memory: Quantity | None = None
+
+
+class Resources(Model):
+    requests: ResourceAmounts = ResourceAmounts()
+    limits: ResourceAmounts = ResourceAmounts()
+
+
+class Ingress(Model):
+    host: Hostname
+    tls_secret_name: K8sName = Field(description="kubernetes.io/tls Secret for the host (or cert-manager's target)")
+    class_name: K8sName | None = Field(None, description="IngressClass; the cluster's default when unset")
+    annotations: dict[NonEmpty, str] = Field({}, description="e.g. cert-manager.io/cluster-issuer: letsencrypt")
+
+
+class Kubernetes(Model):
+    """Deploy Grafana itself with the official Helm chart, then manage its content (absent: an existing Grafana)."""
+
+    namespace: K8sName = "grafana"
+    admin_user: NonEmpty = "admin"
+    admin_password: str = secret(description="the admin user's password; the provider logs in with it")
+    replicas: int = Field(1, ge=1)
+    database_url: str | None = secret(None, description="external database, e.g. postgres://user:pass@host:5432/grafana")
+    persistence: Persistence = Persistence()
+    resources: Resources = Resources()
+    ingress: Ingress
+
+    # These checks raise ValueError (never a length or pattern constraint) so no message repeats a secret.
+    @field_validator("admin_password")
+    @classmethod
+    def _strong_enough(cls, password: str) -> str:
+        if password.strip().lower() == "admin":
+            raise ValueError("must not be 'admin' (Grafana's default); choose a strong password")
+        if len(password) < 8:
+            raise ValueError("must be at least 8 characters")
+        return password
+
+    @field_validator("database_url")
+    @classmethod
+    def _not_blank(cls, url: str | None) -> str | None:
+        if url is not None and not url.strip():
+            raise ValueError("must not be empty; remove the key to keep Grafana's SQLite database")
+        return url
+
+    @model_validator(mode="after")
+    def _ha_needs_a_database(self) -> "Kubernetes":
+        if self.replicas > 1 and self.database_url is None:
+            raise Problems([("databaseUrl", f"replicas: {self.replicas} needs an external database shared by all "
+                                            "replicas (SQLite cannot be shared); set databaseUrl as a secret, e.g. "
+                                            "postgres://grafana:<password>@<host>:5432/grafana")])
+        if self.database_url is None and not self.persistence.enabled:
+            raise Problems([("persistence.enabled", "without databaseUrl Grafana keeps its SQLite database on this "
+                                                    "volume; keep persistence enabled or set databaseUrl")])
+        return self
+
+    @property
+    def url(self) -> str:
+        return f"https://{self.ingress.host}"
+
+
 class StackConfig(Model):
     grafana_url: HttpUrl
     grafana_auth: str = secret(min_length=1, description="service account token")
@@ -151,6 +268,21 @@ class StackConfig(Model):
     contact_points: dict[NonEmpty, ContactPoint]
     notification_policy: NotificationPolicy
     mute_timings: dict[NonEmpty, MuteTiming] = {}
+    kubernetes: Kubernetes | None = None
+
+    @model_validator(mode="after")
+    def _kubernetes_consistent(self) -> "StackConfig":
+        problems = []
+        if self.kubernetes and self.grafana_url.rstrip("/") != self.kubernetes.url:
+            problems.append(("grafanaUrl", f"must be {self.kubernetes.url}, where kubernetes.ingress.host serves the "
+                                           f"Grafana this stack deploys (got {self.grafana_url})"))
+        if not self.kubernetes:
+            problems += [(f"datasources.{kind}.service", "an in-cluster service is reachable only from a Grafana "
+                                                         "running in the cluster: add the kubernetes section or use url")
+                         for kind, ds in self.datasources.items() if ds.service]
+        if problems:
+            raise Problems(problems)
+        return self
 
     @model_validator(mode="after")
     def _references_exist(self) -> "StackConfig":
@@ -162,15 +294,15 @@ class StackConfig(Model):
                 receivers.append((f"{routing}.receiver", team.routing.receiver))
             receivers += [(f"{routing}.severityReceivers.{s}", r) for s, r in team.routing.severity_receivers.items()]
             problems += [
-                f"{routing}.muteTimings: unknown mute timing '{m}' (defined: {', '.join(sorted(self.mute_timings)) or 'none'})"
+                (f"{routing}.muteTimings", f"unknown mute timing '{m}' (defined: {', '.join(sorted(self.mute_timings)) or 'none'})")
                 for m in team.routing.mute_timings if m not in self.mute_timings
             ]
         problems += [
-            f"{where}: unknown contact point '{name}' (defined: {', '.join(sorted(self.contact_points)) or 'none'})"
+            (where, f"unknown contact point '{name}' (defined: {', '.join(sorted(self.contact_points)) or 'none'})")
             for where, name in receivers if name not in self.contact_points
         ]
         if problems:
-            raise ValueError("; ".join(problems))
+            raise Problems(problems)
         return self
 
 
@@ -207,15 +339,50 @@ def secure_paths_in_file(path: Path) -> set[tuple] | None:
     return found
 
 
+class _Loader(yaml.SafeLoader):
+    """YAML read as the Pulumi CLI reads it: a key given twice is an error, dates stay strings."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict:
+        seen: set = set()
+        for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                continue
+            key = self.construct_object(key_node, deep=deep)
+            try:
+                duplicate = key in seen
+            except TypeError:  # unhashable: the parent reports it
+                continue
+            if duplicate:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"key {key!r} is given twice; keep one", key_node.start_mark)
+            seen.add(key)
+        return super().construct_mapping(node, deep)
+
+
+_Loader.yaml_implicit_resolvers = {
+    first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:timestamp"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+
+
 def read_yaml(path: Path) -> dict:
     try:
-        data = yaml.safe_load(path.read_text()) or {}
+        data = yaml.load(path.read_text(encoding="utf-8"), Loader=_Loader) or {}
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         raise ConfigError(relative(path), [(where, f"not valid YAML: {getattr(e, 'problem', e)}")]) from None
+    except UnicodeDecodeError as e:
+        raise ConfigError(relative(path), [(f"byte {e.start}", "not UTF-8 text; save the file as UTF-8")]) from None
     if not isinstance(data, dict):
         raise ConfigError(relative(path), [("", "must be a YAML mapping")])
+    config = data.get("config")
+    if path.name.startswith("Pulumi.") and config is not None:  # a stack file: `config:` maps keys to values
+        if not isinstance(config, dict):
+            raise ConfigError(relative(path), [("config", f"must be a mapping of {PROJECT}:<key>: <value>")])
+        keys = [k for k in config if not isinstance(k, str)]
+        if keys:
+            raise ConfigError(relative(path), [(f"config.{k}", f"keys are names like {PROJECT}:orgId") for k in keys])
     return data
 
 

@@ -5,7 +5,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field, StringConstraints, model_validator
 
-from .model import Duration, LabelName, Model, NonEmpty, Slug, Uid, kebab
+from .model import Duration, LabelName, Model, NonEmpty, Problems, Slug, Uid, duration_seconds, kebab
 from .stack_config import Severity
 
 SELECTOR = "%(selector)s"
@@ -74,8 +74,14 @@ class TeamSpec(Model):
 
     @model_validator(mode="after")
     def _unique_alerts(self) -> "TeamSpec":
+        problems = []
         names = [a.alert for a in self.alerts]
         dupes = sorted({n for n in names if names.count(n) > 1})
         if dupes:
-            raise ValueError(f"duplicate alert names: {', '.join(dupes)}")
+            problems.append(("alerts", f"duplicate alert names: {', '.join(dupes)}; each alert needs its own name"))
+        seconds = duration_seconds(self.alert_interval)
+        if seconds < 10 or seconds % 10:  # Grafana's scheduler ticks every 10s and refuses other intervals
+            problems.append(("alert_interval", f"must be a multiple of 10s, e.g. 1m (got '{self.alert_interval}')"))
+        if problems:
+            raise Problems(problems)
         return self

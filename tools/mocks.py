@@ -33,6 +33,7 @@ class Registration:
     parent: str
     inputs: dict
     protect: bool
+    dependencies: list[str] = field(default_factory=list)  # short URNs (`type::name`) it waits for
 
     def as_json(self) -> dict:
         return {"type": self.type, "name": self.name, "parent": self.parent, "inputs": self.inputs,
@@ -76,7 +77,8 @@ class RecordingMonitor(MockMonitor):
         if request.type != "pulumi:pulumi:Stack":
             inputs = mask(json_format.MessageToDict(request.object)) if request.custom else {}
             parent = _short_urn(request.parent) if request.parent else ""
-            self.registrations.append(Registration(request.type, request.name, parent, inputs, request.protect))
+            self.registrations.append(Registration(request.type, request.name, parent, inputs, request.protect,
+                                                   sorted(_short_urn(u) for u in request.dependencies)))
         return super().RegisterResource(request)
 
 

@@ -1,0 +1,312 @@
+"""Grafana on Kubernetes (the stack's optional `kubernetes:` section), and the existing-Grafana mode without it."""
+import copy
+import json
+
+import pytest
+from google.protobuf import json_format
+
+from components.grafana_deployment import CHART_REPO, CHART_VERSION, chart_values
+from components.model import ConfigError
+from components.stack_config import Kubernetes
+from components.types import ResourceType as T
+from tests.conftest import run_values
+from tools.mocks import SECRET_SIG, RecordingMonitor, Run
+
+HOST = "grafana.prod.acme-corp.com"
+ADMIN_PASSWORD = "correct-horse-battery-staple"
+DATABASE_URL = "postgres://grafana:db-pass-4711@grafana-db.databases.svc.cluster.local:5432/grafana"
+PROD_HA = {
+    "namespace": "grafana",
+    "adminPassword": ADMIN_PASSWORD,
+    "replicas": 2,
+    "databaseUrl": DATABASE_URL,
+    "persistence": {"size": "20Gi", "storageClass": "gp3"},
+    "resources": {"requests": {"cpu": "250m", "memory": "512Mi"}, "limits": {"cpu": "1", "memory": "1Gi"}},
+    "ingress": {"host": HOST, "tlsSecretName": "grafana-tls", "className": "nginx",
+                "annotations": {"cert-manager.io/cluster-issuer": "letsencrypt"}},
+}
+SINGLE = {"adminPassword": ADMIN_PASSWORD, "ingress": {"host": HOST, "tlsSecretName": "grafana-tls"}}
+
+
+class ProviderRecordingMonitor(RecordingMonitor):
+    """Also keeps, per registration, the provider it goes through and its inputs before masking."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.providers: dict[tuple[str, str], str] = {}
+        self.raw: dict[tuple[str, str], dict] = {}
+
+    def RegisterResource(self, request):
+        self.providers[(request.type, request.name)] = request.provider
+        self.raw[(request.type, request.name)] = json_format.MessageToDict(request.object)
+        return super().RegisterResource(request)
+
+
+def existing_grafana(prod_values) -> tuple[dict, list[str]]:
+    """The prod stack without a kubernetes section (whether or not prod has one)."""
+    values, secrets = prod_values
+    values.pop("kubernetes", None)
+    return values, [k for k in secrets if k != "kubernetes"]
+
+
+def on_kubernetes(prod_values, section: dict) -> tuple[dict, list[str]]:
+    values, secrets = existing_grafana(prod_values)
+    values["kubernetes"] = copy.deepcopy(section)
+    values["grafanaUrl"] = f"https://{HOST}"
+    return values, [*secrets, "kubernetes"]
+
+
+def run_on_kubernetes(prod_values, section: dict = PROD_HA, monitor: RecordingMonitor | None = None) -> Run:
+    return run_values(*on_kubernetes(prod_values, section), monitor)
+
+
+def chart(run: Run) -> dict:
+    return run.one(T.HELM_RELEASE, "grafana").inputs["values"]
+
+
+def fails(values, secrets) -> tuple[str, RecordingMonitor]:
+    monitor = RecordingMonitor()
+    with pytest.raises(ConfigError) as error:
+        run_values(values, secrets, monitor)
+    return str(error.value), monitor
+
+
+# Without the section: an existing Grafana, as before.
+
+def test_without_a_kubernetes_section_no_kubernetes_resource_is_registered(prod_values):
+    run = run_values(*existing_grafana(prod_values))
+    assert [r for r in run.registrations if r.type.startswith(("kubernetes:", "pulumi:providers:kubernetes"))] == []
+    assert run.of_type(T.GRAFANA_DEPLOYMENT) == []
+
+
+def test_without_a_kubernetes_section_the_provider_targets_grafana_url_with_the_stack_token(prod_values):
+    monitor = ProviderRecordingMonitor()
+    values, secrets = existing_grafana(prod_values)
+    provider = run_values(values, secrets, monitor).one(T.PROVIDER, "grafana")
+    assert provider.inputs["url"] == values["grafanaUrl"] == "https://grafana.acme-corp.com"
+    assert provider.inputs["auth"] == "[secret]"
+    assert monitor.raw[(T.PROVIDER, "grafana")]["auth"]["value"] == "<secure grafana-platform:grafanaAuth>"
+    assert provider.dependencies == []
+
+
+# With the section: namespace, credentials, release.
+
+def test_grafana_gets_its_own_namespace_and_a_helm_release_in_it(prod_values):
+    run = run_on_kubernetes(prod_values)
+    namespace = run.one(T.K8S_NAMESPACE, "grafana")
+    assert namespace.inputs["metadata"]["name"] == "grafana"
+    release = run.one(T.HELM_RELEASE, "grafana")
+    assert (release.inputs["name"], release.inputs["namespace"]) == ("grafana", "grafana")
+    assert "kubernetes:core/v1:Namespace::grafana" in release.dependencies
+    assert release.parent == "grafana-platform:index:GrafanaDeployment::grafana"
+
+
+def test_the_release_is_the_official_grafana_chart_at_a_pinned_version(prod_values):
+    release = run_on_kubernetes(prod_values).one(T.HELM_RELEASE, "grafana").inputs
+    assert release["chart"] == "grafana"
+    assert release["repositoryOpts"] == {"repo": "https://grafana.github.io/helm-charts"} == {"repo": CHART_REPO}
+    assert release["version"] == CHART_VERSION == "10.5.15"
+
+
+def test_chart_values_carry_persistence_and_resources_from_the_stack(prod_values):
+    values = chart(run_on_kubernetes(prod_values))
+    assert values["persistence"] == {"enabled": True, "type": "statefulset", "size": "20Gi", "storageClassName": "gp3"}
+    assert values["resources"] == {"requests": {"cpu": "250m", "memory": "512Mi"}, "limits": {"cpu": "1", "memory": "1Gi"}}
+
+
+def test_chart_values_expose_grafana_on_the_ingress_host_with_its_tls_secret(prod_values):
+    values = chart(run_on_kubernetes(prod_values))
+    ingress = values["ingress"]
+    assert (ingress["enabled"], ingress["hosts"], ingress["ingressClassName"]) == (True, [HOST], "nginx")
+    assert ingress["tls"] == [{"secretName": "grafana-tls", "hosts": [HOST]}]
+    assert ingress["annotations"] == {"cert-manager.io/cluster-issuer": "letsencrypt"}
+    assert values["grafana.ini"]["server"] == {"domain": HOST, "root_url": f"https://{HOST}"}
+
+
+def test_the_admin_password_lives_in_a_kubernetes_secret_the_chart_reads(prod_values):
+    monitor = ProviderRecordingMonitor()
+    run = run_on_kubernetes(prod_values, monitor=monitor)
+    secret = run.one(T.K8S_SECRET, "grafana-credentials")
+    assert secret.inputs["stringData"] == "[secret]"
+    assert secret.inputs["metadata"] == {"name": "grafana-credentials", "namespace": "grafana"}
+    stored = monitor.raw[(T.K8S_SECRET, "grafana-credentials")]["stringData"]["value"]
+    assert (stored["admin-user"], stored["admin-password"]) == ("admin", ADMIN_PASSWORD)
+    assert chart(run)["admin"] == {"existingSecret": "grafana-credentials", "userKey": "admin-user",
+                                   "passwordKey": "admin-password"}
+    assert "kubernetes:core/v1:Secret::grafana-credentials" in run.one(T.HELM_RELEASE, "grafana").dependencies
+
+
+def test_no_recorded_input_holds_the_admin_password_or_the_database_url_in_clear(prod_values):
+    recorded = json.dumps([r.inputs for r in run_on_kubernetes(prod_values).registrations])
+    for fragment in (ADMIN_PASSWORD, "db-pass-4711", DATABASE_URL):
+        assert fragment not in recorded
+
+
+# Production HA.
+
+def test_prod_ha_runs_the_replicas_on_the_external_database_url_from_the_secret(prod_values):
+    monitor = ProviderRecordingMonitor()
+    values = chart(run_on_kubernetes(prod_values, monitor=monitor))
+    assert values["replicas"] == 2
+    assert values["envValueFrom"] == {
+        "GF_DATABASE_URL": {"secretKeyRef": {"name": "grafana-credentials", "key": "database-url"}}}
+    assert "database" not in values["grafana.ini"]  # the chart's grafana.ini is a ConfigMap: no credentials there
+    assert monitor.raw[(T.K8S_SECRET, "grafana-credentials")]["stringData"]["value"]["database-url"] == DATABASE_URL
+    assert monitor.raw[(T.K8S_SECRET, "grafana-credentials")]["stringData"][SECRET_SIG]
+
+
+def test_prod_ha_peers_unified_alerting_through_the_headless_service(prod_values):
+    values = chart(run_on_kubernetes(prod_values))
+    assert values["headlessService"] is True
+    assert values["fullnameOverride"] == "grafana"  # so the chart's headless Service is grafana-headless
+    assert values["grafana.ini"]["unified_alerting"] == {
+        "enabled": True,
+        "ha_peers": "grafana-headless.grafana.svc.cluster.local:9094",
+        "ha_listen_address": "${POD_IP}:9094",
+        "ha_advertise_address": "${POD_IP}:9094",
+    }
+
+
+def test_prod_ha_keeps_one_pod_through_voluntary_disruptions(prod_values):
+    assert chart(run_on_kubernetes(prod_values))["podDisruptionBudget"] == {"minAvailable": 1}
+
+
+def test_a_single_replica_keeps_sqlite_on_its_volume_without_peering_or_disruption_budget(prod_values):
+    values = chart(run_on_kubernetes(prod_values, SINGLE))
+    assert values["replicas"] == 1
+    assert values["persistence"] == {"enabled": True, "type": "pvc", "size": "10Gi"}
+    assert values["deploymentStrategy"] == {"type": "Recreate"}
+    for key in ("headlessService", "podDisruptionBudget", "envValueFrom"):
+        assert key not in values
+    assert "unified_alerting" not in values["grafana.ini"]
+
+
+def test_chart_values_are_plain_data_with_sorted_keys_and_the_same_on_every_run(prod_values):
+    config = Kubernetes.model_validate(PROD_HA)
+
+    def keys_sorted(value) -> bool:
+        if isinstance(value, dict):
+            return list(value) == sorted(value) and all(keys_sorted(v) for v in value.values())
+        return all(keys_sorted(v) for v in value) if isinstance(value, list) else True
+
+    assert keys_sorted(chart_values(config))
+    assert json.dumps(chart_values(config)) == json.dumps(chart_values(Kubernetes.model_validate(PROD_HA)))
+    first = chart(run_on_kubernetes(copy.deepcopy(prod_values)))
+    assert chart(run_on_kubernetes(prod_values)) == first
+
+
+def test_prod_protection_covers_the_namespace_the_credentials_and_the_release(prod_values):
+    run = run_on_kubernetes(prod_values)
+    for type_ in (T.K8S_NAMESPACE, T.K8S_SECRET, T.HELM_RELEASE):
+        assert all(r.protect for r in run.of_type(type_)), type_
+
+
+# The provider targets the deployed Grafana, after the release.
+
+def test_the_provider_targets_the_ingress_as_admin_and_waits_for_the_release(prod_values):
+    monitor = ProviderRecordingMonitor()
+    provider = run_on_kubernetes(prod_values, monitor=monitor).one(T.PROVIDER, "grafana")
+    assert provider.inputs["url"] == f"https://{HOST}"
+    assert provider.inputs["auth"] == "[secret]"
+    assert monitor.raw[(T.PROVIDER, "grafana")]["auth"]["value"] == f"admin:{ADMIN_PASSWORD}"
+    assert provider.dependencies == ["kubernetes:helm.sh/v3:Release::grafana"]
+
+
+def test_every_grafana_resource_goes_through_the_provider_that_waits_for_the_release(prod_values):
+    monitor = ProviderRecordingMonitor()
+    run = run_on_kubernetes(prod_values, monitor=monitor)
+    grafana = [r for r in run.registrations if r.type.startswith("grafana:")]
+    assert grafana
+    for r in grafana:
+        provider_urn = monitor.providers[(r.type, r.name)].rsplit("::", 1)[0]  # a reference is `<urn>::<id>`
+        assert provider_urn.endswith("$pulumi:providers:grafana::grafana"), f"{r.type} {r.name}: {provider_urn}"
+
+
+def test_on_kubernetes_no_two_resources_share_a_type_and_name_and_all_have_a_parent(prod_values):
+    run = run_on_kubernetes(prod_values)
+    keys = [(r.type, r.name) for r in run.registrations]
+    assert len(keys) == len(set(keys))
+    assert all(r.parent for r in run.registrations if r.type != T.PLATFORM)
+
+
+def test_a_prometheus_datasource_can_name_an_in_cluster_service(prod_values):
+    values, secrets = on_kubernetes(prod_values, PROD_HA)
+    prometheus = values["datasources"]["prometheus"]
+    del prometheus["url"]
+    prometheus["service"] = {"name": "prometheus-server", "namespace": "monitoring", "port": 9090}
+    datasource = run_values(values, secrets).one(T.DATASOURCE, "prometheus")
+    assert datasource.inputs["url"] == "http://prometheus-server.monitoring.svc.cluster.local:9090"
+
+
+# Configuration errors: one clear message, nothing registered.
+
+def test_admin_as_the_admin_password_is_refused(prod_values):
+    message, monitor = fails(*on_kubernetes(prod_values, {**SINGLE, "adminPassword": "admin"}))
+    assert "grafana-platform:kubernetes.adminPassword: must not be 'admin' (Grafana's default)" in message
+    assert monitor.registrations == []
+
+
+def test_a_short_admin_password_is_refused_without_repeating_it(prod_values):
+    message, monitor = fails(*on_kubernetes(prod_values, {**SINGLE, "adminPassword": "s3cr3t"}))
+    assert "grafana-platform:kubernetes.adminPassword: must be at least 8 characters" in message
+    assert "s3cr3t" not in message
+    assert monitor.registrations == []
+
+
+def test_a_plain_text_admin_password_is_refused_with_the_command_to_set_it(prod_values):
+    values, secrets = on_kubernetes(prod_values, SINGLE)
+    secrets.remove("kubernetes")
+    message, monitor = fails(values, secrets)
+    assert ("pulumi config set --stack unit-test --secret --path "
+            "'grafana-platform:kubernetes.adminPassword' <value>") in message
+    assert monitor.registrations == []
+
+
+def test_several_replicas_without_an_external_database_are_refused(prod_values):
+    section = {k: v for k, v in PROD_HA.items() if k != "databaseUrl"}
+    message, monitor = fails(*on_kubernetes(prod_values, section))
+    assert "grafana-platform:kubernetes.databaseUrl: replicas: 2 needs an external database" in message
+    assert monitor.registrations == []
+
+
+def test_grafana_url_must_be_the_ingress_host_of_the_deployed_grafana(prod_values):
+    values, secrets = on_kubernetes(prod_values, PROD_HA)
+    values["grafanaUrl"] = "https://grafana.acme-corp.com"
+    message, monitor = fails(values, secrets)
+    assert f"grafana-platform:grafanaUrl: must be https://{HOST}" in message
+    assert monitor.registrations == []
+
+
+def test_a_bad_quantity_or_host_names_the_field_and_what_is_allowed(prod_values):
+    section = copy.deepcopy(PROD_HA)
+    section["resources"]["limits"]["memory"] = "1 GB"
+    section["ingress"]["host"] = "Grafana_Prod"
+    message, monitor = fails(*on_kubernetes(prod_values, section))
+    assert ("grafana-platform:kubernetes.resources.limits.memory: must be a Kubernetes quantity "
+            "such as 500m, 2, 512Mi or 10Gi (got '1 GB')") in message
+    assert "grafana-platform:kubernetes.ingress.host: must be a DNS name in lowercase" in message
+    assert monitor.registrations == []
+
+
+@pytest.mark.parametrize("url, found", [(True, "both url and service"), (False, "neither url nor service")])
+def test_a_datasource_needs_exactly_one_of_url_and_service(prod_values, url, found):
+    values, secrets = on_kubernetes(prod_values, PROD_HA)
+    prometheus = values["datasources"]["prometheus"]
+    if url:
+        prometheus["service"] = {"name": "prometheus-server", "namespace": "monitoring", "port": 9090}
+    else:
+        del prometheus["url"]
+    message, monitor = fails(values, secrets)
+    assert f"grafana-platform:datasources.prometheus: has {found}; set exactly one" in message
+    assert monitor.registrations == []
+
+
+def test_an_in_cluster_service_needs_grafana_in_the_cluster(prod_values):
+    values, secrets = existing_grafana(prod_values)
+    prometheus = values["datasources"]["prometheus"]
+    del prometheus["url"]
+    prometheus["service"] = {"name": "prometheus-server", "namespace": "monitoring", "port": 9090}
+    message, monitor = fails(values, secrets)
+    assert ("grafana-platform:datasources.prometheus.service: an in-cluster service is reachable only from "
+            "a Grafana running in the cluster") in message
+    assert monitor.registrations == []
