@@ -140,6 +140,22 @@ class Problems(ValueError):
 
 def _is_secret(model: type[BaseModel], loc: tuple) -> bool:
     """Whether the field at `loc` inside `model` is a secret field."""
+    _, field = _walk(model, loc)
+    extra = field.json_schema_extra if field is not None and isinstance(field.json_schema_extra, dict) else {}
+    return bool(extra.get("secret"))
+
+
+def _allowed_keys(model: type[BaseModel], loc: tuple) -> list[str]:
+    """The keys allowed at `loc` inside `model`."""
+    annotation = _model_in(_walk(model, loc)[0])
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return sorted(f.alias or n for n, f in annotation.model_fields.items())
+    return []
+
+
+def _walk(model: type[BaseModel], loc: tuple) -> tuple[Any, Any]:
+    """The annotation at `loc` inside `model`, and the model field that declares it (None for a
+    dict value or list item), found by walking the annotations."""
     annotation: Any = model
     field = None
     for part in loc:
@@ -147,32 +163,12 @@ def _is_secret(model: type[BaseModel], loc: tuple) -> bool:
         if isinstance(annotation, type) and issubclass(annotation, BaseModel):
             field = next((f for n, f in annotation.model_fields.items() if part in (n, f.alias)), None)
             if field is None:
-                return False
+                return None, None
             annotation = field.annotation
         else:  # a dict value or a list item
             args = typing.get_args(annotation)
             annotation, field = (args[-1] if args else Any), None
-    extra = field.json_schema_extra if field is not None and isinstance(field.json_schema_extra, dict) else {}
-    return bool(extra.get("secret"))
-
-
-def _allowed_keys(model: type[BaseModel], loc: tuple) -> list[str]:
-    """The keys allowed at `loc` inside `model`, found by walking its annotations."""
-    annotation: Any = model
-    for part in loc:
-        annotation = _model_in(annotation)
-        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-            field = next((f for n, f in annotation.model_fields.items() if part in (n, f.alias)), None)
-            if field is None:
-                return []
-            annotation = field.annotation
-        else:  # a dict value or a list item
-            args = typing.get_args(annotation)
-            annotation = args[-1] if args else Any
-    annotation = _model_in(annotation)
-    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-        return sorted(f.alias or n for n, f in annotation.model_fields.items())
-    return []
+    return annotation, field
 
 
 def _model_in(annotation: Any) -> Any:
