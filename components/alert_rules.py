@@ -76,6 +76,7 @@ class TeamAlertRulesArgs:
     folder_uid: pulumi.Input[str]
     prometheus_uid: str
     provider: pulumi.ProviderResource
+    protect: bool
     depends_on: list[pulumi.Resource]
 
 
@@ -89,6 +90,7 @@ class TeamAlertRules(pulumi.ComponentResource):
             folder_uid=args.folder_uid,
             interval_seconds=team.interval_seconds,
             rules=[grafana_rule(rule, args.prometheus_uid) for rule in team.rules],
-            opts=pulumi.ResourceOptions(parent=self, provider=args.provider, depends_on=args.depends_on),
+            opts=pulumi.ResourceOptions(parent=self, provider=args.provider, protect=args.protect,
+                                        depends_on=args.depends_on),
         )
         self.register_outputs({"rules": len(team.rules)})

@@ -15,6 +15,7 @@ class TeamDashboardsArgs:
     dashboards: tuple[Dashboard, ...]
     folder_uid: pulumi.Input[str]
     provider: pulumi.ProviderResource
+    protect: bool
 
 
 class TeamDashboards(pulumi.ComponentResource):
@@ -26,6 +27,6 @@ class TeamDashboards(pulumi.ComponentResource):
                 config_json=board.config_json,
                 folder=args.folder_uid,
                 overwrite=True,  # the program is the source of truth: edits made in the UI are replaced
-                opts=pulumi.ResourceOptions(parent=self, provider=args.provider),
+                opts=pulumi.ResourceOptions(parent=self, provider=args.provider, protect=args.protect),
             )
         self.register_outputs({"uids": [b.uid for b in args.dashboards]})

@@ -25,14 +25,16 @@ class TeamFolder(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: TeamFolderArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__(ResourceType.TEAM_FOLDER, name, None, opts)
-        child = pulumi.ResourceOptions(parent=self, provider=args.provider)
+        # Protected stacks protect the folder and everything in it: Pulumi deletes dependents
+        # first, so a protected folder alone would not save its dashboards or rules.
+        child = pulumi.ResourceOptions(parent=self, provider=args.provider, protect=args.protect)
         self.folder = grafana.oss.Folder(
             args.slug,
             uid=args.uid,
             title=args.title,
             # In protected stacks a folder that still holds dashboards or rules refuses to go.
             prevent_destroy_if_not_empty=args.protect,
-            opts=pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(protect=args.protect)),
+            opts=child,
         )
         if args.permissions:
             grafana.oss.FolderPermission(

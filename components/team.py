@@ -31,11 +31,11 @@ class Team(pulumi.ComponentResource):
             permissions=list(team.settings.permissions), provider=args.provider, protect=args.protect,
         ), child)
         TeamDashboards(team.slug, TeamDashboardsArgs(
-            dashboards=team.dashboards, folder_uid=folder.folder.uid, provider=args.provider,
+            dashboards=team.dashboards, folder_uid=folder.folder.uid, provider=args.provider, protect=args.protect,
         ), child)
         TeamAlertRules(team.slug, TeamAlertRulesArgs(
             team=team, folder_uid=folder.folder.uid, prometheus_uid=args.prometheus_uid,
-            provider=args.provider, depends_on=[args.datasources],
+            provider=args.provider, protect=args.protect, depends_on=[args.datasources],
         ), child)
         self.folder_uid = folder.folder.uid
         self.register_outputs({"folderUid": self.folder_uid})

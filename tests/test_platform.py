@@ -51,9 +51,10 @@ def test_optional_datasources_exist_only_where_the_stack_names_them(rendered):
     assert {r.name for r in rendered("prod").of_type(T.DATASOURCE)} == {"prometheus", "loki", "alertmanager"}
 
 
-def test_prod_protects_folders_and_datasources_and_keeps_non_empty_folders(rendered):
+def test_prod_protects_datasources_and_every_teams_folder_permissions_dashboards_and_rules(rendered):
     run = rendered("prod")
-    for r in run.of_type(T.FOLDER) + run.of_type(T.DATASOURCE):
+    kinds = (T.FOLDER, T.FOLDER_PERMISSION, T.DASHBOARD, T.RULE_GROUP, T.DATASOURCE)
+    for r in [r for kind in kinds for r in run.of_type(kind)]:
         assert r.protect, f"{r.type} {r.name} is not protected in prod"
     assert all(f.inputs["preventDestroyIfNotEmpty"] for f in run.of_type(T.FOLDER))
 
