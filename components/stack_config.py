@@ -417,7 +417,10 @@ def load_stack_config(stack: str) -> StackConfig:
         raise ConfigError(where, validation_problems(e, StackConfig, prefix=f"{PROJECT}:")) from None
     secure = secure_paths_in_file(path)
     if secure is None:  # no stack file (e.g. config from an ESC environment): trust the engine's marks
-        secure = {(k,) for k in values if pulumi.runtime.is_config_secret(f"{PROJECT}:{k}")}
+        # The CLI hands secret keys over in the environment; mocks and the automation API set them.
+        marked = set(pulumi.runtime.get_config_secret_keys_env())
+        secure = {(k,) for k in values
+                  if f"{PROJECT}:{k}" in marked or pulumi.runtime.is_config_secret(f"{PROJECT}:{k}")}
     plain = [p for p, _ in secret_paths(config) if not any(p[: len(s)] == s for s in secure)]
     if plain:
         raise ConfigError(where, [

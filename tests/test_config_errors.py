@@ -103,3 +103,10 @@ def test_an_error_message_counts_its_problems_and_says_nothing_was_deployed(prod
     message, _ = fails(values, secrets)
     assert message.splitlines()[0] == (
         "stacks/Pulumi.unit-test.yaml: invalid configuration (2 problems); nothing was deployed:")
+
+
+def test_secret_keys_handed_over_by_the_cli_in_the_environment_count_as_secure(prod_values, monkeypatch):
+    values, secrets = prod_values
+    monkeypatch.setenv("PULUMI_CONFIG_SECRET_KEYS", '["grafana-platform:contactPoints"]')
+    secrets.remove("contactPoints")
+    assert run_values(values, secrets).of_type("grafana:alerting/contactPoint:ContactPoint")
