@@ -146,8 +146,11 @@ def no_admin_admin(args: Any, report_violation: ReportViolation) -> None:
             report_violation(f"datasource '{props.get('name')}' uses basic auth admin/admin; "
                              "give it its own user and a secret password")
     elif args.resource_type == K8S_SECRET:
-        values = {k: v for k, v in (props.get("stringData") or {}).items() if visible(v)}
-        for key, encoded in (props.get("data") or {}).items():
+        def mapping(value: Any) -> dict:  # a whole map arrives masked when it was passed as a secret
+            return value if isinstance(value, dict) else {}
+
+        values = {k: v for k, v in mapping(props.get("stringData")).items() if visible(v)}
+        for key, encoded in mapping(props.get("data")).items():
             if isinstance(encoded, str) and visible(encoded):
                 try:
                     values.setdefault(key, base64.b64decode(encoded, validate=True).decode())
