@@ -177,3 +177,11 @@ def test_panels_draw_the_threshold_the_stacks_alert_uses(rendered):
 
     assert p95_steps("prod") == [None, 0.8]
     assert p95_steps("dev") == [None, 1]
+
+
+def test_the_stack_exports_each_teams_folder_dashboards_and_rule_count(rendered):
+    teams = rendered("prod").exports["teams"]
+    assert teams["api-production"] == {
+        "folderUid": "api-production", "dashboardUids": ["api-production-overview"], "ruleCount": 7}
+    assert sorted(teams) == ["api-production", "chatbot-sav", "customer-service", "mlops-scoring", "voicebot"]
+    assert rendered("prod").exports["grafanaUrl"] == "https://grafana.acme-corp.com"

@@ -91,6 +91,7 @@ def _short_urn(urn: str) -> str:
 @dataclass
 class Run:
     registrations: list[Registration] = field(default_factory=list)
+    exports: dict[str, Any] = field(default_factory=dict)  # the stack outputs, secret ones masked
 
     def of_type(self, type_: str) -> list[Registration]:
         return [r for r in self.registrations if r.type == type_]
@@ -115,12 +116,22 @@ def run_program(stack: str, config: dict[str, str], secret_keys: list[str],
         pulumi.runtime.set_mocks(Mocks(), project=PROJECT, stack=stack, preview=False, monitor=monitor)
         pulumi.runtime.set_all_config(config, secret_keys)
         _sync_await(run_pulumi_func(lambda: runpy.run_path(str(ROOT / "__main__.py"), run_name="__main__")))
-        return Run(monitor.registrations)
+        return Run(monitor.registrations, _exports())
     finally:
         loop.run_until_complete(loop.shutdown_default_executor())
         for thread_loop in (loop, *monitor.thread_loops):
             thread_loop.close()
         asyncio.set_event_loop(None)
+
+
+def _exports() -> dict[str, Any]:
+    """Resolve the stack outputs (mocks never send them to a monitor)."""
+    root = pulumi.runtime.settings.get_root_resource()
+    exports = {}
+    for name, value in sorted((root.outputs if root else {}).items()):
+        output = pulumi.Output.from_input(value)
+        exports[name] = MASK if _sync_await(output.is_secret()) else _sync_await(output.future())
+    return exports
 
 
 def config_from_file(path: Path) -> tuple[dict[str, str], list[str]]:

@@ -3,7 +3,8 @@
     python -m tools.render --stack prod --out render/prod
 
 Needs no Pulumi CLI, no Grafana and no secrets: `secure:` values become masked placeholders.
-Writes DIR/resources.json, DIR/dashboards/<uid>.json and DIR/rules/<team>.yaml (for promtool).
+Writes DIR/resources.json, DIR/exports.json, DIR/dashboards/<uid>.json and DIR/rules/<team>.yaml
+(for promtool).
 """
 from __future__ import annotations
 
@@ -54,6 +55,7 @@ def write(run: Run, out: Path) -> None:
     registrations = sorted(run.registrations, key=lambda r: (r.type, r.name, r.parent))
     (staging / "resources.json").write_text(
         json.dumps([r.as_json() for r in registrations], indent=2, sort_keys=True) + "\n")
+    (staging / "exports.json").write_text(json.dumps(run.exports, indent=2, sort_keys=True) + "\n")
     (staging / "dashboards").mkdir()
     for board in run.of_type(ResourceType.DASHBOARD):
         (staging / "dashboards" / f"{board.name}.json").write_text(board.inputs["configJson"])
