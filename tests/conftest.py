@@ -31,6 +31,16 @@ def run_values(values: dict[str, Any], secret_keys: list[str], monitor: Recordin
     return run_program(stack, config, [f"{PROJECT}:{k}" for k in secret_keys], monitor)
 
 
+def run_fails(values: dict[str, Any], secret_keys: list[str]) -> tuple[str, RecordingMonitor]:
+    """Run a config that must fail: the ConfigError's message, and what was registered meanwhile."""
+    from components.model import ConfigError
+
+    monitor = RecordingMonitor()
+    with pytest.raises(ConfigError) as error:
+        run_values(values, secret_keys, monitor)
+    return str(error.value), monitor
+
+
 @pytest.fixture
 def prod_values() -> tuple[dict[str, Any], list[str]]:
     return copy.deepcopy(stack_values("prod"))

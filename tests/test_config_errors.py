@@ -1,22 +1,11 @@
 """Bad configuration stops the program with one clear message before any resource exists."""
-import pytest
-
-from components.model import ConfigError
-from tests.conftest import run_values
-from tools.mocks import RecordingMonitor
-
-
-def fails(values, secret_keys) -> tuple[str, RecordingMonitor]:
-    monitor = RecordingMonitor()
-    with pytest.raises(ConfigError) as error:
-        run_values(values, secret_keys, monitor)
-    return str(error.value), monitor
+from tests.conftest import run_fails, run_values
 
 
 def test_an_unknown_team_names_the_team_and_the_teams_allowed(prod_values):
     values, secrets = prod_values
     values["teams"]["billing"] = {}
-    message, monitor = fails(values, secrets)
+    message, monitor = run_fails(values, secrets)
     assert "stacks/Pulumi.unit-test.yaml" in message
     assert "grafana-platform:teams.billing: unknown team 'billing'; allowed: api-production" in message
     assert monitor.registrations == []
@@ -25,7 +14,7 @@ def test_an_unknown_team_names_the_team_and_the_teams_allowed(prod_values):
 def test_a_bad_duration_names_the_field_and_the_value(prod_values):
     values, secrets = prod_values
     values["teams"]["api-production"]["overrides"]["HighErrorRate"]["for"] = "5 minutes"
-    message, monitor = fails(values, secrets)
+    message, monitor = run_fails(values, secrets)
     assert "grafana-platform:teams.api-production.overrides.HighErrorRate.for" in message
     assert "'5 minutes'" in message
     assert monitor.registrations == []
@@ -34,7 +23,7 @@ def test_a_bad_duration_names_the_field_and_the_value(prod_values):
 def test_a_missing_secret_is_required(prod_values):
     values, secrets = prod_values
     del values["grafanaAuth"]
-    message, monitor = fails(values, secrets)
+    message, monitor = run_fails(values, secrets)
     assert "grafana-platform:grafanaAuth: is required" in message
     assert monitor.registrations == []
 
@@ -42,7 +31,7 @@ def test_a_missing_secret_is_required(prod_values):
 def test_a_plain_text_secret_is_refused_with_the_command_to_set_it(prod_values):
     values, secrets = prod_values
     secrets.remove("contactPoints")
-    message, monitor = fails(values, secrets)
+    message, monitor = run_fails(values, secrets)
     assert ("pulumi config set --stack unit-test --secret --path "
             "'grafana-platform:contactPoints.api-production.slack.url' <value>") in message
     assert monitor.registrations == []
@@ -51,7 +40,7 @@ def test_a_plain_text_secret_is_refused_with_the_command_to_set_it(prod_values):
 def test_a_duplicate_uid_names_both_owners(prod_values):
     values, secrets = prod_values
     values["datasources"]["loki"]["uid"] = "prometheus"
-    message, monitor = fails(values, secrets)
+    message, monitor = run_fails(values, secrets)
     assert "datasource 'prometheus': used by both prometheus and loki" in message
     assert monitor.registrations == []
 
@@ -59,7 +48,7 @@ def test_a_duplicate_uid_names_both_owners(prod_values):
 def test_a_uid_over_40_characters_is_refused(prod_values):
     values, secrets = prod_values
     values["datasources"]["loki"]["uid"] = "l" * 41
-    message, monitor = fails(values, secrets)
+    message, monitor = run_fails(values, secrets)
     assert "grafana-platform:datasources.loki.uid: String should have at most 40 characters" in message
     assert monitor.registrations == []
 
@@ -67,7 +56,7 @@ def test_a_uid_over_40_characters_is_refused(prod_values):
 def test_a_route_to_an_unknown_contact_point_lists_the_defined_ones(prod_values):
     values, secrets = prod_values
     values["teams"]["api-production"]["routing"]["receiver"] = "api-prod"
-    message, monitor = fails(values, secrets)
+    message, monitor = run_fails(values, secrets)
     assert "teams.api-production.routing.receiver: unknown contact point 'api-prod'" in message
     assert "(defined: api-production, api-production-pagerduty, chatbot-sav," in message
     assert monitor.registrations == []
@@ -76,7 +65,7 @@ def test_a_route_to_an_unknown_contact_point_lists_the_defined_ones(prod_values)
 def test_a_typo_in_a_key_suggests_the_right_one(prod_values):
     values, secrets = prod_values
     values["teams"]["api-production"]["overrides"]["HighErrorRate"] = {"treshold": 0.01}
-    message, _ = fails(values, secrets)
+    message, _ = run_fails(values, secrets)
     assert ("grafana-platform:teams.api-production.overrides.HighErrorRate.treshold: unknown field "
             "(did you mean 'threshold'?); allowed: for, threshold") in message
 
@@ -84,7 +73,7 @@ def test_a_typo_in_a_key_suggests_the_right_one(prod_values):
 def test_an_override_of_an_unknown_alert_lists_the_teams_alerts(prod_values):
     values, secrets = prod_values
     values["teams"]["api-production"]["overrides"]["HighErrorRates"] = {"threshold": 0.01}
-    message, monitor = fails(values, secrets)
+    message, monitor = run_fails(values, secrets)
     assert "teams.api-production.overrides.HighErrorRates: unknown alert; allowed: APIInstanceDown" in message
     assert monitor.registrations == []
 
@@ -92,7 +81,7 @@ def test_an_override_of_an_unknown_alert_lists_the_teams_alerts(prod_values):
 def test_two_default_datasources_are_refused(prod_values):
     values, secrets = prod_values
     values["datasources"]["loki"]["isDefault"] = True
-    message, _ = fails(values, secrets)
+    message, _ = run_fails(values, secrets)
     assert "at most one datasource may set isDefault: true (got prometheus, loki)" in message
 
 
@@ -100,7 +89,7 @@ def test_an_error_message_counts_its_problems_and_says_nothing_was_deployed(prod
     values, secrets = prod_values
     values["orgId"] = 0
     values["protect"] = "sometimes"
-    message, _ = fails(values, secrets)
+    message, _ = run_fails(values, secrets)
     assert message.splitlines()[0] == (
         "stacks/Pulumi.unit-test.yaml: invalid configuration (2 problems); nothing was deployed:")
 

@@ -6,10 +6,9 @@ import pytest
 from google.protobuf import json_format
 
 from components.grafana_deployment import CHART_REPO, CHART_VERSION, chart_values
-from components.model import ConfigError
 from components.stack_config import Kubernetes
 from components.types import ResourceType as T
-from tests.conftest import run_values
+from tests.conftest import run_fails, run_values
 from tools.mocks import SECRET_SIG, RecordingMonitor, Run
 
 HOST = "grafana.prod.acme-corp.com"
@@ -63,12 +62,6 @@ def run_on_kubernetes(prod_values, section: dict = PROD_HA, monitor: RecordingMo
 def chart(run: Run) -> dict:
     return run.one(T.HELM_RELEASE, "grafana").inputs["values"]
 
-
-def fails(values, secrets) -> tuple[str, RecordingMonitor]:
-    monitor = RecordingMonitor()
-    with pytest.raises(ConfigError) as error:
-        run_values(values, secrets, monitor)
-    return str(error.value), monitor
 
 
 # Without the section: an existing Grafana, as before.
@@ -241,13 +234,13 @@ def test_a_prometheus_datasource_can_name_an_in_cluster_service(prod_values):
 # Configuration errors: one clear message, nothing registered.
 
 def test_admin_as_the_admin_password_is_refused(prod_values):
-    message, monitor = fails(*on_kubernetes(prod_values, {**SINGLE, "adminPassword": "admin"}))
+    message, monitor = run_fails(*on_kubernetes(prod_values, {**SINGLE, "adminPassword": "admin"}))
     assert "grafana-platform:kubernetes.adminPassword: must not be 'admin' (Grafana's default)" in message
     assert monitor.registrations == []
 
 
 def test_a_short_admin_password_is_refused_without_repeating_it(prod_values):
-    message, monitor = fails(*on_kubernetes(prod_values, {**SINGLE, "adminPassword": "s3cr3t"}))
+    message, monitor = run_fails(*on_kubernetes(prod_values, {**SINGLE, "adminPassword": "s3cr3t"}))
     assert "grafana-platform:kubernetes.adminPassword: must be at least 8 characters" in message
     assert "s3cr3t" not in message
     assert monitor.registrations == []
@@ -256,7 +249,7 @@ def test_a_short_admin_password_is_refused_without_repeating_it(prod_values):
 def test_a_plain_text_admin_password_is_refused_with_the_command_to_set_it(prod_values):
     values, secrets = on_kubernetes(prod_values, SINGLE)
     secrets.remove("kubernetes")
-    message, monitor = fails(values, secrets)
+    message, monitor = run_fails(values, secrets)
     assert ("pulumi config set --stack unit-test --secret --path "
             "'grafana-platform:kubernetes.adminPassword' <value>") in message
     assert monitor.registrations == []
@@ -264,7 +257,7 @@ def test_a_plain_text_admin_password_is_refused_with_the_command_to_set_it(prod_
 
 def test_several_replicas_without_an_external_database_are_refused(prod_values):
     section = {k: v for k, v in PROD_HA.items() if k != "databaseUrl"}
-    message, monitor = fails(*on_kubernetes(prod_values, section))
+    message, monitor = run_fails(*on_kubernetes(prod_values, section))
     assert "grafana-platform:kubernetes.databaseUrl: replicas: 2 needs an external database" in message
     assert monitor.registrations == []
 
@@ -272,7 +265,7 @@ def test_several_replicas_without_an_external_database_are_refused(prod_values):
 def test_grafana_url_must_be_the_ingress_host_of_the_deployed_grafana(prod_values):
     values, secrets = on_kubernetes(prod_values, PROD_HA)
     values["grafanaUrl"] = "https://grafana.acme-corp.com"
-    message, monitor = fails(values, secrets)
+    message, monitor = run_fails(values, secrets)
     assert f"grafana-platform:grafanaUrl: must be https://{HOST}" in message
     assert monitor.registrations == []
 
@@ -281,7 +274,7 @@ def test_a_bad_quantity_or_host_names_the_field_and_what_is_allowed(prod_values)
     section = copy.deepcopy(PROD_HA)
     section["resources"]["limits"]["memory"] = "1 GB"
     section["ingress"]["host"] = "Grafana_Prod"
-    message, monitor = fails(*on_kubernetes(prod_values, section))
+    message, monitor = run_fails(*on_kubernetes(prod_values, section))
     assert ("grafana-platform:kubernetes.resources.limits.memory: must be a Kubernetes quantity "
             "such as 500m, 2, 512Mi or 10Gi (got '1 GB')") in message
     assert "grafana-platform:kubernetes.ingress.host: must be a DNS name in lowercase" in message
@@ -296,7 +289,7 @@ def test_a_datasource_needs_exactly_one_of_url_and_service(prod_values, url, fou
         prometheus["service"] = {"name": "prometheus-server", "namespace": "monitoring", "port": 9090}
     else:
         del prometheus["url"]
-    message, monitor = fails(values, secrets)
+    message, monitor = run_fails(values, secrets)
     assert f"grafana-platform:datasources.prometheus: has {found}; set exactly one" in message
     assert monitor.registrations == []
 
@@ -306,7 +299,7 @@ def test_an_in_cluster_service_needs_grafana_in_the_cluster(prod_values):
     prometheus = values["datasources"]["prometheus"]
     del prometheus["url"]
     prometheus["service"] = {"name": "prometheus-server", "namespace": "monitoring", "port": 9090}
-    message, monitor = fails(values, secrets)
+    message, monitor = run_fails(values, secrets)
     assert ("grafana-platform:datasources.prometheus.service: an in-cluster service is reachable only from "
             "a Grafana running in the cluster") in message
     assert monitor.registrations == []
