@@ -164,9 +164,13 @@ def test_staging_sends_a_teams_alerts_to_its_channel_and_dev_to_the_platform_cha
     assert receivers(dev, alert) == ["platform-dev"]
 
 
-def test_mute_timings_are_declared_before_the_policy_that_uses_them(rendered):
+def test_dev_mutes_every_team_at_night_and_on_weekends(rendered):
     run = rendered("dev")
-    assert run.one(T.MUTE_TIMING, "nights-and-weekends").inputs["intervals"][0]["weekdays"] == ["saturday", "sunday"]
+    assert run.one(T.MUTE_TIMING, "weekends").inputs["intervals"][0]["weekdays"] == ["saturday", "sunday"]
+    assert run.one(T.MUTE_TIMING, "nights").inputs["intervals"][0]["times"] == [
+        {"start": "00:00", "end": "08:00"}, {"start": "19:00", "end": "24:00"}]
+    routes = run.one(T.NOTIFICATION_POLICY, "notification-policy").inputs["policies"]
+    assert len(routes) == 5 and all(r["muteTimings"] == ["nights", "weekends"] for r in routes)
 
 
 def test_panels_draw_the_threshold_the_stacks_alert_uses(rendered):
