@@ -128,9 +128,9 @@ def _resolve_rule(slug: str, rule: AlertRule, settings: TeamSettings, config: St
     threshold = override.threshold if override and override.threshold is not None else rule.threshold
     expr = rule.expr.replace(SELECTOR, selector)
     if threshold is not None:
-        expr = expr.replace(THRESHOLD, format_number(threshold))
+        expr = expr.replace(THRESHOLD, promql.number(threshold))
     for name, value in variables.items():  # e.g. prices, which a stack may override
-        expr = expr.replace(f"%({name})s", format_number(value))
+        expr = expr.replace(f"%({name})s", promql.number(value))
     spec_file = relative(TEAMS_DIR / slug / "team.yaml")
     field = f"alerts.{rule.alert}.expr"
     try:
@@ -140,7 +140,7 @@ def _resolve_rule(slug: str, rule: AlertRule, settings: TeamSettings, config: St
     if unscoped:
         raise ConfigError(spec_file, [(field, f"metrics {unscoped} lack the team selector {SELECTOR}")])
     def fill(text: str) -> str:  # annotations may quote the threshold in force in this stack
-        return text.replace(THRESHOLD, format_number(threshold)) if threshold is not None else text
+        return text.replace(THRESHOLD, promql.number(threshold)) if threshold is not None else text
 
     uid = rule.uid or f"{slug}-{kebab(rule.alert)}"
     if len(uid) > UID_MAX:
@@ -159,11 +159,6 @@ def _resolve_rule(slug: str, rule: AlertRule, settings: TeamSettings, config: St
             "runbook_url": f"{config.runbook_base_url.rstrip('/')}/{slug}/{rule.runbook_page}",
         },
     )
-
-
-def format_number(value: float) -> str:
-    """1e9 -> `1000000000`, 0.05 -> `0.05`: how a person writes a PromQL threshold."""
-    return str(int(value)) if float(value).is_integer() else repr(float(value))
 
 
 def _dashboards(slug: str, spec: TeamSpec, selector: str, required: set, view: "TeamView",

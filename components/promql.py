@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import re
+from decimal import Decimal
 
 import promql_parser
 
@@ -61,3 +62,9 @@ def metric_names(expr: str) -> list[str]:
 
     promql_parser.walk(parse(expr), visit)
     return names
+
+
+def number(value: float) -> str:
+    """A number as a person writes it in PromQL: 1e9 -> `1000000000`, 5.9e-07 -> `0.00000059`."""
+    text = format(Decimal(repr(float(value))), "f")
+    return text.rstrip("0").rstrip(".") if "." in text else text

@@ -34,7 +34,8 @@ from pathlib import Path
 import promql_parser
 import yaml
 
-from components.estate import TEAMS_DIR, format_number, load_team_spec
+from components.estate import TEAMS_DIR, load_team_spec
+from components.promql import number
 from components.model import duration_seconds
 from components.stack_config import PROJECT, TeamSettings, stack_file
 from tools.mocks import config_from_file
@@ -95,7 +96,7 @@ class Context:
             if rest not in self.thresholds:
                 raise PlaceholderError(f"%({key})s: team {self.team} has no alert '{rest}' with a threshold; "
                                        f"alerts with one: {', '.join(sorted(self.thresholds)) or 'none'}")
-            return format_number(self.thresholds[rest])
+            return number(self.thresholds[rest])
         if kind == "for" and rest:
             match = re.fullmatch(r"([A-Za-z0-9]+)((?:[+-][0-9a-z]+)*)", rest)
             if not match or "".join(m.group(0) for m in _TERM.finditer(match.group(2))) != match.group(2):

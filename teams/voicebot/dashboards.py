@@ -1,20 +1,12 @@
 """Voicebot ROI: costs, business KPIs, performance, calls and problems (original: shared/seeds/voicebot.md)."""
-from decimal import Decimal
-
 from grafana_foundation_sdk.models.dashboard import DynamicConfigValue
 
 from dashboards import (
-    bargauge_panel, board, piechart_panel, query, row, stat_panel, threshold_line, thresholds, timeseries_panel,
+    bargauge_panel, board, number, piechart_panel, query, row, stat_panel, threshold_line, thresholds, timeseries_panel,
 )
 
 SEL = "%(selector)s"
 RANGE = "$__range"  # ROI stats are totals over the time range: a few calls per hour make short windows empty
-
-
-def num(value: float) -> str:
-    """0.00000059 -> `0.00000059`, not `5.9e-07`: prices read in queries as people write them."""
-    text = format(Decimal(repr(float(value))), "f")
-    return text.rstrip("0").rstrip(".") if "." in text else text
 
 
 def total(metric: str, window: str = RANGE, matchers: str = "") -> str:
@@ -25,10 +17,10 @@ def total(metric: str, window: str = RANGE, matchers: str = "") -> str:
 def api_cost(v: dict, window: str = RANGE) -> str:
     """USD spent on ElevenLabs + Deepgram + Groq over `window`, at the stack's prices."""
     return (
-        f"({total('voicebot_elevenlabs_characters_total', window)} * {num(v['elevenlabs_usd_per_char'])}"
-        f" + {total('voicebot_deepgram_audio_seconds_total', window)} / 60 * {num(v['deepgram_usd_per_audio_minute'])}"
+        f"({total('voicebot_elevenlabs_characters_total', window)} * {number(v['elevenlabs_usd_per_char'])}"
+        f" + {total('voicebot_deepgram_audio_seconds_total', window)} / 60 * {number(v['deepgram_usd_per_audio_minute'])}"
         f" + ({total('voicebot_groq_tokens_input_total', window)} + {total('voicebot_groq_tokens_output_total', window)})"
-        f" * {num(v['groq_usd_per_token'])})"
+        f" * {number(v['groq_usd_per_token'])})"
     )
 
 
