@@ -49,6 +49,14 @@ def rules_file(group: Registration) -> dict:
     return prometheus_rule_file(group.inputs["name"], f"{int(group.inputs['intervalSeconds'])}s", rules)
 
 
+class _RuleFileDumper(yaml.SafeDumper):
+    """Multi-line expressions stay readable as YAML block scalars, as people write rule files."""
+
+
+_RuleFileDumper.add_representer(str, lambda dumper, text: dumper.represent_scalar(
+    "tag:yaml.org,2002:str", text, style="|" if "\n" in text else None))
+
+
 def write(run: Run, out: Path) -> None:
     """Write the render into `out`, replacing what was there only once everything is written."""
     staging = Path(tempfile.mkdtemp(prefix=".render-", dir=out.parent if out.parent.exists() else None))
@@ -62,7 +70,7 @@ def write(run: Run, out: Path) -> None:
     (staging / "rules").mkdir()
     for group in run.of_type(ResourceType.RULE_GROUP):
         (staging / "rules" / f"{group.name}.yaml").write_text(
-            yaml.safe_dump(rules_file(group), sort_keys=False, width=120, allow_unicode=True))
+            yaml.dump(rules_file(group), Dumper=_RuleFileDumper, sort_keys=False, width=120, allow_unicode=True))
     if out.exists():
         shutil.rmtree(out)
     out.parent.mkdir(parents=True, exist_ok=True)
