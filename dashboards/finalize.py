@@ -10,9 +10,7 @@ with warnings.catch_warnings():
     warnings.simplefilter("ignore", DeprecationWarning)
     from grafana_foundation_sdk.cog.encoder import JSONEncoder
 
-from .panels import DATASOURCE_VARIABLE
-
-SELECTOR = "%(selector)s"
+from .panels import DATASOURCE_VARIABLE, SELECTOR
 PANEL_DATASOURCE = {"type": "prometheus", "uid": "${%s}" % DATASOURCE_VARIABLE}
 
 

@@ -1,7 +1,8 @@
 """Panel helpers over grafana-foundation-sdk builders, shared by every team's dashboards.
 
-Queries are written with `%(selector)s` where the team's label matchers go; datasources,
-panel ids and the selector itself are filled in later, per stack, by `dashboards.finalize`.
+Queries are written with `%(selector)s` (`SELECTOR`) where the team's label matchers go;
+datasources, panel ids and the selector itself are filled in later, per stack, by
+`dashboards.finalize`.
 """
 from __future__ import annotations
 
@@ -14,20 +15,22 @@ with warnings.catch_warnings():  # the SDK nudges towards dashboard v2, which Gr
         bargauge, barchart, common, dashboard, gauge, histogram, piechart, prometheus, stat, table, timeseries,
     )
 from grafana_foundation_sdk.models.common import (
-    BarGaugeDisplayMode, GraphThresholdsStyleMode, TableColoredBackgroundCellOptions, LegendDisplayMode, LegendPlacement, StackingMode, VizOrientation,
+    BarGaugeDisplayMode, GraphThresholdsStyleMode, LegendDisplayMode, LegendPlacement, StackingMode, VizOrientation,
 )
 from grafana_foundation_sdk.models.dashboard import (
-    DashboardCursorSync, DataTransformerConfig, FieldColorModeId, Threshold, ThresholdsMode, VariableOption,
+    DashboardCursorSync, DataTransformerConfig, FieldColorModeId, Threshold, ThresholdsMode,
 )
 from grafana_foundation_sdk.models.piechart import PieChartType
 from grafana_foundation_sdk.models.prometheus import PromQueryFormat
+
+from components.team_spec import SELECTOR
 
 DATASOURCE_VARIABLE = "datasource"
 
 
 def board(uid: str, title: str, *, refresh: str = "30s", time_from: str = "now-6h",
           description: str = "", tags: tuple[str, ...] = ()) -> dashboard.Dashboard:
-    """A dashboard with the templated Prometheus datasource every panel uses."""
+    """A dashboard; `finalize` adds the templated datasource, bound to each stack's Prometheus."""
     return (
         dashboard.Dashboard(title)
         .uid(uid)
@@ -37,12 +40,6 @@ def board(uid: str, title: str, *, refresh: str = "30s", time_from: str = "now-6
         .time(time_from, "now")
         .timezone("browser")
         .tooltip(DashboardCursorSync.CROSSHAIR)
-        .with_variable(
-            dashboard.DatasourceVariable(DATASOURCE_VARIABLE)
-            .label("Data source")
-            .type("prometheus")
-            .current(VariableOption(selected=True, text="Prometheus", value="prometheus"))
-        )
     )
 
 
@@ -61,11 +58,36 @@ def query(expr: str, legend: str | None = None, *, instant: bool = False, table_
     return q
 
 
+def quantile(metric: str, q: str, by: str = "", window: str = "$__rate_interval") -> str:
+    """`histogram_quantile` over a histogram's buckets, summed across instances (kept: `le`, `by`)."""
+    grouping = ", ".join(filter(None, ("le", by)))
+    return f"histogram_quantile({q}, sum by ({grouping}) (rate({metric}_bucket{{{SELECTOR}}}[{window}])))"
+
+
 def thresholds(base: str, *steps: Any) -> dashboard.ThresholdsConfig:
     """`thresholds("green", 0.1, "orange", 0.3, "red")`, read as in Grafana's editor."""
     pairs = [Threshold(value=None, color=base)]
-    pairs += [Threshold(value=steps[i], color=steps[i + 1]) for i in range(0, len(steps), 2)]
+    pairs += [Threshold(value=_whole(steps[i]), color=steps[i + 1]) for i in range(0, len(steps), 2)]
     return dashboard.ThresholdsConfig().mode(ThresholdsMode.ABSOLUTE).steps(pairs)
+
+
+def _whole(value: float) -> float | int:
+    # Grafana stores 2, not 2.0: keep whole numbers whole so the JSON matches what it sends back.
+    return int(value) if float(value).is_integer() else value
+
+
+# Without thresholds Grafana colours stat, gauge and bar gauge values red from 80: plain counts
+# (users, requests) get one neutral colour instead.
+NEUTRAL = "text"
+
+
+def organize(exclude: tuple[str, ...] = (), rename: dict[str, str] | None = None,
+             order: tuple[str, ...] = ()) -> DataTransformerConfig:
+    """Hide, rename and order table columns."""
+    options = {"excludeByName": {name: True for name in exclude}, "renameByName": rename or {}}
+    if order:
+        options["indexByName"] = {name: index for index, name in enumerate(order)}
+    return DataTransformerConfig(id_val="organize", options=options)
 
 
 def threshold_line(panel: Any, limit: float | None = None) -> Any:
@@ -77,6 +99,7 @@ def threshold_line(panel: Any, limit: float | None = None) -> Any:
 
 def _common(panel: Any, title: str, unit: str, queries: tuple, w: int, h: int, description: str,
             steps: dashboard.ThresholdsConfig | None, min: float | None, max: float | None) -> Any:
+    """What every panel takes: title, unit, size, thresholds, bounds and queries."""
     panel = panel.title(title).unit(unit).span(w).height(h)
     if description:
         panel = panel.description(description)
@@ -110,18 +133,17 @@ def timeseries_panel(title: str, unit: str, *queries: prometheus.Dataquery, w: i
 
 def stat_panel(title: str, unit: str, *queries: prometheus.Dataquery, w: int = 6, h: int = 4,
                description: str = "", steps: dashboard.ThresholdsConfig | None = None,
-               calc: str = "lastNotNull", min: float | None = None, max: float | None = None) -> stat.Panel:
-    panel = stat.Panel().reduce_options(common.ReduceDataOptions().calcs([calc]))
-    if steps is not None:
-        panel = panel.color_scheme(dashboard.FieldColor().mode(FieldColorModeId.THRESHOLDS))
-    return _common(panel, title, unit, queries, w, h, description, steps, min, max)
+               min: float | None = None, max: float | None = None) -> stat.Panel:
+    panel = (stat.Panel().reduce_options(common.ReduceDataOptions().calcs(["lastNotNull"]))
+             .color_scheme(dashboard.FieldColor().mode(FieldColorModeId.THRESHOLDS)))
+    return _common(panel, title, unit, queries, w, h, description, steps or thresholds(NEUTRAL), min, max)
 
 
 def gauge_panel(title: str, unit: str, *queries: prometheus.Dataquery, w: int = 6, h: int = 6,
                 description: str = "", steps: dashboard.ThresholdsConfig | None = None,
                 min: float | None = None, max: float | None = None) -> gauge.Panel:
     panel = gauge.Panel().reduce_options(common.ReduceDataOptions().calcs(["lastNotNull"]))
-    return _common(panel, title, unit, queries, w, h, description, steps, min, max)
+    return _common(panel, title, unit, queries, w, h, description, steps or thresholds(NEUTRAL), min, max)
 
 
 def bargauge_panel(title: str, unit: str, *queries: prometheus.Dataquery, w: int = 12, h: int = 8,
@@ -130,40 +152,32 @@ def bargauge_panel(title: str, unit: str, *queries: prometheus.Dataquery, w: int
     panel = (bargauge.Panel().display_mode(BarGaugeDisplayMode.GRADIENT)
              .orientation(VizOrientation.HORIZONTAL)
              .reduce_options(common.ReduceDataOptions().calcs(["lastNotNull"])))
-    return _common(panel, title, unit, queries, w, h, description, steps, min, max)
+    return _common(panel, title, unit, queries, w, h, description, steps or thresholds(NEUTRAL), min, max)
 
 
 def table_panel(title: str, unit: str, *queries: prometheus.Dataquery, w: int = 12, h: int = 8,
-                description: str = "", steps: dashboard.ThresholdsConfig | None = None,
-                color_cells: bool = False) -> table.Panel:
-    panel = table.Panel()
-    if color_cells:
-        panel = panel.cell_options(TableColoredBackgroundCellOptions())
-        panel = panel.color_scheme(dashboard.FieldColor().mode(FieldColorModeId.THRESHOLDS))
-    panel = panel.with_transformation(DataTransformerConfig(id_val="merge", options={}))
+                description: str = "", steps: dashboard.ThresholdsConfig | None = None) -> table.Panel:
+    panel = table.Panel().with_transformation(DataTransformerConfig(id_val="merge", options={}))
     return _common(panel, title, unit, queries, w, h, description, steps, None, None)
 
 
 def barchart_panel(title: str, unit: str, *queries: prometheus.Dataquery, w: int = 12, h: int = 8,
-                   description: str = "", steps: dashboard.ThresholdsConfig | None = None,
-                   horizontal: bool = True) -> barchart.Panel:
+                   description: str = "", steps: dashboard.ThresholdsConfig | None = None) -> barchart.Panel:
     panel = (barchart.Panel().legend(_legend(False))
-             .orientation(VizOrientation.HORIZONTAL if horizontal else VizOrientation.VERTICAL)
+             .orientation(VizOrientation.HORIZONTAL)
              .with_transformation(DataTransformerConfig(id_val="reduce", options={"reducers": ["lastNotNull"]})))
     return _common(panel, title, unit, queries, w, h, description, steps, None, None)
 
 
 def histogram_panel(title: str, unit: str, *queries: prometheus.Dataquery, w: int = 12, h: int = 8,
-                    description: str = "", bucket_size: float | None = None) -> histogram.Panel:
+                    description: str = "") -> histogram.Panel:
     panel = histogram.Panel().legend(_legend(False))
-    if bucket_size is not None:
-        panel = panel.bucket_size(bucket_size)
     return _common(panel, title, unit, queries, w, h, description, None, None, None)
 
 
 def piechart_panel(title: str, unit: str, *queries: prometheus.Dataquery, w: int = 8, h: int = 8,
-                   description: str = "", donut: bool = True) -> piechart.Panel:
-    panel = (piechart.Panel().pie_type(PieChartType.DONUT if donut else PieChartType.PIE)
+                   description: str = "") -> piechart.Panel:
+    panel = (piechart.Panel().pie_type(PieChartType.DONUT)
              .reduce_options(common.ReduceDataOptions().calcs(["lastNotNull"]))
              .legend(piechart.PieChartLegendOptions().show_legend(True).display_mode(LegendDisplayMode.TABLE)
                      .placement(LegendPlacement.RIGHT).values(["value", "percent"])))

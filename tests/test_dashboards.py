@@ -89,3 +89,14 @@ def test_a_team_can_import_an_exported_dashboard_into_its_folder(tmp_path, monke
     assert model["panels"][1]["targets"][0]["expr"] == (
         'sum(rate(http_requests_total{job="api-production", env="prod"}[$__rate_interval]))')
     assert model["templating"]["list"][0]["current"]["value"] == "prometheus"
+
+
+def test_a_stat_without_thresholds_stays_neutral_instead_of_grafanas_red_from_80():
+    built = bind(to_dict(board("b", "Built").with_panel(stat_panel("Users", "short", query("max(users{%(selector)s})")))))
+    steps = built["panels"][0]["fieldConfig"]["defaults"]["thresholds"]["steps"]
+    assert steps == [{"color": "text", "value": None}]
+
+
+def test_whole_threshold_values_are_written_as_integers_as_grafana_returns_them():
+    steps = thresholds("green", 2.0, "orange", 0.5, "red").build().steps
+    assert [s.value for s in steps] == [None, 2, 0.5] and isinstance(steps[1].value, int)

@@ -1,13 +1,16 @@
-"""API Production Overview: traffic, errors, latency, system (original: shared/seeds/api-production.md)."""
-from dashboards import board, query, row, stat_panel, thresholds, timeseries_panel
+"""API Production Overview: traffic, errors, latency, system (original: shared/seeds/api-production.md).
 
-SEL = "%(selector)s"
+Every query keeps the original's window ([1m] or [5m]), as TEAMS.md asks: the panels then read the
+same numbers as the alerts that watch them.
+"""
+from dashboards import SELECTOR as SEL
+from dashboards import board, quantile, query, row, stat_panel, threshold_line, thresholds, timeseries_panel
 
 
-def latency(quantile: str, limit: float | None):
-    expr = f"histogram_quantile({quantile}, sum(rate(http_request_duration_seconds_bucket{{{SEL}}}[$__rate_interval])) by (le))"
-    steps = thresholds("green", limit, "red") if limit else None
-    return timeseries_panel(f"Latency p{quantile[2:]}", "s", query(expr, f"p{quantile[2:]}"), w=8, h=6, steps=steps)
+def latency(q: str, limit: float | None = None):
+    panel = timeseries_panel(f"Latency p{q[2:]}", "s",
+                             query(quantile("http_request_duration_seconds", q, window="5m"), f"p{q[2:]}"), w=8, h=6)
+    return threshold_line(panel, limit) if limit is not None else panel
 
 
 def dashboards(team):
@@ -21,7 +24,7 @@ def dashboards(team):
         .with_panel(stat_panel("In-Progress Requests", "short",
                                query(f"sum(http_requests_in_progress{{{SEL}}})"), w=6, h=4))
         .with_panel(timeseries_panel("Requests per Endpoint", "reqps",
-                                     query(f"sum(rate(http_requests_total{{{SEL}}}[$__rate_interval])) by (endpoint)",
+                                     query(f"sum(rate(http_requests_total{{{SEL}}}[1m])) by (endpoint)",
                                            "{{endpoint}}"), w=12, h=8))
         .with_row(row("Errors"))
         .with_panel(stat_panel("Error Rate (%)", "percent",
@@ -31,17 +34,17 @@ def dashboards(team):
         .with_panel(stat_panel("5xx Rate", "reqps", query(f"sum(rate(http_requests_5xx_total{{{SEL}}}[5m]))"), w=6, h=4,
                                steps=thresholds("green", limit["ErrorSpike"], "red")))
         .with_panel(timeseries_panel("Errors per Endpoint", "reqps",
-                                     query(f"sum(rate(http_requests_5xx_total{{{SEL}}}[$__rate_interval])) by (endpoint)",
+                                     query(f"sum(rate(http_requests_5xx_total{{{SEL}}}[5m])) by (endpoint)",
                                            "{{endpoint}}"), w=12, h=8))
         .with_row(row("Latency"))
-        .with_panel(latency("0.50", None))
+        .with_panel(latency("0.50"))
         .with_panel(latency("0.95", limit["HighLatencyP95"]))
         .with_panel(latency("0.99", limit["CriticalLatencyP99"]))
         .with_row(row("System"))
-        .with_panel(timeseries_panel("CPU Usage", "percentunit",
-                                     query(f"rate(process_cpu_seconds_total{{{SEL}}}[$__rate_interval])", "{{instance}}"),
-                                     w=12, h=6, steps=thresholds("green", limit["HighCPUUsage"], "red")))
-        .with_panel(timeseries_panel("Memory Usage", "bytes",
-                                     query(f"process_resident_memory_bytes{{{SEL}}}", "{{instance}}"),
-                                     w=12, h=6, steps=thresholds("green", limit["HighMemoryUsage"], "red")))
+        .with_panel(threshold_line(timeseries_panel(
+            "CPU Usage", "percentunit", query(f"rate(process_cpu_seconds_total{{{SEL}}}[1m])", "{{instance}}"),
+            w=12, h=6), limit["HighCPUUsage"]))
+        .with_panel(threshold_line(timeseries_panel(
+            "Memory Usage", "bytes", query(f"process_resident_memory_bytes{{{SEL}}}", "{{instance}}"),
+            w=12, h=6), limit["HighMemoryUsage"]))
     ]

@@ -1,7 +1,6 @@
 """FastAPI Chatbot SAV: HTTP, system, business, database (original: shared/seeds/chatbot-sav.md)."""
-from dashboards import board, query, row, threshold_line, timeseries_panel
-
-SEL = "%(selector)s"
+from dashboards import SELECTOR as SEL
+from dashboards import board, quantile, query, row, threshold_line, timeseries_panel
 
 
 def dashboards(team):
@@ -22,9 +21,8 @@ def dashboards(team):
                                            "{{endpoint}}"), w=8, h=8))
         .with_panel(threshold_line(timeseries_panel(
             "p95 Response Time per Endpoint", "s",
-            query(f"histogram_quantile(0.95, sum(rate(http_request_duration_seconds_bucket{{{SEL}}}[$__rate_interval])) by (le, endpoint))",
-                  "{{endpoint}}"),
-            w=8, h=8, description="What the HighResponseTime alert watches; the alert takes the p95 over a fixed 5m window."), limit["HighResponseTime"]))
+            query(quantile("http_request_duration_seconds", "0.95", by="endpoint", window="5m"), "{{endpoint}}"),
+            w=8, h=8, description="What the HighResponseTime alert watches."), limit["HighResponseTime"]))
         .with_panel(threshold_line(timeseries_panel(
             "5xx Error Rate", "reqps",
             query(f'rate(http_requests_total{{{SEL}, status=~"5.."}}[5m])',
@@ -50,8 +48,7 @@ def dashboards(team):
             query(f"sum(rate(chat_response_time_seconds_sum{{{SEL}}}[$__rate_interval])) by (user_type)"
                   f" / sum(rate(chat_response_time_seconds_count{{{SEL}}}[$__rate_interval])) by (user_type)",
                   "avg {{user_type}}"),
-            query(f"histogram_quantile(0.95, sum(rate(chat_response_time_seconds_bucket{{{SEL}}}[$__rate_interval])) by (le, user_type))",
-                  "p95 {{user_type}}"),
+            query(quantile("chat_response_time_seconds", "0.95", by="user_type"), "p95 {{user_type}}"),
             w=8, h=8))
         .with_panel(timeseries_panel("AI Model Calls", "opm",
                                      query(f"sum(rate(ai_model_calls_total{{{SEL}}}[$__rate_interval])) by (model) * 60",

@@ -1,12 +1,13 @@
 """Customer Service API: overview, per-endpoint API metrics, health (original: shared/seeds/customer-service.md)."""
 from grafana_foundation_sdk.builders import common
-from grafana_foundation_sdk.models.dashboard import DataTransformerConfig, ValueMap, ValueMappingResult
+from grafana_foundation_sdk.models.dashboard import ValueMap, ValueMappingResult
 
-from dashboards import board, query, row, stat_panel, table_panel, threshold_line, thresholds, timeseries_panel
+from dashboards import SELECTOR as SEL
+from dashboards import (
+    board, organize, quantile, query, row, stat_panel, table_panel, threshold_line, thresholds, timeseries_panel,
+)
 
-SEL = "%(selector)s"
 ERRORS = f'http_requests_total{{{SEL}, status=~"5.."}}'
-
 
 UP_DOWN = [ValueMap({"0": ValueMappingResult(text="DOWN", color="red"),
                      "1": ValueMappingResult(text="UP", color="green")})]
@@ -14,16 +15,10 @@ PASS_FAIL = [ValueMap({"0": ValueMappingResult(text="FAILING", color="red"),
                        "1": ValueMappingResult(text="OK", color="green")})]
 
 
-def quantile(metric: str, q: str, by: str = "") -> str:
-    grouping = ", ".join(filter(None, ("le", by)))
-    return f"histogram_quantile({q}, sum(rate({metric}_bucket{{{SEL}}}[$__rate_interval])) by ({grouping}))"
-
-
 def percentiles(title: str, metric: str, *, w: int, h: int, limit: float | None = None, description: str = ""):
-    steps = thresholds("green", limit, "red") if limit else None
     panel = timeseries_panel(title, "s", *(query(quantile(metric, q), f"p{q[2:]}") for q in ("0.50", "0.95", "0.99")),
-                             w=w, h=h, steps=steps, description=description)
-    return threshold_line(panel) if limit else panel
+                             w=w, h=h, description=description)
+    return threshold_line(panel, limit) if limit is not None else panel
 
 
 def per_minute(title: str, counter: str, by: str, legend: str, *, w: int = 6, h: int = 8, description: str = ""):
@@ -139,11 +134,8 @@ def health():
                                 query(last_failure, instant=True, table_format=True), w=24, h=8,
                                 description="Last time in the selected range each instance failed a scrape (check "
                                             "'scrape') or a /health dependency check; no row means no failure")
-                    .with_transformation(DataTransformerConfig(id_val="organize", options={
-                        "excludeByName": {"Time": True, "job": True},
-                        "indexByName": {"instance": 0, "check": 1, "Value": 2},
-                        "renameByName": {"Value": "Last failure"},
-                    }))
+                    .with_transformation(organize(("Time", "job"), {"Value": "Last failure"},
+                                                  order=("instance", "check", "Value")))
                     .sort_by([common.TableSortByFieldState().display_name("Last failure").desc(True)]))
     )
 

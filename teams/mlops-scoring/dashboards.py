@@ -8,35 +8,23 @@ import warnings
 with warnings.catch_warnings():  # as in dashboards/panels.py: the SDK nudges towards dashboard v2
     warnings.simplefilter("ignore", DeprecationWarning)
     from grafana_foundation_sdk.builders import common
-from grafana_foundation_sdk.models.common import BarAlignment, GraphDrawStyle, GraphThresholdsStyleMode
+from grafana_foundation_sdk.models.common import BarAlignment, GraphDrawStyle
 from grafana_foundation_sdk.models.dashboard import DataTransformerConfig, DynamicConfigValue
 from grafana_foundation_sdk.models.prometheus import PromQueryFormat
 
+from dashboards import SELECTOR as SEL
 from dashboards import (
-    barchart_panel, board, gauge_panel, histogram_panel, piechart_panel, query, row, stat_panel, table_panel,
-    thresholds, timeseries_panel,
+    barchart_panel, board, gauge_panel, histogram_panel, organize, piechart_panel, quantile, query, row, stat_panel,
+    table_panel, threshold_line, thresholds, timeseries_panel,
 )
-
-SEL = "%(selector)s"
 
 ACCURACY_GREEN = 0.9   # accuracy: orange between ModelAccuracyLow's threshold and this
 DRIFT_ORANGE = 0.1     # PSI convention: below 0.1 no significant drift
 LATENCY_ORANGE = 0.2   # prediction p95: orange from 200 ms up to PredictionLatencyHigh's threshold
 
 
-def dashed_thresholds():
-    return common.GraphThresholdsStyleConfig().mode(GraphThresholdsStyleMode.DASHED)
-
-
-def organize(exclude=(), rename=None) -> DataTransformerConfig:
-    """Hide and rename table columns (panels.py has no helper for it)."""
-    return DataTransformerConfig(id_val="organize", options={
-        "excludeByName": {name: True for name in exclude}, "renameByName": rename or {}})
-
-
-def prediction_latency(quantile: str):
-    expr = f"histogram_quantile({quantile}, sum(rate(ml_prediction_duration_bucket{{{SEL}}}[$__rate_interval])) by (le))"
-    return query(expr, f"p{quantile[2:]}")
+def prediction_latency(q: str):
+    return query(quantile("ml_prediction_duration", q), f"p{q[2:]}")
 
 
 def ml_metrics(limit: dict[str, float]):
@@ -50,7 +38,7 @@ def ml_metrics(limit: dict[str, float]):
                     w=12, h=8, steps=thresholds("green", drift_orange, "orange", drift_red, "red"),
                     description=f"PSI-style drift score per model version: green below {drift_orange}, "
                                 f"orange to {drift_red}, red above (alert ModelDriftHigh).")
-        .with_transformation(organize(["Time"], {"model": "Model", "version": "Version", "Value": "Drift score"}))
+        .with_transformation(organize(("Time",), {"model": "Model", "version": "Version", "Value": "Drift score"}))
         .decimals(3)
         # colour the score cell only, not the model and version columns
         .override_by_field_type("number", [
@@ -63,7 +51,7 @@ def ml_metrics(limit: dict[str, float]):
                     query(f"count by (model, version, stage) (ml_model_version_info{{{SEL}}})",
                           instant=True, table_format=True),
                     w=24, h=6, description="Model versions being served, and how many instances serve each.")
-        .with_transformation(organize(["Time"], {"model": "Model", "version": "Version", "stage": "Stage",
+        .with_transformation(organize(("Time",), {"model": "Model", "version": "Version", "stage": "Stage",
                                                  "Value": "Instances"}))
     )
     importance = (
@@ -84,11 +72,10 @@ def ml_metrics(limit: dict[str, float]):
                                 steps=thresholds("red", accuracy_red, "orange", accuracy_green, "green"),
                                 description=f"Model accuracy: red below {accuracy_red:.0%} (alert ModelAccuracyLow), "
                                             f"green from {accuracy_green:.0%}."))
-        .with_panel(timeseries_panel("Prediction Latency", "s", prediction_latency("0.95"), prediction_latency("0.50"),
-                                     w=16, h=8,
-                                     steps=thresholds("green", latency_orange, "orange", latency_red, "red"),
-                                     description=f"Model inference time; p95 above {latency_red} s fires PredictionLatencyHigh.")
-                    .thresholds_style(dashed_thresholds()))
+        .with_panel(threshold_line(timeseries_panel(
+            "Prediction Latency", "s", prediction_latency("0.95"), prediction_latency("0.50"), w=16, h=8,
+            steps=thresholds("green", latency_orange, "orange", latency_red, "red"),
+            description=f"Model inference time; p95 above {latency_red} s fires PredictionLatencyHigh.")))
         .with_row(row("Drift and Features"))
         .with_panel(drift)
         .with_panel(importance)
@@ -117,13 +104,13 @@ def business_metrics(limit: dict[str, float]):
         w=16, h=8, description="Credit scores returned over the dashboard's time range, per histogram bucket."
     ).max_data_points(25)  # the panel sums every step; few steps keep the window overlap negligible
     violations = (
-        timeseries_panel("Compliance Violations", "short",
+        threshold_line(timeseries_panel("Compliance Violations", "short",
                          query(f"sum by (regulation) (increase(compliance_violations_total{{{SEL}}}[$__rate_interval]))",
                                "{{regulation}}"),
                          # the alert fires above its threshold (0: any violation); counts step by whole violations
                          w=24, h=6, stacked=True, steps=thresholds("green", limit["ComplianceViolation"] + 1, "red"),
-                         description="GDPR and KYC violations detected per bar; any violation fires ComplianceViolation.")
-        .draw_style(GraphDrawStyle.BARS).fill_opacity(80).thresholds_style(dashed_thresholds())
+                         description="GDPR and KYC violations detected per bar; any violation fires ComplianceViolation."))
+        .draw_style(GraphDrawStyle.BARS).fill_opacity(80)
         # few, wide bars: consecutive $__rate_interval windows overlap by one scrape interval
         .max_data_points(50)
     )
@@ -146,8 +133,8 @@ def business_metrics(limit: dict[str, float]):
                     .reduce_options(common.ReduceDataOptions().calcs(["mean"])))
         .with_row(row("API and Data Pipeline"))
         .with_panel(timeseries_panel("API Response Times", "s",
-                                     query("histogram_quantile(0.95, sum(rate(http_request_duration_seconds_bucket"
-                                           f"{{{SEL}}}[$__rate_interval])) by (le, endpoint))", "{{endpoint}} p95"),
+                                     query(quantile("http_request_duration_seconds", "0.95", by="endpoint"),
+                                           "{{endpoint}} p95"),
                                      w=16, h=8, description="p95 response time per API endpoint."))
         .with_panel(stat_panel("Data Pipeline Health", "percentunit",
                                query(f"avg(min by (topic, partition) (kafka_topic_partitions_in_sync{{{SEL}}}))",

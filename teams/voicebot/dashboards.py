@@ -1,11 +1,11 @@
 """Voicebot ROI: costs, business KPIs, performance, calls and problems (original: shared/seeds/voicebot.md)."""
 from grafana_foundation_sdk.models.dashboard import DynamicConfigValue
 
+from dashboards import SELECTOR as SEL
 from dashboards import (
-    bargauge_panel, board, number, piechart_panel, query, row, stat_panel, threshold_line, thresholds, timeseries_panel,
+    bargauge_panel, board, number, piechart_panel, quantile, query, row, stat_panel, threshold_line, thresholds,
+    timeseries_panel,
 )
-
-SEL = "%(selector)s"
 RANGE = "$__range"  # ROI stats are totals over the time range: a few calls per hour make short windows empty
 
 
@@ -26,15 +26,10 @@ def api_cost(v: dict, window: str = RANGE) -> str:
 
 def latency(title: str, metric: str, by: str, limit: float | None = None):
     """p50 and p95 of a histogram, per `by` label when given."""
-    group = f"le, {by}" if by else "le"
     label = f" {{{{{by}}}}}" if by else ""
-    queries = [
-        query(f"histogram_quantile({q}, sum by ({group}) (rate({metric}_bucket{{{SEL}}}[$__rate_interval])))",
-              f"p{q[2:]}{label}")
-        for q in ("0.50", "0.95")
-    ]
+    queries = [query(quantile(metric, q, by=by), f"p{q[2:]}{label}") for q in ("0.50", "0.95")]
     panel = timeseries_panel(title, "s", *queries, w=6, h=8)
-    return threshold_line(panel, limit) if limit else panel
+    return threshold_line(panel, limit) if limit is not None else panel
 
 
 def colour(name: str, color: str) -> tuple[str, list[DynamicConfigValue]]:
@@ -48,7 +43,6 @@ def dashboards(team):
     resolved = total("voicebot_calls_total", matchers='status="completed"')
     cache_hits = total("voicebot_elevenlabs_requests_total", matchers='type="cache_hit"')
     tts_requests = total("voicebot_elevenlabs_requests_total", matchers='type=~"cache_hit|api_call"')
-    neutral = thresholds("blue")  # counts with no good or bad level: no default red at 80
     return [
         board("voicebot-roi", "Voicebot ROI", refresh="30s", time_from="now-24h", tags=("voicebot",),
               description="What does each call cost, does the voicebot resolve calls on its own, and does it answer fast?")
@@ -59,23 +53,23 @@ def dashboards(team):
                                            "divided by calls handled, over the time range"))
         .with_panel(stat_panel("TTS Cache Savings", "percent",
                                query(f"{cache_hits} / {tts_requests} * 100", instant=True),
-                               w=8, h=4, steps=neutral, min=0, max=100,
+                               w=8, h=4, min=0, max=100,
                                description="TTS requests served from cache / (cache hits + ElevenLabs API calls)"))
         .with_panel(stat_panel("Total API Cost Today", "currencyUSD", query(api_cost(v), instant=True),
-                               w=8, h=4, steps=neutral,
+                               w=8, h=4,
                                description="ElevenLabs + Deepgram + Groq spend since midnight (browser time)")
                     .time_from("now/d"))
         .with_row(row("Business KPIs"))
         .with_panel(stat_panel("Calls Handled", "short", query(f"round({calls})", instant=True),
-                               w=6, h=6, steps=neutral).decimals(0))
+                               w=6, h=6).decimals(0))
         .with_panel(stat_panel("Automatic Resolution Rate", "percent",
                                query(f"{resolved} / {calls} * 100", instant=True),
-                               w=6, h=6, steps=neutral, min=0, max=100,
+                               w=6, h=6, min=0, max=100,
                                description="Calls completed by the voicebot without a human / all calls"))
         .with_panel(stat_panel("Average Call Duration", "s",
                                query(f"{total('voicebot_call_duration_seconds_sum')} / {total('voicebot_call_duration_seconds_count')}",
                                      instant=True),
-                               w=6, h=6, steps=neutral))
+                               w=6, h=6))
         .with_panel(piechart_panel("Client Sentiment Distribution", "short",
                                    query(f"sum by (sentiment) (increase(voicebot_client_sentiment_total{{{SEL}}}[{RANGE}]))",
                                          "{{sentiment}}", instant=True),
@@ -100,5 +94,5 @@ def dashboards(team):
         .with_panel(bargauge_panel("Tickets by Severity", "short",
                                    query(f"sum by (severity) (increase(voicebot_tickets_created_total{{{SEL}}}[{RANGE}]))",
                                          "{{severity}}", instant=True),
-                                   w=6, h=8, steps=neutral).decimals(0))
+                                   w=6, h=8).decimals(0))
     ]
