@@ -65,11 +65,6 @@ def grafana_rule(rule: Rule, prometheus_uid: str) -> alerting.RuleGroupRuleArgs:
     )
 
 
-def prometheus_rule_file(group: str, interval: str, rules: list[dict]) -> dict:
-    """A Prometheus rule file (for promtool) holding one group."""
-    return {"groups": [{"name": group, "interval": interval, "rules": rules}]}
-
-
 @dataclass(frozen=True)
 class TeamAlertRulesArgs:
     team: Team

@@ -36,7 +36,7 @@ class Datasources(pulumi.ComponentResource):
                 type=kind,
                 name=ds.name,
                 uid=ds.uid,
-                url=ds.url,
+                url=ds.endpoint,
                 access_mode="proxy",
                 is_default=ds.is_default,
                 basic_auth_enabled=ds.basic_auth_user is not None,

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import re
 from decimal import Decimal
+from typing import Mapping
 
 import promql_parser
 
@@ -21,14 +22,15 @@ MACROS = {
 _MACRO = re.compile("|".join(re.escape(m) for m in sorted(MACROS, key=len, reverse=True)))
 
 
-def substitute_macros(expr: str) -> str:
-    return _MACRO.sub(lambda m: MACROS[m.group(0)], expr)
+def substitute_macros(expr: str, values: Mapping[str, str] = MACROS) -> str:
+    """`expr` with each of Grafana's macros replaced by its value in `values` (one for every macro of MACROS)."""
+    return _MACRO.sub(lambda m: values[m.group(0)], expr)
 
 
-def parse(expr: str) -> promql_parser.Expr:
-    """The parsed expression; ValueError with the parser's reason when it is not valid PromQL."""
+def parse(expr: str, values: Mapping[str, str] = MACROS) -> promql_parser.Expr:
+    """The parsed expression, macros given `values`; ValueError with the parser's reason when it is not valid PromQL."""
     try:
-        return promql_parser.parse(substitute_macros(expr))
+        return promql_parser.parse(substitute_macros(expr, values))
     except ValueError as e:
         raise ValueError(f"invalid PromQL ({e}): {expr}") from None
 
@@ -51,17 +53,6 @@ def metrics_without(expr: str, required: set[tuple[str, str, str]]) -> list[str]
 
     promql_parser.walk(parse(expr), visit)
     return missing
-
-
-def metric_names(expr: str) -> list[str]:
-    names: list[str] = []
-
-    def visit(node: promql_parser.Expr) -> None:
-        if isinstance(node, promql_parser.VectorSelector) and node.name:
-            names.append(node.name)
-
-    promql_parser.walk(parse(expr), visit)
-    return names
 
 
 def number(value: float) -> str:

@@ -3,8 +3,9 @@ from __future__ import annotations
 
 import json
 import re
+import zoneinfo
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Iterator, Literal
 
 import pulumi
 import yaml
@@ -57,7 +58,7 @@ class ClusterService(Model):
 class Datasource(Model):
     uid: Uid
     name: NonEmpty
-    url: HttpUrl | None = Field(None, description="filled from `service` when that is given instead")
+    url: HttpUrl | None = None
     service: ClusterService | None = Field(None, description="an in-cluster service instead of a url")
     is_default: bool = False
     json_data: dict[str, Any] = {}
@@ -66,15 +67,16 @@ class Datasource(Model):
 
     @model_validator(mode="after")
     def _url_or_service(self) -> "Datasource":
-        # A url equal to the service's is this validator's own fill-in (a dumped model validated again).
-        both = self.service is not None and self.url not in (None, self.service.url)
-        if both or (self.url is None and self.service is None):
-            found = "both url and service" if both else "neither url nor service"
+        if (self.url is None) == (self.service is None):
+            found = "both url and service" if self.url else "neither url nor service"
             raise Problems([("", f"has {found}; set exactly one: url (an http(s) URL) or "
                                  "service ({name, namespace, port} of an in-cluster service)")])
-        if self.service is not None:  # the model is frozen; components read `url` in both cases
-            object.__setattr__(self, "url", self.service.url)
         return self
+
+    @property
+    def endpoint(self) -> str:
+        """Where Grafana reaches the datasource: its url, or the in-cluster service's."""
+        return self.url or self.service.url
 
 
 class Datasources(Model):
@@ -129,15 +131,32 @@ class ContactPoint(Model):
         return self
 
 
+Weekday = Literal["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"]
+
+
 class TimeRange(Model):
+    """Minutes of the day, end excluded; `24:00` ends at midnight, as Grafana writes it."""
+
     start: str = Field(pattern=r"^([01]\d|2[0-3]):[0-5]\d$")
-    end: str = Field(pattern=r"^([01]\d|2[0-4]):[0-5]\d$")
+    end: str = Field(pattern=r"^(([01]\d|2[0-3]):[0-5]\d|24:00)$")
+
+    @model_validator(mode="after")
+    def _ordered(self) -> "TimeRange":
+        if self.start >= self.end:
+            raise ValueError(f"start {self.start} must come before end {self.end} (split a range over midnight in two)")
+        return self
 
 
 class MuteTiming(Model):
-    weekdays: list[str] = []
+    weekdays: list[Weekday] = []
     times: list[TimeRange] = []
     location: str | None = None
+
+    @model_validator(mode="after")
+    def _known_location(self) -> "MuteTiming":
+        if self.location is not None and self.location not in zoneinfo.available_timezones():
+            raise Problems([("location", f"unknown time zone '{self.location}'; use an IANA name such as Europe/Paris")])
+        return self
 
 
 class NotificationPolicy(Model):
@@ -259,7 +278,7 @@ class Kubernetes(Model):
 
 class StackConfig(Model):
     grafana_url: HttpUrl
-    grafana_auth: str = secret(min_length=1, description="service account token")
+    grafana_auth: str | None = secret(None, min_length=1, description="service account token")
     org_id: int = Field(ge=1)
     protect: bool
     runbook_base_url: HttpUrl
@@ -273,6 +292,13 @@ class StackConfig(Model):
     @model_validator(mode="after")
     def _kubernetes_consistent(self) -> "StackConfig":
         problems = []
+        if self.kubernetes is None and self.grafana_auth is None:
+            problems.append(("grafanaAuth", "is required: the Grafana service account token, set with `pulumi config "
+                                            "set --secret grafanaAuth <token>` (a stack with a kubernetes section "
+                                            "deploys Grafana and logs in as its admin instead)"))
+        if self.kubernetes is not None and self.grafana_auth is not None:
+            problems.append(("grafanaAuth", "is not used when the kubernetes section deploys Grafana (the provider "
+                                            "logs in as its admin): remove it"))
         if self.kubernetes and self.grafana_url.rstrip("/") != self.kubernetes.url:
             problems.append(("grafanaUrl", f"must be {self.kubernetes.url}, where kubernetes.ingress.host serves the "
                                            f"Grafana this stack deploys (got {self.grafana_url})"))
@@ -310,6 +336,12 @@ def stack_file(stack: str) -> Path:
     return ROOT / "stacks" / f"Pulumi.{stack}.yaml"
 
 
+def stack_names(root: Path = ROOT) -> list[str]:
+    """Every stack of the estate under `root`: stacks/Pulumi.<stack>.yaml, tests' `zz-*` scratch files aside."""
+    names = (p.name[len("Pulumi."):-len(".yaml")] for p in (root / "stacks").glob("Pulumi.*.yaml"))
+    return sorted(n for n in names if not n.startswith("zz-"))
+
+
 def relative(path: Path) -> str:
     try:
         return str(path.relative_to(ROOT))
@@ -321,22 +353,22 @@ def secure_paths_in_file(path: Path) -> set[tuple] | None:
     """Paths of the `secure:` values in a stack file, or None when there is no file to read."""
     if not path.exists():
         return None
-    found: set[tuple] = set()
+    return {at for key, value in (read_yaml(path).get("config") or {}).items() if key.startswith(f"{PROJECT}:")
+            for at, _, is_secure in config_leaves(value, (key.split(":", 1)[1],)) if is_secure}
 
-    def walk(value: Any, at: tuple) -> None:
-        if isinstance(value, dict) and set(value) == {"secure"}:
-            found.add(at)
-        elif isinstance(value, dict):
-            for k, v in value.items():
-                walk(v, (*at, k))
-        elif isinstance(value, list):
-            for i, v in enumerate(value):
-                walk(v, (*at, i))
 
-    for key, value in (read_yaml(path).get("config") or {}).items():
-        if key.startswith(f"{PROJECT}:"):
-            walk(value, (key.split(":", 1)[1],))
-    return found
+def config_leaves(value: Any, at: tuple = ()) -> Iterator[tuple[tuple, Any, bool]]:
+    """(path, value, is_secure) for each leaf of a stack file's config value; `{secure: ...}` is one secure leaf."""
+    if isinstance(value, dict) and set(value) == {"secure"}:
+        yield at, value, True
+    elif isinstance(value, dict):
+        for k, v in value.items():
+            yield from config_leaves(v, (*at, k))
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            yield from config_leaves(v, (*at, i))
+    else:
+        yield at, value, False
 
 
 class _Loader(yaml.SafeLoader):

@@ -41,6 +41,13 @@ def run_fails(values: dict[str, Any], secret_keys: list[str]) -> tuple[str, Reco
     return str(error.value), monitor
 
 
+def existing_grafana(values: dict[str, Any], secret_keys: list[str]) -> tuple[dict[str, Any], list[str]]:
+    """A stack's config managing an existing Grafana: no kubernetes section, a secret grafanaAuth token."""
+    values.pop("kubernetes", None)
+    values.setdefault("grafanaAuth", f"<secure {PROJECT}:grafanaAuth>")
+    return values, [*(k for k in secret_keys if k not in ("kubernetes", "grafanaAuth")), "grafanaAuth"]
+
+
 @pytest.fixture
 def prod_values() -> tuple[dict[str, Any], list[str]]:
     return copy.deepcopy(stack_values("prod"))

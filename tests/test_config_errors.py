@@ -1,5 +1,5 @@
 """Bad configuration stops the program with one clear message before any resource exists."""
-from tests.conftest import run_fails, run_values
+from tests.conftest import existing_grafana, run_fails, run_values
 
 
 def test_an_unknown_team_names_the_team_and_the_teams_allowed(prod_values):
@@ -21,10 +21,10 @@ def test_a_bad_duration_names_the_field_and_the_value(prod_values):
 
 
 def test_a_missing_secret_is_required(prod_values):
-    values, secrets = prod_values
+    values, secrets = existing_grafana(*prod_values)
     del values["grafanaAuth"]
     message, monitor = run_fails(values, secrets)
-    assert "grafana-platform:grafanaAuth: is required" in message
+    assert "grafana-platform:grafanaAuth: is required: the Grafana service account token" in message
     assert monitor.registrations == []
 
 

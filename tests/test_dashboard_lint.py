@@ -8,13 +8,16 @@ import shutil
 
 import pytest
 
+from components.team_spec import Metric
 from tools import lint
 
 CONTRACT = lint.Contract("shop", 'job="shop", env="prod"', {
-    "http_requests_total": lint.Metric("http_requests_total", "counter", ("endpoint", "status")),
-    "http_request_duration_seconds": lint.Metric("http_request_duration_seconds", "histogram", ("endpoint",)),
-    "queue_messages_count": lint.Metric("queue_messages_count", "gauge"),
-    "up": lint.Metric("up", "gauge"),
+    "http_requests_total": Metric(name="http_requests_total", type="counter", labels=["endpoint", "status"],
+                                  help="Requests."),
+    "http_request_duration_seconds": Metric(name="http_request_duration_seconds", type="histogram",
+                                            labels=["endpoint"], help="Request latency."),
+    "queue_messages_count": Metric(name="queue_messages_count", type="gauge", help="Queued messages."),
+    "up": Metric(name="up", type="gauge", help="Target up."),
 })
 SEL = 'job="shop", env="prod"'
 DS = {"type": "prometheus", "uid": "${datasource}"}

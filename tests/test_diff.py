@@ -107,7 +107,9 @@ def test_removed_dashboard_is_a_deletion_at_the_top(renders, capsys):
 
 
 def with_thresholds(board: dict) -> dict:
-    return next(p for p in board["panels"] if p.get("fieldConfig", {}).get("defaults", {}).get("thresholds"))
+    """The first panel with a threshold step above its base colour."""
+    return next(p for p in board["panels"]
+                if len(p.get("fieldConfig", {}).get("defaults", {}).get("thresholds", {}).get("steps", [])) > 1)
 
 
 def test_panel_changes_show_query_unit_and_thresholds(renders, capsys):
@@ -166,6 +168,18 @@ def test_new_folder_uid_is_a_replacement(renders, capsys):
     assert [(b["inputs"]["uid"], a["inputs"]["uid"]) for b, a in diff.replaced] == [("api-production", "api-prod")]
     code, out = run(capsys, old, new)
     assert "> - Folder `api-production` (api-production): `api-production` → `api-prod`" in out
+
+
+def test_a_replacement_is_counted_once_with_what_else_changed(renders, capsys):
+    old, new = renders
+    edit(new, lambda resources: resources[(T.FOLDER, "api-production")]["inputs"].update(uid="api-prod", title="API"))
+    diff = diff_stack(load(old), load(new))
+    assert diff.changed == []
+    code, out = run(capsys, old, new)
+    assert "- `prod`: 0 deleted, 1 replaced, 0 added, 0 changed" in out
+    assert "#### Changed:" not in out
+    details = out.split("#### Replaced: Folder `api-production` (api-production)", 1)[1]
+    assert "| `title` | `API Production` | `API` |" in details
 
 
 def test_ref_renders_both_trees(capsys):

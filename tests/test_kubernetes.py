@@ -8,7 +8,7 @@ from google.protobuf import json_format
 from components.grafana_deployment import CHART_REPO, CHART_VERSION, chart_values
 from components.stack_config import Kubernetes
 from components.types import ResourceType as T
-from tests.conftest import run_fails, run_values
+from tests.conftest import existing_grafana, run_fails, run_values
 from tools.mocks import SECRET_SIG, RecordingMonitor, Run
 
 HOST = "grafana.prod.acme-corp.com"
@@ -41,18 +41,17 @@ class ProviderRecordingMonitor(RecordingMonitor):
         return super().RegisterResource(request)
 
 
-def existing_grafana(prod_values) -> tuple[dict, list[str]]:
-    """The prod stack without a kubernetes section (whether or not prod has one)."""
-    values, secrets = prod_values
-    values.pop("kubernetes", None)
-    return values, [k for k in secrets if k != "kubernetes"]
+def existing_grafana_prod(prod_values) -> tuple[dict, list[str]]:
+    """The prod stack managing an existing Grafana instead of deploying one."""
+    return existing_grafana(*prod_values)
 
 
 def on_kubernetes(prod_values, section: dict) -> tuple[dict, list[str]]:
-    values, secrets = existing_grafana(prod_values)
+    values, secrets = prod_values
+    values.pop("grafanaAuth", None)  # the provider logs in as the deployed Grafana's admin
     values["kubernetes"] = copy.deepcopy(section)
     values["grafanaUrl"] = f"https://{HOST}"
-    return values, [*secrets, "kubernetes"]
+    return values, [*(k for k in secrets if k not in ("kubernetes", "grafanaAuth")), "kubernetes"]
 
 
 def run_on_kubernetes(prod_values, section: dict = PROD_HA, monitor: RecordingMonitor | None = None) -> Run:
@@ -67,14 +66,14 @@ def chart(run: Run) -> dict:
 # Without the section: an existing Grafana, as before.
 
 def test_without_a_kubernetes_section_no_kubernetes_resource_is_registered(prod_values):
-    run = run_values(*existing_grafana(prod_values))
+    run = run_values(*existing_grafana_prod(prod_values))
     assert [r for r in run.registrations if r.type.startswith(("kubernetes:", "pulumi:providers:kubernetes"))] == []
     assert run.of_type(T.GRAFANA_DEPLOYMENT) == []
 
 
 def test_without_a_kubernetes_section_the_provider_targets_grafana_url_with_the_stack_token(prod_values):
     monitor = ProviderRecordingMonitor()
-    values, secrets = existing_grafana(prod_values)
+    values, secrets = existing_grafana_prod(prod_values)
     provider = run_values(values, secrets, monitor).one(T.PROVIDER, "grafana")
     assert provider.inputs["url"] == values["grafanaUrl"] == "https://grafana.acme-corp.com"
     assert provider.inputs["auth"] == "[secret]"
@@ -295,7 +294,7 @@ def test_a_datasource_needs_exactly_one_of_url_and_service(prod_values, url, fou
 
 
 def test_an_in_cluster_service_needs_grafana_in_the_cluster(prod_values):
-    values, secrets = existing_grafana(prod_values)
+    values, secrets = existing_grafana_prod(prod_values)
     prometheus = values["datasources"]["prometheus"]
     del prometheus["url"]
     prometheus["service"] = {"name": "prometheus-server", "namespace": "monitoring", "port": 9090}

@@ -30,7 +30,7 @@ import tools.render
 from components.model import ConfigError
 from components.stack_config import PROJECT, ROOT, stack_file
 from components.types import ResourceType as T
-from tests.conftest import run_values, stack_values
+from tests.conftest import existing_grafana, run_values, stack_values
 from tools.mocks import RecordingMonitor
 from tools.render import summary, write
 
@@ -95,8 +95,8 @@ def teams_dir(tmp_path, monkeypatch) -> Path:
 
 @pytest.fixture
 def base() -> tuple[dict, list[str]]:
-    """The prod stack's values, deploying only api-production (other teams are edited in parallel)."""
-    values, secret_keys = stack_values("prod")
+    """The prod stack as an existing Grafana (token, no kubernetes section), deploying only api-production."""
+    values, secret_keys = existing_grafana(*stack_values("prod"))
     values["teams"] = {TEAM: values["teams"][TEAM]}
     return values, secret_keys
 
@@ -405,10 +405,13 @@ def test_a_dashboards_module_that_raises_names_the_module_and_the_error(base, te
 # ------------------------------------------------------------------------------------- stack file (CLI)
 
 def prod_file_for_one_team() -> dict:
-    """The committed prod stack file as YAML data, deploying api-production only, `secure:` values kept."""
+    """The committed prod stack file as YAML data, deploying api-production only, `secure:` values kept,
+    managing an existing Grafana (a secure token instead of the kubernetes section)."""
     data = yaml.safe_load(stack_file("prod").read_text())
-    teams = data["config"][f"{P}teams"]
-    data["config"][f"{P}teams"] = {TEAM: teams[TEAM]}
+    config = data["config"]
+    config[f"{P}teams"] = {TEAM: config[f"{P}teams"][TEAM]}
+    config.pop(f"{P}kubernetes")
+    config[f"{P}grafanaAuth"] = {"secure": "AAABAplaceholderForTheGrafanaToken"}
     return data
 
 

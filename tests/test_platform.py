@@ -156,6 +156,13 @@ def test_prod_pages_critical_alerts_and_still_tells_the_team(rendered):
     assert receivers(tree, {"team": "unknown", "severity": "critical"}) == ["platform-ops"]
 
 
+def test_routing_without_a_root_contact_point_reaches_only_matching_routes():
+    tree = {"policies": [{"contactPoint": "team-a", "matchers": [{"label": "team", "match": "=", "value": "a"}]}]}
+    assert receivers(tree, {"team": "a"}) == ["team-a"]
+    assert receivers(tree, {"team": "b"}) == []
+    assert receivers({}, {"team": "a"}) == []
+
+
 def test_staging_sends_a_teams_alerts_to_its_channel_and_dev_to_the_platform_channel(rendered):
     alert = {"team": "api-production", "severity": "critical"}
     staging = rendered("staging").one(T.NOTIFICATION_POLICY, "notification-policy").inputs

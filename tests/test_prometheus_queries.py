@@ -20,6 +20,8 @@ import yaml
 
 from components.model import duration_seconds
 from components.promql import substitute_macros
+from components.stack_config import stack_names
+from components.team_spec import Metric
 from dashboards.finalize import panels
 from tools import lint, synthetic
 from tools.prometheus_server import (
@@ -182,7 +184,7 @@ def test_query_names_only_its_contract_and_returns_data(case: Case, outcomes: di
 
 
 def test_every_stack_dashboard_and_alert_is_covered():
-    assert {c.stack for c in CASES} == set(lint.stacks())
+    assert {c.stack for c in CASES} == set(stack_names())
     for stack, folder in lint.rendered_stacks().items():
         boards = {b.uid for b in lint.read_render(folder)[1]
                   if any(t.get("expr") for p in panels(b.board) for t in p.get("targets") or [])}
@@ -214,9 +216,11 @@ def test_the_synthetic_history_holds_every_contract_series_of_every_stack(histor
 # ---------------------------------------------------------------------------------------------
 
 CONTRACT = lint.Contract("shop", 'job="shop", env="prod"', {
-    "http_requests_total": lint.Metric("http_requests_total", "counter", ("endpoint", "status")),
-    "http_request_duration_seconds": lint.Metric("http_request_duration_seconds", "histogram", ("endpoint",)),
-    "up": lint.Metric("up", "gauge"),
+    "http_requests_total": Metric(name="http_requests_total", type="counter", labels=["endpoint", "status"],
+                                  help="Requests."),
+    "http_request_duration_seconds": Metric(name="http_request_duration_seconds", type="histogram",
+                                            labels=["endpoint"], help="Request latency."),
+    "up": Metric(name="up", type="gauge", help="Target up."),
 })
 
 

@@ -15,6 +15,7 @@ import yaml
 
 from tests.conftest import STACKS
 from tools import promtool as pt
+from tools.prometheus_server import PrometheusMissing, binary
 from tools.render import write
 
 CASES = [(stack, team) for stack in STACKS for team in sorted(pt.stack_teams(stack))]
@@ -24,9 +25,9 @@ IDS = [f"{stack}-{team}" for stack, team in CASES]
 def require_promtool() -> None:
     """Fail (never skip) the calling test when promtool is missing, saying how to install it."""
     try:
-        pt.promtool()
+        binary("promtool")
         return
-    except pt.PromtoolMissing as e:
+    except PrometheusMissing as e:
         message = str(e)
     pytest.fail(message, pytrace=False)
 
@@ -123,7 +124,7 @@ def test_missing_promtool_fails_with_the_setup_command(monkeypatch, tmp_path):
     monkeypatch.setenv("PATH", str(tmp_path))
     with pytest.raises(pytest.fail.Exception, match=r"promtool is not installed.*bash scripts/setup"):
         require_promtool()
-    with pytest.raises(pt.PromtoolMissing, match="bash scripts/setup"):
+    with pytest.raises(PrometheusMissing, match="bash scripts/setup"):
         pt.check_rules([])
 
 

@@ -7,9 +7,10 @@ from pathlib import Path
 import pytest
 import yaml
 
+import tools.render
 from components.stack_config import ROOT
 from components.types import ResourceType as T
-from tests.conftest import STACKS, run_values
+from tests.conftest import STACKS, existing_grafana, run_values
 from tools.render import main, render, write
 
 
@@ -47,21 +48,21 @@ def test_the_dashboard_file_is_exactly_the_config_json_sent_to_grafana(tmp_path)
 
 
 def test_a_bad_stack_exits_non_zero_with_one_message_and_writes_nothing(tmp_path):
-    bad = ROOT / "stacks" / "Pulumi.broken-test.yaml"
+    bad = ROOT / "stacks" / "Pulumi.zz-broken.yaml"
     bad.write_text("config:\n  grafana-platform:teams: {billing: {}}\n  grafana-platform:orgId: [\n")
     try:
-        result = subprocess.run([sys.executable, "-m", "tools.render", "--stack", "broken-test", "--out",
+        result = subprocess.run([sys.executable, "-m", "tools.render", "--stack", "zz-broken", "--out",
                                  str(tmp_path / "out")], cwd=ROOT, capture_output=True, text=True)
     finally:
         bad.unlink()
     assert result.returncode == 1
-    assert result.stderr.startswith("error: stacks/Pulumi.broken-test.yaml: invalid configuration")
+    assert result.stderr.startswith("error: stacks/Pulumi.zz-broken.yaml: invalid configuration")
     assert "not valid YAML" in result.stderr and "Traceback" not in result.stderr
     assert not (tmp_path / "out").exists()
 
 
 def test_secret_values_never_reach_recorded_inputs(prod_values):
-    values, secrets = prod_values
+    values, secrets = existing_grafana(*prod_values)
     planted = {"grafanaAuth": "glsa_planted_token_1234"}
     values.update(planted)
     values["contactPoints"]["api-production"]["slack"]["url"] = "https://hooks.slack.com/services/PLANTED"
@@ -77,3 +78,16 @@ def test_the_render_never_contains_the_stack_files_ciphertexts(tmp_path):
     write(render("prod"), tmp_path)
     text = "".join(p.read_text() for p in tmp_path.rglob("*") if p.is_file())
     assert "AAABA" not in text and "<secure" not in text
+
+
+def test_a_failed_write_keeps_the_previous_render_and_leaves_no_staging_folder(tmp_path, monkeypatch):
+    run = render("dev")
+    write(run, tmp_path / "out")
+    before = files(tmp_path / "out")
+    monkeypatch.setattr(tools.render, "rules_file", lambda group: 1 / 0)
+    with pytest.raises(ZeroDivisionError):
+        write(run, tmp_path / "out")
+    assert [p.name for p in tmp_path.iterdir()] == ["out"] and files(tmp_path / "out") == before
+    with pytest.raises(ZeroDivisionError):
+        write(run, tmp_path / "new" / "out")  # its parent is created next to nothing else
+    assert list((tmp_path / "new").iterdir()) == []

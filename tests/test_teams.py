@@ -7,7 +7,8 @@ import yaml
 
 from components.types import ResourceType as T
 from tests.conftest import STACKS
-from tools.catalog import CATALOG, catalog, threshold_of
+from tools.catalog import CATALOG, _team_section, catalog, threshold_of
+from tools.mocks import Run
 from tools.routing import receivers
 
 EXPECTED = yaml.safe_load((Path(__file__).parent / "expected" / "teams.yaml").read_text())
@@ -95,3 +96,11 @@ def test_voicebot_prices_come_from_the_stack_into_dashboard_and_alert(prod_value
 
 def test_the_catalog_is_current():
     assert CATALOG.read_text() == catalog(), "run `venv/bin/python -m tools.catalog`"
+
+
+def test_the_catalog_shows_a_dash_for_a_stack_without_the_team(rendered):
+    without = Run([r for r in rendered("dev").registrations if (r.type, r.name) != (T.TEAM, "voicebot")])
+    lines = _team_section("voicebot", {"dev": without, "staging": rendered("staging"), "prod": rendered("prod")})
+    assert lines[0] == "## Voicebot (`voicebot`)"
+    rows = [line.split(" | ") for line in lines if line.startswith(("| CostPerCallRunaway ", "| critical "))]
+    assert len(rows) == 2 and all(row[-3] == "—" and "—" not in row[-2:] for row in rows), rows

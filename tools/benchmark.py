@@ -19,14 +19,13 @@ import time
 
 from components.stack_config import ROOT
 from tools.catalog import STACKS
+from tools.render import main as render_main
 
 
 def _child(stack: str, out: str) -> None:
     """Render in this process, then report its own peak memory (KiB on Linux)."""
-    from tools.render import main
-
     with contextlib.redirect_stdout(io.StringIO()):
-        main(["--stack", stack, "--out", out])
+        render_main(["--stack", stack, "--out", out])
     print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
 
 

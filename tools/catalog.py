@@ -12,20 +12,28 @@ import json
 import re
 import sys
 
-from components.stack_config import ROOT, SEVERITIES
+from components.stack_config import ROOT, SEVERITIES, stack_names
 from components.types import ResourceType
 from tools.mocks import Run
-from tools.render import render
+from tools.render import render, rule_expr
 from tools.routing import receivers
 
 CATALOG = ROOT / "docs" / "catalog.md"
-STACKS = ("dev", "staging", "prod")  # the environments the platform ships, in promotion order
-_COMPARISON = re.compile(r"(==|!=|>=|<=|>|<)\s*(-?[0-9.]+(?:e[+-]?[0-9]+)?)\s*$")
+PROMOTION = ("dev", "staging", "prod")  # the environments the platform ships, in promotion order
+
+
+def _promotion_order(stack: str) -> tuple[int, str]:
+    return PROMOTION.index(stack) if stack in PROMOTION else len(PROMOTION), stack
+
+
+STACKS = tuple(sorted(stack_names(), key=_promotion_order))  # every stack: PROMOTION's, then the others by name
+THRESHOLD = re.compile(r"(==|!=|>=|<=|>|<)\s*(?:bool\s+)?(-?[\d.]+(?:e[+-]?\d+)?)\s*$", re.IGNORECASE)
+ABSENT = "—"  # a stack that does not deploy the team
 
 
 def threshold_of(expr: str) -> str:
     """The trailing comparison of an alert expression, e.g. `> 0.05`."""
-    match = _COMPARISON.search(expr.strip())
+    match = THRESHOLD.search(expr.strip())
     return f"{match.group(1)} {match.group(2)}" if match else "—"
 
 
@@ -34,17 +42,12 @@ def _rules(run: Run, team: str) -> dict[str, dict]:
     return {r["name"]: r for r in group.inputs["rules"]}
 
 
-def _expr(rule: dict) -> str:
-    return json.loads(next(d for d in rule["datas"] if d["refId"] == "A")["model"])["expr"]
-
-
 def _team_section(team: str, runs: dict[str, Run]) -> list[str]:
-    first = runs[STACKS[0]]
-    folder = first.one(ResourceType.FOLDER, team).inputs
+    deployed = {s: run for s, run in runs.items() if any(t.name == team for t in run.of_type(ResourceType.TEAM))}
+    first = next(iter(deployed))  # the first stack deploying the team shows its dashboards and alerts
+    folder = deployed[first].one(ResourceType.FOLDER, team).inputs
     lines = [f"## {folder['title']} (`{team}`)", ""]
-    boards = sorted((r for r in first.of_type(ResourceType.DASHBOARD)
-                     if r.parent == f"{ResourceType.TEAM_DASHBOARDS}::{team}"), key=lambda r: r.name)
-    for board in boards:
+    for board in sorted(deployed[first].dashboards_of(team), key=lambda r: r.name):
         model = json.loads(board.inputs["configJson"])
         lines += [f"### Dashboard: {model['title']} (`{model['uid']}`, refresh {model.get('refresh') or 'off'})", ""]
         lines += ["| row | panel | type | unit |", "| --- | --- | --- | --- |"]
@@ -56,17 +59,19 @@ def _team_section(team: str, runs: dict[str, Run]) -> list[str]:
             unit = panel.get("fieldConfig", {}).get("defaults", {}).get("unit", "")
             lines.append(f"| {current_row} | {panel['title']} | {panel['type']} | {unit} |")
         lines.append("")
-    lines += ["### Alerts", "", "| alert | severity | " + " | ".join(f"{s}: threshold, for" for s in STACKS) + " |",
-              "| --- | --- | " + " | ".join("---" for _ in STACKS) + " |"]
-    per_stack = {s: _rules(run, team) for s, run in runs.items()}
-    for name, rule in per_stack[STACKS[0]].items():
-        cells = [f"`{threshold_of(_expr(per_stack[s][name]))}`, {per_stack[s][name]['for']}" for s in STACKS]
+    lines += ["### Alerts", "", "| alert | severity | " + " | ".join(f"{s}: threshold, for" for s in runs) + " |",
+              "| --- | --- | " + " | ".join("---" for _ in runs) + " |"]
+    per_stack = {s: _rules(run, team) for s, run in deployed.items()}
+    for name, rule in per_stack[first].items():
+        cells = [f"`{threshold_of(rule_expr(per_stack[s][name]))}`, {per_stack[s][name]['for']}" if s in deployed
+                 else ABSENT for s in runs]
         lines.append(f"| {name} | {rule['labels']['severity']} | " + " | ".join(cells) + " |")
-    lines += ["", "### Receivers", "", "| severity | " + " | ".join(STACKS) + " |",
-              "| --- | " + " | ".join("---" for _ in STACKS) + " |"]
-    trees = {s: run.one(ResourceType.NOTIFICATION_POLICY, "notification-policy").inputs for s, run in runs.items()}
+    lines += ["", "### Receivers", "", "| severity | " + " | ".join(runs) + " |",
+              "| --- | " + " | ".join("---" for _ in runs) + " |"]
+    trees = {s: run.one(ResourceType.NOTIFICATION_POLICY, "notification-policy").inputs for s, run in deployed.items()}
     for severity in SEVERITIES:
-        cells = [", ".join(receivers(trees[s], {"team": team, "severity": severity})) for s in STACKS]
+        cells = [", ".join(receivers(trees[s], {"team": team, "severity": severity})) if s in deployed else ABSENT
+                 for s in runs]
         lines.append(f"| {severity} | " + " | ".join(cells) + " |")
     return lines + [""]
 

@@ -7,8 +7,9 @@
 Reads each folder's resources.json (dashboards/ and rules/ are views of it); component resources
 (grafana-platform:*) create nothing in Grafana and are left out. Per stack: deleted resources first,
 with counts per team; then replaced ones (same type and name, new identity: uid of folders,
-datasources and dashboards, name of rule groups and contact points); added ones; and what changed
-inside the others: panels, alert rules (with their routing), contact points, any other input.
+datasources and dashboards, name of rule groups and contact points; counted once, with what else
+changed in them); added ones; and what changed inside the others: panels, alert rules (with their
+routing), contact points, any other input.
 Secret inputs are "[secret]" in a render; a field secret on either side is never shown otherwise.
 
 Exit status: 0; with --exit-code, 1 when anything changed; 2 on usage errors or a failed render.
@@ -29,9 +30,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from components.stack_config import ROOT
+from components.stack_config import ROOT, stack_names
 from components.types import ResourceType as T
+from dashboards.finalize import panels as every_panel
+from tools.catalog import THRESHOLD
 from tools.mocks import MASK
+from tools.render import rule_expr
+from tools.routing import receivers
 
 Resources = dict[tuple[str, str], dict]
 Row = tuple[str, str, Any, Any]  # (item, field, before, after)
@@ -46,7 +51,6 @@ IDENTITY = {  # the input whose change makes the provider delete and re-create t
 }
 PANEL_SHOWN = re.compile(r"targets\[\d+\]\.expr$|fieldConfig\.defaults\.(unit|thresholds)\b")
 RULE_SHOWN = re.compile(r"datas\[\d+\]\.model\.expr$|for$|labels\.severity$")
-THRESHOLD = re.compile(r"(==|!=|>=|<=|>|<)\s*(?:bool\s+)?(-?[\d.]+(?:e[+-]?\d+)?)\s*$", re.IGNORECASE)
 
 
 class Failure(Exception):
@@ -130,7 +134,7 @@ def panels(board: dict) -> dict[str, dict]:
     """Every panel, those inside collapsed rows too, by title (a repeated title gets #2, #3...)."""
     seen: Counter = Counter()
     found = {}
-    for panel in (p for top in board.get("panels", []) for p in (top, *top.get("panels", []))):
+    for panel in every_panel(board):
         title = panel.get("title") or f"untitled {panel.get('type')}"
         seen[title] += 1
         found[title if seen[title] == 1 else f"{title} #{seen[title]}"] = panel
@@ -169,26 +173,8 @@ def dashboard_detail(before: dict, after: dict, *_) -> list[str]:
 
 # --- alert rules -------------------------------------------------------------------------------
 
-def receivers(policy: dict, labels: dict, inherited: str | None = None) -> list[str]:
-    """Contact points an alert with `labels` reaches: first matching child route, unless it continues."""
-    own = policy.get("contactPoint", inherited)
-    found: list[str] = []
-    for child in policy.get("policies") or []:
-        if all(matches(m, labels) for m in child.get("matchers") or []):
-            found += receivers(child, labels, own)
-            if not child.get("continue"):
-                break
-    return found or ([own] if own else [])
-
-
-def matches(matcher: dict, labels: dict) -> bool:
-    value, op = labels.get(matcher["label"], ""), matcher["match"]
-    hit = value == matcher["value"] if op in ("=", "!=") else re.fullmatch(matcher["value"], value) is not None
-    return hit == (op in ("=", "=~"))
-
-
 def rule_view(rule: dict, policy: dict) -> dict:
-    expr = decoded(next(d for d in rule["datas"] if d["refId"] == "A")["model"])["expr"]
+    expr = rule_expr(rule)
     labels = rule.get("labels") or {}
     found = THRESHOLD.search(expr)
     return {"expression": expr, "threshold": found and f"{found[1]} {found[2]}", "for": rule.get("for"),
@@ -249,9 +235,11 @@ def field_table(before: dict, after: dict) -> list[str]:
 @dataclass
 class StackDiff:
     removed: list[dict] = field(default_factory=list)
-    replaced: list[tuple[dict, dict]] = field(default_factory=list)
+    replaced: list[tuple[dict, dict]] = field(default_factory=list)  # (before, after); not also in `changed`
     added: list[tuple[dict, list[str]]] = field(default_factory=list)  # with the details of SHOWN_WHEN_ADDED
     changed: list[tuple[dict, list[str]]] = field(default_factory=list)
+    # what else changed in each replaced resource, by (type, name)
+    replaced_details: dict[tuple[str, str], list[str]] = field(default_factory=dict)
 
     def __bool__(self) -> bool:
         return bool(self.removed or self.replaced or self.added or self.changed)
@@ -277,9 +265,11 @@ def diff_stack(old: Resources, new: Resources) -> StackDiff:
     for key in sorted(old.keys() & new.keys()):
         b, a = old[key], new[key]
         identity = IDENTITY.get(key[0])
+        lines = detail(b, a, policies)
         if identity and identity(b["inputs"]) != identity(a["inputs"]):
             diff.replaced.append((b, a))
-        if lines := detail(b, a, policies):
+            diff.replaced_details[key] = lines
+        elif lines:
             diff.changed.append((a, lines))
     return diff
 
@@ -303,6 +293,9 @@ def stack_markdown(name: str, diff: StackDiff) -> list[str]:
         lines += ["#### Added", *(f"- {label(r)}" for r, _ in diff.added), ""]
     for resource, added in diff.added:
         lines += [f"#### Added: {label(resource)}", *added] if added else []
+    for _, resource in diff.replaced:
+        details = diff.replaced_details.get((resource["type"], resource["name"]))
+        lines += [f"#### Replaced: {label(resource)}", *details] if details else []
     for resource, changes in diff.changed:
         lines += [f"#### Changed: {label(resource)}", *changes]
     return lines
@@ -320,13 +313,9 @@ def report(title: str, stacks: dict[str, tuple[Resources, Resources]]) -> tuple[
 
 # --- rendering a git ref and the working tree --------------------------------------------------
 
-def stacks_in(tree: Path) -> set[str]:
-    return {p.name[len("Pulumi."):-len(".yaml")] for p in (tree / "stacks").glob("Pulumi.*.yaml")}
-
-
 def render_tree(tree: Path, stacks: list[str], out: Path) -> None:
     """Render `stacks` with the tree's own tools.render and this interpreter; a stack it lacks stays empty."""
-    for stack in sorted(set(stacks) & stacks_in(tree)):
+    for stack in sorted(set(stacks) & set(stack_names(tree))):
         done = subprocess.run([sys.executable, "-m", "tools.render", "--stack", stack, "--out", str(out / stack)],
                               cwd=tree, capture_output=True, text=True)
         if done.returncode:
@@ -346,7 +335,7 @@ def compare_ref(ref: str, stacks: list[str] | None) -> dict[str, tuple[Resources
     with tempfile.TemporaryDirectory(prefix="tools-diff-") as tmp:
         base = Path(tmp) / "tree"
         export(ref, base)
-        known = stacks_in(base) | stacks_in(ROOT)
+        known = set(stack_names(base)) | set(stack_names(ROOT))
         if unknown := set(stacks or ()) - known:
             raise Failure(f"no such stack in {ref} or the working tree: {', '.join(sorted(unknown))}")
         names = sorted(stacks or known)

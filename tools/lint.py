@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import argparse
 import atexit
-import contextvars
 import functools
 import json
 import re
@@ -46,9 +45,13 @@ import promql_parser as pp
 
 from components import promql
 from components.model import UID_MAX, ConfigError
-from components.stack_config import PROJECT, ROOT
+from components.stack_config import PROJECT, stack_names
+from components.team_spec import Metric
+from components.types import ResourceType
 from dashboards.finalize import panels as all_panels
 from dashboards.panels import DATASOURCE_VARIABLE
+from tools.mocks import estate_for
+from tools.render import render, write
 
 DATASOURCE_REFS = {"${%s}" % DATASOURCE_VARIABLE, "$%s" % DATASOURCE_VARIABLE}
 NO_DATA_PANELS = {"text", "news", "dashlist", "alertlist", "annolist", "welcome"}
@@ -68,14 +71,6 @@ TARGET_LABELS = {"instance", "job"}
 # --------------------------------------------------------------------------------------------
 # The metric contract of one team in one stack
 # --------------------------------------------------------------------------------------------
-
-@dataclass(frozen=True)
-class Metric:
-    name: str
-    type: str
-    labels: tuple[str, ...] = ()
-    help: str = ""
-
 
 @dataclass(frozen=True)
 class Contract:
@@ -134,39 +129,10 @@ class Contract:
 def team_contracts(stack: str) -> dict[str, Contract]:
     """Each team of a committed stack: its metric contract and its selector in that stack.
 
-    The selector is resolved by the program's own loader (team selector + the stack's extension),
-    with the stack file's config set in a private context so no Pulumi state leaks out.
+    The selector is resolved by the program's own loader (team selector + the stack's extension).
     """
-    return contextvars.copy_context().run(_team_contracts, stack)
-
-
-def _team_contracts(stack: str) -> dict[str, Contract]:
-    import pulumi
-
-    from components.estate import load_estate
-    from components.stack_config import stack_file
-    from tools.mocks import config_from_file
-
-    config, secret_keys = config_from_file(stack_file(stack))
-    pulumi.runtime.set_all_config(config, secret_keys)
-    estate = load_estate(stack)
-    return {
-        team.slug: Contract(team.slug, team.selector, {
-            m.name: Metric(m.name, m.type, tuple(m.labels), m.help) for m in team.spec.metrics
-        })
-        for team in estate.teams
-    }
-
-
-# Stack files the test suite writes for a moment (tests/test_malformed_inputs.py: zz-malformed-*,
-# unit-test, ...) are not stacks of the estate.
-_SCRATCH_STACK = re.compile(r"^zz-|test")
-
-
-def stacks() -> list[str]:
-    """Every stack of the estate: stacks/Pulumi.<stack>.yaml, test scratch files aside."""
-    names = (p.name[len("Pulumi."):-len(".yaml")] for p in (ROOT / "stacks").glob("Pulumi.*.yaml"))
-    return sorted(n for n in names if not _SCRATCH_STACK.search(n))
+    return {team.slug: Contract(team.slug, team.selector, {m.name: m for m in team.spec.metrics})
+            for team in estate_for(stack).teams}
 
 
 # --------------------------------------------------------------------------------------------
@@ -181,20 +147,18 @@ _SENTINELS = {
     for i, macro in enumerate(sorted(promql.MACROS)) if _DURATION.match(promql.MACROS[macro])
 }
 _BY_SENTINEL = {v: k for k, v in _SENTINELS.items()}
-_MACRO = re.compile("|".join(re.escape(m) for m in sorted(promql.MACROS, key=len, reverse=True)))
+_MARKED = {**promql.MACROS, **{m: f"{int(w / timedelta(milliseconds=1))}ms" for m, w in _SENTINELS.items()}}
 
 
 def parse_marked(expr: str) -> pp.Expr:
-    """Parse with duration macros as sentinel windows (see `window_macro`); ValueError if invalid."""
-    def value(m: re.Match) -> str:
-        macro = m.group(0)
-        if macro in _SENTINELS:
-            return f"{int(_SENTINELS[macro] / timedelta(milliseconds=1))}ms"
-        return promql.MACROS[macro]
+    """Parse with duration macros as sentinel windows (see `window_macro`); ValueError if invalid.
+
+    The error gives the parser's reason only: a finding shows the query itself.
+    """
     try:
-        return pp.parse(_MACRO.sub(value, expr))
+        return promql.parse(expr, values=_MARKED)
     except ValueError as e:
-        raise ValueError(f"invalid PromQL ({e})") from None
+        raise ValueError(str(e).removesuffix(f": {expr}")) from None
 
 
 def window_macro(window: timedelta) -> str | None:
@@ -484,7 +448,6 @@ def lint_dashboards(boards: Iterable[tuple[dict, Contract | None, str]]) -> list
 
 @dataclass(frozen=True)
 class RenderedDashboard:
-    stack: str
     team: str
     uid: str
     board: dict
@@ -499,32 +462,30 @@ def read_render(folder: Path) -> tuple[str, list[RenderedDashboard]]:
         raise ValueError(f"{folder}/resources.json: no stack resource to tell which stack this is")
     boards = []
     for r in resources:
-        if r["type"] == "grafana:oss/dashboard:Dashboard":
+        if r["type"] == ResourceType.DASHBOARD:
             team = r["parent"].rsplit("::", 1)[-1]
             board = json.loads((folder / "dashboards" / f"{r['name']}.json").read_text())
-            boards.append(RenderedDashboard(stack, team, r["name"], board))
+            boards.append(RenderedDashboard(team, r["name"], board))
     return stack, sorted(boards, key=lambda b: (b.team, b.uid))
 
 
-def lint_render(folder: Path, contracts: dict[str, Contract] | None = None) -> list[Finding]:
-    """Lint every dashboard of one render folder against its stack's team contracts."""
+def lint_render(folder: Path, contracts: dict[str, Contract] | None = None) -> tuple[list[Finding], int]:
+    """Lint every dashboard of one render folder against its stack's team contracts: (findings, dashboards linted)."""
     stack, boards = read_render(folder)
     contracts = team_contracts(stack) if contracts is None else contracts
     findings = [Finding("metric-contract", b.uid, "", f"team '{b.team}' is not in stack {stack}", f"{stack}/{b.team}")
                 for b in boards if b.team not in contracts]
     findings += lint_dashboards((b.board, contracts.get(b.team), f"{stack}/{b.team}") for b in boards)
-    return findings
+    return findings, len(boards)
 
 
 @functools.lru_cache(maxsize=None)
 def rendered_stacks() -> dict[str, Path]:
     """Every committed stack rendered once per process into a temporary folder: {stack: folder}."""
-    from tools.render import render, write
-
     root = Path(tempfile.mkdtemp(prefix="grafana-platform-render-"))
     atexit.register(shutil.rmtree, root, ignore_errors=True)
     out = {}
-    for stack in stacks():
+    for stack in stack_names():
         write(render(stack), root / stack)
         out[stack] = root / stack
     return out
@@ -540,9 +501,9 @@ def main(argv: list[str] | None = None) -> int:
         findings: list[Finding] = []
         count = 0
         for folder in folders:
-            found = lint_render(folder)
-            count += len(read_render(folder)[1])
+            found, linted = lint_render(folder)
             findings += found
+            count += linted
     except (OSError, ValueError, KeyError, ConfigError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

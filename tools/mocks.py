@@ -6,6 +6,8 @@ SDK serialized as secrets carry Pulumi's secret signature and are recorded as "[
 from __future__ import annotations
 
 import asyncio
+import contextvars
+import copy
 import json
 import runpy
 from dataclasses import dataclass, field
@@ -18,9 +20,9 @@ from pulumi.runtime.mocks import MockMonitor
 from pulumi.runtime.stack import run_pulumi_func
 from pulumi.runtime.sync_await import _sync_await
 
-import yaml
-
-from components.stack_config import PROJECT, ROOT
+from components.estate import Estate, load_estate
+from components.stack_config import PROJECT, ROOT, config_leaves, read_yaml, stack_file
+from components.types import ResourceType
 
 SECRET_SIG = "4dabf18193072939515e22adb298388d"
 MASK = "[secret]"
@@ -101,6 +103,11 @@ class Run:
         assert len(matches) == 1, f"{len(matches)} {type_} named {name}"
         return matches[0]
 
+    def dashboards_of(self, team: str) -> list[Registration]:
+        """The dashboards of one team (those its TeamDashboards component holds), in registration order."""
+        parent = f"{ResourceType.TEAM_DASHBOARDS}::{team}"
+        return [r for r in self.of_type(ResourceType.DASHBOARD) if r.parent == parent]
+
 
 def run_program(stack: str, config: dict[str, str], secret_keys: list[str],
                 monitor: RecordingMonitor | None = None) -> Run:
@@ -140,9 +147,7 @@ def config_from_file(path: Path) -> tuple[dict[str, str], list[str]]:
     `secure:` values become placeholders: no passphrase or cloud login is needed, and the real
     secrets never enter an offline render.
     """
-    from components.stack_config import read_yaml  # one YAML reader with one error format
-
-    project = yaml.safe_load((ROOT / "Pulumi.yaml").read_text())
+    project = read_yaml(ROOT / "Pulumi.yaml")  # one YAML reader with one error format
     config: dict[str, str] = {}
     for key, decl in (project.get("config") or {}).items():
         if isinstance(decl, dict) and "default" in decl:
@@ -158,18 +163,35 @@ def config_from_file(path: Path) -> tuple[dict[str, str], list[str]]:
     return config, secret_keys
 
 
-def _placeholders(value: Any, path: str) -> tuple[Any, bool]:
-    if isinstance(value, dict) and set(value) == {"secure"}:
-        return f"<secure {path}>", True
-    if isinstance(value, dict):
-        pairs = {k: _placeholders(v, f"{path}.{k}") for k, v in value.items()}
-        return {k: v for k, (v, _) in pairs.items()}, any(s for _, s in pairs.values())
-    if isinstance(value, list):
-        items = [_placeholders(v, f"{path}[{i}]") for i, v in enumerate(value)]
-        return [v for v, _ in items], any(s for _, s in items)
-    return value, False
+def _placeholders(value: Any, key: str) -> tuple[Any, bool]:
+    """`value` with each `{secure: ...}` replaced by `<secure key.path[i]>`, and whether it held one."""
+    value = copy.deepcopy(value)
+    secure = [at for at, _, is_secure in config_leaves(value) if is_secure]
+    for at in secure:
+        path, parent, node = key, None, value
+        for step in at:
+            path += f"[{step}]" if isinstance(node, list) else f".{step}"
+            parent, node = node, node[step]
+        if parent is None:
+            return f"<secure {path}>", True
+        parent[at[-1]] = f"<secure {path}>"
+    return value, bool(secure)
 
 
 def _encode(value: Any) -> str:
     # The engine passes strings as they are and everything else as JSON.
     return value if isinstance(value, str) else json.dumps(value)
+
+
+def estate_for(stack: str) -> Estate:
+    """A committed stack's estate as the program resolves it (selectors, overrides, runbook URL...).
+
+    The stack file's config (as config_from_file reads it) is set in a private context, so no
+    Pulumi state leaks out.
+    """
+    return contextvars.copy_context().run(_estate_for, stack)
+
+
+def _estate_for(stack: str) -> Estate:
+    pulumi.runtime.set_all_config(*config_from_file(stack_file(stack)))
+    return load_estate(stack)

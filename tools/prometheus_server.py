@@ -35,10 +35,13 @@ class PrometheusMissing(RuntimeError):
 
 
 def binary(name: str) -> str:
-    """The path of `prometheus` or `promtool`; PrometheusMissing saying how to install it."""
-    path = shutil.which(name) or (f"/usr/bin/{name}" if os.access(f"/usr/bin/{name}", os.X_OK) else None)
+    """The path of `prometheus` or `promtool` on PATH, where scripts/setup looks for them.
+
+    PrometheusMissing, saying how to install it, when there is none.
+    """
+    path = shutil.which(name)
     if not path:
-        raise PrometheusMissing(f"`{name}` is not installed: {SETUP_HINT}")
+        raise PrometheusMissing(f"{name} is not installed (not found on PATH): {SETUP_HINT}")
     return path
 
 
@@ -56,7 +59,6 @@ class QueryError(RuntimeError):
 class PrometheusServer:
     process: subprocess.Popen
     port: int
-    data_dir: Path
     log_path: Path
 
     @property
@@ -80,7 +82,7 @@ class PrometheusServer:
                      f"--web.listen-address=127.0.0.1:{port}", "--storage.tsdb.retention.time=30d",
                      "--log.level=warn"],
                     stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
-            server = cls(process, port, data_dir, log_path)
+            server = cls(process, port, log_path)
             try:
                 server._wait_ready(timeout)
                 return server
@@ -89,6 +91,9 @@ class PrometheusServer:
                 last = str(e)
                 if "address already in use" not in last:
                     break
+            except BaseException:  # e.g. Ctrl-C while waiting: never leave the server running
+                server.stop()
+                raise
         raise RuntimeError(last)
 
     def _wait_ready(self, timeout: float) -> None:

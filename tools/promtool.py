@@ -13,9 +13,9 @@ per stack (docs/alert-tests.md):
     %(runbook_base)s        the stack's runbookBaseUrl:          https://runbooks.acme-corp.com/prod
     %(stack)s               the stack's name
 
-The values come from the team's team.yaml and the stack file (threshold and `for` overrides,
-selector extension), read through the project's own models, not from the render: the rendered
-rules are what promtool tests, so a render that lost an override fails the tests.
+The values come from the stack's estate as the program's own loader resolves it (components/estate.py:
+team.yaml with the stack file's threshold and `for` overrides and selector extension), not from the
+render: the rendered rules are what promtool tests, so a render that lost an override fails the tests.
 The filled-in file goes to DIR/alert-tests/<team>.yaml with `rule_files: [../rules/<team>.yaml]`,
 next to the rules `python -m tools.render` wrote, and `promtool test rules` runs on it.
 """
@@ -24,7 +24,6 @@ from __future__ import annotations
 import argparse
 import json
 import re
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -34,32 +33,23 @@ from pathlib import Path
 import promql_parser
 import yaml
 
-from components.estate import TEAMS_DIR, load_team_spec
+from components.estate import TEAMS_DIR
+from components.model import ConfigError, duration_seconds
 from components.promql import number
-from components.model import duration_seconds
-from components.stack_config import PROJECT, TeamSettings, stack_file
-from tools.mocks import config_from_file
+from components.stack_config import TeamSettings
+from tools.mocks import Run, estate_for
+from tools.prometheus_server import PrometheusMissing, binary
+from tools.render import render, write
 
 TEST_FILE = "alerts_test.yaml"
-SETUP_HINT = "run `bash scripts/setup` (it installs Debian's prometheus package, which brings promtool)"
 PLACEHOLDER = re.compile(r"%\(([^()]+)\)s")
-_TERM = re.compile(r"([+-])(\d+(?:ms|[ywdhms])(?:\d+(?:ms|[ywdhms]))*)")
-
-
-class PromtoolMissing(RuntimeError):
-    pass
+_DURATION = r"\d+(?:ms|[ywdhms])(?:\d+(?:ms|[ywdhms]))*"  # 1h, 1h30m
+_FOR = re.compile(rf"([A-Za-z0-9]+)((?:[+-]{_DURATION})*)")  # for:<Alert>[+-<duration>...]
+_TERM = re.compile(rf"([+-])({_DURATION})")
 
 
 class PlaceholderError(ValueError):
     pass
-
-
-def promtool() -> str:
-    """The promtool executable; PromtoolMissing (with the set-up command to run) when there is none."""
-    path = shutil.which("promtool")
-    if not path:
-        raise PromtoolMissing(f"promtool is not installed (not found on PATH): {SETUP_HINT}")
-    return path
 
 
 def tests_path(team: str) -> Path:
@@ -98,8 +88,8 @@ class Context:
                                        f"alerts with one: {', '.join(sorted(self.thresholds)) or 'none'}")
             return number(self.thresholds[rest])
         if kind == "for" and rest:
-            match = re.fullmatch(r"([A-Za-z0-9]+)((?:[+-][0-9a-z]+)*)", rest)
-            if not match or "".join(m.group(0) for m in _TERM.finditer(match.group(2))) != match.group(2):
+            match = _FOR.fullmatch(rest)
+            if not match:
                 raise PlaceholderError(f"%({key})s: write for:<Alert>, optionally followed by +<duration> or -<duration>")
             alert, terms = match.groups()
             if alert not in self.fors:
@@ -128,42 +118,25 @@ def format_duration(seconds: int) -> str:
     return "".join(parts)
 
 
-def _stack_config(stack: str) -> dict[str, str]:
-    config, _ = config_from_file(stack_file(stack))  # Pulumi.yaml defaults + the stack file, no secrets
-    return config
-
-
-def _teams(config: dict[str, str]) -> dict[str, TeamSettings]:
-    raw = json.loads(config.get(f"{PROJECT}:teams", "{}"))
-    return {slug: TeamSettings.model_validate(settings or {}) for slug, settings in raw.items()}
-
-
 def stack_teams(stack: str) -> dict[str, TeamSettings]:
     """The teams a committed stack deploys, with their settings (selector, overrides)."""
-    return _teams(_stack_config(stack))
+    return {t.slug: t.settings for t in estate_for(stack).teams}
 
 
 def context(stack: str, team: str) -> Context:
-    config = _stack_config(stack)
-    settings = _teams(config)[team]
-    spec = load_team_spec(team)
-    selector = ", ".join(s for s in (spec.selector, settings.selector) if s.strip())
+    estate = estate_for(stack)
+    resolved = {t.slug: t for t in estate.teams}[team]  # selector extended, overrides applied
+    selector = resolved.selector
     labels = []
     for m in promql_parser.parse("{" + selector + "}").matchers.matchers:
         if m.op != promql_parser.MatchOp.Equal:
             raise PlaceholderError(f"stack {stack}, team {team}: selector `{selector}` has a matcher on {m.name} that is "
                                    "not an equality; series in promtool tests need label values")
         labels.append((m.name, m.value))
-    thresholds, fors = {}, {}
-    for rule in spec.alerts:
-        override = settings.overrides.get(rule.alert)
-        threshold = override.threshold if override and override.threshold is not None else rule.threshold
-        if threshold is not None:
-            thresholds[rule.alert] = threshold
-        fors[rule.alert] = override.for_ if override and override.for_ else rule.for_
-    base = config.get(f"{PROJECT}:runbookBaseUrl", "")
-    return Context(stack=stack, team=team, selector=selector, labels=tuple(labels), thresholds=thresholds,
-                   fors=fors, runbook_base=base.rstrip("/"))
+    return Context(stack=stack, team=team, selector=selector, labels=tuple(labels),
+                   thresholds={r.alert: r.threshold for r in resolved.rules if r.threshold is not None},
+                   fors={r.alert: r.for_ for r in resolved.rules},
+                   runbook_base=estate.config.runbook_base_url.rstrip("/"))
 
 
 def substitute(template: str, ctx: Context) -> str:
@@ -215,22 +188,15 @@ def prepare(stack: str, team: str, render_dir: Path) -> Path:
     return out
 
 
-def run(*args: str | Path, cwd: Path | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run([promtool(), *map(str, args)], capture_output=True, text=True, cwd=cwd, timeout=120)
-
-
 def check_rules(paths: list[Path]) -> subprocess.CompletedProcess:
-    return run("check", "rules", *paths)
+    return subprocess.run([binary("promtool"), "check", "rules", *map(str, paths)], capture_output=True, text=True,
+                          timeout=120)
 
 
 def start_tests(path: Path) -> subprocess.Popen:
     """`promtool test rules` on a filled-in test file, started in the background (read it with .communicate())."""
-    return subprocess.Popen([promtool(), "test", "rules", path.name], cwd=path.parent, text=True,
+    return subprocess.Popen([binary("promtool"), "test", "rules", path.name], cwd=path.parent, text=True,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-
-
-def run_tests(path: Path) -> subprocess.CompletedProcess:
-    return run("test", "rules", path.name, cwd=path.parent)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -282,38 +248,53 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tools.promtool", description=__doc__.splitlines()[0])
     parser.add_argument("--stack", required=True)
     parser.add_argument("--team", action="append", help="only these teams (repeatable); default: every team of the stack")
-    parser.add_argument("--out", type=Path, help="render and write the filled-in tests here (default: a temporary folder)")
+    parser.add_argument("--out", type=Path,
+                        help="render and write the filled-in tests here (default: a temporary folder, removed after)")
     args = parser.parse_args(argv)
-    from components.model import ConfigError
-    from tools.render import render, write
-
     try:
-        promtool()
-        run_ = render(args.stack)
-    except (PromtoolMissing, ConfigError) as e:
+        binary("promtool")
+        rendered = render(args.stack)
+    except (PrometheusMissing, ConfigError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
-    out = args.out or Path(tempfile.mkdtemp(prefix=f"promtool-{args.stack}-"))
-    write(run_, out)
-    teams = args.team or sorted(p.stem for p in (out / "rules").glob("*.yaml"))
+    if args.out:
+        return _check(args.stack, args.team, rendered, args.out, keep=True)
+    with tempfile.TemporaryDirectory(prefix=f"promtool-{args.stack}-") as tmp:
+        return _check(args.stack, args.team, rendered, Path(tmp) / "render", keep=False)
+
+
+def _check(stack: str, teams: list[str] | None, rendered: Run, out: Path, keep: bool) -> int:
+    """Write the render into `out`, check its rules and run the teams' tests; 1 if anything failed.
+
+    Each team's line names the filled-in test file when `out` is kept, its source file otherwise.
+    """
+    write(rendered, out)
+    teams = teams or sorted(p.stem for p in (out / "rules").glob("*.yaml"))
     failed = False
     checked = check_rules(sorted((out / "rules").glob("*.yaml")))
     print(checked.stdout + checked.stderr, end="")
     failed |= checked.returncode != 0
     for team in teams:
         try:
-            path = prepare(args.stack, team, out)
+            path = prepare(stack, team, out)
         except (FileNotFoundError, PlaceholderError) as e:
-            print(f"FAILED {args.stack}/{team}: {e}")
+            print(f"FAILED {stack}/{team}: {e}")
             failed = True
             continue
         problems = coverage_problems(yaml.safe_load(path.read_text()),
                                      yaml.safe_load((out / "rules" / f"{team}.yaml").read_text()))
-        result = run_tests(path)
-        ok = result.returncode == 0 and not problems
-        print(f"{'ok    ' if ok else 'FAILED'} {args.stack}/{team}: {path}")
-        if result.returncode != 0:
-            print(result.stdout + result.stderr)
+        process = start_tests(path)
+        try:
+            output, _ = process.communicate(timeout=120)
+        finally:
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+        ok = process.returncode == 0 and not problems
+        shown = path if keep else tests_path(team).relative_to(TEAMS_DIR.parent)
+        print(f"{'ok    ' if ok else 'FAILED'} {stack}/{team}: {shown}")
+        if process.returncode != 0:
+            print(output)
         for problem in problems:
             print(f"  coverage: {problem}")
         failed |= not ok

@@ -18,9 +18,8 @@ from pathlib import Path
 
 import yaml
 
-from components.alert_rules import prometheus_rule_file
 from components.model import ConfigError
-from components.stack_config import stack_file
+from components.stack_config import stack_file, stack_names
 from components.types import ResourceType
 from tools.mocks import Registration, Run, config_from_file, run_program
 
@@ -28,25 +27,28 @@ from tools.mocks import Registration, Run, config_from_file, run_program
 def render(stack: str) -> Run:
     path = stack_file(stack)
     if not path.exists():
-        available = sorted(p.name[len("Pulumi."):-len(".yaml")] for p in path.parent.glob("Pulumi.*.yaml"))
-        raise ConfigError(str(path.relative_to(path.parent.parent)), [("", f"no such stack; available: {', '.join(available)}")])
+        raise ConfigError(str(path.relative_to(path.parent.parent)),
+                          [("", f"no such stack; available: {', '.join(stack_names())}")])
     config, secret_keys = config_from_file(path)
     return run_program(stack, config, secret_keys)
 
 
+def rule_expr(rule: dict) -> str:
+    """The PromQL expression of a recorded Grafana alert rule: its query step A."""
+    return json.loads(next(d for d in rule["datas"] if d["refId"] == "A")["model"])["expr"]
+
+
 def rules_file(group: Registration) -> dict:
-    """The Prometheus rule file equivalent to a recorded Grafana rule group."""
-    rules = []
-    for rule in group.inputs["rules"]:
-        query = next(d for d in rule["datas"] if d["refId"] == "A")
-        rules.append({
-            "alert": rule["name"],
-            "expr": json.loads(query["model"])["expr"],
-            "for": rule["for"],
-            "labels": rule.get("labels", {}),
-            "annotations": rule.get("annotations", {}),
-        })
-    return prometheus_rule_file(group.inputs["name"], f"{int(group.inputs['intervalSeconds'])}s", rules)
+    """The Prometheus rule file (for promtool) equivalent to a recorded Grafana rule group: one group."""
+    rules = [{
+        "alert": rule["name"],
+        "expr": rule_expr(rule),
+        "for": rule["for"],
+        "labels": rule.get("labels", {}),
+        "annotations": rule.get("annotations", {}),
+    } for rule in group.inputs["rules"]]
+    return {"groups": [{"name": group.inputs["name"], "interval": f"{int(group.inputs['intervalSeconds'])}s",
+                        "rules": rules}]}
 
 
 class _RuleFileDumper(yaml.SafeDumper):
@@ -58,23 +60,31 @@ _RuleFileDumper.add_representer(str, lambda dumper, text: dumper.represent_scala
 
 
 def write(run: Run, out: Path) -> None:
-    """Write the render into `out`, replacing what was there only once everything is written."""
-    staging = Path(tempfile.mkdtemp(prefix=".render-", dir=out.parent if out.parent.exists() else None))
-    registrations = sorted(run.registrations, key=lambda r: (r.type, r.name, r.parent))
-    (staging / "resources.json").write_text(
-        json.dumps([r.as_json() for r in registrations], indent=2, sort_keys=True) + "\n")
-    (staging / "exports.json").write_text(json.dumps(run.exports, indent=2, sort_keys=True) + "\n")
-    (staging / "dashboards").mkdir()
-    for board in run.of_type(ResourceType.DASHBOARD):
-        (staging / "dashboards" / f"{board.name}.json").write_text(board.inputs["configJson"])
-    (staging / "rules").mkdir()
-    for group in run.of_type(ResourceType.RULE_GROUP):
-        (staging / "rules" / f"{group.name}.yaml").write_text(
-            yaml.dump(rules_file(group), Dumper=_RuleFileDumper, sort_keys=False, width=120, allow_unicode=True))
-    if out.exists():
-        shutil.rmtree(out)
+    """Write the render into `out`, replacing what was there only once everything is written.
+
+    Everything is written into a staging folder next to `out` (same file system, so the final
+    rename is one step); on any failure the staging folder is removed and `out` left as it was.
+    """
     out.parent.mkdir(parents=True, exist_ok=True)
-    staging.rename(out)
+    staging = Path(tempfile.mkdtemp(prefix=".render-", dir=out.parent))
+    try:
+        registrations = sorted(run.registrations, key=lambda r: (r.type, r.name, r.parent))
+        (staging / "resources.json").write_text(
+            json.dumps([r.as_json() for r in registrations], indent=2, sort_keys=True) + "\n")
+        (staging / "exports.json").write_text(json.dumps(run.exports, indent=2, sort_keys=True) + "\n")
+        (staging / "dashboards").mkdir()
+        for board in run.of_type(ResourceType.DASHBOARD):
+            (staging / "dashboards" / f"{board.name}.json").write_text(board.inputs["configJson"])
+        (staging / "rules").mkdir()
+        for group in run.of_type(ResourceType.RULE_GROUP):
+            (staging / "rules" / f"{group.name}.yaml").write_text(
+                yaml.dump(rules_file(group), Dumper=_RuleFileDumper, sort_keys=False, width=120, allow_unicode=True))
+        if out.exists():
+            shutil.rmtree(out)
+        staging.rename(out)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
 
 
 def summary(stack: str, run: Run) -> str:
@@ -82,9 +92,9 @@ def summary(stack: str, run: Run) -> str:
     lines = [f"stack {stack}: {len(run.registrations)} resources"]
     lines += [f"  {count:4d}  {type_}" for type_, count in sorted(by_type.items())]
     for team in sorted(run.of_type(ResourceType.TEAM), key=lambda r: r.name):
-        boards = [r for r in run.of_type(ResourceType.DASHBOARD) if r.parent == f"{ResourceType.TEAM_DASHBOARDS}::{team.name}"]
-        group = next(r for r in run.of_type(ResourceType.RULE_GROUP) if r.name == team.name)
-        lines.append(f"  team {team.name}: {len(boards)} dashboards, {len(group.inputs['rules'])} alert rules")
+        group = run.one(ResourceType.RULE_GROUP, team.name)
+        lines.append(f"  team {team.name}: {len(run.dashboards_of(team.name))} dashboards, "
+                     f"{len(group.inputs['rules'])} alert rules")
     return "\n".join(lines)
 
 

@@ -16,11 +16,15 @@ def _matches(policy: dict, labels: dict[str, str]) -> bool:
 
 
 def receivers(tree: dict, labels: dict[str, str]) -> list[str]:
-    """Contact points notified for `labels`; `tree` is a NotificationPolicy's rendered inputs."""
-    return _route(tree, labels, tree["contactPoint"])
+    """Contact points notified for `labels`: matching child routes in order, up to the first without `continue`.
+
+    `tree` is a NotificationPolicy's rendered inputs; a tree without a root contact point (or none
+    at all, `{}`) notifies nobody where no route with a contact point matches.
+    """
+    return _route(tree, labels, None)
 
 
-def _route(node: dict, labels: dict[str, str], inherited: str) -> list[str]:
+def _route(node: dict, labels: dict[str, str], inherited: str | None) -> list[str]:
     receiver = node.get("contactPoint") or inherited
     found: list[str] = []
     for child in node.get("policies") or []:
@@ -28,4 +32,4 @@ def _route(node: dict, labels: dict[str, str], inherited: str) -> list[str]:
             found += _route(child, labels, receiver)
             if not child.get("continue"):
                 break
-    return found or [receiver]
+    return found or ([receiver] if receiver else [])

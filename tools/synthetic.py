@@ -31,9 +31,13 @@ from pathlib import Path
 from typing import Iterable
 
 import promql_parser as pp
+import yaml
 
 from components import promql
-from tools.lint import Contract, Metric, selector_name, walk
+from components.team_spec import Metric
+from dashboards.finalize import panels
+from tools.lint import Contract, read_render, rendered_stacks, selector_name, team_contracts, walk
+from tools.prometheus_server import binary
 
 STEP_SECONDS = 15  # the stacks' Prometheus datasources say timeInterval: 15s
 HISTORY_MINUTES = 120
@@ -220,12 +224,8 @@ def _series_sets(source: TeamSource, metric: Metric, queried) -> list[tuple[dict
 
 
 def _weight(labels: dict[str, str], metric: Metric) -> float:
-    w = 1.0
-    for label in metric.labels:
-        v = labels.get(label)
-        if label == "status" and v in STATUS_WEIGHTS:
-            w *= STATUS_WEIGHTS[v]
-    return w
+    """How much of a counter's traffic one series has: HTTP errors are rarer than successes."""
+    return STATUS_WEIGHTS.get(labels.get("status"), 1.0) if "status" in metric.labels else 1.0
 
 
 def sample_times(end: int, minutes: int = HISTORY_MINUTES, step: int = STEP_SECONDS) -> list[int]:
@@ -288,7 +288,7 @@ def _is_number(text: str) -> bool:
 
 
 def _histogram(lines: list[str], metric: Metric, labels: dict, times: list[int], rng: random.Random,
-               extra_bounds: set[float] = frozenset()) -> None:
+               extra_bounds: set[float]) -> None:
     bounds, median, sigma, rate = histogram_shape(metric.name)
     bounds = tuple(sorted(set(bounds) | extra_bounds))  # `le="0.3"` in a query: a bucket at 0.3
     median *= 0.8 + 0.4 * rng.random()
@@ -355,12 +355,13 @@ def series_count(text: str) -> int:
     return len({line.rsplit(" ", 2)[0] for line in text.splitlines() if line and not line.startswith("#")})
 
 
-def backfill(texts: Iterable[str], data_dir: Path, promtool: str = "promtool") -> None:
+def backfill(texts: Iterable[str], data_dir: Path, promtool: str) -> None:
     """Write each OpenMetrics text as TSDB blocks into `data_dir`, before a server opens it.
 
-    One promtool per text, each started as soon as its text is written (generation of the next
-    text overlaps the previous conversion); each writes into its own folder, whose blocks then
-    move into `data_dir` (blocks of different series may overlap in time: Prometheus merges them).
+    One `promtool` (the executable, e.g. tools.prometheus_server.binary("promtool")) per text,
+    each started as soon as its text is written (generation of the next text overlaps the previous
+    conversion); each writes into its own folder, whose blocks then move into `data_dir` (blocks of
+    different series may overlap in time: Prometheus merges them).
     """
     data_dir.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix=".backfill-", dir=data_dir.parent))
@@ -393,12 +394,6 @@ def backfill(texts: Iterable[str], data_dir: Path, promtool: str = "promtool") -
 
 def sources_for(stack: str, render_dir: Path) -> list[TeamSource]:
     """Each team of a rendered stack, with the queries of its dashboards and rules."""
-    import yaml
-
-    from dashboards.finalize import panels
-
-    from tools.lint import read_render, team_contracts
-
     contracts = team_contracts(stack)
     exprs: dict[str, list[str]] = defaultdict(list)
     for board in read_render(render_dir)[1]:
@@ -418,8 +413,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--minutes", type=int, default=HISTORY_MINUTES)
     parser.add_argument("--step", type=int, default=STEP_SECONDS)
     args = parser.parse_args(argv)
-    from tools.lint import rendered_stacks
-
     end = int(time.time()) // args.step * args.step
     per_stack = {stack: sources_for(stack, folder) for stack, folder in rendered_stacks().items()}
     if args.out:
@@ -427,8 +420,6 @@ def main(argv: list[str] | None = None) -> int:
         args.out.write_text(text)
         print(f"{series_count(text)} series, {args.minutes} min, ending {end}: {args.out}")
     else:
-        from tools.prometheus_server import binary
-
         backfill((openmetrics(sources, end, args.minutes, args.step) for sources in per_stack.values()),
                  args.data, binary("promtool"))
         print(f"{', '.join(per_stack)}: {args.minutes} min ending {end} backfilled into {args.data}")
