@@ -1,4 +1,6 @@
 """Bad configuration stops the program with one clear message before any resource exists."""
+import pytest
+
 from tests.conftest import existing_grafana, run_fails, run_values
 
 
@@ -99,3 +101,25 @@ def test_secret_keys_handed_over_by_the_cli_in_the_environment_count_as_secure(p
     monkeypatch.setenv("PULUMI_CONFIG_SECRET_KEYS", '["grafana-platform:contactPoints"]')
     secrets.remove("contactPoints")
     assert run_values(values, secrets).of_type("grafana:alerting/contactPoint:ContactPoint")
+
+
+@pytest.mark.parametrize("timing,expected", [
+    ({"weekdays": ["sundays"]}, "muteTimings.quiet.weekdays.0: Input should be 'monday', 'tuesday'"),
+    ({"times": [{"start": "19:00", "end": "08:00"}]},
+     "muteTimings.quiet.times.0: start 19:00 must come before end 08:00 (split a range over midnight in two)"),
+    ({"weekdays": ["sunday"], "location": "Europe/Pariss"},
+     "muteTimings.quiet.location: unknown time zone 'Europe/Pariss'; use an IANA name such as Europe/Paris"),
+], ids=["unknown weekday", "range over midnight", "unknown time zone"])
+def test_a_mute_timing_grafana_would_refuse_is_refused_first(prod_values, timing, expected):
+    values, secrets = prod_values
+    values["muteTimings"] = {"quiet": timing}
+    message, monitor = run_fails(values, secrets)
+    assert expected in message
+    assert monitor.registrations == []
+
+
+def test_a_token_is_refused_where_the_stack_deploys_grafana_and_logs_in_as_admin(prod_values):
+    values, secrets = prod_values
+    values["grafanaAuth"] = "<secure grafana-platform:grafanaAuth>"
+    message, _ = run_fails(values, [*secrets, "grafanaAuth"])
+    assert "grafana-platform:grafanaAuth: is not used when the kubernetes section deploys Grafana" in message
