@@ -126,22 +126,17 @@ def _resolve_rule(slug: str, rule: AlertRule, settings: TeamSettings, config: St
                   selector: str, required: set, variables: dict[str, float]) -> Rule:
     override = settings.overrides.get(rule.alert)
     threshold = override.threshold if override and override.threshold is not None else rule.threshold
-    expr = rule.expr.replace(SELECTOR, selector)
-    if threshold is not None:
-        expr = expr.replace(THRESHOLD, promql.number(threshold))
+
+    def fill(text: str) -> str:  # the expr and the annotations quote the threshold in force in this stack
+        return text.replace(THRESHOLD, promql.number(threshold)) if threshold is not None else text
+
+    expr = fill(rule.expr.replace(SELECTOR, selector))
     for name, value in variables.items():  # e.g. prices, which a stack may override
         expr = expr.replace(f"%({name})s", promql.number(value))
     spec_file = relative(TEAMS_DIR / slug / "team.yaml")
-    field = f"alerts.{rule.alert}.expr"
-    try:
-        unscoped = promql.metrics_without(expr, required)
-    except ValueError as e:
-        raise ConfigError(spec_file, [(field, str(e))]) from None
-    if unscoped:
-        raise ConfigError(spec_file, [(field, f"metrics {unscoped} lack the team selector {SELECTOR}")])
-    def fill(text: str) -> str:  # annotations may quote the threshold in force in this stack
-        return text.replace(THRESHOLD, promql.number(threshold)) if threshold is not None else text
-
+    problems = _selector_problems(f"alerts.{rule.alert}.expr", expr, required)
+    if problems:
+        raise ConfigError(spec_file, problems)
     uid = rule.uid or f"{slug}-{kebab(rule.alert)}"
     if len(uid) > UID_MAX:
         raise ConfigError(spec_file, [(f"alerts.{rule.alert}.uid",
@@ -206,19 +201,24 @@ def _dashboards(slug: str, spec: TeamSpec, selector: str, required: set, view: "
 
 
 def _check_queries(source: str, board: dict, required: set) -> None:
-    problems = []
-    for panel in panels(board):
-        for target in panel.get("targets") or []:
-            where = f"{board['uid']}.panels['{panel.get('title')}'].targets.{target.get('refId')}.expr"
-            try:
-                unscoped = promql.metrics_without(target.get("expr", ""), required)
-            except ValueError as e:
-                problems.append((where, str(e)))
-                continue
-            if unscoped:
-                problems.append((where, f"metrics {unscoped} lack the team selector {SELECTOR}"))
+    problems = [
+        problem
+        for panel in panels(board) for target in panel.get("targets") or []
+        for problem in _selector_problems(
+            f"{board['uid']}.panels['{panel.get('title')}'].targets.{target.get('refId')}.expr",
+            target.get("expr", ""), required)
+    ]
     if problems:
         raise ConfigError(source, problems)
+
+
+def _selector_problems(where: str, expr: str, required: set) -> list[tuple[str, str]]:
+    """Why `expr` is not valid PromQL, or which of its metrics lack the team's selector."""
+    try:
+        unscoped = promql.metrics_without(expr, required)
+    except ValueError as e:
+        return [(where, str(e))]
+    return [(where, f"metrics {unscoped} lack the team selector {SELECTOR}")] if unscoped else []
 
 
 @dataclass(frozen=True)
