@@ -17,7 +17,7 @@ import sys
 import tempfile
 import time
 
-from components.stack_config import ROOT
+from estate import PROJECT_ROOT as ROOT
 from tools.catalog import STACKS
 from tools.render import main as render_main
 
