@@ -7,7 +7,7 @@ from __future__ import annotations
 import pulumi
 
 from components.platform import GrafanaPlatform, summary
-from estate import ConfigError, Layout, PROJECT, PROJECT_LAYOUT, load_estate
+from estate import PROJECT, PROJECT_LAYOUT, ConfigError, Estate, Layout, load_estate
 
 
 class StackConfigError(ConfigError, pulumi.RunError):
@@ -22,7 +22,8 @@ def engine_config() -> tuple[dict[str, str], set[str]]:
     return config, {k for k in config if k in marked or pulumi.runtime.is_config_secret(k)}
 
 
-def main(layout: Layout = PROJECT_LAYOUT) -> None:
+def main(layout: Layout = PROJECT_LAYOUT) -> Estate:
+    """Load and validate the stack's estate, declare it, and return it (the offline render reads it)."""
     try:
         estate = load_estate(pulumi.get_stack(), *engine_config(), layout)
     except ConfigError as e:  # before any resource exists
@@ -30,3 +31,4 @@ def main(layout: Layout = PROJECT_LAYOUT) -> None:
     platform = GrafanaPlatform("grafana-platform", estate)
     pulumi.export("grafanaUrl", estate.config.grafana_url)
     pulumi.export("teams", summary(estate, platform))
+    return estate

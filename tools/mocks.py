@@ -17,7 +17,7 @@ from pulumi.runtime.sync_await import _sync_await
 
 import program
 from components.types import ResourceType
-from estate import PROJECT, PROJECT_LAYOUT, Layout
+from estate import PROJECT, PROJECT_LAYOUT, Estate, Layout
 
 SECRET_SIG = "4dabf18193072939515e22adb298388d"
 MASK = "[secret]"
@@ -89,6 +89,7 @@ def _short_urn(urn: str) -> str:
 class Run:
     registrations: list[Registration] = field(default_factory=list)
     exports: dict[str, Any] = field(default_factory=dict)  # the stack outputs, secret ones masked
+    estate: Estate | None = None  # what the program resolved and declared (None only in hand-made Runs)
 
     def of_type(self, type_: str) -> list[Registration]:
         return [r for r in self.registrations if r.type == type_]
@@ -118,8 +119,9 @@ def run_program(stack: str, config: dict[str, str], secret_keys: set[str],
         pulumi.runtime.reset_options(project=PROJECT, stack=stack)
         pulumi.runtime.set_mocks(Mocks(), project=PROJECT, stack=stack, preview=False, monitor=monitor)
         pulumi.runtime.set_all_config(config, sorted(secret_keys))
-        _sync_await(run_pulumi_func(lambda: program.main(layout)))
-        return Run(monitor.registrations, _exports())
+        resolved: list[Estate] = []
+        _sync_await(run_pulumi_func(lambda: resolved.append(program.main(layout))))
+        return Run(monitor.registrations, _exports(), resolved[0])
     finally:
         loop.run_until_complete(loop.shutdown_default_executor())
         for thread_loop in (loop, *monitor.thread_loops):
