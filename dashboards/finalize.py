@@ -10,7 +10,10 @@ with warnings.catch_warnings():
     warnings.simplefilter("ignore", DeprecationWarning)
     from grafana_foundation_sdk.cog.encoder import JSONEncoder
 
-from .panels import DATASOURCE_VARIABLE, SELECTOR
+from estate import template
+
+from .panels import DATASOURCE_VARIABLE
+
 PANEL_DATASOURCE = {"type": "prometheus", "uid": "${%s}" % DATASOURCE_VARIABLE}
 
 
@@ -64,8 +67,8 @@ def finalize(dashboard: dict, *, uid: str, team: str, selector: str, datasource_
         for ref_id, target in zip(string.ascii_uppercase, panel.get("targets") or []):
             target["datasource"] = dict(PANEL_DATASOURCE)
             target.setdefault("refId", ref_id)
-            if "expr" in target:
-                target["expr"] = target["expr"].replace(SELECTOR, selector)
+            if "expr" in target:  # the team's %(selector)s, in this stack
+                target["expr"] = template.fill(target["expr"], {"selector": selector}, keep_unknown=True)
     return board
 
 

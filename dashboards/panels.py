@@ -90,10 +90,8 @@ def organize(exclude: tuple[str, ...] = (), rename: dict[str, str] | None = None
     return DataTransformerConfig(id_val="organize", options=options)
 
 
-def threshold_line(panel: Any, limit: float | None = None) -> Any:
-    """Draw a time series' thresholds as a dashed line; with `limit`, green below it and red above."""
-    if limit is not None:
-        panel = panel.thresholds(thresholds("green", limit, "red"))
+def threshold_line(panel: Any) -> Any:
+    """Draw a time series' thresholds as a dashed line (an alert's: dashboards.alerts.alert_line)."""
     return panel.thresholds_style(common.GraphThresholdsStyleConfig().mode(GraphThresholdsStyleMode.DASHED))
 
 

@@ -1,11 +1,16 @@
-"""PromQL checks done in-process: parse every expression, and find selectors missing the team's labels."""
+"""PromQL done in-process: parse, walk, read selectors' matchers, find selectors missing the team's labels.
+
+The one place the project reads PromQL (promql-parser, the Rust parser's Python binding): the
+estate's selector checks, the metric contract, the dashboard lint, the synthetic history and the
+promtool runner all parse selectors and walk expressions through these functions.
+"""
 from __future__ import annotations
 
 import re
 from decimal import Decimal
-from typing import Mapping
+from typing import Iterator, Mapping, NamedTuple
 
-import promql_parser
+import promql_parser as pp
 
 # Grafana substitutes these before a query reaches Prometheus; give them concrete values to parse.
 MACROS = {
@@ -20,6 +25,7 @@ MACROS = {
     "${__range}": "1h",
 }
 _MACRO = re.compile("|".join(re.escape(m) for m in sorted(MACROS, key=len, reverse=True)))
+COMPARISONS = ("==", "!=", ">", "<", ">=", "<=")
 
 
 def substitute_macros(expr: str, values: Mapping[str, str] = MACROS) -> str:
@@ -27,32 +33,122 @@ def substitute_macros(expr: str, values: Mapping[str, str] = MACROS) -> str:
     return _MACRO.sub(lambda m: values[m.group(0)], expr)
 
 
-def parse(expr: str, values: Mapping[str, str] = MACROS) -> promql_parser.Expr:
+def parse(expr: str, values: Mapping[str, str] = MACROS) -> pp.Expr:
     """The parsed expression, macros given `values`; ValueError with the parser's reason when it is not valid PromQL."""
     try:
-        return promql_parser.parse(substitute_macros(expr, values))
+        return pp.parse(substitute_macros(expr, values))
     except ValueError as e:
         raise ValueError(f"invalid PromQL ({e}): {expr}") from None
 
 
-def matchers(selector: str) -> set[tuple[str, str, str]]:
-    """`job="a", env="prod"` as a set of (label, operator, value)."""
-    node = parse("{" + selector + "}")
-    return {(m.name, str(m.op), m.value) for m in node.matchers.matchers}
+# --- selectors ----------------------------------------------------------------------------------
+
+class Matcher(NamedTuple):
+    """One label matcher as written: `env="prod"` is Matcher("env", "=", "prod")."""
+
+    name: str
+    op: str  # =, !=, =~, !~
+    value: str
 
 
-def metrics_without(expr: str, required: set[tuple[str, str, str]]) -> list[str]:
+_OPS = {"MatchOp.Equal": "=", "MatchOp.NotEqual": "!=", "MatchOp.Re": "=~", "MatchOp.NotRe": "!~"}
+
+
+def _matchers_of(node: pp.VectorSelector) -> tuple[Matcher, ...]:
+    return tuple(Matcher(m.name, _OPS[str(m.op)], m.value) for m in node.matchers.matchers)
+
+
+def matchers(selector: str) -> tuple[Matcher, ...]:
+    """`job="a", env="prod"` as its matchers, in written order; ValueError when it is not a selector."""
+    return _matchers_of(parse("{" + selector + "}"))
+
+
+def selector_name(node: pp.VectorSelector) -> str | None:
+    """The metric a selector names (`x{...}` or `{__name__="x"}`); None for none or a `__name__` regex."""
+    if node.name:
+        return node.name
+    return next((m.value for m in _matchers_of(node) if m.name == "__name__" and m.op == "="), None)
+
+
+def selector_matchers(node: pp.VectorSelector) -> tuple[Matcher, ...]:
+    return _matchers_of(node)
+
+
+# --- walking ------------------------------------------------------------------------------------
+
+def children(node: pp.Expr) -> list[pp.Expr]:
+    if isinstance(node, pp.BinaryExpr):
+        return [node.lhs, node.rhs]
+    if isinstance(node, pp.AggregateExpr):
+        return [n for n in (node.param, node.expr) if n is not None]
+    if isinstance(node, pp.Call):
+        return list(node.args)
+    if isinstance(node, (pp.ParenExpr, pp.UnaryExpr, pp.SubqueryExpr)):
+        return [node.expr]
+    if isinstance(node, pp.MatrixSelector):
+        return [node.vector_selector]
+    return []
+
+
+def walk(node: pp.Expr, ancestors: tuple = ()) -> Iterator[tuple[pp.Expr, tuple]]:
+    """Every node with its ancestors (nearest last)."""
+    yield node, ancestors
+    for child in children(node):
+        yield from walk(child, ancestors + (node,))
+
+
+def metrics_without(expr: str, required) -> list[str]:
     """Metric names in `expr` whose selector lacks one of the `required` matchers."""
-    missing: list[str] = []
+    required = set(required)
+    return [selector_name(node) or str(node) for node, _ in walk(parse(expr))
+            if isinstance(node, pp.VectorSelector) and not required <= set(_matchers_of(node))]
 
-    def visit(node: promql_parser.Expr) -> None:
-        if isinstance(node, promql_parser.VectorSelector):
-            have = {(m.name, str(m.op), m.value) for m in node.matchers.matchers}
-            if not required <= have:
-                missing.append(node.name or str(node))
 
-    promql_parser.walk(parse(expr), visit)
-    return missing
+# --- comparisons --------------------------------------------------------------------------------
+
+def _filter_operand(node: pp.Expr) -> pp.Expr | None:
+    """For `v > 3` (a comparison that filters, no `bool`, one side a number): the vector side."""
+    if not isinstance(node, pp.BinaryExpr) or str(node.op) not in COMPARISONS:
+        return None
+    if node.modifier is not None and node.modifier.return_bool:
+        return None
+    if isinstance(node.rhs, pp.NumberLiteral) and not isinstance(node.lhs, pp.NumberLiteral):
+        return node.lhs
+    if isinstance(node.lhs, pp.NumberLiteral) and not isinstance(node.rhs, pp.NumberLiteral):
+        return node.rhs
+    return None
+
+
+def without_filters(expr: str) -> str | None:
+    """`expr` with every filtering comparison against a number removed (`up == 0` -> `(up)`).
+
+    An alert's expression is empty while it does not fire; what it compares is what must return
+    data. None when the expression has no such comparison or cannot be rewritten.
+    """
+    text = str(parse(expr))
+    changed = False
+    for _ in range(50):
+        target = next(((n, operand) for n, _ in walk(pp.parse(text))
+                       if (operand := _filter_operand(n)) is not None), None)
+        if target is None:
+            return text if changed else None
+        node, operand = target
+        if str(node) not in text:
+            return None
+        text = text.replace(str(node), f"({operand})", 1)
+        changed = True
+    return None
+
+
+# Binary operators that bind less tightly than `*`: `a + b` times 100 needs parentheses, `a / b` does not.
+_LOOSER_THAN_TIMES = {"+", "-", "==", "!=", ">", "<", ">=", "<=", "and", "or", "unless"}
+
+
+def times(expr: str, factor: str) -> str:
+    """`expr * factor`, parenthesized only where PromQL's precedence needs it."""
+    root = parse(expr)
+    loose = isinstance(root, pp.BinaryExpr) and str(root.op) in _LOOSER_THAN_TIMES
+    return f"({expr}) * {factor}" if loose else f"{expr} * {factor}"
 
 
 def number(value: float) -> str:

@@ -16,26 +16,39 @@ from pydantic import ValidationError
 from dashboards.finalize import canonical_json, finalize, panels, to_dict
 from dashboards.importer import load_exported
 
-from . import promql
+from . import promql, template
 from .config import config_from_file, load_stack_config
 from .files import read_yaml
 from .layout import PROJECT, PROJECT_LAYOUT, Layout
 from .model import UID_MAX, ConfigError, duration_seconds, kebab, validation_problems
 from .stack import StackConfig, TeamSettings
-from .team import SELECTOR, THRESHOLD, AlertRule, TeamSpec
+from .team import SELECTOR, WINDOW, AlertRule, TeamSpec
 
 
 @dataclass(frozen=True)
 class Rule:
-    """An alert rule as Grafana and Prometheus will both run it (selector and overrides applied)."""
+    """An alert rule as Grafana and Prometheus will both run it, in one stack (selector and overrides applied).
+
+    It carries the alert's meaning: the quantity watched (PromQL, no comparison), the comparison and the
+    threshold in force, the `for`, and the quantity's unit; panels that show the quantity are built from it.
+    """
 
     alert: str
     uid: str
-    expr: str
-    for_: str
+    quantity: str
+    comparison: str | None
     threshold: float | None
+    for_: str
+    unit: str | None
     labels: dict[str, str]
     annotations: dict[str, str]
+
+    @property
+    def expr(self) -> str:
+        """The Prometheus expression: `<quantity> <comparison> <threshold>`, or the quantity alone."""
+        if self.comparison is None:
+            return self.quantity
+        return f"{self.quantity} {self.comparison} {promql.number(self.threshold)}"
 
 
 @dataclass(frozen=True)
@@ -123,46 +136,57 @@ def _load_team(slug: str, settings: TeamSettings, config: StackConfig, where: st
         raise ConfigError(where, problems)
     variables = {**spec.variables, **settings.variables}
     spec_file = layout.relative(layout.team_dir(slug) / "team.yaml")
-    rules = tuple(_resolve_rule(slug, rule, settings, config, selector, required, variables, spec_file)
+    rules = tuple(_resolve_rule(slug, rule, settings, config, selector, required, variables, spec, spec_file)
                   for rule in spec.alerts)
-    thresholds = {r.alert: r.threshold for r in rules if r.threshold is not None}
-    view = TeamView(slug, spec.title, variables, thresholds)
+    view = TeamView(slug, spec.title, selector, variables, {r.alert: r for r in rules}, spec)
     dashboards = tuple(_dashboards(slug, spec, selector, required, view, config, layout))
     return Team(slug=slug, spec=spec, settings=settings, selector=selector,
                 folder_uid=spec.folder_uid or slug, dashboards=dashboards, rules=rules)
 
 
-def _resolve_rule(slug: str, rule: AlertRule, settings: TeamSettings, config: StackConfig,
-                  selector: str, required: set, variables: dict[str, float], spec_file: str) -> Rule:
+def _resolve_rule(slug: str, rule: AlertRule, settings: TeamSettings, config: StackConfig, selector: str,
+                  required: tuple, variables: dict[str, float], spec: TeamSpec, spec_file: str) -> Rule:
     override = settings.overrides.get(rule.alert)
     threshold = override.threshold if override and override.threshold is not None else rule.threshold
+    # the annotations quote the threshold in force in this stack
+    annotation_values = {"threshold": promql.number(threshold)} if threshold is not None else {}
 
-    def fill(text: str) -> str:  # the expr and the annotations quote the threshold in force in this stack
-        return text.replace(THRESHOLD, promql.number(threshold)) if threshold is not None else text
+    def annotation(text: str) -> str:
+        return template.fill(text, annotation_values, keep_unknown=True)
 
-    expr = fill(rule.expr.replace(SELECTOR, selector))
-    for name, value in variables.items():  # e.g. prices, which a stack may override
-        expr = expr.replace(f"%({name})s", promql.number(value))
-    problems = _selector_problems(f"alerts.{rule.alert}.expr", expr, required)
-    if problems:
-        raise ConfigError(spec_file, problems)
+    params = {WINDOW: rule.window} if rule.window else {}
+    quantity = promql_text(spec, spec.quantity_of(rule), selector, variables, params)
     uid = rule.uid or f"{slug}-{kebab(rule.alert)}"
-    if len(uid) > UID_MAX:
-        raise ConfigError(spec_file, [(f"alerts.{rule.alert}.uid",
-                                       f"generated uid '{uid}' is over {UID_MAX} characters; set a shorter uid")])
-    return Rule(
+    resolved = Rule(
         alert=rule.alert,
         uid=uid,
-        expr=expr,
-        for_=override.for_ if override and override.for_ else rule.for_,
+        quantity=quantity,
+        comparison=rule.comparison,
         threshold=threshold,
+        for_=override.for_ if override and override.for_ else rule.for_,
+        unit=rule.unit,
         labels={**rule.labels, "severity": rule.severity, "team": slug},
         annotations={
-            "summary": fill(rule.summary),
-            "description": fill(rule.description),
+            "summary": annotation(rule.summary),
+            "description": annotation(rule.description),
             "runbook_url": f"{config.runbook_base_url.rstrip('/')}/{slug}/{rule.runbook_page}",
         },
     )
+    problems = _selector_problems(f"alerts.{rule.alert}.quantity", resolved.expr, required)
+    if problems:
+        raise ConfigError(spec_file, problems)
+    if len(uid) > UID_MAX:
+        raise ConfigError(spec_file, [(f"alerts.{rule.alert}.uid",
+                                       f"generated uid '{uid}' is over {UID_MAX} characters; set a shorter uid")])
+    return resolved
+
+
+def promql_text(spec: TeamSpec, text: str, selector: str, variables: dict[str, float],
+                params: dict[str, str]) -> str:
+    """A team's PromQL template filled for one stack: expressions written out, then the selector, the
+    variables (e.g. prices a stack may override) and `params` (the window) put in."""
+    values = {"selector": selector, **{name: promql.number(v) for name, v in variables.items()}, **params}
+    return template.fill(spec.expand(text), values)
 
 
 def _dashboards(slug: str, spec: TeamSpec, selector: str, required: set, view: "TeamView",
@@ -235,13 +259,32 @@ def _selector_problems(where: str, expr: str, required: set) -> list[tuple[str, 
 class TeamView:
     """What a team's dashboards module may read, resolved for the stack being deployed.
 
-    `thresholds` maps each alert to the threshold in force, so panels draw the line the alert uses.
+    `rules` are the team's alerts as they run in this stack (quantity, comparison, threshold in
+    force), so a panel that shows an alerted quantity is built from its rule (dashboards.alerts);
+    `expression()` gives one of team.yaml's shared expressions.
     """
 
     slug: str
     title: str
+    selector: str
     variables: dict[str, float]
-    thresholds: dict[str, float]
+    rules: dict[str, Rule]
+    spec: TeamSpec
+
+    def rule(self, alert: str) -> Rule:
+        if alert not in self.rules:
+            raise LookupError(f"no alert '{alert}' in teams/{self.slug}/team.yaml; its alerts: {', '.join(self.rules)}")
+        return self.rules[alert]
+
+    def expression(self, name: str, **params: str) -> str:
+        """The expression `name` of team.yaml as PromQL for this stack; `window=` fills its %(window)s."""
+        if name not in self.spec.expressions:
+            raise LookupError(f"no expression '{name}' in teams/{self.slug}/team.yaml; "
+                              f"its expressions: {', '.join(self.spec.expressions) or 'none'}")
+        try:
+            return promql_text(self.spec, template.placeholder(name), self.selector, self.variables, params)
+        except template.UnknownPlaceholder as e:
+            raise LookupError(f"expression '{name}' needs {e.name}=... (it uses %({e.name})s)") from None
 
 
 def _load_module(slug: str, path: Path):

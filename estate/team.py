@@ -3,32 +3,72 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import Field, StringConstraints, model_validator
+from pydantic import Field, PositiveFloat, StringConstraints, model_validator
 
+from . import template
 from .model import Duration, LabelName, Model, NonEmpty, Problems, Slug, Uid, duration_seconds, kebab
 from .stack import Severity
 
-SELECTOR = "%(selector)s"
-THRESHOLD = "%(threshold)s"
+SELECTOR = template.placeholder("selector")
+THRESHOLD = template.placeholder("threshold")
+WINDOW = "window"  # the parameter an expression takes for its range, e.g. `increase(x[%(window)s])`
+RESERVED = {"selector", "threshold", WINDOW}
 MetricName = Annotated[str, StringConstraints(pattern=r"^[a-zA-Z_:][a-zA-Z0-9_:]*$")]
+Name = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]*$")]
+Comparison = Literal[">", "<", ">=", "<=", "==", "!="]
 
 
 class Metric(Model):
-    """One entry of the team's metric contract: what its dashboards and alerts may query."""
+    """One entry of the team's metric contract: what its dashboards and alerts may query.
+
+    `values`, `rate`, `range` and `buckets` describe what the series look like (tools/synthetic.py
+    writes a plausible history from them, docs/validation.md).
+    """
 
     name: MetricName
     type: Literal["counter", "gauge", "histogram", "summary", "info"]
     help: NonEmpty
     labels: list[LabelName] = []
+    values: dict[LabelName, list[NonEmpty] | dict[NonEmpty, PositiveFloat]] = Field(
+        {}, description="values a label takes; as a map, each value's share of the traffic (counters)")
+    rate: PositiveFloat | None = Field(None, description="counter: increase per second of one series; "
+                                                         "histogram, summary: observations per second")
+    range: tuple[float, float] | None = Field(None, description="gauge: where its values lie ([0, 1]: a 0/1 flag); "
+                                                                "histogram, summary: where most observations lie")
+    buckets: list[float] | None = Field(None, description="histogram: its bucket bounds (le), +Inf implied")
+
+    @model_validator(mode="after")
+    def _hints(self) -> "Metric":
+        problems = [(f"values.{label}", f"not a label of {self.name}; its labels: {', '.join(self.labels) or 'none'}")
+                    for label in self.values if label not in self.labels]
+        if self.range is not None and not self.range[0] <= self.range[1]:
+            problems.append(("range", f"write [low, high] (got {list(self.range)})"))
+        if self.range is not None and self.type in ("histogram", "summary") and self.range[0] <= 0:
+            problems.append(("range", "observations of a histogram are positive here: give a low bound above 0"))
+        if self.buckets is not None and (self.type != "histogram" or self.buckets != sorted(set(self.buckets))):
+            problems.append(("buckets", "only a histogram has buckets, given in increasing order"))
+        if self.rate is not None and self.type not in ("counter", "histogram", "summary"):
+            problems.append(("rate", "only counters, histograms and summaries have a rate"))
+        if problems:
+            raise Problems(problems)
+        return self
 
 
 class AlertRule(Model):
-    """A rule written as in a Prometheus rule file; the comparison stays inside `expr`."""
+    """An alert: the quantity it watches, the comparison and threshold that make it fire, for how long.
+
+    The Prometheus expression is `<quantity> <comparison> <threshold>` (e.g. `up{...} == 0`); a rule
+    without a comparison fires whenever its quantity returns a series (e.g. `absent(up{...})`).
+    """
 
     alert: Annotated[str, StringConstraints(pattern=r"^[A-Z][A-Za-z0-9]*$")]
     uid: Uid | None = None
-    expr: NonEmpty
-    threshold: float | None = Field(None, description=f"substituted for {THRESHOLD} in expr and annotations")
+    quantity: NonEmpty = Field(description=f"PromQL scoped with {SELECTOR}, or the name of one of the team's "
+                                           "expressions; may use the team's expressions and variables as %(name)s")
+    comparison: Comparison | None = None
+    threshold: float | None = Field(None, description=f"compared with the quantity; {THRESHOLD} in annotations")
+    window: Duration | None = Field(None, description="the range of expressions written with %(window)s")
+    unit: NonEmpty | None = Field(None, description="Grafana unit of the quantity (percentunit, s, bytes, ...)")
     for_: Duration = Field(alias="for")
     severity: Severity
     summary: NonEmpty
@@ -37,11 +77,14 @@ class AlertRule(Model):
     labels: dict[LabelName, str] = {}
 
     @model_validator(mode="after")
-    def _placeholders(self) -> "AlertRule":
-        if SELECTOR not in self.expr:
-            raise ValueError(f"expr must scope its metrics with {SELECTOR}")
-        if (self.threshold is None) != (THRESHOLD not in self.expr):
-            raise ValueError(f"give a threshold exactly when expr contains {THRESHOLD}")
+    def _shape(self) -> "AlertRule":
+        if (self.comparison is None) != (self.threshold is None):
+            raise ValueError("give a comparison and a threshold together (or neither: the rule then fires "
+                             "whenever its quantity returns a series)")
+        if THRESHOLD in self.quantity:
+            raise ValueError(f"the quantity is what is compared: put the threshold in `threshold`, not {THRESHOLD}")
+        if THRESHOLD in self.summary + self.description and self.threshold is None:
+            raise ValueError(f"{THRESHOLD} in an annotation needs a threshold")
         reserved = {"severity", "team"} & set(self.labels)
         if reserved:
             raise ValueError(f"labels {sorted(reserved)} are set by the platform; use the severity field")
@@ -66,6 +109,8 @@ class TeamSpec(Model):
     folder_uid: Uid | None = None
     selector: NonEmpty = Field(description='label matchers every query carries, e.g. job="voicebot"')
     metrics: list[Metric] = Field(min_length=1)
+    expressions: dict[Name, NonEmpty] = Field(
+        {}, description="PromQL shared by alerts and panels, used as %(name)s; may take %(window)s")
     alert_interval: Duration = "1m"
     alerts: list[AlertRule] = Field(min_length=1)
     variables: dict[NonEmpty, float] = Field({}, description="dashboard constants a stack may override")
@@ -73,7 +118,7 @@ class TeamSpec(Model):
     notes: str = ""
 
     @model_validator(mode="after")
-    def _unique_alerts(self) -> "TeamSpec":
+    def _consistent(self) -> "TeamSpec":
         problems = []
         names = [a.alert for a in self.alerts]
         dupes = sorted({n for n in names if names.count(n) > 1})
@@ -82,6 +127,47 @@ class TeamSpec(Model):
         seconds = duration_seconds(self.alert_interval)
         if seconds < 10 or seconds % 10:  # Grafana's scheduler ticks every 10s and refuses other intervals
             problems.append(("alert_interval", f"must be a multiple of 10s, e.g. 1m (got '{self.alert_interval}')"))
+        clash = sorted((set(self.expressions) & set(self.variables)) | (set(self.expressions) & RESERVED))
+        if clash:
+            problems.append(("expressions", f"{', '.join(clash)}: already a variable or a reserved name "
+                                            f"({', '.join(sorted(RESERVED))})"))
+        for name in self.expressions:
+            try:
+                self.expand(template.placeholder(name))
+            except ValueError as e:
+                problems.append((f"expressions.{name}", str(e)))
+        for index, alert in enumerate(self.alerts):
+            try:
+                quantity = self.expand(self.quantity_of(alert))
+            except ValueError as e:
+                problems.append((f"alerts.{index}.quantity", str(e)))
+                continue
+            if SELECTOR not in quantity:
+                problems.append((f"alerts.{index}.quantity", f"must scope its metrics with {SELECTOR}"))
+            if (template.placeholder(WINDOW) in quantity) != (alert.window is not None):
+                problems.append((f"alerts.{index}.window", "give a window exactly when the quantity's expressions "
+                                                           f"use {template.placeholder(WINDOW)}"))
         if problems:
             raise Problems(problems)
         return self
+
+    def quantity_of(self, alert: AlertRule) -> str:
+        """The alert's quantity as PromQL text: a bare expression name stands for that expression."""
+        return template.placeholder(alert.quantity) if alert.quantity in self.expressions else alert.quantity
+
+    def expand(self, text: str, seen: tuple[str, ...] = ()) -> str:
+        """`text` with the team's expressions written out (recursively); other placeholders stay.
+
+        ValueError for a placeholder that is no expression, variable or reserved name, or a cycle.
+        """
+        def one(name: str) -> str | None:
+            if name in self.expressions:
+                if name in seen:
+                    raise ValueError(f"expressions refer to each other in a cycle: {' -> '.join((*seen, name))}")
+                return self.expand(self.expressions[name], (*seen, name))
+            if name in self.variables or name in RESERVED:
+                return None
+            allowed = sorted({*RESERVED, *self.variables, *self.expressions} - {"threshold"})
+            raise ValueError(f"unknown placeholder %({name})s; allowed: {', '.join(allowed)}")
+
+        return template.fill(text, one, keep_unknown=True)

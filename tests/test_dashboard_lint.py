@@ -8,10 +8,12 @@ import shutil
 
 import pytest
 
+from estate.contract import Contract
 from estate.team import Metric
 from tools import lint
+from tools.render import read_render, rendered_stacks
 
-CONTRACT = lint.Contract("shop", 'job="shop", env="prod"', {
+CONTRACT = Contract("shop", 'job="shop", env="prod"', {
     "http_requests_total": Metric(name="http_requests_total", type="counter", labels=["endpoint", "status"],
                                   help="Requests."),
     "http_request_duration_seconds": Metric(name="http_request_duration_seconds", type="histogram",
@@ -56,7 +58,7 @@ def good_board() -> dict:
     }
 
 
-def rules(board: dict, contract: lint.Contract | None = CONTRACT) -> set[str]:
+def rules(board: dict, contract: Contract | None = CONTRACT) -> set[str]:
     return {f.rule for f in lint.lint_dashboard(board, contract)}
 
 
@@ -210,7 +212,7 @@ def test_panels_inside_a_collapsed_row_are_not_compared():
 
 def test_the_command_line_names_what_is_wrong(tmp_path, capsys):
     folder = tmp_path / "prod"
-    shutil.copytree(lint.rendered_stacks()["prod"], folder)
+    shutil.copytree(rendered_stacks()["prod"], folder)
     path = folder / "dashboards" / "chatbot-sav-fastapi.json"
     board = json.loads(path.read_text())
     victim = next(p for p in board["panels"] if p["type"] != "row")
@@ -226,8 +228,8 @@ def test_the_command_line_names_what_is_wrong(tmp_path, capsys):
 # The real dashboards
 # ---------------------------------------------------------------------------------------------
 
-RENDERED = [(stack, board) for stack, folder in lint.rendered_stacks().items() for board in lint.read_render(folder)[1]]
-CONTRACTS = {stack: lint.team_contracts(stack) for stack in lint.rendered_stacks()}
+RENDERED = [(stack, board) for stack, folder in rendered_stacks().items() for board in read_render(folder)[1]]
+CONTRACTS = {stack: lint.contracts_of(stack) for stack in rendered_stacks()}
 
 
 @pytest.mark.parametrize("stack, rendered", RENDERED, ids=[f"{s}-{b.team}-{b.uid}" for s, b in RENDERED])

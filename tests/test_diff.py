@@ -45,6 +45,14 @@ def edit(folder: Path, change) -> None:
     path.write_text(json.dumps([r for r in resources if not r.get("drop")], indent=2))
 
 
+def edit_alerts(folder: Path, change) -> None:
+    """Apply `change(alerts)` to a render's alerts.json (team -> alert -> meaning)."""
+    path = folder / "alerts.json"
+    alerts = json.loads(path.read_text())
+    change(alerts)
+    path.write_text(json.dumps(alerts, indent=2))
+
+
 def rule(resources: dict, name: str) -> dict:
     return next(r for r in resources[GROUP]["inputs"]["rules"] if r["name"] == name)
 
@@ -74,6 +82,7 @@ def test_one_threshold_change_is_exactly_that_change(renders, capsys):
         model["expr"] = model["expr"][:-len(before)] + "0.123"
         data["model"] = json.dumps(model)
     edit(new, raise_threshold)
+    edit_alerts(new, lambda alerts: alerts["api-production"]["HighErrorRate"].update(threshold=0.123))
 
     diff = diff_stack(load(old), load(new))
     assert (diff.removed, diff.replaced, diff.added) == ([], [], [])
@@ -87,6 +96,15 @@ def test_one_threshold_change_is_exactly_that_change(renders, capsys):
     ]
     assert "also changed" not in out
     assert main([str(old), str(new)]) == 0  # without --exit-code, a change is not a failure
+
+
+def test_a_threshold_is_read_from_the_estates_alerts_not_from_the_expression(renders, capsys):
+    old, new = renders
+    edit_alerts(new, lambda alerts: alerts["api-production"]["HighErrorRate"].update(threshold=0.5))
+    rows = [line for line in run(capsys, old, new)[1].splitlines() if line.startswith("| HighErrorRate ")]
+    assert rows == ["| HighErrorRate | threshold | `> 0.02` | `> 0.5` |"]
+    (old / "alerts.json").unlink()  # a render written before alerts.json existed: no threshold rows at all
+    assert not [line for line in run(capsys, old, new)[1].splitlines() if line.startswith("| HighErrorRate ")]
 
 
 def test_removed_dashboard_is_a_deletion_at_the_top(renders, capsys):

@@ -18,12 +18,14 @@ from dataclasses import dataclass
 import pytest
 import yaml
 
-from estate.model import duration_seconds
-from estate.promql import substitute_macros
-from estate import PROJECT_LAYOUT
-from estate.team import Metric
 from dashboards.finalize import panels
-from tools import lint, synthetic
+from estate import PROJECT_LAYOUT, estate_from_file
+from estate.contract import Contract, contracts
+from estate.model import duration_seconds
+from estate.promql import substitute_macros, without_filters
+from estate.team import Metric
+from tools import synthetic
+from tools.render import read_render, rendered_stacks
 from tools.prometheus_server import (
     SETUP_HINT, PrometheusMissing, PrometheusServer, QueryError, binary, result_size,
 )
@@ -47,7 +49,7 @@ class Case:
     @property
     def data_expr(self) -> str:
         """What must return data: an alert's expression without its comparisons (empty = not firing)."""
-        return (lint.without_filters(self.expr) or self.expr) if self.alert else self.expr
+        return (without_filters(self.expr) or self.expr) if self.alert else self.expr
 
 
 def _slug(text: str) -> str:
@@ -56,8 +58,8 @@ def _slug(text: str) -> str:
 
 def collect() -> list[Case]:
     cases: list[Case] = []
-    for stack, folder in lint.rendered_stacks().items():
-        for board in lint.read_render(folder)[1]:
+    for stack, folder in rendered_stacks().items():
+        for board in read_render(folder)[1]:
             for panel in panels(board.board):
                 for target in panel.get("targets") or []:
                     if not target.get("expr"):
@@ -82,7 +84,7 @@ def collect() -> list[Case]:
 
 
 CASES = collect()
-CONTRACTS = {stack: lint.team_contracts(stack) for stack in lint.rendered_stacks()}
+CONTRACTS = {stack: contracts(estate_from_file(stack)) for stack in rendered_stacks()}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -105,7 +107,7 @@ def history(tmp_path_factory) -> History:
     root = tmp_path_factory.mktemp("prometheus")
     # The history ends a step ago: it lies wholly in the past, in blocks, before the server starts.
     end = int(time.time()) // synthetic.STEP_SECONDS * synthetic.STEP_SECONDS - synthetic.STEP_SECONDS
-    stacks = lint.rendered_stacks()
+    stacks = rendered_stacks()
     synthetic.backfill((synthetic.openmetrics(synthetic.sources_for(stack, folder), end)
                         for stack, folder in stacks.items()), root / "data", promtool)
     server = PrometheusServer.start(root / "data")
@@ -172,7 +174,7 @@ def describe(case: Case) -> str:
 
 @pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
 def test_query_names_only_its_contract_and_returns_data(case: Case, outcomes: dict[str, Outcome]):
-    problems = lint.contract_problems(case.expr, CONTRACTS[case.stack][case.team])
+    problems = CONTRACTS[case.stack][case.team].problems(case.expr)
     assert not problems, f"{describe(case)}\nnames what team {case.team}'s metric contract lacks:\n  " + \
         "\n  ".join(problems)
     outcome = outcomes[case.id]
@@ -185,8 +187,8 @@ def test_query_names_only_its_contract_and_returns_data(case: Case, outcomes: di
 
 def test_every_stack_dashboard_and_alert_is_covered():
     assert {c.stack for c in CASES} == set(PROJECT_LAYOUT.stack_names())
-    for stack, folder in lint.rendered_stacks().items():
-        boards = {b.uid for b in lint.read_render(folder)[1]
+    for stack, folder in rendered_stacks().items():
+        boards = {b.uid for b in read_render(folder)[1]
                   if any(t.get("expr") for p in panels(b.board) for t in p.get("targets") or [])}
         alerts = sum(len(g.get("rules") or []) for f in (folder / "rules").glob("*.yaml")
                      for g in yaml.safe_load(f.read_text()).get("groups") or [])
@@ -215,23 +217,24 @@ def test_the_synthetic_history_holds_every_contract_series_of_every_stack(histor
 # The checks themselves
 # ---------------------------------------------------------------------------------------------
 
-CONTRACT = lint.Contract("shop", 'job="shop", env="prod"', {
+CONTRACT = Contract("shop", 'job="shop", env="prod"', {
     "http_requests_total": Metric(name="http_requests_total", type="counter", labels=["endpoint", "status"],
-                                  help="Requests."),
+                                  help="Requests.", rate=5,
+                                  values={"status": {"200": 1, "404": 0.05, "500": 0.02}}),
     "http_request_duration_seconds": Metric(name="http_request_duration_seconds", type="histogram",
-                                            labels=["endpoint"], help="Request latency."),
-    "up": Metric(name="up", type="gauge", help="Target up."),
+                                            labels=["endpoint"], help="Request latency.", range=[0.03, 0.45]),
+    "up": Metric(name="up", type="gauge", help="Target up.", range=[0, 1]),
 })
 
 
 def test_a_metric_outside_the_contract_is_named():
-    problems = lint.contract_problems('sum(rate(http_request_total{job="shop", env="prod"}[5m]))', CONTRACT)
+    problems = CONTRACT.problems('sum(rate(http_request_total{job="shop", env="prod"}[5m]))')
     assert len(problems) == 1 and "metric 'http_request_total' is not in team shop's metric contract" in problems[0]
 
 
 def test_a_label_outside_the_contract_is_named_in_matchers_and_grouping():
-    problems = lint.contract_problems(
-        'sum by (method) (rate(http_requests_total{job="shop", env="prod", verb="GET"}[5m]))', CONTRACT)
+    problems = CONTRACT.problems(
+        'sum by (method) (rate(http_requests_total{job="shop", env="prod", verb="GET"}[5m]))')
     assert any("label 'verb' of metric 'http_requests_total'" in p for p in problems)
     assert any("by(method)" in p and "label 'method'" in p for p in problems)
     assert len(problems) == 2
@@ -241,24 +244,24 @@ def test_histogram_series_and_target_labels_are_part_of_the_contract():
     ok = ('histogram_quantile(0.95, sum by (le, endpoint, instance) '
           '(rate(http_request_duration_seconds_bucket{job="shop", env="prod"}[$__rate_interval])))'
           ' / on (endpoint) group_left sum by (endpoint) (rate(http_request_duration_seconds_count{job="shop", env="prod"}[5m]))')
-    assert lint.contract_problems(ok, CONTRACT) == []
-    assert lint.contract_problems('http_request_duration_seconds{job="shop"}', CONTRACT)  # a histogram has no bare series
-    assert lint.contract_problems('label_replace(up{job="shop"}, "check", "x", "", "") and on (check) up', CONTRACT) == []
+    assert CONTRACT.problems(ok) == []
+    assert CONTRACT.problems('http_request_duration_seconds{job="shop"}')  # a histogram has no bare series
+    assert CONTRACT.problems('label_replace(up{job="shop"}, "check", "x", "", "") and on (check) up') == []
 
 
 def test_an_alert_must_return_data_for_what_it_compares():
-    assert lint.without_filters('up{job="a"} == 0') == '(up{job="a"})'
-    assert lint.without_filters(
+    assert without_filters('up{job="a"} == 0') == '(up{job="a"})'
+    assert without_filters(
         'count by (topic) (min by (topic, partition) (kafka_in_sync{job="a"}) == 0) > 0'
     ) == '(count by (topic)((min by (topic, partition)(kafka_in_sync{job="a"}))))'
-    assert lint.without_filters('sum(rate(x_total[5m])) / sum(rate(y_total[5m])) > bool 0.05') is None
-    assert lint.without_filters('rate(x_total[5m])') is None
+    assert without_filters('sum(rate(x_total[5m])) / sum(rate(y_total[5m])) > bool 0.05') is None
+    assert without_filters('rate(x_total[5m])') is None
 
 
 def test_the_failure_message_names_stack_team_dashboard_panel_and_metric():
     case = Case("prod-shop-b-p-A", "prod", "shop", "dashboard shop-overview, panel 'Requests', target A",
                 'sum(rate(http_request_total{job="shop", env="prod"}[5m]))', False)
-    message = describe(case) + "\n" + "\n".join(lint.contract_problems(case.expr, CONTRACT))
+    message = describe(case) + "\n" + "\n".join(CONTRACT.problems(case.expr))
     for part in ("stack prod", "team shop", "dashboard shop-overview", "panel 'Requests'", "'http_request_total'"):
         assert part in message
 

@@ -163,7 +163,7 @@ def test_placeholders_leave_comments_and_other_percent_signs_alone():
 
 @pytest.mark.parametrize("placeholder,message", [
     ("%(treshold:HighErrorRate)s", "unknown placeholder"),
-    ("%(threshold:APIInstanceDown)s", "no alert 'APIInstanceDown' with a threshold"),
+    ("%(threshold:NoSuchAlert)s", "no alert 'NoSuchAlert' with a threshold"),
     ("%(for:NoSuchAlert)s", "no alert 'NoSuchAlert'; its alerts: APIInstanceDown, CriticalLatencyP99"),
     ("%(for:APIInstanceDown+2)s", "optionally followed by"),
     ("%(for:APIInstanceDown-5m)s", "negative"),

@@ -4,8 +4,10 @@
     python -m tools.diff --ref origin/main               # that git ref against the working tree, every stack
     python -m tools.diff --ref HEAD --stack prod         # one stack (repeat --stack for more)
 
-Reads each folder's resources.json (dashboards/ and rules/ are views of it); component resources
-(grafana-platform:*) create nothing in Grafana and are left out. Per stack: deleted resources first,
+Reads each folder's resources.json (dashboards/ and rules/ are views of it), and alerts.json for
+each alert's comparison and threshold as the estate resolved them (a render written without it
+shows no threshold row); component resources (grafana-platform:*) create nothing in Grafana and
+are left out. Per stack: deleted resources first,
 with counts per team; then replaced ones (same type and name, new identity: uid of folders,
 datasources and dashboards, name of rule groups and contact points; counted once, with what else
 changed in them); added ones; and what changed inside the others: panels, alert rules (with their
@@ -33,12 +35,18 @@ from typing import Any
 from estate import PROJECT_ROOT as ROOT, Layout
 from components.types import ResourceType as T
 from dashboards.finalize import panels as every_panel
-from tools.catalog import THRESHOLD
+from estate.promql import number
 from tools.mocks import MASK
-from tools.render import rule_expr
+from tools.render import read_alerts, rule_expr
 from tools.routing import receivers
 
-Resources = dict[tuple[str, str], dict]
+
+class Resources(dict):
+    """A render's Grafana resources by (type, name), and its alerts.json (None in a render without one)."""
+
+    alerts: dict | None = None
+
+
 Row = tuple[str, str, Any, Any]  # (item, field, before, after)
 ABSENT = object()
 TEAM_PARENTS = (T.TEAM, T.TEAM_FOLDER, T.TEAM_DASHBOARDS, T.TEAM_ALERT_RULES)
@@ -63,9 +71,11 @@ def load(folder: Path) -> Resources:
     """The Grafana resources of a render by (type, name); a folder without a render is empty."""
     path = folder / "resources.json"
     if not path.exists():
-        return {}
-    return {(r["type"], r["name"]): r for r in json.loads(path.read_text())
-            if not r["type"].startswith("grafana-platform:")}
+        return Resources()
+    resources = Resources(((r["type"], r["name"]), r) for r in json.loads(path.read_text())
+                          if not r["type"].startswith("grafana-platform:"))
+    resources.alerts = read_alerts(folder)
+    return resources
 
 
 def team(resource: dict) -> str:
@@ -173,21 +183,30 @@ def dashboard_detail(before: dict, after: dict, *_) -> list[str]:
 
 # --- alert rules -------------------------------------------------------------------------------
 
-def rule_view(rule: dict, policy: dict) -> dict:
-    expr = rule_expr(rule)
+def rule_view(rule: dict, policy: dict, meaning: dict | None) -> dict:
+    """The headline fields of a rule; its threshold from the estate's meaning of it (alerts.json)."""
     labels = rule.get("labels") or {}
-    found = THRESHOLD.search(expr)
-    return {"expression": expr, "threshold": found and f"{found[1]} {found[2]}", "for": rule.get("for"),
-            "severity": labels.get("severity"), "routing": " + ".join(dict.fromkeys(receivers(policy, labels)))}
+    view = {"expression": rule_expr(rule)}
+    if meaning is not None:
+        view["threshold"] = (f"{meaning['comparison']} {number(meaning['threshold'])}" if meaning.get("comparison")
+                             else None)
+    return {**view, "for": rule.get("for"), "severity": labels.get("severity"),
+            "routing": " + ".join(dict.fromkeys(receivers(policy, labels)))}
 
 
-def rule_group_detail(before: dict, after: dict, policies: tuple[dict, dict]) -> list[str]:
+def rule_group_detail(before: dict, after: dict, context: tuple) -> list[str]:
+    policies, alerts = context
     old, new = ({r["name"]: r for r in g["inputs"].get("rules", [])} for g in (before, after))
+    team = after["name"]
+    # thresholds only when both renders carry the estate's alerts.json (a render from before it shows none)
+    known = all(a is not None for a in alerts)
+    meaning = [(a or {}).get(team, {}) for a in alerts]
     rows, notes = [], []
     for name in [*old, *(n for n in new if n not in old)]:
         tag = name if name in old and name in new else f"{name} ({'added' if name in new else 'removed'})"
         b, a = old.get(name), new.get(name)
-        rows += view_rows(tag, rule_view(b, policies[0]) if b else {}, rule_view(a, policies[1]) if a else {})
+        rows += view_rows(tag, rule_view(b, policies[0], meaning[0].get(name) if known else None) if b else {},
+                          rule_view(a, policies[1], meaning[1].get(name) if known else None) if a else {})
         notes += others(name, b, a, RULE_SHOWN) if b and a else []
     return table("rule", rows) + notes + field_table(fields(before, "rules"), fields(after, "rules"))
 
@@ -202,8 +221,9 @@ DETAIL = {T.DASHBOARD: dashboard_detail, T.RULE_GROUP: rule_group_detail}
 SHOWN_WHEN_ADDED = (T.RULE_GROUP, T.CONTACT_POINT)  # which alerts fire, and where they go
 
 
-def detail(before: dict, after: dict, policies: tuple[dict, dict]) -> list[str]:
-    return DETAIL.get(after["type"], generic_detail)(before, after, policies)
+def detail(before: dict, after: dict, context: tuple) -> list[str]:
+    """What changed in one resource; `context` is ((policy before, after), (alerts before, after))."""
+    return DETAIL.get(after["type"], generic_detail)(before, after, context)
 
 
 # --- markdown ----------------------------------------------------------------------------------
@@ -258,14 +278,16 @@ def by_team(resources: list[dict]) -> list[dict]:
 
 
 def diff_stack(old: Resources, new: Resources) -> StackDiff:
-    policies = (policy(old), policy(new))
+    context = ((policy(old), policy(new)), (getattr(old, "alerts", None), getattr(new, "alerts", None)))
     diff = StackDiff(removed=by_team([old[k] for k in old.keys() - new.keys()]))
     for r in by_team([new[k] for k in new.keys() - old.keys()]):
-        diff.added.append((r, detail({**r, "inputs": {}}, r, policies) if r["type"] in SHOWN_WHEN_ADDED else []))
+        # an added rule group shows its thresholds from the new render alone
+        added_context = (context[0], ({}, context[1][1]) if context[1][1] is not None else (None, None))
+        diff.added.append((r, detail({**r, "inputs": {}}, r, added_context) if r["type"] in SHOWN_WHEN_ADDED else []))
     for key in sorted(old.keys() & new.keys()):
         b, a = old[key], new[key]
         identity = IDENTITY.get(key[0])
-        lines = detail(b, a, policies)
+        lines = detail(b, a, context)
         if identity and identity(b["inputs"]) != identity(a["inputs"]):
             diff.replaced.append((b, a))
             diff.replaced_details[key] = lines

@@ -29,28 +29,22 @@ Exit status: 0 without findings, 1 with findings, 2 when a folder cannot be read
 from __future__ import annotations
 
 import argparse
-import atexit
-import functools
-import json
 import re
-import shutil
 import sys
-import tempfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
-from typing import Iterable, Iterator
+from typing import Iterable
 
 import promql_parser as pp
 
-from estate import promql
-from estate.model import UID_MAX, ConfigError
-from estate import PROJECT, PROJECT_LAYOUT, estate_from_file
-from estate.team import Metric
-from components.types import ResourceType
 from dashboards.finalize import panels as all_panels
 from dashboards.panels import DATASOURCE_VARIABLE
-from tools.render import render, write
+from estate import ConfigError, estate_from_file, promql
+from estate.contract import COUNTER_SUFFIXES, Contract, contracts
+from estate.model import UID_MAX
+from estate.promql import selector_name, walk
+from tools.render import read_render, rendered_stacks
 
 DATASOURCE_REFS = {"${%s}" % DATASOURCE_VARIABLE, "$%s" % DATASOURCE_VARIABLE}
 NO_DATA_PANELS = {"text", "news", "dashlist", "alertlist", "annolist", "welcome"}
@@ -60,78 +54,7 @@ VALUE_BLIND_AGGREGATIONS = {"count", "group"}
 # Functions after which a counter's cumulative value no longer matters (it may then be aggregated).
 COUNTER_SAFE_FUNCS = RATE_FUNCS | {"resets", "changes", "absent", "absent_over_time", "count_over_time",
                                    "present_over_time", "timestamp"}
-COUNTER_SUFFIXES = ("_total", "_count", "_sum", "_bucket")
 GRID_COLUMNS = 24
-# Labels every series has or may have whatever the contract says: Prometheus adds `instance` and
-# `job` to every scraped series; the team selector's labels (job, env...) are added by the stack.
-TARGET_LABELS = {"instance", "job"}
-
-
-# --------------------------------------------------------------------------------------------
-# The metric contract of one team in one stack
-# --------------------------------------------------------------------------------------------
-
-@dataclass(frozen=True)
-class Contract:
-    """What a team's queries may name in one stack: its metric contract and full selector."""
-
-    team: str
-    selector: str
-    metrics: dict[str, Metric] = field(default_factory=dict)
-
-    @functools.cached_property
-    def required(self) -> set[tuple[str, str, str]]:
-        return promql.matchers(self.selector) if self.selector.strip() else set()
-
-    @functools.cached_property
-    def selector_labels(self) -> set[str]:
-        return {name for name, _, _ in self.required}
-
-    @functools.cached_property
-    def series(self) -> dict[str, tuple[Metric, str]]:
-        """Every series name the contract allows, with its metric and the sample suffix."""
-        out: dict[str, tuple[Metric, str]] = {}
-        for m in self.metrics.values():
-            if m.type == "histogram":
-                names = [(m.name + s, s) for s in ("_bucket", "_sum", "_count")]
-            elif m.type == "summary":
-                names = [(m.name, ""), (m.name + "_sum", "_sum"), (m.name + "_count", "_count")]
-            elif m.type == "counter" and not m.name.endswith("_total"):
-                names = [(m.name, ""), (m.name + "_total", "_total")]
-            elif m.type == "info" and not m.name.endswith("_info"):
-                names = [(m.name, ""), (m.name + "_info", "_info")]
-            else:
-                names = [(m.name, "")]
-            for name, suffix in names:
-                out.setdefault(name, (m, suffix))
-        return out
-
-    def labels_of(self, series: str) -> set[str] | None:
-        """Labels a series of the contract may carry; None for a series the contract lacks."""
-        if series not in self.series:
-            return None
-        metric, suffix = self.series[series]
-        labels = set(metric.labels) | self.selector_labels | TARGET_LABELS
-        if metric.type == "histogram" and suffix == "_bucket":
-            labels.add("le")
-        if metric.type == "summary" and suffix == "":
-            labels.add("quantile")
-        return labels
-
-    def is_counter(self, series: str) -> bool:
-        if series in self.series:
-            metric, suffix = self.series[series]
-            return metric.type == "counter" or suffix in ("_bucket", "_sum", "_count")
-        return series.endswith(COUNTER_SUFFIXES)
-
-
-def team_contracts(stack: str) -> dict[str, Contract]:
-    """Each team of a committed stack: its metric contract and its selector in that stack.
-
-    The selector is resolved by the program's own loader (team selector + the stack's extension).
-    """
-    return {team.slug: Contract(team.slug, team.selector, {m.name: m for m in team.spec.metrics})
-            for team in estate_from_file(stack).teams}
 
 
 # --------------------------------------------------------------------------------------------
@@ -164,130 +87,6 @@ def window_macro(window: timedelta) -> str | None:
     """`$__rate_interval` when a window parsed by `parse_marked` was written so; None if explicit."""
     macro = _BY_SENTINEL.get(window)
     return macro.replace("${", "$").replace("}", "") if macro else None
-
-
-def children(node: pp.Expr) -> list[pp.Expr]:
-    if isinstance(node, pp.BinaryExpr):
-        return [node.lhs, node.rhs]
-    if isinstance(node, pp.AggregateExpr):
-        return [n for n in (node.param, node.expr) if n is not None]
-    if isinstance(node, pp.Call):
-        return list(node.args)
-    if isinstance(node, (pp.ParenExpr, pp.UnaryExpr, pp.SubqueryExpr)):
-        return [node.expr]
-    if isinstance(node, pp.MatrixSelector):
-        return [node.vector_selector]
-    return []
-
-
-def walk(node: pp.Expr, ancestors: tuple = ()) -> Iterator[tuple[pp.Expr, tuple]]:
-    """Every node with its ancestors (nearest last)."""
-    yield node, ancestors
-    for child in children(node):
-        yield from walk(child, ancestors + (node,))
-
-
-def selector_name(node: pp.VectorSelector) -> str | None:
-    if node.name:
-        return node.name
-    for m in node.matchers.matchers:
-        if m.name == "__name__" and m.op == pp.MatchOp.Equal:
-            return m.value
-    return None
-
-
-def contract_problems(expr: str, contract: Contract) -> list[str]:
-    """Metrics and labels `expr` names that `contract` does not have (empty when all are known)."""
-    try:
-        root = promql.parse(expr)
-    except ValueError as e:
-        return [str(e)]
-    problems: list[str] = []
-    known = ", ".join(sorted(contract.series))
-
-    def available(node: pp.Expr) -> set[str]:
-        """Labels the series under `node` may carry (contract labels and labels the query makes)."""
-        labels: set[str] = set()
-        for n, _ in walk(node):
-            if isinstance(n, pp.VectorSelector):
-                labels |= contract.labels_of(selector_name(n) or "") or set()
-            elif isinstance(n, pp.Call) and n.func.name in ("label_replace", "label_join") and len(n.args) > 1:
-                labels.add(str(n.args[1]).strip('"'))
-            elif isinstance(n, pp.AggregateExpr) and str(n.op) == "count_values" and n.param is not None:
-                labels.add(str(n.param).strip('"'))
-        return labels
-
-    def check_grouping(kind: str, labels: Iterable[str], allowed: set[str], where: str) -> None:
-        for label in labels:
-            if label not in allowed:
-                problems.append(f"{kind}({label}) in `{where}`: label '{label}' is in no contract metric under it "
-                                f"(available: {', '.join(sorted(allowed)) or 'none'})")
-
-    for node, _ in walk(root):
-        if isinstance(node, pp.VectorSelector):
-            name = selector_name(node)
-            if name is None:
-                problems.append(f"selector `{node}` names no metric (a `__name__` regex or none): "
-                                f"only the contract's metrics may be queried")
-                continue
-            labels = contract.labels_of(name)
-            if labels is None:
-                problems.append(f"metric '{name}' is not in team {contract.team}'s metric contract "
-                                f"(teams/{contract.team}/team.yaml; known series: {known})")
-                continue
-            for m in node.matchers.matchers:
-                if m.name != "__name__" and m.name not in labels:
-                    problems.append(f"label '{m.name}' of metric '{name}' is not in the contract "
-                                    f"(its labels: {', '.join(sorted(labels))})")
-        elif isinstance(node, pp.AggregateExpr) and node.modifier is not None:
-            kind = "by" if "By" in str(node.modifier.type) else "without"
-            check_grouping(kind, node.modifier.labels, available(node.expr), str(node))
-        elif isinstance(node, pp.BinaryExpr) and node.modifier is not None:
-            allowed = available(node.lhs) | available(node.rhs)
-            if node.modifier.matching is not None:
-                kind = "on" if "Include" in str(node.modifier.matching.type) else "ignoring"
-                check_grouping(kind, node.modifier.matching.labels, allowed, str(node))
-            if node.modifier.group_labels:
-                check_grouping("group_x", node.modifier.group_labels, allowed, str(node))
-    return problems
-
-
-COMPARISONS = {"==", "!=", ">", "<", ">=", "<="}
-
-
-def _filter_operand(node: pp.Expr) -> pp.Expr | None:
-    """For `v > 3` (a comparison that filters, no `bool`, one side a number): the vector side."""
-    if not isinstance(node, pp.BinaryExpr) or str(node.op) not in COMPARISONS:
-        return None
-    if node.modifier is not None and node.modifier.return_bool:
-        return None
-    scalar = (pp.NumberLiteral,)
-    if isinstance(node.rhs, scalar) and not isinstance(node.lhs, scalar):
-        return node.lhs
-    if isinstance(node.lhs, scalar) and not isinstance(node.rhs, scalar):
-        return node.rhs
-    return None
-
-
-def without_filters(expr: str) -> str | None:
-    """`expr` with every filtering comparison against a number removed (`up == 0` -> `(up)`).
-
-    An alert's expression is empty while it does not fire; what it compares is what must return
-    data. None when the expression has no such comparison or cannot be rewritten.
-    """
-    text = str(promql.parse(expr))
-    changed = False
-    for _ in range(50):
-        root = pp.parse(text)
-        target = next(((n, operand) for n, _ in walk(root) if (operand := _filter_operand(n)) is not None), None)
-        if target is None:
-            return text if changed else None
-        node, operand = target
-        if str(node) not in text:
-            return None
-        text = text.replace(str(node), f"({operand})", 1)
-        changed = True
-    return None
 
 
 # --------------------------------------------------------------------------------------------
@@ -402,7 +201,7 @@ def lint_query(expr: str, contract: Contract | None, *, instant: bool = False) -
         missing = promql.metrics_without(expr, contract.required)
         if missing:
             problems.append(("selector", f"metrics {missing} lack the team selector {{{contract.selector}}}"))
-        problems += [("metric-contract", p) for p in contract_problems(expr, contract)]
+        problems += [("metric-contract", p) for p in contract.problems(expr)]
     return problems
 
 
@@ -445,49 +244,19 @@ def lint_dashboards(boards: Iterable[tuple[dict, Contract | None, str]]) -> list
 # Render folders
 # --------------------------------------------------------------------------------------------
 
-@dataclass(frozen=True)
-class RenderedDashboard:
-    team: str
-    uid: str
-    board: dict
-
-
-def read_render(folder: Path) -> tuple[str, list[RenderedDashboard]]:
-    """The stack a render folder was written for, and its dashboards with their owning team."""
-    resources = json.loads((folder / "resources.json").read_text())
-    stack_prefix = f"pulumi:pulumi:Stack::{PROJECT}-"
-    stack = next((r["parent"][len(stack_prefix):] for r in resources if r["parent"].startswith(stack_prefix)), None)
-    if stack is None:
-        raise ValueError(f"{folder}/resources.json: no stack resource to tell which stack this is")
-    boards = []
-    for r in resources:
-        if r["type"] == ResourceType.DASHBOARD:
-            team = r["parent"].rsplit("::", 1)[-1]
-            board = json.loads((folder / "dashboards" / f"{r['name']}.json").read_text())
-            boards.append(RenderedDashboard(team, r["name"], board))
-    return stack, sorted(boards, key=lambda b: (b.team, b.uid))
+def contracts_of(stack: str) -> dict[str, Contract]:
+    """Each team of a committed stack: its metric contract with its selector in that stack (the estate's own loader)."""
+    return contracts(estate_from_file(stack))
 
 
 def lint_render(folder: Path, contracts: dict[str, Contract] | None = None) -> tuple[list[Finding], int]:
     """Lint every dashboard of one render folder against its stack's team contracts: (findings, dashboards linted)."""
     stack, boards = read_render(folder)
-    contracts = team_contracts(stack) if contracts is None else contracts
+    contracts = contracts_of(stack) if contracts is None else contracts
     findings = [Finding("metric-contract", b.uid, "", f"team '{b.team}' is not in stack {stack}", f"{stack}/{b.team}")
                 for b in boards if b.team not in contracts]
     findings += lint_dashboards((b.board, contracts.get(b.team), f"{stack}/{b.team}") for b in boards)
     return findings, len(boards)
-
-
-@functools.lru_cache(maxsize=None)
-def rendered_stacks() -> dict[str, Path]:
-    """Every committed stack rendered once per process into a temporary folder: {stack: folder}."""
-    root = Path(tempfile.mkdtemp(prefix="grafana-platform-render-"))
-    atexit.register(shutil.rmtree, root, ignore_errors=True)
-    out = {}
-    for stack in PROJECT_LAYOUT.stack_names():
-        write(render(stack), root / stack)
-        out[stack] = root / stack
-    return out
 
 
 def main(argv: list[str] | None = None) -> int:

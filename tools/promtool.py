@@ -13,9 +13,10 @@ per stack (docs/alert-tests.md):
     %(runbook_base)s        the stack's runbookBaseUrl:          https://runbooks.acme-corp.com/prod
     %(stack)s               the stack's name
 
-The values come from the stack's estate as the program's own loader resolves it (components/estate.py:
-team.yaml with the stack file's threshold and `for` overrides and selector extension), not from the
-render: the rendered rules are what promtool tests, so a render that lost an override fails the tests.
+The values come from the stack's estate as the program's own loader resolves it (estate/resolve.py:
+each team's rules with the stack file's threshold and `for` overrides, and its selector extension),
+not from the render: the rendered rules are what promtool tests, so a render that lost an override
+fails the tests. Placeholders are filled by the project's one substitution (estate/template.py).
 The filled-in file goes to DIR/alert-tests/<team>.yaml with `rule_files: [../rules/<team>.yaml]`,
 next to the rules `python -m tools.render` wrote, and `promtool test rules` runs on it.
 """
@@ -30,19 +31,16 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-import promql_parser
 import yaml
 
+from estate import PROJECT_LAYOUT, Rule, estate_from_file, promql, template
 from estate.model import ConfigError, duration_seconds
-from estate.promql import number
-from estate import PROJECT_LAYOUT, estate_from_file
 from estate.stack import TeamSettings
 from tools.mocks import Run
 from tools.prometheus_server import PrometheusMissing, binary
 from tools.render import render, write
 
 TEST_FILE = "alerts_test.yaml"
-PLACEHOLDER = re.compile(r"%\(([^()]+)\)s")
 _DURATION = r"\d+(?:ms|[ywdhms])(?:\d+(?:ms|[ywdhms]))*"  # 1h, 1h30m
 _FOR = re.compile(rf"([A-Za-z0-9]+)((?:[+-]{_DURATION})*)")  # for:<Alert>[+-<duration>...]
 _TERM = re.compile(rf"([+-])({_DURATION})")
@@ -68,8 +66,7 @@ class Context:
     team: str
     selector: str
     labels: tuple[tuple[str, str], ...]   # the selector's equality matchers, in order
-    thresholds: dict[str, float]
-    fors: dict[str, str]
+    rules: dict[str, Rule]                # the team's rules in this stack, overrides applied
     runbook_base: str
 
     def value(self, key: str) -> str:
@@ -83,23 +80,25 @@ class Context:
             return self.stack
         kind, _, rest = key.partition(":")
         if kind == "threshold" and rest:
-            if rest not in self.thresholds:
+            thresholds = {name: r.threshold for name, r in self.rules.items() if r.threshold is not None}
+            if rest not in thresholds:
                 raise PlaceholderError(f"%({key})s: team {self.team} has no alert '{rest}' with a threshold; "
-                                       f"alerts with one: {', '.join(sorted(self.thresholds)) or 'none'}")
-            return number(self.thresholds[rest])
+                                       f"alerts with one: {', '.join(sorted(thresholds)) or 'none'}")
+            return promql.number(thresholds[rest])
         if kind == "for" and rest:
             match = _FOR.fullmatch(rest)
             if not match:
                 raise PlaceholderError(f"%({key})s: write for:<Alert>, optionally followed by +<duration> or -<duration>")
             alert, terms = match.groups()
-            if alert not in self.fors:
+            if alert not in self.rules:
                 raise PlaceholderError(f"%({key})s: team {self.team} has no alert '{alert}'; "
-                                       f"its alerts: {', '.join(sorted(self.fors))}")
-            seconds = duration_seconds(self.fors[alert])
+                                       f"its alerts: {', '.join(sorted(self.rules))}")
+            for_ = self.rules[alert].for_
+            seconds = duration_seconds(for_)
             for sign, duration in _TERM.findall(terms):
                 seconds += duration_seconds(duration) * (1 if sign == "+" else -1)
             if seconds < 0:
-                raise PlaceholderError(f"%({key})s: negative in stack {self.stack} ({self.fors[alert]} {terms})")
+                raise PlaceholderError(f"%({key})s: negative in stack {self.stack} ({for_} {terms})")
             return format_duration(seconds)
         raise PlaceholderError(
             f"%({key})s: unknown placeholder; allowed: %(selector)s, %(selector_labels)s, %(threshold:<Alert>)s, "
@@ -128,33 +127,33 @@ def context(stack: str, team: str) -> Context:
     resolved = {t.slug: t for t in estate.teams}[team]  # selector extended, overrides applied
     selector = resolved.selector
     labels = []
-    for m in promql_parser.parse("{" + selector + "}").matchers.matchers:
-        if m.op != promql_parser.MatchOp.Equal:
+    for m in promql.matchers(selector):
+        if m.op != "=":
             raise PlaceholderError(f"stack {stack}, team {team}: selector `{selector}` has a matcher on {m.name} that is "
                                    "not an equality; series in promtool tests need label values")
         labels.append((m.name, m.value))
     return Context(stack=stack, team=team, selector=selector, labels=tuple(labels),
-                   thresholds={r.alert: r.threshold for r in resolved.rules if r.threshold is not None},
-                   fors={r.alert: r.for_ for r in resolved.rules},
+                   rules={r.alert: r for r in resolved.rules},
                    runbook_base=estate.config.runbook_base_url.rstrip("/"))
 
 
-def substitute(template: str, ctx: Context) -> str:
+def substitute(text: str, ctx: Context) -> str:
     """Fill every %(...)s placeholder; other `%` (e.g. printf "%.2f" in annotations) stay as they are.
 
     Comment lines are left alone, so comments may show placeholders.
     """
     problems = []
 
-    def fill(match: re.Match, number: int) -> str:
+    def value(name: str, number: int) -> str | None:
         try:
-            return ctx.value(match.group(1))
+            return ctx.value(name)
         except PlaceholderError as e:
             problems.append(f"line {number}: {e}")
-            return match.group(0)
+            return None  # kept as written; the problems stop the run
 
-    lines = [line if line.lstrip().startswith("#") else PLACEHOLDER.sub(lambda m: fill(m, number), line)
-             for number, line in enumerate(template.splitlines(keepends=True), start=1)]
+    lines = [line if line.lstrip().startswith("#")
+             else template.fill(line, lambda name: value(name, number), keep_unknown=True)
+             for number, line in enumerate(text.splitlines(keepends=True), start=1)]
     if problems:
         raise PlaceholderError("; ".join(problems))
     return "".join(lines)

@@ -3,23 +3,27 @@
     python -m tools.render --stack prod --out render/prod
 
 Needs no Pulumi CLI, no Grafana and no secrets: `secure:` values become masked placeholders.
-Writes DIR/resources.json, DIR/exports.json, DIR/dashboards/<uid>.json and DIR/rules/<team>.yaml
-(for promtool).
+Writes DIR/resources.json, DIR/exports.json, DIR/dashboards/<uid>.json, DIR/rules/<team>.yaml
+(for promtool) and DIR/alerts.json (each alert's meaning as the estate resolved it: quantity,
+comparison, threshold, for, unit; tools.diff reads thresholds from it).
 """
 from __future__ import annotations
 
 import argparse
+import atexit
+import functools
 import json
 import shutil
 import sys
 import tempfile
 from collections import Counter
+from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
 
 from components.types import ResourceType
-from estate import PROJECT_LAYOUT, ConfigError, Layout
+from estate import PROJECT, PROJECT_LAYOUT, ConfigError, Estate, Layout
 from estate.config import config_from_file
 from tools.mocks import Registration, Run, run_program
 
@@ -70,6 +74,8 @@ def write(run: Run, out: Path) -> None:
         (staging / "resources.json").write_text(
             json.dumps([r.as_json() for r in registrations], indent=2, sort_keys=True) + "\n")
         (staging / "exports.json").write_text(json.dumps(run.exports, indent=2, sort_keys=True) + "\n")
+        if run.estate is not None:
+            (staging / ALERTS).write_text(json.dumps(alerts(run.estate), indent=2, sort_keys=True) + "\n")
         (staging / "dashboards").mkdir()
         for board in run.of_type(ResourceType.DASHBOARD):
             (staging / "dashboards" / f"{board.name}.json").write_text(board.inputs["configJson"])
@@ -85,6 +91,14 @@ def write(run: Run, out: Path) -> None:
         raise
 
 
+def alerts(estate: Estate) -> dict:
+    """Each team's alerts as the estate resolved them for the stack: what they watch and where they fire."""
+    return {team.slug: {rule.alert: {"quantity": rule.quantity, "comparison": rule.comparison,
+                                     "threshold": rule.threshold, "for": rule.for_, "unit": rule.unit}
+                        for rule in team.rules}
+            for team in estate.teams}
+
+
 def summary(stack: str, run: Run) -> str:
     by_type = Counter(r.type for r in run.registrations)
     lines = [f"stack {stack}: {len(run.registrations)} resources"]
@@ -94,6 +108,52 @@ def summary(stack: str, run: Run) -> str:
         lines.append(f"  team {team.name}: {len(run.dashboards_of(team.name))} dashboards, "
                      f"{len(group.inputs['rules'])} alert rules")
     return "\n".join(lines)
+
+
+# --- reading render folders ----------------------------------------------------------------------
+
+ALERTS = "alerts.json"
+
+
+@dataclass(frozen=True)
+class RenderedDashboard:
+    team: str
+    uid: str
+    board: dict
+
+
+def read_render(folder: Path) -> tuple[str, list[RenderedDashboard]]:
+    """The stack a render folder was written for, and its dashboards with their owning team."""
+    resources = json.loads((folder / "resources.json").read_text())
+    stack_prefix = f"pulumi:pulumi:Stack::{PROJECT}-"
+    stack = next((r["parent"][len(stack_prefix):] for r in resources if r["parent"].startswith(stack_prefix)), None)
+    if stack is None:
+        raise ValueError(f"{folder}/resources.json: no stack resource to tell which stack this is")
+    boards = []
+    for r in resources:
+        if r["type"] == ResourceType.DASHBOARD:
+            team = r["parent"].rsplit("::", 1)[-1]
+            board = json.loads((folder / "dashboards" / f"{r['name']}.json").read_text())
+            boards.append(RenderedDashboard(team, r["name"], board))
+    return stack, sorted(boards, key=lambda b: (b.team, b.uid))
+
+
+def read_alerts(folder: Path) -> dict | None:
+    """A render folder's alerts.json (team -> alert -> meaning); None for a render written without one."""
+    path = folder / ALERTS
+    return json.loads(path.read_text()) if path.exists() else None
+
+
+@functools.lru_cache(maxsize=None)
+def rendered_stacks() -> dict[str, Path]:
+    """Every committed stack rendered once per process into a temporary folder: {stack: folder}."""
+    root = Path(tempfile.mkdtemp(prefix="grafana-platform-render-"))
+    atexit.register(shutil.rmtree, root, ignore_errors=True)
+    out = {}
+    for stack in PROJECT_LAYOUT.stack_names():
+        write(render(stack), root / stack)
+        out[stack] = root / stack
+    return out
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -4,13 +4,17 @@
     python -m tools.synthetic --data DIR            # backfilled, for: prometheus --storage.tsdb.path=DIR
 
 For each stack and team: every series the contract allows, with the stack's selector labels
-(`job`, `env`, ...) and two `instance`s. Counters grow monotonically at plausible rates;
-gauges stay in plausible ranges (0/1 health gauges dip to 0 once, 20 minutes before the end,
-so "last failure" queries find one); histograms have cumulative `_bucket{le}` series up to
-`+Inf` (= `_count`) and `_sum`. Label values: the ones the team's queries filter on (equality
-matchers and regex alternations such as `status="completed"`, `type=~"cache_hit|api_call"`),
-otherwise sensible defaults (`status` of HTTP metrics: 200, 404, 500). Everything is
-deterministic (seeded per series) so two runs write the same bytes for the same end time.
+(`job`, `env`, ...) and two `instance`s. What the series look like comes from the contract itself
+(teams/<slug>/team.yaml, per metric): `values` (label values, as a map with each value's share
+of a counter's traffic), `rate` (a counter's increase per second, a histogram's observations
+per second), `range` (where a gauge's values or most of a histogram's observations lie; a gauge
+with range [0, 1] is a 0/1 flag) and `buckets` (a histogram's bounds). Nothing here knows a team:
+without hints a counter grows 1/s, a gauge stays near 10, a histogram uses the Prometheus
+clients' default buckets. Counters grow monotonically; 0/1 flags dip to 0 once, 20 minutes
+before the end, so "last failure" queries find one; histograms have cumulative `_bucket{le}`
+series up to `+Inf` (= `_count`) and `_sum`. Label values the team's queries filter on
+(`status="completed"`, `type=~"cache_hit|api_call"`) are added. Everything is deterministic
+(seeded per series) so two runs write the same bytes for the same end time.
 """
 from __future__ import annotations
 
@@ -33,47 +37,28 @@ from typing import Iterable
 import promql_parser as pp
 import yaml
 
-from estate import promql
-from estate.team import Metric
 from dashboards.finalize import panels
-from tools.lint import Contract, read_render, rendered_stacks, selector_name, team_contracts, walk
+from estate import estate_from_file, promql
+from estate.contract import Contract, contracts
+from estate.team import Metric
 from tools.prometheus_server import binary
+from tools.render import read_render, rendered_stacks
 
 STEP_SECONDS = 15  # the stacks' Prometheus datasources say timeInterval: 15s
 HISTORY_MINUTES = 120
 FINE_MINUTES = 40  # the last 40 minutes at STEP_SECONDS, older history every COARSE_SECONDS
 COARSE_SECONDS = 60
 INSTANCES = 2
-DIP_START, DIP_END = 20 * 60, 17 * 60  # seconds before the end: health gauges read 0 in between
+DIP_START, DIP_END = 20 * 60, 17 * 60  # seconds before the end: 0/1 flags read 0 in between
 
-SECONDS_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
-LONG_SECONDS_BUCKETS = (10, 30, 60, 120, 300, 600, 1800)
-SCORE_BUCKETS = (300, 400, 500, 600, 700, 800, 900)
-
-LABEL_DEFAULTS = {
-    "method": ("GET", "POST"),
-    "endpoint": ("/api/v1/items", "/health"),
-    "model": ("model-a", "model-b"),
-    "version": ("v1", "v2"),
-    "stage": ("production", "staging"),
-    "operation": ("read", "write"),
-    "state": ("ESTABLISHED", "TIME_WAIT"),
-    "check": ("database", "storage"),
-    "partition": ("0", "1"),
-    "topic": ("scoring-requests", "scoring-results"),
-    "bucket": ("models", "datasets"),
-    "feature": ("income", "debt_ratio"),
-    "regulation": ("GDPR", "KYC"),
-    "risk_level": ("low", "medium", "high"),
-    "user_type": ("customer", "prospect"),
-    "sentiment": ("positive", "neutral", "negative"),
-    "problem_type": ("internet", "mobile", "other"),
-    "severity": ("low", "high"),
-    "task": ("understanding", "answer"),
-    "source": ("cache", "elevenlabs"),
-}
-HTTP_STATUS = ("200", "404", "500")
-STATUS_WEIGHTS = {"200": 1.0, "404": 0.05, "500": 0.02}
+# Without hints in the contract: the Prometheus client libraries' default histogram buckets
+# (prometheus_client DEFAULT_BUCKETS), one observation or increment per second, gauges near 10.
+DEFAULT_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0)
+DEFAULT_RATE = 1.0
+DEFAULT_GAUGE_RANGE = (7.0, 13.0)
+DEFAULT_OBSERVATIONS = (0.02, 0.5)
+Z95 = 1.645  # a range [low, high] of observations is read as their 5th and 95th percentiles
+FLAG = (0.0, 1.0)
 
 
 @dataclass
@@ -97,11 +82,11 @@ _ALTERNATION = re.compile(rf"^{_LITERAL}(?:\|{_LITERAL})*$")
 def selector_labels(selector: str) -> dict[str, str]:
     """The labels a series needs to match `selector` (equality, or a regex's first alternative)."""
     labels = {}
-    for name, op, value in sorted(promql.matchers(selector)):
-        if op == str(pp.MatchOp.Equal):
-            labels[name] = value
-        elif op == str(pp.MatchOp.Re) and _ALTERNATION.match(value):
-            labels[name] = value.split("|")[0]
+    for m in sorted(promql.matchers(selector)):
+        if m.op == "=":
+            labels[m.name] = m.value
+        elif m.op == "=~" and _ALTERNATION.match(m.value):
+            labels[m.name] = m.value.split("|")[0]
     return labels
 
 
@@ -114,85 +99,68 @@ def queried_values(contract: Contract, exprs: Iterable[str]) -> dict[tuple[str, 
             root = promql.parse(expr)
         except ValueError:
             continue  # the query tests report it
-        for node, _ in walk(root):
+        for node, _ in promql.walk(root):
             if not isinstance(node, pp.VectorSelector):
                 continue
-            series = selector_name(node)
+            series = promql.selector_name(node)
             if not series or series not in contract.series:
                 continue
             metric = contract.series[series][0].name
-            for m in node.matchers.matchers:
+            for m in promql.selector_matchers(node):
                 if m.name in skip:
                     continue
-                if m.op == pp.MatchOp.Equal:
+                if m.op == "=":
                     values[(metric, m.name)].add(m.value)
-                elif m.op == pp.MatchOp.Re and _ALTERNATION.match(m.value):
+                elif m.op == "=~" and _ALTERNATION.match(m.value):
                     values[(metric, m.name)].update(m.value.split("|"))
     return values
 
 
 def label_values(metric: Metric, label: str, queried: dict[tuple[str, str], set[str]]) -> list[str]:
     wanted = set(queried.get((metric.name, label), ()))
-    if label == "status" and metric.name.startswith("http_") or label == "code":
-        return sorted(wanted | set(HTTP_STATUS))
-    if label in LABEL_DEFAULTS:
-        return sorted(wanted | set(LABEL_DEFAULTS[label]))
+    if label in metric.values:
+        return sorted(wanted | set(metric.values[label]))
     if len(wanted) == 1:
         wanted.add("other")  # a ratio `x{l="v"} / x` should not always read 100 %
     return sorted(wanted) or [f"{label}-a", f"{label}-b"]
 
 
 # --------------------------------------------------------------------------------------------
-# Value models
+# Value models, from the contract's hints
 # --------------------------------------------------------------------------------------------
 
 def _rng(key: str) -> random.Random:
     return random.Random(zlib.crc32(key.encode()))
 
 
-def counter_rate(name: str) -> float:
-    """A plausible per-second rate for one counter series."""
-    n = name.lower()
-    table = [
-        ("cpu_seconds", 0.15), ("violation", 0.002), ("error", 0.02), ("calls_total", 0.01),
-        ("tickets", 0.003), ("sentiment", 0.01), ("characters", 20.0), ("tokens", 15.0),
-        ("audio_seconds", 1.2), ("elevenlabs_requests", 0.05), ("disk_operations", 40.0),
-        ("created", 0.01), ("logins", 0.2), ("uploads", 0.05), ("chat_requests", 0.5),
-        ("ai_model_calls", 0.5), ("scoring_requests", 2.0), ("requests", 5.0),
-    ]
-    return next((rate for key, rate in table if key in n), 1.0)
+def histogram_shape(metric: Metric) -> tuple[tuple[float, ...], float, float, float]:
+    """(bucket bounds, median, log-sigma, observations per second) of a histogram or summary."""
+    low, high = metric.range or DEFAULT_OBSERVATIONS
+    median = math.sqrt(low * high)
+    sigma = max(math.log(high / low) / (2 * Z95), 0.01)
+    return tuple(metric.buckets or DEFAULT_BUCKETS), median, sigma, metric.rate or DEFAULT_RATE
 
 
-def histogram_shape(name: str) -> tuple[tuple[float, ...], float, float, float]:
-    """(bucket bounds, median, log-sigma, observations per second) for a histogram."""
-    n = name.lower()
-    if "score" in n and "seconds" not in n:
-        return SCORE_BUCKETS, 650.0, 0.12, 1.5
-    if "call_duration" in n:
-        return LONG_SECONDS_BUCKETS, 180.0, 0.6, 0.01
-    table = [
-        ("prediction", 0.05, 0.5, 2.0), ("db_operation", 0.008, 0.7, 10.0), ("upload", 1.5, 0.6, 0.05),
-        ("chat_response", 1.2, 0.5, 0.5), ("llm", 0.6, 0.5, 0.1), ("stt", 0.3, 0.4, 0.1),
-        ("tts", 0.2, 0.8, 0.1), ("http_request", 0.12, 0.8, 5.0),
-    ]
-    median, sigma, rate = next(((m, s, r) for key, m, s, r in table if key in n), (0.1, 0.8, 1.0))
-    return SECONDS_BUCKETS, median, sigma, rate
+def is_flag(metric: Metric) -> bool:
+    """A 0/1 gauge (up, a health check): 1, with one dip to 0."""
+    return metric.type == "gauge" and metric.range is not None and tuple(metric.range) == FLAG
 
 
-def is_health_gauge(name: str) -> bool:
-    return name == "up" or name.endswith(("_status", "_available", "_in_sync", "_up", "_healthy"))
+def gauge_model(metric: Metric) -> tuple[float, float, bool]:
+    """(level, relative amplitude, integer) of a gauge: it stays within its range."""
+    low, high = metric.range or DEFAULT_GAUGE_RANGE
+    level = (low + high) / 2
+    amplitude = (high - low) / (high + low) if high + low else 0.0
+    return level, amplitude, float(low).is_integer() and float(high).is_integer() and metric.range is not None
 
 
-def gauge_model(name: str, rng: random.Random) -> tuple[float, float, bool]:
-    """(level, relative amplitude, integer) of a gauge."""
-    n = name.lower()
-    table = [
-        ("limit_bytes", 2 * 1024 ** 3, 0.0, True), ("_bytes", 300e6, 0.15, True),
-        ("accuracy", 0.91, 0.02, False), ("drift", 0.08, 0.3, False), ("importance", 0.1 + rng.random() * 0.3, 0.05, False),
-        ("active_users", 120, 0.3, True), ("users", 5400, 0.01, True), ("clients", 800, 0.01, True),
-        ("connections", 25, 0.4, True), ("active", 4, 0.6, True), ("in_progress", 6, 0.6, True),
-    ]
-    return next(((lv, amp, integer) for key, lv, amp, integer in table if key in n), (10.0, 0.3, False))
+def _weight(labels: dict[str, str], metric: Metric) -> float:
+    """How much of a counter's traffic one series has: the contract's share of each label value."""
+    weight = 1.0
+    for label, values in metric.values.items():
+        if isinstance(values, dict) and label in labels:
+            weight *= values.get(labels[label], 1.0)
+    return weight
 
 
 def _number(value: float) -> str:
@@ -223,11 +191,6 @@ def _series_sets(source: TeamSource, metric: Metric, queried) -> list[tuple[dict
     return sets
 
 
-def _weight(labels: dict[str, str], metric: Metric) -> float:
-    """How much of a counter's traffic one series has: HTTP errors are rarer than successes."""
-    return STATUS_WEIGHTS.get(labels.get("status"), 1.0) if "status" in metric.labels else 1.0
-
-
 def sample_times(end: int, minutes: int = HISTORY_MINUTES, step: int = STEP_SECONDS) -> list[int]:
     """Every `step` seconds over the last FINE_MINUTES, every COARSE_SECONDS before (half the samples)."""
     fine_start = end - min(minutes, FINE_MINUTES) * 60
@@ -255,7 +218,7 @@ def families(sources: Iterable[TeamSource], end: int, minutes: int = HISTORY_MIN
                 if metric.type == "counter":
                     name = metric.name[:-len("_total")] if metric.name.endswith("_total") else metric.name
                     lines = family(name, "counter" if metric.name.endswith("_total") else "unknown", metric.help)
-                    _counter(lines, metric.name, labels, times, counter_rate(metric.name) * _weight(labels, metric), rng)
+                    _counter(lines, metric.name, labels, times, (metric.rate or DEFAULT_RATE) * _weight(labels, metric), rng)
                 elif metric.type in ("histogram", "summary"):
                     lines = family(metric.name, metric.type, metric.help)
                     extra = {float(v) for v in queried.get((metric.name, "le"), ()) if _is_number(v)}
@@ -289,7 +252,7 @@ def _is_number(text: str) -> bool:
 
 def _histogram(lines: list[str], metric: Metric, labels: dict, times: list[int], rng: random.Random,
                extra_bounds: set[float]) -> None:
-    bounds, median, sigma, rate = histogram_shape(metric.name)
+    bounds, median, sigma, rate = histogram_shape(metric)
     bounds = tuple(sorted(set(bounds) | extra_bounds))  # `le="0.3"` in a query: a bucket at 0.3
     median *= 0.8 + 0.4 * rng.random()
     mean = median * math.exp(sigma ** 2 / 2)
@@ -325,13 +288,13 @@ def _gauge(lines: list[str], metric: Metric, labels: dict, times: list[int], end
     if metric.type == "info":
         lines.extend(f"{name}{{{text}}} 1 {t}" for t in times)
         return
-    if is_health_gauge(name):
+    if is_flag(metric):
         # One series per metric, stack and team reads 0 for a few minutes: a failure to find.
         for t in times:
             down = dips and end - DIP_START <= t < end - DIP_END
             lines.append(f"{name}{{{text}}} {0 if down else 1} {t}")
         return
-    level, amplitude, integer = gauge_model(name, rng)
+    level, amplitude, integer = gauge_model(metric)
     phase = rng.random() * 2 * math.pi
     for t in times:
         value = level * (1 + amplitude * (0.6 * math.sin(t / 1800 + phase) + 0.4 * (rng.random() * 2 - 1)))
@@ -394,7 +357,7 @@ def backfill(texts: Iterable[str], data_dir: Path, promtool: str) -> None:
 
 def sources_for(stack: str, render_dir: Path) -> list[TeamSource]:
     """Each team of a rendered stack, with the queries of its dashboards and rules."""
-    contracts = team_contracts(stack)
+    team_contracts = contracts(estate_from_file(stack))
     exprs: dict[str, list[str]] = defaultdict(list)
     for board in read_render(render_dir)[1]:
         for panel in panels(board.board):
@@ -402,7 +365,7 @@ def sources_for(stack: str, render_dir: Path) -> list[TeamSource]:
     for rules in sorted((render_dir / "rules").glob("*.yaml")):
         for group in (yaml.safe_load(rules.read_text()) or {}).get("groups") or []:
             exprs[rules.stem] += [r["expr"] for r in group.get("rules") or [] if r.get("expr")]
-    return [TeamSource(stack, contract, exprs.get(slug, [])) for slug, contract in sorted(contracts.items())]
+    return [TeamSource(stack, contract, exprs.get(slug, [])) for slug, contract in sorted(team_contracts.items())]
 
 
 def main(argv: list[str] | None = None) -> int:

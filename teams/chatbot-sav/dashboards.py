@@ -1,10 +1,10 @@
 """FastAPI Chatbot SAV: HTTP, system, business, database (original: shared/seeds/chatbot-sav.md)."""
 from dashboards import SELECTOR as SEL
-from dashboards import board, quantile, query, row, threshold_line, timeseries_panel
+from dashboards import alert_line, alert_query, board, quantile, query, row, timeseries_panel
 
 
 def dashboards(team):
-    limit = team.thresholds  # the alert thresholds in force in this stack
+    response_time, errors, memory = (team.rule(a) for a in ("HighResponseTime", "HighErrorRate", "HighMemoryUsage"))
     return [
         board("chatbot-sav-fastapi", "FastAPI Chatbot SAV", refresh="30s", time_from="now-1h",
               description="Is the after-sales chatbot answering, fast enough, within its resources, and how is it used?")
@@ -19,24 +19,20 @@ def dashboards(team):
                                      query(f"sum(rate(http_request_duration_seconds_sum{{{SEL}}}[5m])) by (endpoint)"
                                            f" / sum(rate(http_request_duration_seconds_count{{{SEL}}}[5m])) by (endpoint)",
                                            "{{endpoint}}"), w=8, h=8))
-        .with_panel(threshold_line(timeseries_panel(
-            "p95 Response Time per Endpoint", "s",
-            query(quantile("http_request_duration_seconds", "0.95", by="endpoint", window="5m"), "{{endpoint}}"),
-            w=8, h=8, description="What the HighResponseTime alert watches."), limit["HighResponseTime"]))
-        .with_panel(threshold_line(timeseries_panel(
-            "5xx Error Rate", "reqps",
-            query(f'rate(http_requests_total{{{SEL}, status=~"5.."}}[5m])',
-                  "{{method}} {{endpoint}} {{status}} ({{instance}})"),
-            w=8, h=8, description="The HighErrorRate alert's own expression: 5xx responses/s per series."), limit["HighErrorRate"]))
+        .with_panel(alert_line(timeseries_panel(
+            "p95 Response Time per Endpoint", "s", alert_query(response_time, "{{endpoint}}"),
+            w=8, h=8, description="What the HighResponseTime alert watches."), response_time))
+        .with_panel(alert_line(timeseries_panel(
+            "5xx Error Rate", "reqps", alert_query(errors, "{{method}} {{endpoint}} {{status}} ({{instance}})"),
+            w=8, h=8, description="The HighErrorRate alert's own expression: 5xx responses/s per series."), errors))
         .with_row(row("System"))
         .with_panel(timeseries_panel("CPU Usage", "percentunit",
                                      query(f"rate(process_cpu_seconds_total{{{SEL}}}[$__rate_interval])", "{{instance}}"),
                                      w=8, h=6, description="Share of one CPU used by the process."))
-        .with_panel(threshold_line(timeseries_panel(
-            "Memory Usage", "bytes",
-            query(f"memory_usage_bytes{{{SEL}}}", "{{instance}}"),
+        .with_panel(alert_line(timeseries_panel(
+            "Memory Usage", "bytes", alert_query(memory, "{{instance}}"),
             w=8, h=6, description="Resident memory in MiB (the original's MB); dashed red line at the HighMemoryUsage threshold."),
-            limit["HighMemoryUsage"]))
+            memory))
         .with_panel(timeseries_panel("Active Requests", "short",
                                      query(f"sum(http_requests_active{{{SEL}}})", "active"), w=8, h=6))
         .with_row(row("Business"))

@@ -4,7 +4,8 @@ from grafana_foundation_sdk.models.dashboard import ValueMap, ValueMappingResult
 
 from dashboards import SELECTOR as SEL
 from dashboards import (
-    board, organize, quantile, query, row, stat_panel, table_panel, threshold_line, thresholds, timeseries_panel,
+    alert_line, alert_query, board, organize, quantile, query, row, stat_panel, table_panel, thresholds,
+    timeseries_panel,
 )
 
 ERRORS = f'http_requests_total{{{SEL}, status=~"5.."}}'
@@ -15,10 +16,11 @@ PASS_FAIL = [ValueMap({"0": ValueMappingResult(text="FAILING", color="red"),
                        "1": ValueMappingResult(text="OK", color="green")})]
 
 
-def percentiles(title: str, metric: str, *, w: int, h: int, limit: float | None = None, description: str = ""):
+def percentiles(title: str, metric: str, *, w: int, h: int, rule=None, description: str = ""):
+    """p50, p95, p99 of a histogram; with `rule`, coloured where that latency alert fires."""
     panel = timeseries_panel(title, "s", *(query(quantile(metric, q), f"p{q[2:]}") for q in ("0.50", "0.95", "0.99")),
                              w=w, h=h, description=description)
-    return threshold_line(panel, limit) if limit is not None else panel
+    return alert_line(panel, rule) if rule is not None else panel
 
 
 def per_minute(title: str, counter: str, by: str, legend: str, *, w: int = 6, h: int = 8, description: str = ""):
@@ -27,7 +29,7 @@ def per_minute(title: str, counter: str, by: str, legend: str, *, w: int = 6, h:
                             w=w, h=h, description=description)
 
 
-def overview(limit):
+def overview(team):
     return (
         board("customer-service-overview", "Customer Service Overview", refresh="30s", time_from="now-6h",
               description="Who uses the Customer Service API, how fast it answers, what it costs the host, what the business does.")
@@ -40,27 +42,27 @@ def overview(limit):
         .with_panel(stat_panel("Active Users", "short", query(f"max(customer_service_active_users{{{SEL}}})"), w=6, h=4,
                                description="Users with an authenticated request in the last 15 minutes"))
         .with_row(row("Performance"))
-        .with_panel(percentiles("API Response Time", "http_request_duration_seconds", w=6, h=8, limit=limit["APIResponseTimeHigh"],
+        .with_panel(percentiles("API Response Time", "http_request_duration_seconds", w=6, h=8,
+                                rule=team.rule("APIResponseTimeHigh"),
                                 description="Alert APIResponseTimeHigh fires on p95 above the red line"))
         .with_panel(timeseries_panel("Database Operation Latency", "s",
                                      query(quantile("customer_service_db_operation_duration_seconds", "0.95", "operation"),
                                            "p95 {{operation}}"), w=6, h=8))
         .with_panel(percentiles("Document Upload Duration", "customer_service_document_upload_duration_seconds", w=6, h=8))
-        .with_panel(threshold_line(timeseries_panel(
+        .with_panel(alert_line(timeseries_panel(
             "API Error Rate", "percentunit",
             query(f"sum(rate({ERRORS}[$__rate_interval])) / sum(rate(http_requests_total{{{SEL}}}[$__rate_interval]))", "5xx"),
-            w=6, h=8, min=0, steps=thresholds("green", limit["APIErrorRateHigh"], "red"),
-            description="5xx responses over all responses; alert APIErrorRateHigh fires above the red line")))
+            w=6, h=8, min=0, description="5xx responses over all responses; alert APIErrorRateHigh fires above the red line"),
+            team.rule("APIErrorRateHigh")))
         .with_row(row("System"))
-        .with_panel(threshold_line(timeseries_panel(
+        .with_panel(alert_line(timeseries_panel(
             "CPU Usage", "percentunit",
             query(f"rate(process_cpu_seconds_total{{{SEL}}}[$__rate_interval])", "{{instance}}"),
-            w=6, h=8, min=0, steps=thresholds("green", limit["CPUUsageHigh"], "red"), description="Share of one CPU core")))
-        .with_panel(threshold_line(timeseries_panel(
-            "Memory Usage", "percentunit",
-            query(f"process_resident_memory_bytes{{{SEL}}} / customer_service_memory_limit_bytes{{{SEL}}}", "{{instance}}"),
-            w=6, h=8, min=0, max=1, steps=thresholds("green", limit["MemoryUsageHigh"], "red"),
-            description="Resident memory over the memory the service may use")))
+            w=6, h=8, min=0, description="Share of one CPU core"), team.rule("CPUUsageHigh")))
+        .with_panel(alert_line(timeseries_panel(
+            "Memory Usage", "percentunit", alert_query(team.rule("MemoryUsageHigh"), "{{instance}}"),
+            w=6, h=8, min=0, max=1, description="Resident memory over the memory the service may use"),
+            team.rule("MemoryUsageHigh")))
         .with_panel(timeseries_panel("Disk Operations", "iops",
                                      query(f"sum(rate(customer_service_disk_operations_total{{{SEL}}}[$__rate_interval])) by (operation)",
                                            "{{operation}}"), w=6, h=8))
@@ -76,7 +78,8 @@ def overview(limit):
     )
 
 
-def api_metrics(limit):
+def api_metrics(team):
+    latency, errors = team.rule("APIResponseTimeHigh"), team.rule("APIErrorRateHigh")
     return (
         board("customer-service-api-metrics", "Customer Service API Metrics", refresh="30s", time_from="now-1h",
               description="Per-endpoint traffic, latency and errors of the Customer Service API.")
@@ -88,18 +91,18 @@ def api_metrics(limit):
                                      query(f"sum(rate(http_requests_total{{{SEL}}}[$__rate_interval])) by (status)",
                                            "{{status}}"), w=12, h=8, stacked=True))
         .with_row(row("Latency"))
-        .with_panel(percentiles("Latency Percentiles", "http_request_duration_seconds", w=12, h=8, limit=limit["APIResponseTimeHigh"]))
-        .with_panel(threshold_line(timeseries_panel(
+        .with_panel(percentiles("Latency Percentiles", "http_request_duration_seconds", w=12, h=8, rule=latency))
+        .with_panel(alert_line(timeseries_panel(
             "Latency p95 per Endpoint", "s",
             query(quantile("http_request_duration_seconds", "0.95", "endpoint"), "{{endpoint}}"),
-            w=12, h=8, legend_table=True, steps=thresholds("green", limit["APIResponseTimeHigh"], "red"))))
+            w=12, h=8, legend_table=True), latency))
         .with_row(row("Errors"))
-        .with_panel(threshold_line(timeseries_panel(
+        .with_panel(alert_line(timeseries_panel(
             "Error Rate per Endpoint", "percentunit",
             query(f"sum(rate({ERRORS}[$__rate_interval])) by (endpoint)"
                   f" / sum(rate(http_requests_total{{{SEL}}}[$__rate_interval])) by (endpoint)", "{{endpoint}}"),
-            w=24, h=8, min=0, legend_table=True, steps=thresholds("green", limit["APIErrorRateHigh"], "red"),
-            description="5xx responses over all responses of each endpoint")))
+            w=24, h=8, min=0, legend_table=True, description="5xx responses over all responses of each endpoint"),
+            errors))
     )
 
 
@@ -141,5 +144,5 @@ def health():
 
 
 def dashboards(team):
-    limit = team.thresholds  # the alert thresholds in force in this stack: panels turn red where alerts fire
-    return [overview(limit), api_metrics(limit), health()]
+    # team.rule(...): each alert as it runs in this stack, so panels turn red where alerts fire
+    return [overview(team), api_metrics(team), health()]

@@ -1,7 +1,7 @@
 """MLOps Scoring Platform: ML metrics and business metrics (original: shared/seeds/mlops-scoring.md).
 
-Red zones start at the threshold each alert uses in the stack (`team.thresholds`); orange zones sit
-at fixed, conventional values, moved only so that they never cross the red line.
+Red zones start at the threshold each alert uses in the stack (its rule, `team.rule(...)`); orange
+zones sit at fixed, conventional values, moved only so that they never cross the red line.
 """
 import warnings
 
@@ -14,8 +14,8 @@ from grafana_foundation_sdk.models.prometheus import PromQueryFormat
 
 from dashboards import SELECTOR as SEL
 from dashboards import (
-    barchart_panel, board, gauge_panel, histogram_panel, organize, piechart_panel, quantile, query, row, stat_panel,
-    table_panel, threshold_line, thresholds, timeseries_panel,
+    alert_query, alert_thresholds, barchart_panel, board, gauge_panel, histogram_panel, organize, piechart_panel,
+    quantile, query, row, stat_panel, table_panel, threshold_line, thresholds, timeseries_panel,
 )
 
 ACCURACY_GREEN = 0.9   # accuracy: orange between ModelAccuracyLow's threshold and this
@@ -27,17 +27,15 @@ def prediction_latency(q: str):
     return query(quantile("ml_prediction_duration", q), f"p{q[2:]}")
 
 
-def ml_metrics(limit: dict[str, float]):
-    accuracy_red, drift_red, latency_red = (
-        limit["ModelAccuracyLow"], limit["ModelDriftHigh"], limit["PredictionLatencyHigh"])
-    accuracy_green = max(ACCURACY_GREEN, accuracy_red)
-    drift_orange, latency_orange = min(DRIFT_ORANGE, drift_red), min(LATENCY_ORANGE, latency_red)
+def ml_metrics(team):
+    accuracy, drift_rule, latency = (team.rule(a) for a in ("ModelAccuracyLow", "ModelDriftHigh", "PredictionLatencyHigh"))
+    accuracy_green = max(ACCURACY_GREEN, accuracy.threshold)
+    drift_orange = min(DRIFT_ORANGE, drift_rule.threshold)
     drift = (
-        table_panel("Model Drift Detection", "short",
-                    query(f"max by (model, version) (ml_model_drift_score{{{SEL}}})", instant=True, table_format=True),
-                    w=12, h=8, steps=thresholds("green", drift_orange, "orange", drift_red, "red"),
+        table_panel("Model Drift Detection", "short", alert_query(drift_rule, instant=True, table_format=True),
+                    w=12, h=8, steps=alert_thresholds(drift_rule, warning=DRIFT_ORANGE),
                     description=f"PSI-style drift score per model version: green below {drift_orange}, "
-                                f"orange to {drift_red}, red above (alert ModelDriftHigh).")
+                                f"orange to {drift_rule.threshold}, red above (alert ModelDriftHigh).")
         .with_transformation(organize(("Time",), {"model": "Model", "version": "Version", "Value": "Drift score"}))
         .decimals(3)
         # colour the score cell only, not the model and version columns
@@ -67,15 +65,14 @@ def ml_metrics(limit: dict[str, float]):
               tags=("mlops",))
         .with_row(row("Model Performance"))
         .with_panel(gauge_panel("Model Performance Overview", "percentunit",
-                                query(f"min by (model, version) (ml_model_accuracy{{{SEL}}})", "{{model}} {{version}}"),
-                                w=8, h=8, min=0, max=1,
-                                steps=thresholds("red", accuracy_red, "orange", accuracy_green, "green"),
-                                description=f"Model accuracy: red below {accuracy_red:.0%} (alert ModelAccuracyLow), "
+                                alert_query(accuracy, "{{model}} {{version}}"),
+                                w=8, h=8, min=0, max=1, steps=alert_thresholds(accuracy, warning=ACCURACY_GREEN),
+                                description=f"Model accuracy: red below {accuracy.threshold:.0%} (alert ModelAccuracyLow), "
                                             f"green from {accuracy_green:.0%}."))
         .with_panel(threshold_line(timeseries_panel(
             "Prediction Latency", "s", prediction_latency("0.95"), prediction_latency("0.50"), w=16, h=8,
-            steps=thresholds("green", latency_orange, "orange", latency_red, "red"),
-            description=f"Model inference time; p95 above {latency_red} s fires PredictionLatencyHigh.")))
+            steps=alert_thresholds(latency, warning=LATENCY_ORANGE),
+            description=f"Model inference time; p95 above {latency.threshold} s fires PredictionLatencyHigh.")))
         .with_row(row("Drift and Features"))
         .with_panel(drift)
         .with_panel(importance)
@@ -84,8 +81,8 @@ def ml_metrics(limit: dict[str, float]):
     )
 
 
-def business_metrics(limit: dict[str, float]):
-    success_green = limit["ScoringSuccessRateLow"]
+def business_metrics(team):
+    success = team.rule("ScoringSuccessRateLow")
     requests = "sum(rate(scoring_requests_total{%s}[$__rate_interval]))" % SEL
     errors = "(sum(rate(scoring_errors_total{%s}[$__rate_interval])) or vector(0))" % SEL
     daily = (
@@ -108,7 +105,7 @@ def business_metrics(limit: dict[str, float]):
                          query(f"sum by (regulation) (increase(compliance_violations_total{{{SEL}}}[$__rate_interval]))",
                                "{{regulation}}"),
                          # the alert fires above its threshold (0: any violation); counts step by whole violations
-                         w=24, h=6, stacked=True, steps=thresholds("green", limit["ComplianceViolation"] + 1, "red"),
+                         w=24, h=6, stacked=True, steps=alert_thresholds(team.rule("ComplianceViolation"), whole=True),
                          description="GDPR and KYC violations detected per bar; any violation fires ComplianceViolation."))
         .draw_style(GraphDrawStyle.BARS).fill_opacity(80)
         # few, wide bars: consecutive $__rate_interval windows overlap by one scrape interval
@@ -121,8 +118,8 @@ def business_metrics(limit: dict[str, float]):
         .with_row(row("Volume and Quality"))
         .with_panel(daily)
         .with_panel(stat_panel("Scoring Success Rate", "percentunit", query(f"1 - {errors} / {requests}"),
-                               w=8, h=8, steps=thresholds("red", success_green, "green"),
-                               description=f"1 - errors / requests; below {success_green:.1%} fires ScoringSuccessRateLow."))
+                               w=8, h=8, steps=alert_thresholds(success),
+                               description=f"1 - errors / requests; below {success.threshold:.1%} fires ScoringSuccessRateLow."))
         .with_row(row("Scores and Risk"))
         .with_panel(distribution)
         .with_panel(piechart_panel("Risk Level Breakdown", "reqps",
@@ -150,5 +147,4 @@ def business_metrics(limit: dict[str, float]):
 
 
 def dashboards(team):
-    limit = team.thresholds  # the thresholds the alerts use in this stack
-    return [ml_metrics(limit), business_metrics(limit)]
+    return [ml_metrics(team), business_metrics(team)]

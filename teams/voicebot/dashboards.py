@@ -3,7 +3,7 @@ from grafana_foundation_sdk.models.dashboard import DynamicConfigValue
 
 from dashboards import SELECTOR as SEL
 from dashboards import (
-    bargauge_panel, board, number, piechart_panel, quantile, query, row, stat_panel, threshold_line, thresholds,
+    alert_line, alert_thresholds, bargauge_panel, board, piechart_panel, quantile, query, row, stat_panel,
     timeseries_panel,
 )
 RANGE = "$__range"  # ROI stats are totals over the time range: a few calls per hour make short windows empty
@@ -14,22 +14,12 @@ def total(metric: str, window: str = RANGE, matchers: str = "") -> str:
     return f"sum(increase({metric}{{{SEL}{extra}}}[{window}]))"
 
 
-def api_cost(v: dict, window: str = RANGE) -> str:
-    """USD spent on ElevenLabs + Deepgram + Groq over `window`, at the stack's prices."""
-    return (
-        f"({total('voicebot_elevenlabs_characters_total', window)} * {number(v['elevenlabs_usd_per_char'])}"
-        f" + {total('voicebot_deepgram_audio_seconds_total', window)} / 60 * {number(v['deepgram_usd_per_audio_minute'])}"
-        f" + ({total('voicebot_groq_tokens_input_total', window)} + {total('voicebot_groq_tokens_output_total', window)})"
-        f" * {number(v['groq_usd_per_token'])})"
-    )
-
-
-def latency(title: str, metric: str, by: str, limit: float | None = None):
-    """p50 and p95 of a histogram, per `by` label when given."""
+def latency(title: str, metric: str, by: str, rule=None):
+    """p50 and p95 of a histogram, per `by` label when given; with `rule`, coloured where it fires."""
     label = f" {{{{{by}}}}}" if by else ""
     queries = [query(quantile(metric, q, by=by), f"p{q[2:]}{label}") for q in ("0.50", "0.95")]
     panel = timeseries_panel(title, "s", *queries, w=6, h=8)
-    return threshold_line(panel, limit) if limit is not None else panel
+    return alert_line(panel, rule) if rule is not None else panel
 
 
 def colour(name: str, color: str) -> tuple[str, list[DynamicConfigValue]]:
@@ -37,9 +27,9 @@ def colour(name: str, color: str) -> tuple[str, list[DynamicConfigValue]]:
 
 
 def dashboards(team):
-    v = team.variables  # prices, per stack
-    limit = team.thresholds  # the thresholds the alerts use in this stack
-    calls = total("voicebot_calls_total")
+    # team.yaml's expressions over the time range, at the stack's prices (the alert reads them over 1h)
+    calls = team.expression("calls", window=RANGE)
+    cost_per_call = team.rule("CostPerCallRunaway")
     resolved = total("voicebot_calls_total", matchers='status="completed"')
     cache_hits = total("voicebot_elevenlabs_requests_total", matchers='type="cache_hit"')
     tts_requests = total("voicebot_elevenlabs_requests_total", matchers='type=~"cache_hit|api_call"')
@@ -47,15 +37,17 @@ def dashboards(team):
         board("voicebot-roi", "Voicebot ROI", refresh="30s", time_from="now-24h", tags=("voicebot",),
               description="What does each call cost, does the voicebot resolve calls on its own, and does it answer fast?")
         .with_row(row("Costs"))
-        .with_panel(stat_panel("Cost per Call", "currencyUSD", query(f"{api_cost(v)} / {calls}", instant=True),
-                               w=8, h=4, steps=thresholds("green", limit["CostPerCallRunaway"], "red"),
+        .with_panel(stat_panel("Cost per Call", "currencyUSD",
+                               query(team.expression("cost_per_call", window=RANGE), instant=True),
+                               w=8, h=4, steps=alert_thresholds(cost_per_call),
                                description="(ElevenLabs characters + Deepgram audio minutes + Groq tokens) x price, "
                                            "divided by calls handled, over the time range"))
         .with_panel(stat_panel("TTS Cache Savings", "percent",
                                query(f"{cache_hits} / {tts_requests} * 100", instant=True),
                                w=8, h=4, min=0, max=100,
                                description="TTS requests served from cache / (cache hits + ElevenLabs API calls)"))
-        .with_panel(stat_panel("Total API Cost Today", "currencyUSD", query(api_cost(v), instant=True),
+        .with_panel(stat_panel("Total API Cost Today", "currencyUSD",
+                               query(team.expression("api_cost", window=RANGE), instant=True),
                                w=8, h=4,
                                description="ElevenLabs + Deepgram + Groq spend since midnight (browser time)")
                     .time_from("now/d"))
@@ -79,10 +71,13 @@ def dashboards(team):
                     .override_by_name(*colour("negative", "red")))
         .with_row(row("Performance"))
         .with_panel(latency("STT Latency", "voicebot_stt_response_seconds", ""))
-        .with_panel(latency("LLM Latency (by task)", "voicebot_llm_response_seconds", "task", limit["VoicebotLLMLatencyHigh"]))
+        .with_panel(latency("LLM Latency (by task)", "voicebot_llm_response_seconds", "task",
+                            team.rule("VoicebotLLMLatencyHigh")))
         .with_panel(latency("TTS Latency (cache vs ElevenLabs)", "voicebot_tts_response_seconds", "source"))
         .with_panel(stat_panel("Concurrent Calls", "short", query(f"sum(voicebot_active_calls{{{SEL}}})"),
-                               w=6, h=8, steps=thresholds("green", min(5, limit["HighConcurrentCalls"]), "yellow", limit["HighConcurrentCalls"], "red")).decimals(0))
+                               # the original's bands: green below 5, yellow to the alert's threshold, red above
+                               w=6, h=8, steps=alert_thresholds(team.rule("HighConcurrentCalls"), warning=5,
+                                                                warning_color="yellow")).decimals(0))
         .with_row(row("Calls and Problems"))
         .with_panel(timeseries_panel("Calls per Hour", "short",
                                      query(f"sum(rate(voicebot_calls_total{{{SEL}}}[1h])) * 3600", "calls/h"),
