@@ -9,12 +9,14 @@ from .datasources import Datasources, DatasourcesArgs
 from .estate import Estate
 from .grafana_deployment import GrafanaDeployment, GrafanaDeploymentArgs
 from .notification_policy import NotificationPolicyTree, NotificationPolicyTreeArgs
+from .notification_templates import NotificationTemplates, NotificationTemplatesArgs, platform_template, team_overrides
 from .team import Team, TeamArgs
 from .types import ResourceType
 
 
 class GrafanaPlatform(pulumi.ComponentResource):
     def __init__(self, name: str, estate: Estate, opts: pulumi.ResourceOptions | None = None):
+        overrides = team_overrides(estate.teams)  # a bad team template stops the program before any resource
         super().__init__(ResourceType.PLATFORM, name, None, opts)
         config = estate.config
         child = pulumi.ResourceOptions(parent=self)
@@ -30,8 +32,10 @@ class GrafanaPlatform(pulumi.ComponentResource):
         provider = GrafanaConnection("grafana", connection, child).provider
         datasources = Datasources("datasources", DatasourcesArgs(
             config=config.datasources, provider=provider, protect=config.protect), child)
+        templates = NotificationTemplates("notification-templates", NotificationTemplatesArgs(
+            platform=platform_template(estate, overrides), teams=overrides, provider=provider), child)
         contact_points = ContactPoints("contact-points", ContactPointsArgs(
-            contact_points=config.contact_points, provider=provider), child)
+            contact_points=config.contact_points, provider=provider, templates=tuple(templates.templates)), child)
         NotificationPolicyTree("notification-policy", NotificationPolicyTreeArgs(
             root=config.notification_policy, teams=estate.teams, contact_points=contact_points,
             mute_timings=config.mute_timings, provider=provider), child)
