@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import Iterable
 
 from components.stack_config import SEVERITIES
+from components.types import ResourceType
 
 _MATCH = {
     "=": lambda v, x: v == x,
@@ -150,7 +151,10 @@ def findings(tree: dict, contact_points: Iterable[str], alerts: Iterable[dict[st
     out: list[Finding] = []
     reached = {r.route for labels in alerts for r in route(tree, labels)}
     reached |= {p for r in set(reached) for p in _ancestors(r)}
+    dead: list[str] = []  # routes already reported: what lies under them is not reported again
     for path, policy, constraints in _walk(tree):
+        if any(path.startswith(f"{d}/") for d in dead):
+            continue
         why = contradiction(constraints)
         siblings = _siblings(tree, path)
         index = int(path.rsplit("/", 1)[1])
@@ -164,6 +168,9 @@ def findings(tree: dict, contact_points: Iterable[str], alerts: Iterable[dict[st
                                f"{parent}/{shadow} {_where(siblings[shadow])}, which has no `continue`"))
         elif path not in reached:
             out.append(Finding("route-never-matches", path, f"{_where(policy)}: no alert rule of the stack reaches it"))
+        else:
+            continue
+        dead.append(path)
     used = receiver_names(tree)
     out += [Finding("contact-point-unreached", name, "no notification policy sends to this contact point")
             for name in sorted(set(contact_points) - used)]
@@ -187,3 +194,13 @@ def _siblings(tree: dict, path: str) -> list[dict]:
     for step in [s for s in path.split("/") if s][:-1]:
         node = node["policies"][int(step)]
     return node.get("policies") or []
+
+
+def stack_findings(resources: Iterable[dict]) -> list[Finding]:
+    """The findings of one render (resources.json entries): its tree, contact points and alert rules."""
+    resources = list(resources)
+    tree = next((r["inputs"] for r in resources if r["type"] == ResourceType.NOTIFICATION_POLICY), {})
+    contact_points = [r["inputs"]["name"] for r in resources if r["type"] == ResourceType.CONTACT_POINT]
+    alerts = [{**rule.get("labels", {}), "alertname": rule["name"]}
+              for r in resources if r["type"] == ResourceType.RULE_GROUP for rule in r["inputs"].get("rules", [])]
+    return findings(tree, contact_points, alerts)
