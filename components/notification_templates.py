@@ -26,6 +26,7 @@ from .stack_config import ROOT, relative
 from .types import ResourceType
 
 TEMPLATES_DIR = ROOT / "templates"
+TEAMS_DIR = ROOT / "teams"
 PLATFORM_FILES = ("platform.tmpl", "grafana.tmpl")
 TEAM_FILE = "notifications.tmpl"
 ENTRIES = ("slack.title", "slack.text", "email.subject", "email.message")
@@ -41,7 +42,7 @@ def team_overrides(teams: tuple[Team, ...]) -> dict[str, str]:
     """Each team's teams/<slug>/notifications.tmpl, checked: ConfigError for a define outside `<slug>.`."""
     found = {}
     for team in teams:
-        path = ROOT / "teams" / team.slug / TEAM_FILE
+        path = TEAMS_DIR / team.slug / TEAM_FILE
         if not path.exists():
             continue
         text = path.read_text(encoding="utf-8")

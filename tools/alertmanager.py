@@ -199,14 +199,20 @@ def routing(folder: Path, am_config: dict, label_sets: Sequence[dict[str, str]])
     return result
 
 
-def render_template(globs: Sequence[Path | str], text: str, data: Path | None = None,
-                    kind: str = "text") -> subprocess.CompletedProcess:
-    """`amtool template render`: `text` executed with the templates of `globs` on `data` (template.Data JSON)."""
-    command = [amtool(), "template", "render", f"--template.text={text}", f"--template.type={kind}"]
-    command += [f"--template.glob={g}" for g in globs]
-    if data is not None:
-        command.append(f"--template.data={data}")
-    return subprocess.run(command, capture_output=True, text=True, timeout=60)
+def render_templates(globs: Sequence[Path | str], requests: Sequence[tuple[str, Path]]) -> list[tuple[int, str]]:
+    """`amtool template render` for each (text, data): `text` executed with the templates of `globs`
+    (later globs redefine earlier ones) on `data`, a template.Data JSON file. (exit status, output) each,
+    all runs at once."""
+    tool = amtool()
+    runs = [subprocess.Popen([tool, "template", "render", f"--template.text={text}", f"--template.data={data}",
+                              *(f"--template.glob={g}" for g in globs)],
+                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+            for text, data in requests]
+    results = []
+    for run in runs:
+        out, _ = run.communicate(timeout=60)
+        results.append((run.returncode, out))
+    return results
 
 
 def main(argv: list[str] | None = None) -> int:
