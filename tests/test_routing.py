@@ -293,3 +293,29 @@ def test_mute_timings_in_different_zones_that_leave_a_gap_are_accepted(prod_valu
     }
     values["teams"]["voicebot"]["routing"]["muteTimings"] = ["paris-nights", "new-york-days"]
     assert run_values(values, secrets).one(T.NOTIFICATION_POLICY, "notification-policy")
+
+
+# --- the catalog and the diff ------------------------------------------------------------------
+
+def test_the_catalog_shows_each_stacks_routing_table(rendered):
+    from tools.catalog import _routing_section
+
+    lines = _routing_section({stack: rendered(stack) for stack in STACKS})
+    prod = lines[lines.index("### prod"):]
+    assert "| team=api-production, severity=critical | api-production-pagerduty + api-production | — |" in prod
+    assert "| team=voicebot, severity=info | platform-dev | nights, weekends |" in lines[:lines.index("### staging")]
+    rows = [line for line in lines if line.startswith("| team=") or line.startswith("| no labels")]
+    assert len(rows) == sum(len(expected_table(stack)) for stack in STACKS)
+
+
+def test_the_diff_says_which_labels_now_reach_whom(rendered):
+    from tools import diff
+
+    old = {(r["type"], r["name"]): r for r in resources(rendered("prod")) if not r["type"].startswith("grafana-platform:")}
+    new = copy.deepcopy(old)
+    team_route = new[(T.NOTIFICATION_POLICY, "notification-policy")]["inputs"]["policies"][0]
+    del team_route["policies"]  # api-production stops paging
+    lines = diff.stack_markdown("prod", diff.diff_stack(old, new))
+    routing_lines = lines[lines.index("#### Routing") + 1:]
+    assert routing_lines == ["- labels `team=api-production, severity=critical` now reach `api-production` "
+                             "instead of `api-production-pagerduty + api-production`", ""]
