@@ -7,8 +7,9 @@ import pulumi
 import pulumiverse_grafana as grafana
 from pulumiverse_grafana import alerting
 
-from .notification_templates import message
-from .stack_config import ContactPoint
+from estate.notifications import message
+from estate.stack import ContactPoint
+
 from .types import ResourceType
 
 
@@ -33,7 +34,6 @@ def _integrations(cp: ContactPoint) -> dict:
 @dataclass(frozen=True)
 class ContactPointsArgs:
     contact_points: dict[str, ContactPoint]
-    provider: pulumi.ProviderResource
     templates: tuple[pulumi.Resource, ...]  # the notification templates the messages name
 
 
@@ -43,7 +43,7 @@ class ContactPoints(pulumi.ComponentResource):
         self.by_name = {
             cp_name: grafana.alerting.ContactPoint(
                 cp_name, name=cp_name, **_integrations(cp),
-                opts=pulumi.ResourceOptions(parent=self, provider=args.provider, depends_on=list(args.templates)))
+                opts=pulumi.ResourceOptions(parent=self, depends_on=list(args.templates)))
             for cp_name, cp in sorted(args.contact_points.items())
         }
         self.register_outputs({"names": sorted(self.by_name)})

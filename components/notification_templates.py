@@ -1,103 +1,26 @@
-"""Notification templates: the platform's Slack and e-mail messages, with per-team overrides.
-
-templates/platform.tmpl holds the platform's set (title and body for Slack and e-mail: alert
-name, severity, team, summary, description, value, runbook, dashboard, rule and silence links;
-resolved alerts too), templates/grafana.tmpl the few Grafana-only fields it reads. A team may
-override any entry point in teams/<slug>/notifications.tmpl by defining `<slug>.slack.title`,
-`<slug>.slack.text`, `<slug>.email.subject` or `<slug>.email.message` (its other defines must be
-named `<slug>.*` too; `{{ template "platform.slack.text" . }}` reuses the platform's).
-
-Grafana keeps every notification template of an organization in one namespace, so contact points
-name `notification.<entry>`, generated here: it sends a notification whose alerts share a
-`team` label with overrides through them, and every other one through the platform's. The
-dashboard link is the team's first dashboard in this stack's Grafana.
-"""
+"""NotificationTemplates: the platform's template group and each team's overrides, as Grafana
+message templates (what they say and how contact points use them: estate/notifications.py)."""
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 
 import pulumi
 import pulumiverse_grafana as grafana
 
-from .estate import Estate, Team
-from .model import ConfigError
-from .stack_config import ROOT, relative
 from .types import ResourceType
-
-TEMPLATES_DIR = ROOT / "templates"
-TEAMS_DIR = ROOT / "teams"
-PLATFORM_FILES = ("platform.tmpl", "grafana.tmpl")
-TEAM_FILE = "notifications.tmpl"
-ENTRIES = ("slack.title", "slack.text", "email.subject", "email.message")
-DEFINE = re.compile(r"\{\{-?\s*define\s+\"([^\"]*)\"")
-
-
-def message(entry: str) -> str:
-    """What a contact point's templated field says: the platform's entry point for it."""
-    return f'{{{{ template "notification.{entry}" . }}}}'
-
-
-def team_overrides(teams: tuple[Team, ...]) -> dict[str, str]:
-    """Each team's teams/<slug>/notifications.tmpl, checked: ConfigError for a define outside `<slug>.`."""
-    found = {}
-    for team in teams:
-        path = TEAMS_DIR / team.slug / TEAM_FILE
-        if not path.exists():
-            continue
-        text = path.read_text(encoding="utf-8")
-        names = DEFINE.findall(text)
-        problems = [(f'define "{n}"', f"a team's templates are named {team.slug}.<name>, so no team changes "
-                                      "another's or the platform's") for n in names if not n.startswith(f"{team.slug}.")]
-        if not problems and not set(names) & {f"{team.slug}.{e}" for e in ENTRIES}:
-            problems.append(("", f"defines none of {', '.join(f'{team.slug}.{e}' for e in ENTRIES)}: it would change "
-                                 "no message"))
-        if problems:
-            raise ConfigError(relative(path), problems)
-        found[team.slug] = text
-    return found
-
-
-def _entry_points(overrides: dict[str, str]) -> str:
-    lines = []
-    for entry in ENTRIES:
-        teams = [slug for slug, text in sorted(overrides.items()) if f'"{slug}.{entry}"' in text]
-        body = "".join(f'{{{{ {"if" if i == 0 else "else if"} eq .CommonLabels.team "{slug}" }}}}'
-                       f'{{{{ template "{slug}.{entry}" . }}}}' for i, slug in enumerate(teams))
-        default = f'{{{{ template "platform.{entry}" . }}}}'
-        body += f"{{{{ else }}}}{default}{{{{ end }}}}" if teams else default
-        lines.append(f'{{{{ define "notification.{entry}" }}}}{body}{{{{ end }}}}')
-    return "\n".join(lines)
-
-
-def _dashboard_urls(grafana_url: str, teams: tuple[Team, ...]) -> str:
-    base = grafana_url.rstrip("/")
-    cases = "".join(f'{{{{ {"if" if i == 0 else "else if"} eq . "{t.slug}" }}}}{base}/d/{t.dashboards[0].uid}'
-                    for i, t in enumerate(t for t in teams if t.dashboards))
-    fallback = f"{base}/alerting/list"
-    body = f"{cases}{{{{ else }}}}{fallback}{{{{ end }}}}" if cases else fallback
-    return f'{{{{ define "platform.dashboard_url" }}}}{body}{{{{ end }}}}'
-
-
-def platform_template(estate: Estate, overrides: dict[str, str]) -> str:
-    """The platform's template group: its set, the Grafana fields, the stack's dashboards and entry points."""
-    generated = ("{{- /* Generated for this stack by components/notification_templates.py. */ -}}\n"
-                 f"{_dashboard_urls(estate.config.grafana_url, estate.teams)}\n{_entry_points(overrides)}\n")
-    return "".join((TEMPLATES_DIR / f).read_text(encoding="utf-8") for f in PLATFORM_FILES) + generated
 
 
 @dataclass(frozen=True)
 class NotificationTemplatesArgs:
-    platform: str  # the platform's template group (platform_template)
+    platform: str  # the platform's template group (estate.notifications.platform_template)
     teams: dict[str, str]  # slug -> the team's overrides
-    provider: pulumi.ProviderResource
 
 
 class NotificationTemplates(pulumi.ComponentResource):
     def __init__(self, name: str, args: NotificationTemplatesArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__(ResourceType.NOTIFICATION_TEMPLATES, name, None, opts)
-        child = pulumi.ResourceOptions(parent=self, provider=args.provider)
         groups = {"platform": args.platform, **{f"team-{slug}": text for slug, text in sorted(args.teams.items())}}
-        self.templates = [grafana.alerting.MessageTemplate(group, name=group, template=text, opts=child)
+        self.templates = [grafana.alerting.MessageTemplate(group, name=group, template=text,
+                                                           opts=pulumi.ResourceOptions(parent=self))
                           for group, text in groups.items()]
         self.register_outputs({"names": list(groups)})

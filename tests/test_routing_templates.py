@@ -17,9 +17,9 @@ from pathlib import Path
 
 import pytest
 
-from components import notification_templates as nt
 from components.types import ResourceType as T
-from tests.conftest import STACKS, run_fails
+from estate import notifications as nt
+from tests.conftest import STACKS, run_fails, scratch_layout
 from tests.test_routing import require_amtool
 from tools import alertmanager as am
 from tools.mocks import Run
@@ -156,10 +156,9 @@ def test_only_teams_with_overrides_get_their_own_entry_point(rendered):
      'define "platform.slack.text": a team\'s templates are named voicebot.<name>'),
     ('{{ define "voicebot.helper" }}x{{ end }}', "defines none of voicebot.slack.title"),
 ], ids=["a define outside the team's names", "no entry point"])
-def test_a_team_template_that_would_change_others_or_nothing_is_refused(prod_values, monkeypatch, tmp_path, text, problem):
-    (tmp_path / "voicebot").mkdir()
-    (tmp_path / "voicebot" / nt.TEAM_FILE).write_text(text)
-    monkeypatch.setattr(nt, "TEAMS_DIR", tmp_path)
-    message, monitor = run_fails(*prod_values)
-    assert problem in message and "voicebot/notifications.tmpl" in message
+def test_a_team_template_that_would_change_others_or_nothing_is_refused(prod_values, tmp_path, text, problem):
+    layout = scratch_layout(tmp_path, tuple(prod_values[0]["teams"]))
+    (layout.team_dir("voicebot") / nt.TEAM_FILE).write_text(text)
+    message, monitor = run_fails(*prod_values, layout=layout)
+    assert problem in message and message.startswith("teams/voicebot/notifications.tmpl")
     assert monitor.registrations == []

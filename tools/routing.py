@@ -19,8 +19,8 @@ import re
 from dataclasses import dataclass
 from typing import Iterable
 
-from components.stack_config import SEVERITIES
 from components.types import ResourceType
+from estate.stack import SEVERITIES
 
 _MATCH = {
     "=": lambda v, x: v == x,
