@@ -155,6 +155,10 @@ class MuteTiming(Model):
     def _known_location(self) -> "MuteTiming":
         if self.location is not None and self.location not in zoneinfo.available_timezones():
             raise Problems([("location", f"unknown time zone '{self.location}'; use an IANA name such as Europe/Paris")])
+        return self
+
+    @model_validator(mode="after")
+    def _mutes_sometimes(self) -> "MuteTiming":
         if mutes_always([self]):
             raise ValueError("mutes every minute of the week, so a route using it would never notify anyone; "
                              "narrow its weekdays or times")
