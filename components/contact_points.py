@@ -7,7 +7,7 @@ import pulumi
 import pulumiverse_grafana as grafana
 from pulumiverse_grafana import alerting
 
-from .stack_config import ContactPoint
+from estate.stack import ContactPoint
 from .types import ResourceType
 
 
@@ -30,7 +30,6 @@ def _integrations(cp: ContactPoint) -> dict:
 @dataclass(frozen=True)
 class ContactPointsArgs:
     contact_points: dict[str, ContactPoint]
-    provider: pulumi.ProviderResource
 
 
 class ContactPoints(pulumi.ComponentResource):
@@ -39,7 +38,7 @@ class ContactPoints(pulumi.ComponentResource):
         self.by_name = {
             cp_name: grafana.alerting.ContactPoint(
                 cp_name, name=cp_name, **_integrations(cp),
-                opts=pulumi.ResourceOptions(parent=self, provider=args.provider))
+                opts=pulumi.ResourceOptions(parent=self))
             for cp_name, cp in sorted(args.contact_points.items())
         }
         self.register_outputs({"names": sorted(self.by_name)})

@@ -13,8 +13,8 @@ import pulumiverse_grafana as grafana
 from pulumiverse_grafana import alerting
 
 from .contact_points import ContactPoints
-from .estate import Team
-from .stack_config import SEVERITIES, MuteTiming, NotificationPolicy
+from estate import Team
+from estate.stack import SEVERITIES, MuteTiming, NotificationPolicy
 from .types import ResourceType
 
 
@@ -50,13 +50,12 @@ class NotificationPolicyTreeArgs:
     teams: tuple[Team, ...]
     contact_points: ContactPoints
     mute_timings: dict[str, MuteTiming]
-    provider: pulumi.ProviderResource
 
 
 class NotificationPolicyTree(pulumi.ComponentResource):
     def __init__(self, name: str, args: NotificationPolicyTreeArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__(ResourceType.NOTIFICATION_POLICY_TREE, name, None, opts)
-        child = pulumi.ResourceOptions(parent=self, provider=args.provider)
+        child = pulumi.ResourceOptions(parent=self)
         timings = [
             grafana.alerting.MuteTiming(
                 timing_name,

@@ -12,7 +12,8 @@ import json
 import re
 import sys
 
-from components.stack_config import ROOT, SEVERITIES, stack_names
+from estate import PROJECT_LAYOUT, PROJECT_ROOT as ROOT
+from estate.stack import SEVERITIES
 from components.types import ResourceType
 from tools.mocks import Run
 from tools.render import render, rule_expr
@@ -26,7 +27,7 @@ def _promotion_order(stack: str) -> tuple[int, str]:
     return PROMOTION.index(stack) if stack in PROMOTION else len(PROMOTION), stack
 
 
-STACKS = tuple(sorted(stack_names(), key=_promotion_order))  # every stack: PROMOTION's, then the others by name
+STACKS = tuple(sorted(PROJECT_LAYOUT.stack_names(), key=_promotion_order))  # every stack: PROMOTION's, then the others by name
 THRESHOLD = re.compile(r"(==|!=|>=|<=|>|<)\s*(?:bool\s+)?(-?[\d.]+(?:e[+-]?\d+)?)\s*$", re.IGNORECASE)
 ABSENT = "—"  # a stack that does not deploy the team
 

@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from components.stack_config import ROOT, stack_names
+from estate import PROJECT_ROOT as ROOT, Layout
 from components.types import ResourceType as T
 from dashboards.finalize import panels as every_panel
 from tools.catalog import THRESHOLD
@@ -315,7 +315,7 @@ def report(title: str, stacks: dict[str, tuple[Resources, Resources]]) -> tuple[
 
 def render_tree(tree: Path, stacks: list[str], out: Path) -> None:
     """Render `stacks` with the tree's own tools.render and this interpreter; a stack it lacks stays empty."""
-    for stack in sorted(set(stacks) & set(stack_names(tree))):
+    for stack in sorted(set(stacks) & set(Layout.at(tree).stack_names())):
         done = subprocess.run([sys.executable, "-m", "tools.render", "--stack", stack, "--out", str(out / stack)],
                               cwd=tree, capture_output=True, text=True)
         if done.returncode:
@@ -335,7 +335,7 @@ def compare_ref(ref: str, stacks: list[str] | None) -> dict[str, tuple[Resources
     with tempfile.TemporaryDirectory(prefix="tools-diff-") as tmp:
         base = Path(tmp) / "tree"
         export(ref, base)
-        known = set(stack_names(base)) | set(stack_names(ROOT))
+        known = set(Layout.at(base).stack_names()) | set(Layout.at(ROOT).stack_names())
         if unknown := set(stacks or ()) - known:
             raise Failure(f"no such stack in {ref} or the working tree: {', '.join(sorted(unknown))}")
         names = sorted(stacks or known)

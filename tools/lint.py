@@ -43,14 +43,13 @@ from typing import Iterable, Iterator
 
 import promql_parser as pp
 
-from components import promql
-from components.model import UID_MAX, ConfigError
-from components.stack_config import PROJECT, stack_names
-from components.team_spec import Metric
+from estate import promql
+from estate.model import UID_MAX, ConfigError
+from estate import PROJECT, PROJECT_LAYOUT, estate_from_file
+from estate.team import Metric
 from components.types import ResourceType
 from dashboards.finalize import panels as all_panels
 from dashboards.panels import DATASOURCE_VARIABLE
-from tools.mocks import estate_for
 from tools.render import render, write
 
 DATASOURCE_REFS = {"${%s}" % DATASOURCE_VARIABLE, "$%s" % DATASOURCE_VARIABLE}
@@ -132,7 +131,7 @@ def team_contracts(stack: str) -> dict[str, Contract]:
     The selector is resolved by the program's own loader (team selector + the stack's extension).
     """
     return {team.slug: Contract(team.slug, team.selector, {m.name: m for m in team.spec.metrics})
-            for team in estate_for(stack).teams}
+            for team in estate_from_file(stack).teams}
 
 
 # --------------------------------------------------------------------------------------------
@@ -485,7 +484,7 @@ def rendered_stacks() -> dict[str, Path]:
     root = Path(tempfile.mkdtemp(prefix="grafana-platform-render-"))
     atexit.register(shutil.rmtree, root, ignore_errors=True)
     out = {}
-    for stack in stack_names():
+    for stack in PROJECT_LAYOUT.stack_names():
         write(render(stack), root / stack)
         out[stack] = root / stack
     return out

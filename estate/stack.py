@@ -1,23 +1,14 @@
 """What a stack file (stacks/Pulumi.<stack>.yaml) may say: one environment's whole configuration."""
 from __future__ import annotations
 
-import json
 import re
 import zoneinfo
-from pathlib import Path
-from typing import Annotated, Any, Iterator, Literal
+from typing import Annotated, Any, Literal
 
-import pulumi
-import yaml
-from pydantic import AfterValidator, BeforeValidator, Field, ValidationError, field_validator, model_validator
+from pydantic import AfterValidator, BeforeValidator, Field, field_validator, model_validator
 
-from .model import (
-    ConfigError, Duration, HttpUrl, LabelName, Model, NonEmpty, Problems, Slug, Uid, dotted,
-    secret, secret_paths, validation_problems,
-)
+from .model import Duration, HttpUrl, LabelName, Model, NonEmpty, Problems, Slug, Uid, secret
 
-PROJECT = "grafana-platform"
-ROOT = Path(__file__).resolve().parent.parent
 Severity = Literal["critical", "warning", "info"]
 SEVERITIES: tuple[Severity, ...] = ("critical", "warning", "info")
 
@@ -330,135 +321,3 @@ class StackConfig(Model):
         if problems:
             raise Problems(problems)
         return self
-
-
-def stack_file(stack: str) -> Path:
-    return ROOT / "stacks" / f"Pulumi.{stack}.yaml"
-
-
-def stack_names(root: Path = ROOT) -> list[str]:
-    """Every stack of the estate under `root`: stacks/Pulumi.<stack>.yaml, tests' `zz-*` scratch files aside."""
-    names = (p.name[len("Pulumi."):-len(".yaml")] for p in (root / "stacks").glob("Pulumi.*.yaml"))
-    return sorted(n for n in names if not n.startswith("zz-"))
-
-
-def relative(path: Path) -> str:
-    try:
-        return str(path.relative_to(ROOT))
-    except ValueError:
-        return str(path)
-
-
-def secure_paths_in_file(path: Path) -> set[tuple] | None:
-    """Paths of the `secure:` values in a stack file, or None when there is no file to read."""
-    if not path.exists():
-        return None
-    return {at for key, value in (read_yaml(path).get("config") or {}).items() if key.startswith(f"{PROJECT}:")
-            for at, _, is_secure in config_leaves(value, (key.split(":", 1)[1],)) if is_secure}
-
-
-def config_leaves(value: Any, at: tuple = ()) -> Iterator[tuple[tuple, Any, bool]]:
-    """(path, value, is_secure) for each leaf of a stack file's config value; `{secure: ...}` is one secure leaf."""
-    if isinstance(value, dict) and set(value) == {"secure"}:
-        yield at, value, True
-    elif isinstance(value, dict):
-        for k, v in value.items():
-            yield from config_leaves(v, (*at, k))
-    elif isinstance(value, list):
-        for i, v in enumerate(value):
-            yield from config_leaves(v, (*at, i))
-    else:
-        yield at, value, False
-
-
-class _Loader(yaml.SafeLoader):
-    """YAML read as the Pulumi CLI reads it: a key given twice is an error, dates stay strings."""
-
-    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict:
-        seen: set = set()
-        for key_node, _ in node.value:
-            if key_node.tag == "tag:yaml.org,2002:merge":
-                continue
-            key = self.construct_object(key_node, deep=deep)
-            try:
-                duplicate = key in seen
-            except TypeError:  # unhashable: the parent reports it
-                continue
-            if duplicate:
-                raise yaml.constructor.ConstructorError(
-                    None, None, f"key {key!r} is given twice; keep one", key_node.start_mark)
-            seen.add(key)
-        return super().construct_mapping(node, deep)
-
-
-_Loader.yaml_implicit_resolvers = {
-    first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:timestamp"]
-    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
-}
-
-
-def read_yaml(path: Path) -> dict:
-    try:
-        data = yaml.load(path.read_text(encoding="utf-8"), Loader=_Loader) or {}
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        raise ConfigError(relative(path), [(where, f"not valid YAML: {getattr(e, 'problem', e)}")]) from None
-    except UnicodeDecodeError as e:
-        raise ConfigError(relative(path), [(f"byte {e.start}", "not UTF-8 text; save the file as UTF-8")]) from None
-    if not isinstance(data, dict):
-        raise ConfigError(relative(path), [("", "must be a YAML mapping")])
-    config = data.get("config")
-    if path.name.startswith("Pulumi.") and config is not None:  # a stack file: `config:` maps keys to values
-        if not isinstance(config, dict):
-            raise ConfigError(relative(path), [("config", f"must be a mapping of {PROJECT}:<key>: <value>")])
-        keys = [k for k in config if not isinstance(k, str)]
-        if keys:
-            raise ConfigError(relative(path), [(f"config.{k}", f"keys are names like {PROJECT}:orgId") for k in keys])
-    return data
-
-
-def project_config() -> dict[str, Any]:
-    """This project's keys from the Pulumi config the engine (or the offline render) provides."""
-    merged = {**pulumi.runtime.get_config_env(), **pulumi.runtime.config.CONFIG.get()}
-    prefix = f"{PROJECT}:"
-    values = {}
-    for key, raw in merged.items():
-        if key.startswith(prefix):
-            values[key[len(prefix):]] = _decode(raw)
-    return values
-
-
-def _decode(raw: Any) -> Any:
-    # Pulumi hands structured values, numbers and booleans over as JSON text.
-    if isinstance(raw, str):
-        try:
-            return json.loads(raw)
-        except ValueError:
-            return raw
-    return raw
-
-
-def load_stack_config(stack: str) -> StackConfig:
-    path = stack_file(stack)
-    where = relative(path)
-    values = project_config()
-    try:
-        config = StackConfig.model_validate(values)
-    except ValidationError as e:
-        raise ConfigError(where, validation_problems(e, StackConfig, prefix=f"{PROJECT}:")) from None
-    secure = secure_paths_in_file(path)
-    if secure is None:  # no stack file (e.g. config from an ESC environment): trust the engine's marks
-        # The CLI hands secret keys over in the environment; mocks and the automation API set them.
-        marked = set(pulumi.runtime.get_config_secret_keys_env())
-        secure = {(k,) for k in values
-                  if f"{PROJECT}:{k}" in marked or pulumi.runtime.is_config_secret(f"{PROJECT}:{k}")}
-    plain = [p for p, _ in secret_paths(config) if not any(p[: len(s)] == s for s in secure)]
-    if plain:
-        raise ConfigError(where, [
-            (f"{PROJECT}:{dotted(p)}",
-             "must be a secret; set it with: "
-             f"pulumi config set --stack {stack} --secret --path '{PROJECT}:{dotted(p)}' <value>")
-            for p in plain
-        ])
-    return config
