@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from components.stack_config import ROOT
+from estate.layout import PROJECT_ROOT as ROOT
 
 WORKFLOWS = ROOT / ".github" / "workflows"
 

@@ -20,7 +20,7 @@ import urllib.parse
 import urllib.request
 from typing import Any
 
-from components.model import duration_seconds
+from estate.model import duration_seconds
 
 FOLDER = "grafana:oss/folder:Folder"
 DASHBOARD = "grafana:oss/dashboard:Dashboard"

@@ -239,9 +239,14 @@ def _drop(path: list):
     return change
 
 
+def _folder(api: dict, uid: str) -> dict:
+    return next(f for f in api["folders"] if f["uid"] == uid)
+
+
 CHANGES = [
-    ("a missing folder", lambda api: api["folders"].pop(0), "folder api-production: missing"),
-    ("a renamed folder", _set(["folders", 1, "title"], "Chatbot"), "title is 'Chatbot' in Grafana"),
+    ("a missing folder", lambda api: api["folders"].remove(_folder(api, "api-production")),
+     "folder api-production: missing"),
+    ("a renamed folder", lambda api: _folder(api, "chatbot-sav").update(title="Chatbot"), "title is 'Chatbot' in Grafana"),
     ("a dashboard in another folder", _set(["dashboards", "voicebot-roi", "meta", "folderUid"], "general"),
      "dashboard voicebot-roi: in folder 'general'"),
     ("a dashboard Grafana rewrote", _set(["dashboards", "voicebot-roi", "dashboard", "schemaVersion"], 41),

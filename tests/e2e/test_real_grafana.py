@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pytest
 
-from components.stack_config import ROOT
+from estate.layout import PROJECT_ROOT as ROOT
 from tests.e2e import grafana_state as gs
 from tests.e2e.alert_texts import expected_text, rule_templates
 from tests.e2e.synthetic import STEP, Pusher, scenario_series
