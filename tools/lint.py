@@ -23,12 +23,19 @@ Rules (each finding names its rule, dashboard uid and panel):
   gridpos              top-level panels (rows included) lie inside the 24-column grid and do not
                        overlap; panels inside collapsed rows are not placed, so not compared
 
+And on the notification policy tree (tools/routing.py; docs/routing.md):
+  route-never-matches  a route whose matchers contradict (with those above it), or that no alert
+                       rule of the stack reaches
+  route-shadowed       a route an earlier sibling without `continue` takes every alert from
+  contact-point-unreached  a contact point no route sends to
+
 Panels that show no query data (text, news, dashboard and alert lists) need only a title.
 Exit status: 0 without findings, 1 with findings, 2 when a folder cannot be read.
 """
 from __future__ import annotations
 
 import argparse
+import json
 import re
 import sys
 from dataclasses import dataclass
@@ -45,6 +52,7 @@ from estate.contract import COUNTER_SUFFIXES, Contract, contracts
 from estate.model import UID_MAX
 from estate.promql import selector_name, walk
 from tools.render import read_render, rendered_stacks
+from tools import routing
 
 DATASOURCE_REFS = {"${%s}" % DATASOURCE_VARIABLE, "$%s" % DATASOURCE_VARIABLE}
 NO_DATA_PANELS = {"text", "news", "dashlist", "alertlist", "annolist", "welcome"}
@@ -256,6 +264,8 @@ def lint_render(folder: Path, contracts: dict[str, Contract] | None = None) -> t
     findings = [Finding("metric-contract", b.uid, "", f"team '{b.team}' is not in stack {stack}", f"{stack}/{b.team}")
                 for b in boards if b.team not in contracts]
     findings += lint_dashboards((b.board, contracts.get(b.team), f"{stack}/{b.team}") for b in boards)
+    findings += [Finding(f.rule, f"notification policy {f.route}", "", f.message, stack)
+                 for f in routing.stack_findings(json.loads((folder / "resources.json").read_text()))]
     return findings, len(boards)
 
 
