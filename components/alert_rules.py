@@ -2,8 +2,9 @@
 
 Each Prometheus-style rule becomes the three steps Grafana's own Prometheus converter emits:
 A, the instant query with the comparison inside; B, `is_number($A) || is_nan($A) || is_inf($A)`;
-C, a threshold `B > 0` as the condition. No data is OK, a failing query is Error. So the Grafana
-rule fires exactly when the Prometheus rule that promtool tests would.
+C, a threshold `B > 0` as the condition. A failing query is Error; what no data means each rule
+says in team.yaml (`no_data`: ok, as Prometheus treats an empty result, or alerting). So a rule whose
+no data is ok fires exactly when the Prometheus rule that promtool tests would.
 """
 from __future__ import annotations
 
@@ -20,6 +21,10 @@ from .types import ResourceType
 EXPRESSION_DATASOURCE = "__expr__"
 QUERY_RANGE_SECONDS = 600
 CONDITION = "C"
+# team.yaml's `no_data` as Grafana's no-data states (the provider's RuleGroupRuleArgs.no_data_state:
+# "Options are OK, NoData, KeepLast, and Alerting. Defaults to NoData if not set", pulumiverse_grafana
+# 2.44 alerting/_inputs.py); NoData would raise a separate DatasourceNoData alert, so it is never left implied.
+NO_DATA_STATE = {"ok": "OK", "alerting": "Alerting"}
 
 
 def rule_data(rule: Rule, prometheus_uid: str) -> list[alerting.RuleGroupRuleDataArgs]:
@@ -57,7 +62,7 @@ def grafana_rule(rule: Rule, prometheus_uid: str) -> alerting.RuleGroupRuleArgs:
         uid=rule.uid,
         for_=rule.for_,
         condition=CONDITION,
-        no_data_state="OK",
+        no_data_state=NO_DATA_STATE[rule.no_data],
         exec_err_state="Error",
         labels=rule.labels,
         annotations=rule.annotations,

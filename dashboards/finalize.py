@@ -4,7 +4,7 @@ from __future__ import annotations
 import json
 import string
 import warnings
-from typing import Any, Iterator
+from typing import Any, Iterator, Mapping
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore", DeprecationWarning)
@@ -48,9 +48,13 @@ def panels(dashboard: dict) -> Iterator[dict]:
         yield from panel.get("panels") or []
 
 
-def finalize(dashboard: dict, *, uid: str, team: str, selector: str, datasource_uid: str,
-             datasource_name: str) -> dict:
-    """Bind a dashboard to one stack: uid, team tag, datasource variable, panel ids, selector."""
+def finalize(dashboard: dict, *, uid: str, team: str, datasource_uid: str, datasource_name: str,
+             selector: str | None = None, selectors: Mapping[str, str] | None = None) -> dict:
+    """Bind a dashboard to one stack: uid, team tag, datasource variable, panel ids, selectors.
+
+    `selectors` fills %(selector)s and each source's %(selector:<source>)s; `selector` alone, the team's.
+    """
+    selectors = dict(selectors or {}, **({"selector": selector} if selector is not None else {}))
     board = {k: v for k, v in dashboard.items() if k not in ("id", "version", "__inputs", "__requires", "__elements")}
     board["uid"] = uid
     board["tags"] = sorted({*board.get("tags", []), team})
@@ -67,8 +71,8 @@ def finalize(dashboard: dict, *, uid: str, team: str, selector: str, datasource_
         for ref_id, target in zip(string.ascii_uppercase, panel.get("targets") or []):
             target["datasource"] = dict(PANEL_DATASOURCE)
             target.setdefault("refId", ref_id)
-            if "expr" in target:  # the team's %(selector)s, in this stack
-                target["expr"] = template.fill(target["expr"], {"selector": selector}, keep_unknown=True)
+            if "expr" in target:  # the team's %(selector)s and its sources', in this stack
+                target["expr"] = template.fill(target["expr"], selectors, keep_unknown=True)
     return board
 
 

@@ -22,24 +22,38 @@ COUNTER_SUFFIXES = ("_total", "_count", "_sum", "_bucket")
 
 @dataclass(frozen=True)
 class Contract:
-    """What a team's queries may name in one stack: its metric contract and full selector."""
+    """What a team's queries may name in one stack: its metric contract, its full selector, and the
+    full selector of each source (an exporter's job) a metric of the contract comes from."""
 
     team: str
     selector: str
     metrics: dict[str, Metric] = field(default_factory=dict)
+    sources: dict[str, str] = field(default_factory=dict)
 
     @classmethod
     def of(cls, team) -> "Contract":
-        """The contract of a resolved team (estate.resolve.Team): its metrics, its selector in the stack."""
-        return cls(team.slug, team.selector, {m.name: m for m in team.spec.metrics})
+        """The contract of a resolved team (estate.resolve.Team): its metrics and selectors in the stack."""
+        return cls(team.slug, team.selector, {m.name: m for m in team.spec.metrics}, dict(team.sources))
 
     @functools.cached_property
     def required(self) -> frozenset[promql.Matcher]:
-        return frozenset(promql.matchers(self.selector)) if self.selector.strip() else frozenset()
+        """The matchers of the team's own selector (its job, the stack's extension)."""
+        return _matchers(self.selector)
 
     @functools.cached_property
     def selector_labels(self) -> set[str]:
-        return {m.name for m in self.required}
+        """Labels any selector of the contract sets (the team's and its sources')."""
+        return {m.name for selector in (self.selector, *self.sources.values()) for m in _matchers(selector)}
+
+    def selector_of(self, metric: Metric) -> str:
+        """The full selector a metric's series carry: its source's, else the team's."""
+        return self.sources[metric.source] if metric.source else self.selector
+
+    def required_for(self, series: str | None) -> frozenset[promql.Matcher]:
+        """The matchers a selector of `series` must carry: those of its metric's source, else the team's."""
+        if series in self.series:
+            return _matchers(self.selector_of(self.series[series][0]))
+        return self.required
 
     @functools.cached_property
     def series(self) -> dict[str, tuple[Metric, str]]:
@@ -65,7 +79,7 @@ class Contract:
         if series not in self.series:
             return None
         metric, suffix = self.series[series]
-        labels = set(metric.labels) | self.selector_labels | TARGET_LABELS
+        labels = set(metric.labels) | {m.name for m in _matchers(self.selector_of(metric))} | TARGET_LABELS
         if metric.type == "histogram" and suffix == "_bucket":
             labels.add("le")
         if metric.type == "summary" and suffix == "":
@@ -132,6 +146,11 @@ class Contract:
                 if node.modifier.group_labels:
                     check_grouping("group_x", node.modifier.group_labels, allowed, str(node))
         return problems
+
+
+@functools.lru_cache(maxsize=256)
+def _matchers(selector: str) -> frozenset[promql.Matcher]:
+    return frozenset(promql.matchers(selector)) if selector.strip() else frozenset()
 
 
 def contracts(estate) -> dict[str, Contract]:

@@ -98,10 +98,11 @@ def walk(node: pp.Expr, ancestors: tuple = ()) -> Iterator[tuple[pp.Expr, tuple]
 
 
 def metrics_without(expr: str, required) -> list[str]:
-    """Metric names in `expr` whose selector lacks one of the `required` matchers."""
-    required = set(required)
+    """Metric names in `expr` whose selector lacks one of the `required` matchers; `required` is a
+    set of matchers, or a function of the metric name (a metric may come from its own source)."""
+    need = required if callable(required) else (lambda _name, fixed=frozenset(required): fixed)
     return [selector_name(node) or str(node) for node, _ in walk(parse(expr))
-            if isinstance(node, pp.VectorSelector) and not required <= set(_matchers_of(node))]
+            if isinstance(node, pp.VectorSelector) and not set(need(selector_name(node))) <= set(_matchers_of(node))]
 
 
 # --- comparisons --------------------------------------------------------------------------------
@@ -138,6 +139,26 @@ def without_filters(expr: str) -> str | None:
         text = text.replace(str(node), f"({operand})", 1)
         changed = True
     return None
+
+
+ABSENCE = ("absent", "absent_over_time")
+
+
+def without_absence(expr: str) -> str | None:
+    """`expr` with each absent(x) / absent_over_time(x[5m]) replaced by what it watches (`x`, `x[5m]`
+    taken at face value: `last_over_time`), so that what a guard looks for can be shown to exist.
+    None when the expression watches nothing absent."""
+    text = str(parse(expr))
+    calls = [n for n, _ in walk(pp.parse(text)) if isinstance(n, pp.Call) and n.func.name in ABSENCE]
+    if not calls:
+        return None
+    for call in calls:
+        arg = call.args[0]
+        present = f"last_over_time({arg})" if isinstance(arg, pp.MatrixSelector) else str(arg)
+        if str(call) not in text:
+            return None
+        text = text.replace(str(call), present, 1)
+    return text
 
 
 # Binary operators that bind less tightly than `*`: `a + b` times 100 needs parentheses, `a / b` does not.

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import importlib.util
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Mapping
 
@@ -18,12 +18,13 @@ from dashboards.importer import load_exported
 
 from . import promql, template
 from .config import config_from_file, load_stack_config
+from .contract import Contract
 from .files import read_yaml
 from .layout import PROJECT, PROJECT_LAYOUT, Layout
 from .model import UID_MAX, ConfigError, duration_seconds, kebab, validation_problems
 from .notifications import team_overrides
 from .stack import StackConfig, TeamSettings
-from .team import SELECTOR, WINDOW, AlertRule, TeamSpec
+from .team import SELECTOR, SOURCE_SELECTOR, WINDOW, AlertRule, TeamSpec, source_selector
 
 
 @dataclass(frozen=True)
@@ -41,6 +42,7 @@ class Rule:
     threshold: float | None
     for_: str
     unit: str | None
+    no_data: str  # "ok" or "alerting": what an empty result means (Grafana's no-data state)
     labels: dict[str, str]
     annotations: dict[str, str]
 
@@ -69,6 +71,7 @@ class Team:
     dashboards: tuple[Dashboard, ...]
     rules: tuple[Rule, ...]
     notification_templates: str | None = None  # teams/<slug>/notifications.tmpl (estate/notifications.py)
+    sources: dict[str, str] = field(default_factory=dict)  # source -> its full selector in the stack
 
     @property
     def interval_seconds(self) -> int:
@@ -119,9 +122,19 @@ def _load_team(slug: str, settings: TeamSettings, config: StackConfig, where: st
     at = f"{PROJECT}:teams.{slug}"
     selector = ", ".join(s for s in (spec.selector, settings.selector) if s.strip())
     try:
-        required = promql.matchers(selector)
+        promql.matchers(selector)
     except ValueError as e:
         raise ConfigError(where, [(f"{at}.selector", f"not valid label matchers: {e}")]) from None
+    spec_file = layout.relative(layout.team_dir(slug) / "team.yaml")
+    # an exporter's series carry the stack's labels (env="prod") as the team's own do
+    sources = {name: ", ".join(s for s in (own, settings.selector) if s.strip()) for name, own in spec.sources.items()}
+    for name, full in sources.items():
+        try:
+            promql.matchers(full)
+        except ValueError as e:
+            raise ConfigError(spec_file, [(f"sources.{name}", f"not valid label matchers: {e}")]) from None
+    contract = Contract(slug, selector, {m.name: m for m in spec.metrics}, sources)
+    selectors = {"selector": selector, **{SOURCE_SELECTOR.format(name): full for name, full in sources.items()}}
     problems = [
         (f"{at}.overrides.{name}", f"unknown alert; allowed: {', '.join(a.alert for a in spec.alerts)}")
         for name in settings.overrides if name not in {a.alert for a in spec.alerts}
@@ -137,18 +150,18 @@ def _load_team(slug: str, settings: TeamSettings, config: StackConfig, where: st
     if problems:
         raise ConfigError(where, problems)
     variables = {**spec.variables, **settings.variables}
-    spec_file = layout.relative(layout.team_dir(slug) / "team.yaml")
-    rules = tuple(_resolve_rule(slug, rule, settings, config, selector, required, variables, spec, spec_file)
+    rules = tuple(_resolve_rule(slug, rule, settings, config, selectors, contract, variables, spec, spec_file)
                   for rule in spec.alerts)
-    view = TeamView(slug, spec.title, selector, variables, {r.alert: r for r in rules}, spec)
-    dashboards = tuple(_dashboards(slug, spec, selector, required, view, config, layout))
+    view = TeamView(slug, spec.title, selectors, variables, {r.alert: r for r in rules}, spec)
+    dashboards = tuple(_dashboards(slug, spec, selectors, contract, view, config, layout))
     return Team(slug=slug, spec=spec, settings=settings, selector=selector,
                 folder_uid=spec.folder_uid or slug, dashboards=dashboards, rules=rules,
-                notification_templates=team_overrides(slug, layout))
+                notification_templates=team_overrides(slug, layout), sources=sources)
 
 
-def _resolve_rule(slug: str, rule: AlertRule, settings: TeamSettings, config: StackConfig, selector: str,
-                  required: tuple, variables: dict[str, float], spec: TeamSpec, spec_file: str) -> Rule:
+def _resolve_rule(slug: str, rule: AlertRule, settings: TeamSettings, config: StackConfig,
+                  selectors: dict[str, str], contract: Contract, variables: dict[str, float], spec: TeamSpec,
+                  spec_file: str) -> Rule:
     override = settings.overrides.get(rule.alert)
     threshold = override.threshold if override and override.threshold is not None else rule.threshold
     # the annotations quote the threshold in force in this stack
@@ -158,7 +171,7 @@ def _resolve_rule(slug: str, rule: AlertRule, settings: TeamSettings, config: St
         return template.fill(text, annotation_values, keep_unknown=True)
 
     params = {WINDOW: rule.window} if rule.window else {}
-    quantity = promql_text(spec, spec.quantity_of(rule), selector, variables, params)
+    quantity = promql_text(spec, spec.quantity_of(rule), selectors, variables, params)
     uid = rule.uid or f"{slug}-{kebab(rule.alert)}"
     resolved = Rule(
         alert=rule.alert,
@@ -168,6 +181,7 @@ def _resolve_rule(slug: str, rule: AlertRule, settings: TeamSettings, config: St
         threshold=threshold,
         for_=override.for_ if override and override.for_ else rule.for_,
         unit=rule.unit,
+        no_data=rule.no_data,
         labels={**rule.labels, "severity": rule.severity, "team": slug},
         annotations={
             "summary": annotation(rule.summary),
@@ -175,7 +189,7 @@ def _resolve_rule(slug: str, rule: AlertRule, settings: TeamSettings, config: St
             "runbook_url": f"{config.runbook_base_url.rstrip('/')}/{slug}/{rule.runbook_page}",
         },
     )
-    problems = _selector_problems(f"alerts.{rule.alert}.quantity", resolved.expr, required)
+    problems = _selector_problems(f"alerts.{rule.alert}.quantity", resolved.expr, contract)
     if problems:
         raise ConfigError(spec_file, problems)
     if len(uid) > UID_MAX:
@@ -184,15 +198,15 @@ def _resolve_rule(slug: str, rule: AlertRule, settings: TeamSettings, config: St
     return resolved
 
 
-def promql_text(spec: TeamSpec, text: str, selector: str, variables: dict[str, float],
+def promql_text(spec: TeamSpec, text: str, selectors: dict[str, str], variables: dict[str, float],
                 params: dict[str, str]) -> str:
-    """A team's PromQL template filled for one stack: expressions written out, then the selector, the
-    variables (e.g. prices a stack may override) and `params` (the window) put in."""
-    values = {"selector": selector, **{name: promql.number(v) for name, v in variables.items()}, **params}
+    """A team's PromQL template filled for one stack: expressions written out, then the selectors (the
+    team's and its sources'), the variables (e.g. prices a stack may override) and `params` (the window)."""
+    values = {**selectors, **{name: promql.number(v) for name, v in variables.items()}, **params}
     return template.fill(spec.expand(text), values)
 
 
-def _dashboards(slug: str, spec: TeamSpec, selector: str, required: set, view: "TeamView",
+def _dashboards(slug: str, spec: TeamSpec, selectors: dict[str, str], contract: Contract, view: "TeamView",
                 config: StackConfig, layout: Layout) -> list[Dashboard]:
     team_dir = layout.team_dir(slug)
     relative = layout.relative
@@ -225,9 +239,9 @@ def _dashboards(slug: str, spec: TeamSpec, selector: str, required: set, view: "
             raise ConfigError(source, [(f"dashboard '{board.get('title')}'.uid",
                                         f"needs a uid of 1 to {UID_MAX} characters (got '{uid}')")])
         try:
-            final = finalize(board, uid=uid, team=slug, selector=selector,
+            final = finalize(board, uid=uid, team=slug, selectors=selectors,
                              datasource_uid=prometheus.uid, datasource_name=prometheus.name)
-            _check_queries(source, final, required)
+            _check_queries(source, final, contract)
         except (AttributeError, TypeError, KeyError) as e:  # a JSON value of the wrong shape
             raise ConfigError(source, [(f"dashboard '{board.get('title')}'",
                                         f"not a dashboard model Grafana accepts ({type(e).__name__}: {e}); "
@@ -237,25 +251,33 @@ def _dashboards(slug: str, spec: TeamSpec, selector: str, required: set, view: "
     return result
 
 
-def _check_queries(source: str, board: dict, required: set) -> None:
+def _check_queries(source: str, board: dict, contract: Contract) -> None:
     problems = [
         problem
         for panel in panels(board) for target in panel.get("targets") or []
         for problem in _selector_problems(
             f"{board['uid']}.panels['{panel.get('title')}'].targets.{target.get('refId')}.expr",
-            target.get("expr", ""), required)
+            target.get("expr", ""), contract)
     ]
     if problems:
         raise ConfigError(source, problems)
 
 
-def _selector_problems(where: str, expr: str, required: set) -> list[tuple[str, str]]:
-    """Why `expr` is not valid PromQL, or which of its metrics lack the team's selector."""
+def _selector_problems(where: str, expr: str, contract: Contract) -> list[tuple[str, str]]:
+    """Why `expr` is not valid PromQL, or which of its metrics lack their selector (the team's, or
+    that of the source the contract names for them)."""
     try:
-        unscoped = promql.metrics_without(expr, required)
+        unscoped = promql.metrics_without(expr, contract.required_for)
     except ValueError as e:
         return [(where, str(e))]
-    return [(where, f"metrics {unscoped} lack the team selector {SELECTOR}")] if unscoped else []
+    by_placeholder: dict[str, list[str]] = {}
+    for name in unscoped:
+        metric = contract.series.get(name, (None,))[0]
+        placeholder = source_selector(metric.source) if metric and metric.source else SELECTOR
+        by_placeholder.setdefault(placeholder, []).append(name)
+    return [(where, f"metrics {names} lack the team selector {SELECTOR}" if placeholder == SELECTOR
+             else f"metrics {names} lack the selector of their source, {placeholder}")
+            for placeholder, names in by_placeholder.items()]
 
 
 @dataclass(frozen=True)
@@ -269,7 +291,7 @@ class TeamView:
 
     slug: str
     title: str
-    selector: str
+    selectors: dict[str, str]  # selector -> the team's in this stack; selector:<source> -> each source's
     variables: dict[str, float]
     rules: dict[str, Rule]
     spec: TeamSpec
@@ -285,7 +307,7 @@ class TeamView:
             raise LookupError(f"no expression '{name}' in teams/{self.slug}/team.yaml; "
                               f"its expressions: {', '.join(self.spec.expressions) or 'none'}")
         try:
-            return promql_text(self.spec, template.placeholder(name), self.selector, self.variables, params)
+            return promql_text(self.spec, template.placeholder(name), self.selectors, self.variables, params)
         except template.UnknownPlaceholder as e:
             raise LookupError(f"expression '{name}' needs {e.name}=... (it uses %({e.name})s)") from None
 

@@ -13,6 +13,11 @@ SELECTOR = template.placeholder("selector")
 THRESHOLD = template.placeholder("threshold")
 WINDOW = "window"  # the parameter an expression takes for its range, e.g. `increase(x[%(window)s])`
 RESERVED = {"selector", "threshold", WINDOW}
+SOURCE_SELECTOR = "selector:{}"  # %(selector:kafka)s: the selector of the team's source `kafka`
+
+
+def source_selector(source: str) -> str:
+    return template.placeholder(SOURCE_SELECTOR.format(source))
 MetricName = Annotated[str, StringConstraints(pattern=r"^[a-zA-Z_:][a-zA-Z0-9_:]*$")]
 Name = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]*$")]
 Comparison = Literal[">", "<", ">=", "<=", "==", "!="]
@@ -36,6 +41,8 @@ class Metric(Model):
     range: tuple[float, float] | None = Field(None, description="gauge: where its values lie ([0, 1]: a 0/1 flag); "
                                                                 "histogram, summary: where most observations lie")
     buckets: list[float] | None = Field(None, description="histogram: its bucket bounds (le), +Inf implied")
+    source: Name | None = Field(None, description="one of the team's `sources` when an exporter, not the team's "
+                                                  "own job, exports it; queries scope it with %(selector:<source>)s")
 
     @model_validator(mode="after")
     def _hints(self) -> "Metric":
@@ -75,6 +82,8 @@ class AlertRule(Model):
     description: NonEmpty
     runbook: Slug | None = Field(None, description="page under the stack's runbookBaseUrl")
     labels: dict[LabelName, str] = {}
+    no_data: Literal["ok", "alerting"] = Field(description="what an empty result means for Grafana: ok, or alerting")
+    no_data_reason: NonEmpty = Field(description="why; e.g. which guard alert fires when the metrics are absent")
 
     @model_validator(mode="after")
     def _shape(self) -> "AlertRule":
@@ -108,6 +117,8 @@ class TeamSpec(Model):
     folder: NonEmpty = Field(description="Grafana folder title")
     folder_uid: Uid | None = None
     selector: NonEmpty = Field(description='label matchers every query carries, e.g. job="voicebot"')
+    sources: dict[Name, NonEmpty] = Field(
+        {}, description='other scrape jobs the team reads (exporters), by name: {kafka: job="kafka-exporter"}')
     metrics: list[Metric] = Field(min_length=1)
     expressions: dict[Name, NonEmpty] = Field(
         {}, description="PromQL shared by alerts and panels, used as %(name)s; may take %(window)s")
@@ -127,6 +138,9 @@ class TeamSpec(Model):
         seconds = duration_seconds(self.alert_interval)
         if seconds < 10 or seconds % 10:  # Grafana's scheduler ticks every 10s and refuses other intervals
             problems.append(("alert_interval", f"must be a multiple of 10s, e.g. 1m (got '{self.alert_interval}')"))
+        problems += [(f"metrics.{i}.source", f"unknown source '{m.source}'; the team's sources: "
+                                             f"{', '.join(self.sources) or 'none (declare them under sources:)'}")
+                     for i, m in enumerate(self.metrics) if m.source is not None and m.source not in self.sources]
         clash = sorted((set(self.expressions) & set(self.variables)) | (set(self.expressions) & RESERVED))
         if clash:
             problems.append(("expressions", f"{', '.join(clash)}: already a variable or a reserved name "
@@ -142,7 +156,7 @@ class TeamSpec(Model):
             except ValueError as e:
                 problems.append((f"alerts.{index}.quantity", str(e)))
                 continue
-            if SELECTOR not in quantity:
+            if SELECTOR not in quantity and not any(source_selector(s) in quantity for s in self.sources):
                 problems.append((f"alerts.{index}.quantity", f"must scope its metrics with {SELECTOR}"))
             if (template.placeholder(WINDOW) in quantity) != (alert.window is not None):
                 problems.append((f"alerts.{index}.window", "give a window exactly when the quantity's expressions "
@@ -150,6 +164,10 @@ class TeamSpec(Model):
         if problems:
             raise Problems(problems)
         return self
+
+    @property
+    def source_placeholders(self) -> set[str]:
+        return {SOURCE_SELECTOR.format(source) for source in self.sources}
 
     def quantity_of(self, alert: AlertRule) -> str:
         """The alert's quantity as PromQL text: a bare expression name stands for that expression."""
@@ -165,9 +183,9 @@ class TeamSpec(Model):
                 if name in seen:
                     raise ValueError(f"expressions refer to each other in a cycle: {' -> '.join((*seen, name))}")
                 return self.expand(self.expressions[name], (*seen, name))
-            if name in self.variables or name in RESERVED:
+            if name in self.variables or name in RESERVED or name in self.source_placeholders:
                 return None
-            allowed = sorted({*RESERVED, *self.variables, *self.expressions} - {"threshold"})
+            allowed = sorted({*RESERVED, *self.variables, *self.expressions, *self.source_placeholders} - {"threshold"})
             raise ValueError(f"unknown placeholder %({name})s; allowed: {', '.join(allowed)}")
 
         return template.fill(text, one, keep_unknown=True)

@@ -15,7 +15,7 @@ def test_an_unknown_team_names_the_team_and_the_teams_allowed(prod_values):
 
 def test_a_bad_duration_names_the_field_and_the_value(prod_values):
     values, secrets = prod_values
-    values["teams"]["api-production"]["overrides"]["HighErrorRate"]["for"] = "5 minutes"
+    values["teams"]["api-production"]["overrides"] = {"HighErrorRate": {"for": "5 minutes"}}
     message, monitor = run_fails(values, secrets)
     assert "grafana-platform:teams.api-production.overrides.HighErrorRate.for" in message
     assert "'5 minutes'" in message
@@ -66,7 +66,7 @@ def test_a_route_to_an_unknown_contact_point_lists_the_defined_ones(prod_values)
 
 def test_a_typo_in_a_key_suggests_the_right_one(prod_values):
     values, secrets = prod_values
-    values["teams"]["api-production"]["overrides"]["HighErrorRate"] = {"treshold": 0.01}
+    values["teams"]["api-production"]["overrides"] = {"HighErrorRate": {"treshold": 0.01}}
     message, _ = run_fails(values, secrets)
     assert ("grafana-platform:teams.api-production.overrides.HighErrorRate.treshold: unknown field "
             "(did you mean 'threshold'?); allowed: for, threshold") in message
@@ -74,7 +74,7 @@ def test_a_typo_in_a_key_suggests_the_right_one(prod_values):
 
 def test_an_override_of_an_unknown_alert_lists_the_teams_alerts(prod_values):
     values, secrets = prod_values
-    values["teams"]["api-production"]["overrides"]["HighErrorRates"] = {"threshold": 0.01}
+    values["teams"]["api-production"]["overrides"] = {"HighErrorRates": {"threshold": 0.01}}
     message, monitor = run_fails(values, secrets)
     assert "teams.api-production.overrides.HighErrorRates: unknown alert; allowed: APIInstanceDown" in message
     assert monitor.registrations == []

@@ -48,9 +48,9 @@ def good_board() -> dict:
             panel("Requests", f"sum by (endpoint) (rate(http_requests_total{{{SEL}}}[$__rate_interval]))"),
             panel("Latency p95", f"histogram_quantile(0.95, sum by (le) (rate(http_request_duration_seconds_bucket{{{SEL}}}[5m])))",
                   x=12, unit="s"),
-            panel("Requests today", f"sum(increase(http_requests_total{{{SEL}}}[$__range]))", y=9, w=6, unit="short",
+            panel("Requests today", f"sum(increase(http_requests_total{{{SEL}}}[$__range]))", y=9, w=12, unit="short",
                   kind="stat", instant=True),
-            panel("Instances", f"count(up{{{SEL}}}) + sum(queue_messages_count{{{SEL}}})", x=6, y=9, w=6, unit="short",
+            panel("Instances", f"count(up{{{SEL}}}) + sum(queue_messages_count{{{SEL}}})", x=12, y=9, w=12, unit="short",
                   kind="stat"),
             {"type": "row", "title": "Details", "collapsed": True, "gridPos": {"h": 1, "w": 24, "x": 0, "y": 17},
              "panels": [panel("Errors", f"sum(rate(http_requests_total{{{SEL}, status=~\"5..\"}}[5m]))", y=0)]},
@@ -201,6 +201,18 @@ def test_panels_outside_the_grid():
     board = good_board()
     board["panels"][2]["gridPos"] = {"h": 8, "w": 12, "x": 18, "y": 1}
     assert rules(board) == {"gridpos"}
+
+
+@pytest.mark.parametrize("change, gap", [
+    ({"w": 6}, "beside"),             # the line ends at column 18
+    ({"h": 4}, "below"),              # a shorter panel beside a taller one
+])
+def test_a_line_of_panels_that_leaves_cells_empty(change, gap):
+    board = good_board()
+    board["panels"][2]["gridPos"].update(change)  # "Latency p95", beside "Requests"
+    findings = lint.lint_dashboard(board, CONTRACT)
+    assert [f.rule for f in findings] == ["gridpos-gap"], (gap, findings)
+    assert "line at y=1" in findings[0].message and "'Latency p95'" in findings[0].message
 
 
 def test_panels_inside_a_collapsed_row_are_not_compared():

@@ -102,7 +102,7 @@ def test_a_threshold_is_read_from_the_estates_alerts_not_from_the_expression(ren
     old, new = renders
     edit_alerts(new, lambda alerts: alerts["api-production"]["HighErrorRate"].update(threshold=0.5))
     rows = [line for line in run(capsys, old, new)[1].splitlines() if line.startswith("| HighErrorRate ")]
-    assert rows == ["| HighErrorRate | threshold | `> 0.02` | `> 0.5` |"]
+    assert rows == ["| HighErrorRate | threshold | `> 0.05` | `> 0.5` |"]
     (old / "alerts.json").unlink()  # a render written before alerts.json existed: no threshold rows at all
     assert not [line for line in run(capsys, old, new)[1].splitlines() if line.startswith("| HighErrorRate ")]
 

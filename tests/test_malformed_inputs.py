@@ -59,10 +59,11 @@ def fails(values: dict, secret_keys: list[str]) -> tuple[str, RecordingMonitor]:
 
 
 def put(path: tuple, value: Any) -> Callable[[dict], None]:
+    """Set `value` at `path`, making the maps on the way that the file lacks (e.g. a team's overrides)."""
     def mutate(data: dict) -> None:
         target = data
         for key in path[:-1]:
-            target = target[key]
+            target = target.setdefault(key, {}) if isinstance(target, dict) else target[key]
         target[path[-1]] = value
     return mutate
 
@@ -295,6 +296,8 @@ TEAM_CASES = [
               "alerts.1: give a comparison and a threshold together"),
     team_case("an alert quantity naming no expression", alert("ErrorSpike", "quantity", "%(error_spike)s"),
               "alerts.2.quantity: unknown placeholder %(error_spike)s; allowed: selector, window"),
+    team_case("an alert that does not say what no data means", drop(("alerts", 1, "noDataReason")),
+              "alerts.1.noDataReason: is required"),
     # wrong values and typos
     team_case("tresholds in an alert", alert("HighErrorRate", "tresholds", 0.1),
               "alerts.1.tresholds: unknown field (did you mean 'threshold'?); allowed: alert, comparison, description, for,"),
@@ -429,7 +432,7 @@ def in_clear(*path: str, value: str) -> Callable[[], str]:
         data = prod_file_for_one_team()
         target = data["config"]
         for key in path[:-1]:
-            target = target[key]
+            target = target.setdefault(key, {})
         target[path[-1]] = value
         return yaml.safe_dump(data, sort_keys=False)
     return text

@@ -96,7 +96,7 @@ def test_rule_group_is_one_per_team_in_its_folder_with_every_rule(rendered):
     assert group.inputs["intervalSeconds"] == 60
     assert [r["name"] for r in group.inputs["rules"]] == [
         "APIInstanceDown", "HighErrorRate", "ErrorSpike", "HighLatencyP95", "CriticalLatencyP99",
-        "HighMemoryUsage", "HighCPUUsage"]
+        "HighMemoryUsage", "HighCPUUsage", "APIMetricsAbsent"]
 
 
 def _rule(run, team, alert):
@@ -110,7 +110,7 @@ def test_each_rule_is_the_three_step_pipeline_grafanas_converter_emits(rendered)
     query, query_model = steps["A"]
     assert query["datasourceUid"] == "prometheus"
     assert query["relativeTimeRange"] == {"from": 600, "to": 0}
-    assert query_model["instant"] is True and query_model["expr"].endswith("> 0.02")
+    assert query_model["instant"] is True and query_model["expr"].endswith("> 0.05")
     assert steps["B"][1] == {**steps["B"][1], "type": "math", "expression": "is_number($A) || is_nan($A) || is_inf($A)"}
     assert steps["C"][1]["type"] == "threshold" and steps["C"][1]["expression"] == "B"
     assert steps["C"][1]["conditions"][0]["evaluator"] == {"params": [0], "type": "gt"}
@@ -125,12 +125,19 @@ def test_rules_carry_severity_team_and_annotations_with_a_runbook_per_stack(rend
     assert rule["annotations"]["description"] == "Instance {{ $labels.instance }} is not responding"
 
 
-def test_stack_overrides_change_a_rules_threshold_or_for_and_nothing_else(rendered):
+def test_stack_overrides_change_a_rules_threshold_or_for_and_nothing_else(rendered, prod_values):
+    from tests.conftest import run_values
+
     prod, dev = rendered("prod"), rendered("dev")
-    assert "> 0.02" in json.loads(_rule(prod, "api-production", "HighErrorRate")["datas"][0]["model"])["expr"]
-    assert "> 0.05" in json.loads(_rule(dev, "api-production", "HighErrorRate")["datas"][0]["model"])["expr"]
     assert _rule(dev, "api-production", "APIInstanceDown")["for"] == "5m"
     assert _rule(prod, "api-production", "APIInstanceDown")["for"] == "1m"
+    values, secrets = prod_values  # prod keeps the originals: a loosened threshold, as dev might set one
+    values["teams"]["api-production"]["overrides"] = {"HighErrorRate": {"threshold": 0.1}}
+    loose = _rule(run_values(values, secrets), "api-production", "HighErrorRate")
+    kept = _rule(prod, "api-production", "HighErrorRate")
+    assert json.loads(loose["datas"][0]["model"])["expr"].endswith("> 0.1")
+    assert json.loads(kept["datas"][0]["model"])["expr"].endswith("> 0.05")
+    assert {**loose, "datas": None, "annotations": None} == {**kept, "datas": None, "annotations": None}
 
 
 def test_contact_points_hold_their_integrations_with_endpoints_as_secrets(rendered):
@@ -181,19 +188,23 @@ def test_dev_mutes_every_team_at_night_and_on_weekends(rendered):
     assert len(routes) == 5 and all(r["muteTimings"] == ["nights", "weekends"] for r in routes)
 
 
-def test_panels_draw_the_threshold_the_stacks_alert_uses(rendered):
-    def p95_steps(stack):
-        model = json.loads(rendered(stack).one(T.DASHBOARD, "api-production-overview").inputs["configJson"])
+def test_panels_draw_the_threshold_the_stacks_alert_uses(rendered, prod_values):
+    from tests.conftest import run_values
+
+    def p95_steps(run):
+        model = json.loads(run.one(T.DASHBOARD, "api-production-overview").inputs["configJson"])
         panel = next(p for p in model["panels"] if p["title"] == "Latency p95")
         return [s["value"] for s in panel["fieldConfig"]["defaults"]["thresholds"]["steps"]]
 
-    assert p95_steps("prod") == [None, 0.8]
-    assert p95_steps("dev") == [None, 1]
+    values, secrets = prod_values
+    values["teams"]["api-production"]["overrides"] = {"HighLatencyP95": {"threshold": 1.5}}
+    assert p95_steps(rendered("prod")) == [None, 1]
+    assert p95_steps(run_values(values, secrets)) == [None, 1.5]
 
 
 def test_the_stack_exports_each_teams_folder_dashboards_and_rule_count(rendered):
     teams = rendered("prod").exports["teams"]
     assert teams["api-production"] == {
-        "folderUid": "api-production", "dashboardUids": ["api-production-overview"], "ruleCount": 7}
+        "folderUid": "api-production", "dashboardUids": ["api-production-overview"], "ruleCount": 8}
     assert sorted(teams) == ["api-production", "chatbot-sav", "customer-service", "mlops-scoring", "voicebot"]
     assert rendered("prod").exports["grafanaUrl"] == "https://grafana.acme-corp.com"

@@ -22,7 +22,7 @@ from dashboards.finalize import panels
 from estate import PROJECT_LAYOUT, estate_from_file
 from estate.contract import Contract, contracts
 from estate.model import duration_seconds
-from estate.promql import substitute_macros, without_filters
+from estate.promql import substitute_macros, without_absence, without_filters
 from estate.team import Metric
 from tools import synthetic
 from tools.render import read_render, rendered_stacks
@@ -47,9 +47,18 @@ class Case:
     alert: bool = False
 
     @property
+    def guard(self) -> bool:
+        """An alert that fires on absence (absent(x)): on the full history it must stay empty."""
+        return self.alert and without_absence(self.expr) is not None
+
+    @property
     def data_expr(self) -> str:
-        """What must return data: an alert's expression without its comparisons (empty = not firing)."""
-        return (without_filters(self.expr) or self.expr) if self.alert else self.expr
+        """What must return data: an alert's expression without its comparisons (empty = not firing);
+        a guard's, what it watches (`absent(x)` -> `x`: every metric it names exists)."""
+        if not self.alert:
+            return self.expr
+        expr = without_filters(self.expr) or self.expr
+        return without_absence(expr) or expr
 
 
 def _slug(text: str) -> str:
@@ -120,6 +129,7 @@ def history(tmp_path_factory) -> History:
 @dataclass
 class Outcome:
     error: str | None = None  # the expression as written failed
+    as_written: int = 0  # series the expression as written returned
     series: int = 0  # series the data expression returned
     numbers: int = 0  # of which with a value that is not NaN
     data_error: str | None = None
@@ -148,6 +158,7 @@ def _run(server: PrometheusServer, end: int, case: Case) -> Outcome:
     except QueryError as e:
         outcome.error = str(e)
         return outcome
+    outcome.as_written = result_size(data)
     if case.data_expr != case.expr:
         try:
             data = run(case.data_expr)
@@ -183,6 +194,8 @@ def test_query_names_only_its_contract_and_returns_data(case: Case, outcomes: di
     what = "the query" if case.data_expr == case.expr else f"what it compares, `{case.data_expr}`,"
     assert outcome.series, f"{describe(case)}\n{what} returned no series from the synthetic history"
     assert outcome.numbers, f"{describe(case)}\n{what} returned only NaN"
+    if case.guard:  # every metric the guard watches is there, so it must not fire: a typo would make it fire forever
+        assert outcome.as_written == 0, f"{describe(case)}\nthe guard fires on a history that holds every metric it watches"
 
 
 def test_every_stack_dashboard_and_alert_is_covered():
@@ -204,10 +217,10 @@ def test_the_synthetic_history_holds_every_contract_series_of_every_stack(histor
     missing = []
     for stack, contracts in CONTRACTS.items():
         for contract in contracts.values():
-            labels = synthetic.selector_labels(contract.selector)
-            for series, (_, suffix) in contract.series.items():
+            for series, (metric, suffix) in contract.series.items():
                 if suffix in ("_total", "_info"):
                     continue  # the other spelling of a counter / info metric named without the suffix
+                labels = synthetic.selector_labels(contract.selector_of(metric))  # an exporter's: its own job
                 if (series, labels.get("job"), labels.get("env")) not in have:
                     missing.append(f"{stack}/{contract.team}: {series}")
     assert not missing, "series missing from the synthetic history:\n  " + "\n  ".join(missing)

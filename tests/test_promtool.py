@@ -147,7 +147,7 @@ def test_placeholders_take_each_stacks_values():
     assert pt.substitute(template, prod) == (
         "series: 'up{job=\"api-production\", env=\"prod\", instance=\"a\"}'\n"
         "labels: {job: \"api-production\", env: \"prod\"}\n"
-        "t: 0.02 1000000000\n"
+        "t: 0.05 1000000000\n"
         "e: 1m 3m 1h30s\n"
         "r: https://runbooks.acme-corp.com/prod/prod\n")
     assert pt.substitute("%(threshold:HighErrorRate)s %(for:APIInstanceDown)s", dev) == "0.05 5m"
@@ -155,16 +155,24 @@ def test_placeholders_take_each_stacks_values():
         "job": "api-production", "env": "prod", "instance": "a"}
 
 
+def test_source_placeholders_give_an_exporters_selector_with_the_stacks_extension():
+    ctx = pt.context("prod", "customer-service")
+    assert pt.substitute("{%(selector:cadvisor)s}\n{%(selector_labels:cadvisor)s}\n", ctx) == (
+        '{job="kubernetes-nodes-cadvisor", container="customer-service", env="prod"}\n'
+        '{job: "kubernetes-nodes-cadvisor", container: "customer-service", env: "prod"}\n')
+
+
 def test_placeholders_leave_comments_and_other_percent_signs_alone():
     ctx = pt.context("prod", "voicebot")
     text = '# %(nonsense)s\ndescription: {{ printf "%.2f" $value }} (threshold %(threshold:CostPerCallRunaway)s)\n'
-    assert pt.substitute(text, ctx) == '# %(nonsense)s\ndescription: {{ printf "%.2f" $value }} (threshold 0.3)\n'
+    assert pt.substitute(text, ctx) == '# %(nonsense)s\ndescription: {{ printf "%.2f" $value }} (threshold 0.5)\n'
 
 
 @pytest.mark.parametrize("placeholder,message", [
     ("%(treshold:HighErrorRate)s", "unknown placeholder"),
     ("%(threshold:NoSuchAlert)s", "no alert 'NoSuchAlert' with a threshold"),
-    ("%(for:NoSuchAlert)s", "no alert 'NoSuchAlert'; its alerts: APIInstanceDown, CriticalLatencyP99"),
+    ("%(for:NoSuchAlert)s", "no alert 'NoSuchAlert'; its alerts: APIInstanceDown, APIMetricsAbsent, CriticalLatencyP99"),
+    ("%(selector:kafka)s", "team api-production has no source 'kafka'; its sources: none"),
     ("%(for:APIInstanceDown+2)s", "optionally followed by"),
     ("%(for:APIInstanceDown-5m)s", "negative"),
 ])

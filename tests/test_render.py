@@ -37,7 +37,7 @@ def test_render_writes_resources_dashboards_and_prometheus_rule_files(tmp_path, 
     assert rules["groups"][0]["name"] == "api-production"
     assert rules["groups"][0]["rules"][0]["expr"] == 'up{job="api-production", env="prod"} == 0'
     summary = capsys.readouterr().out
-    assert "team api-production: 1 dashboards, 7 alert rules" in summary
+    assert "team api-production: 1 dashboards, 8 alert rules" in summary
 
 
 def test_the_dashboard_file_is_exactly_the_config_json_sent_to_grafana(tmp_path):

@@ -7,8 +7,12 @@ import pytest
 import yaml
 
 from components.types import ResourceType as T
+from estate import PROJECT_LAYOUT
+from estate.contract import Contract
+from estate.model import duration_seconds
+from estate.promql import metrics_without
 from tests.conftest import STACKS
-from tools.catalog import CATALOG, _team_section, catalog
+from tools.catalog import CATALOG, PROMOTION, _team_section, catalog
 from tools.mocks import Run
 from tools.render import rule_expr
 from tools.routing import receivers
@@ -38,32 +42,89 @@ def test_the_team_folder_holds_every_dashboard_with_its_uid_title_rows_and_panel
             assert model["refresh"] == board["refresh"]
 
 
-@pytest.mark.parametrize("stack,team", CASES, ids=IDS)
-def test_every_alert_exists_with_the_threshold_for_and_severity_in_force_in_the_stack(rendered, stack, team):
-    expected, run = EXPECTED[team], rendered(stack)
-    rules = {r["name"]: r for r in run.one(T.RULE_GROUP, team).inputs["rules"]}
-    resolved = {r.alert: r for t in run.estate.teams if t.slug == team for r in t.rules}
+def _rules(run: Run, team: str) -> dict:
+    """The team's rules as the run's estate resolved them (overrides applied), by alert name."""
+    return {r.alert: r for t in run.estate.teams if t.slug == team for r in t.rules}
+
+
+@pytest.mark.parametrize("team", EXPECTED)
+def test_prod_runs_every_alert_with_the_originals_values_exactly(rendered, team):
+    expected, run = EXPECTED[team], rendered("prod")
+    rules = _rules(run, team)
     assert set(rules) == set(expected["alerts"])
     for name, (threshold, for_, severity) in expected["alerts"].items():
-        override = expected.get("overrides", {}).get(stack, {}).get(name, {})
+        assert rules[name].labels["severity"] == severity, name
+        if threshold is not None:
+            assert rules[name].threshold == threshold, f"{name}: prod must keep the original's threshold"
+        if for_ is not None:
+            assert rules[name].for_ == for_, f"{name}: prod must keep the original's for"
+    for name, summary in expected.get("summaries", {}).items():
+        assert rules[name].annotations["summary"] == summary
+    if "evaluation" in expected:
+        group = run.one(T.RULE_GROUP, team).inputs
+        assert group["intervalSeconds"] == duration_seconds(expected["evaluation"])
+
+
+def _looser(rule, prod) -> bool:
+    """Whether `rule` fires no sooner than `prod` would: a `for` at least as long, a threshold no nearer."""
+    if duration_seconds(rule.for_) < duration_seconds(prod.for_):
+        return False
+    if rule.threshold == prod.threshold:
+        return True
+    return (rule.comparison in (">", ">=") and rule.threshold > prod.threshold
+            or rule.comparison in ("<", "<=") and rule.threshold < prod.threshold)
+
+
+@pytest.mark.parametrize("stack,team", CASES, ids=IDS)
+def test_every_alert_runs_in_every_stack_as_the_estate_resolved_it(rendered, stack, team):
+    run = rendered(stack)
+    rules = {r["name"]: r for r in run.one(T.RULE_GROUP, team).inputs["rules"]}
+    resolved = _rules(run, team)
+    assert set(rules) == set(EXPECTED[team]["alerts"])
+    for name, (_, _, severity) in EXPECTED[team]["alerts"].items():
         rule = rules[name]
         assert rule_expr(rule) == resolved[name].expr, "Grafana runs the resolved rule's quantity, comparison, threshold"
+        assert rule["for"] == resolved[name].for_
         assert rule["labels"] == {"severity": severity, "team": team}
-        assert rule["for"] == override.get("for", for_)
-        if threshold is not None:
-            assert resolved[name].threshold == override.get("threshold", threshold), f"{name}: {rule_expr(rule)}"
         assert {"summary", "description", "runbook_url"} <= set(rule["annotations"])
 
 
-@pytest.mark.parametrize("stack,team", CASES, ids=IDS)
-def test_every_query_carries_the_team_selector(rendered, stack, team):
-    run = rendered(stack)
-    selector = f'job="{"fastapi-app" if team == "chatbot-sav" else team}", env="{stack}"'
-    exprs = [json.loads(r["datas"][0]["model"])["expr"] for r in run.one(T.RULE_GROUP, team).inputs["rules"]]
-    for uid in EXPECTED[team]["dashboards"]:
-        model = json.loads(run.one(T.DASHBOARD, uid).inputs["configJson"])
-        exprs += [t["expr"] for p in model["panels"] for t in p.get("targets", []) if "expr" in t]
-    assert exprs and all(selector in e for e in exprs)
+@pytest.mark.parametrize("stack", PROMOTION[:-1])
+@pytest.mark.parametrize("team", EXPECTED)
+def test_dev_and_staging_only_loosen_prods_alerts(rendered, stack, team):
+    prod, here = _rules(rendered("prod"), team), _rules(rendered(stack), team)
+    tighter = [name for name, rule in here.items() if not _looser(rule, prod[name])]
+    assert not tighter, f"{stack} makes {tighter} fire sooner than prod: an earlier warning is an added rule"
+
+
+@pytest.mark.parametrize("stack", PROMOTION[:-1])
+def test_every_override_says_why_beside_it(stack):
+    lines = PROJECT_LAYOUT.stack_file(stack).read_text().splitlines()
+    unexplained, depth = [], None
+    for line in lines:
+        indent = len(line) - len(line.lstrip())
+        if depth is not None and line.strip() and indent <= depth:
+            depth = None
+        if depth is not None and line.strip() and "#" not in line:
+            unexplained.append(line.strip())
+        if line.strip() == "overrides:":
+            depth = indent
+    assert not unexplained, f"stacks/Pulumi.{stack}.yaml: overrides without their reason: {unexplained}"
+
+
+def test_a_rule_whose_no_data_means_alerting_tells_grafana_so(scratch, prod_values):
+    from tests.conftest import run_values
+
+    team = scratch.team_dir("api-production")
+    spec = yaml.safe_load((team / "team.yaml").read_text())
+    spec["alerts"][0].update(noData="alerting", noDataReason="this API must always be scraped")
+    (team / "team.yaml").write_text(yaml.safe_dump(spec, allow_unicode=True))
+    values, secrets = prod_values
+    values["teams"] = {"api-production": values["teams"]["api-production"]}
+    rules = {r["name"]: r for r in run_values(values, secrets, layout=scratch).one(T.RULE_GROUP, "api-production")
+             .inputs["rules"]}
+    assert rules["APIInstanceDown"]["noDataState"] == "Alerting"
+    assert rules["HighErrorRate"]["noDataState"] == "OK"
 
 
 @pytest.mark.parametrize("stack,team", CASES, ids=IDS)

@@ -15,13 +15,16 @@ Rules (each finding names its rule, dashboard uid and panel):
                        before any aggregation (sum, avg, max, topk, histogram_quantile, ...;
                        count and group, which ignore values, are allowed, as is aggregating
                        what resets(), changes(), timestamp() or absent() make of a counter)
-  selector             every metric selector carries every matcher of the team's selector
+  selector             every metric selector carries every matcher of the team's selector (of its
+                       source's, for a metric the contract says an exporter exports)
   metric-contract      every metric and label a query names is in the team's metric contract
   promql               every query parses (Grafana macros substituted)
   legacy-panel         no Angular-era `graph`, `singlestat` or `table-old` panels
   uid                  a uid of 1 to 40 characters, unique across the stack's dashboards
   gridpos              top-level panels (rows included) lie inside the 24-column grid and do not
                        overlap; panels inside collapsed rows are not placed, so not compared
+  gridpos-gap          each line of top-level panels fills the 24 columns with panels of one height,
+                       so no empty cell is left beside or below a panel
 
 And on the notification policy tree (tools/routing.py; docs/routing.md):
   route-never-matches  a route whose matchers contradict (with those above it), or that no alert
@@ -169,6 +172,7 @@ def lint_dashboard(board: dict, contract: Contract | None = None, where: str = "
                 for rule, message in lint_query(expr, contract, instant=bool(target.get("instant"))):
                     add(rule, label, f"target {ref}: {message}; query: {expr}")
     findings += [Finding("gridpos", name, p, m, where) for p, m in gridpos_problems(board)]
+    findings += [Finding("gridpos-gap", name, p, m, where) for p, m in gap_problems(board)]
     return findings
 
 
@@ -206,9 +210,12 @@ def lint_query(expr: str, contract: Contract | None, *, instant: bool = False) -
                                      "rate()/irate()/increase() first"))
                     break
     if contract is not None:
-        missing = promql.metrics_without(expr, contract.required)
+        missing = promql.metrics_without(expr, contract.required_for)
         if missing:
-            problems.append(("selector", f"metrics {missing} lack the team selector {{{contract.selector}}}"))
+            needed = sorted({contract.selector_of(contract.series[m][0]) if m in contract.series else contract.selector
+                             for m in missing})
+            problems.append(("selector", f"metrics {missing} lack their selector "
+                                         f"{' / '.join('{' + n + '}' for n in needed)} (the team's, or their source's)"))
         problems += [("metric-contract", p) for p in contract.problems(expr)]
     return problems
 
@@ -232,6 +239,24 @@ def gridpos_problems(board: dict) -> list[tuple[str, str]]:
                 problems.append((label, f"gridPos {pos} overlaps panel '{other}' "
                                  f"{ {'h': oh, 'w': ow, 'x': ox, 'y': oy} }"))
         placed.append((label, (x, y, w, h)))
+    return problems
+
+
+def gap_problems(board: dict) -> list[tuple[str, str]]:
+    """(panel, message) for each line of top-level panels that leaves empty cells in the grid."""
+    lines: dict[int, list[tuple[str, dict]]] = {}
+    for panel in board.get("panels") or []:
+        pos = panel.get("gridPos") or {}
+        if panel.get("type") == "row" or not all(isinstance(pos.get(k), int) for k in ("x", "y", "w", "h")):
+            continue  # rows span the grid; an incomplete gridPos is the gridpos rule's finding
+        lines.setdefault(pos["y"], []).append((str(panel.get("title") or f"#{panel.get('id')}"), pos))
+    problems = []
+    for y, placed in sorted(lines.items()):
+        width, heights = sum(pos["w"] for _, pos in placed), {pos["h"] for _, pos in placed}
+        if width != GRID_COLUMNS or len(heights) > 1:
+            sizes = ", ".join(f"'{title}' {pos['w']}x{pos['h']}" for title, pos in placed)
+            problems.append((placed[0][0], f"the line at y={y} ({sizes}) leaves cells empty: its panels should "
+                                           f"fill the {GRID_COLUMNS} columns with one height"))
     return problems
 
 

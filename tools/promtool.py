@@ -7,6 +7,8 @@ per stack (docs/alert-tests.md):
 
     %(selector)s            the team's selector in this stack:   job="voicebot", env="prod"
     %(selector_labels)s     the same as YAML flow-map entries:   job: "voicebot", env: "prod"
+    %(selector:kafka)s      a source's selector (team.yaml `sources`, an exporter's job), and
+    %(selector_labels:kafka)s  the same as YAML flow-map entries
     %(threshold:Alert)s     the alert's threshold in this stack: 0.3
     %(for:Alert)s           the alert's `for` in this stack:     15m
     %(for:Alert+3m)s        ... plus/minus durations:            18m
@@ -65,15 +67,36 @@ class Context:
     stack: str
     team: str
     selector: str
-    labels: tuple[tuple[str, str], ...]   # the selector's equality matchers, in order
+    sources: dict[str, str]               # the team's sources' selectors in this stack
     rules: dict[str, Rule]                # the team's rules in this stack, overrides applied
     runbook_base: str
 
-    def value(self, key: str) -> str:
-        if key == "selector":
+    def _selector(self, key: str) -> str:
+        kind, _, source = key.partition(":")
+        if not source:
             return self.selector
-        if key == "selector_labels":
-            return ", ".join(f"{name}: {json.dumps(value)}" for name, value in self.labels)
+        if source not in self.sources:
+            raise PlaceholderError(f"%({key})s: team {self.team} has no source '{source}'; "
+                                   f"its sources: {', '.join(sorted(self.sources)) or 'none'}")
+        return self.sources[source]
+
+    def labels(self, key: str = "selector") -> tuple[tuple[str, str], ...]:
+        """A selector's matchers as label values (series in promtool tests need values: equality only)."""
+        selector = self._selector(key)
+        labels = []
+        for m in promql.matchers(selector):
+            if m.op != "=":
+                raise PlaceholderError(f"stack {self.stack}, team {self.team}: selector `{selector}` has a matcher on "
+                                       f"{m.name} that is not an equality; series in promtool tests need label values")
+            labels.append((m.name, m.value))
+        return tuple(labels)
+
+    def value(self, key: str) -> str:
+        kind = key.partition(":")[0]
+        if kind == "selector":
+            return self._selector(key)
+        if kind == "selector_labels":
+            return ", ".join(f"{name}: {json.dumps(value)}" for name, value in self.labels(key.replace("_labels", "")))
         if key == "runbook_base":
             return self.runbook_base
         if key == "stack":
@@ -101,7 +124,8 @@ class Context:
                 raise PlaceholderError(f"%({key})s: negative in stack {self.stack} ({for_} {terms})")
             return format_duration(seconds)
         raise PlaceholderError(
-            f"%({key})s: unknown placeholder; allowed: %(selector)s, %(selector_labels)s, %(threshold:<Alert>)s, "
+            f"%({key})s: unknown placeholder; allowed: %(selector)s, %(selector_labels)s, %(selector:<source>)s, "
+            "%(selector_labels:<source>)s, %(threshold:<Alert>)s, "
             "%(for:<Alert>[+-<duration>...])s, %(runbook_base)s, %(stack)s")
 
 
@@ -125,16 +149,10 @@ def stack_teams(stack: str) -> dict[str, TeamSettings]:
 def context(stack: str, team: str) -> Context:
     estate = estate_from_file(stack)
     resolved = {t.slug: t for t in estate.teams}[team]  # selector extended, overrides applied
-    selector = resolved.selector
-    labels = []
-    for m in promql.matchers(selector):
-        if m.op != "=":
-            raise PlaceholderError(f"stack {stack}, team {team}: selector `{selector}` has a matcher on {m.name} that is "
-                                   "not an equality; series in promtool tests need label values")
-        labels.append((m.name, m.value))
-    return Context(stack=stack, team=team, selector=selector, labels=tuple(labels),
-                   rules={r.alert: r for r in resolved.rules},
-                   runbook_base=estate.config.runbook_base_url.rstrip("/"))
+    ctx = Context(stack=stack, team=team, selector=resolved.selector, sources=dict(resolved.sources),
+                  rules={r.alert: r for r in resolved.rules}, runbook_base=estate.config.runbook_base_url.rstrip("/"))
+    ctx.labels()  # the team's own selector must give label values, whatever the file uses
+    return ctx
 
 
 def substitute(text: str, ctx: Context) -> str:

@@ -5,7 +5,7 @@
 Needs no Pulumi CLI, no Grafana and no secrets: `secure:` values become masked placeholders.
 Writes DIR/resources.json, DIR/exports.json, DIR/dashboards/<uid>.json, DIR/rules/<team>.yaml
 (for promtool) and DIR/alerts.json (each alert's meaning as the estate resolved it: quantity,
-comparison, threshold, for, unit; tools.diff reads thresholds from it).
+comparison, threshold, for, unit, no data; tools.diff reads thresholds from it).
 """
 from __future__ import annotations
 
@@ -94,7 +94,8 @@ def write(run: Run, out: Path) -> None:
 def alerts(estate: Estate) -> dict:
     """Each team's alerts as the estate resolved them for the stack: what they watch and where they fire."""
     return {team.slug: {rule.alert: {"quantity": rule.quantity, "comparison": rule.comparison,
-                                     "threshold": rule.threshold, "for": rule.for_, "unit": rule.unit}
+                                     "threshold": rule.threshold, "for": rule.for_, "unit": rule.unit,
+                                     "noData": rule.no_data}
                         for rule in team.rules}
             for team in estate.teams}
 

@@ -180,7 +180,7 @@ def _label_text(labels: dict[str, str]) -> str:
 
 def _series_sets(source: TeamSource, metric: Metric, queried) -> list[tuple[dict[str, str], bool]]:
     """Every label set of `metric`, and whether it is the one whose health dips (last instance, first set)."""
-    base = selector_labels(source.contract.selector)
+    base = selector_labels(source.contract.selector_of(metric))  # an exporter's metric: its source's job
     job = base.get("job", source.contract.team)
     choices = [[(label, v) for v in label_values(metric, label, queried)]
                for label in metric.labels if label not in base and label not in ("instance", "le")]
@@ -209,11 +209,15 @@ def families(sources: Iterable[TeamSource], end: int, minutes: int = HISTORY_MIN
             out[name] = (kind, help_, [])
         return out[name][2]
 
+    written: set[str] = set()
     for source in sources:
         queried = queried_values(source.contract, source.exprs)
         for metric in source.contract.metrics.values():
             for labels, dips in _series_sets(source, metric, queried):
                 key = f"{source.stack}/{metric.name}/{_label_text(labels)}"
+                if key in written:  # an exporter's series that two teams' contracts both name
+                    continue
+                written.add(key)
                 rng = _rng(key)
                 if metric.type == "counter":
                     name = metric.name[:-len("_total")] if metric.name.endswith("_total") else metric.name

@@ -4,11 +4,12 @@ from grafana_foundation_sdk.models.dashboard import ValueMap, ValueMappingResult
 
 from dashboards import SELECTOR as SEL
 from dashboards import (
-    alert_line, alert_query, board, organize, quantile, query, row, stat_panel, table_panel, thresholds,
-    timeseries_panel,
+    alert_line, alert_query, board, organize, quantile, query, row, source_selector, stat_panel, table_panel,
+    thresholds, timeseries_panel,
 )
 
 ERRORS = f'http_requests_total{{{SEL}, status=~"5.."}}'
+NODE = source_selector("node")  # node_exporter on the service's hosts (team.yaml sources)
 
 UP_DOWN = [ValueMap({"0": ValueMappingResult(text="DOWN", color="red"),
                      "1": ValueMappingResult(text="UP", color="green")})]
@@ -17,10 +18,14 @@ PASS_FAIL = [ValueMap({"0": ValueMappingResult(text="FAILING", color="red"),
 
 
 def percentiles(title: str, metric: str, *, w: int, h: int, rule=None, description: str = ""):
-    """p50, p95, p99 of a histogram; with `rule`, coloured where that latency alert fires."""
-    panel = timeseries_panel(title, "s", *(query(quantile(metric, q), f"p{q[2:]}") for q in ("0.50", "0.95", "0.99")),
-                             w=w, h=h, description=description)
-    return alert_line(panel, rule) if rule is not None else panel
+    """p50, p95, p99 of a histogram; with `rule` (the p95 alert), its own p95 over its own window
+    beside p50 and p99 over that window, coloured where the alert fires."""
+    if rule is None:
+        queries = [query(quantile(metric, q), f"p{q[2:]}") for q in ("0.50", "0.95", "0.99")]
+        return timeseries_panel(title, "s", *queries, w=w, h=h, description=description)
+    queries = [query(quantile(metric, "0.50", window="5m"), "p50"), alert_query(rule, "p95"),
+               query(quantile(metric, "0.99", window="5m"), "p99")]
+    return alert_line(timeseries_panel(title, "s", *queries, w=w, h=h, description=description), rule)
 
 
 def per_minute(title: str, counter: str, by: str, legend: str, *, w: int = 6, h: int = 8, description: str = ""):
@@ -50,29 +55,39 @@ def overview(team):
                                            "p95 {{operation}}"), w=6, h=8))
         .with_panel(percentiles("Document Upload Duration", "customer_service_document_upload_duration_seconds", w=6, h=8))
         .with_panel(alert_line(timeseries_panel(
-            "API Error Rate", "percentunit",
-            query(f"sum(rate({ERRORS}[$__rate_interval])) / sum(rate(http_requests_total{{{SEL}}}[$__rate_interval]))", "5xx"),
-            w=6, h=8, min=0, description="5xx responses over all responses; alert APIErrorRateHigh fires above the red line"),
+            "API Error Rate", "percentunit", alert_query(team.rule("APIErrorRateHigh"), "5xx"),
+            w=6, h=8, min=0, description="5xx responses over all responses over 5 minutes, as alert APIErrorRateHigh "
+                                         "reads them; it fires above the red line"),
             team.rule("APIErrorRateHigh")))
         .with_row(row("System"))
         .with_panel(alert_line(timeseries_panel(
-            "CPU Usage", "percentunit",
-            query(f"rate(process_cpu_seconds_total{{{SEL}}}[$__rate_interval])", "{{instance}}"),
-            w=6, h=8, min=0, description="Share of one CPU core"), team.rule("CPUUsageHigh")))
+            "CPU Usage", "percentunit", alert_query(team.rule("CPUUsageHigh"), "{{instance}}"),
+            w=6, h=8, min=0, description="Share of one CPU core over 5 minutes (alert CPUUsageHigh)"),
+            team.rule("CPUUsageHigh")))
         .with_panel(alert_line(timeseries_panel(
-            "Memory Usage", "percentunit", alert_query(team.rule("MemoryUsageHigh"), "{{instance}}"),
-            w=6, h=8, min=0, max=1, description="Resident memory over the memory the service may use"),
+            "Memory Usage", "percentunit", alert_query(team.rule("MemoryUsageHigh"), "{{pod}}"),
+            w=6, h=8, min=0, max=1, description="Working set of each container over its memory limit (cAdvisor)"),
             team.rule("MemoryUsageHigh")))
         .with_panel(timeseries_panel("Disk Operations", "iops",
-                                     query(f"sum(rate(customer_service_disk_operations_total{{{SEL}}}[$__rate_interval])) by (operation)",
-                                           "{{operation}}"), w=6, h=8))
+                                     query(f"sum by (device) (rate(node_disk_reads_completed_total{{{NODE}}}[$__rate_interval]))",
+                                           "reads {{device}}"),
+                                     query(f"sum by (device) (rate(node_disk_writes_completed_total{{{NODE}}}[$__rate_interval]))",
+                                           "writes {{device}}"),
+                                     w=6, h=8, description="Reads and writes completed per second on the service's hosts "
+                                                           "(node_exporter)"))
         .with_panel(timeseries_panel("Network Connections", "short",
-                                     query(f"sum(customer_service_network_connections{{{SEL}}}) by (state)", "{{state}}"),
-                                     w=6, h=8, stacked=True))
+                                     query(f"sum(node_netstat_Tcp_CurrEstab{{{NODE}}})", "established"),
+                                     query(f"sum(node_sockstat_TCP_tw{{{NODE}}})", "time wait"),
+                                     w=6, h=8, stacked=True,
+                                     description="TCP connections of the service's hosts (node_exporter netstat, sockstat)"))
         .with_row(row("Business"))
         .with_panel(per_minute("User Creation Rate", "customer_service_users_created_total", "", "users created"))
         .with_panel(per_minute("Client Creation Rate", "customer_service_clients_created_total", "client_type", "{{client_type}}"))
-        .with_panel(per_minute("Document Uploads", "customer_service_document_uploads_total", "status", "{{status}}"))
+        .with_panel(stat_panel("Document Uploads", "short",
+                               query(f"sum by (status) (increase(customer_service_document_uploads_total{{{SEL}}}[$__range]))",
+                                     "{{status}}", instant=True),
+                               w=6, h=8, description="Documents uploaded over the time range, by outcome")
+                    .decimals(0))
         .with_panel(per_minute("User Login Status", "customer_service_user_logins_total", "status", "{{status}}",
                                description="Login attempts per minute by outcome"))
     )

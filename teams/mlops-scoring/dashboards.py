@@ -8,15 +8,17 @@ import warnings
 with warnings.catch_warnings():  # as in dashboards/panels.py: the SDK nudges towards dashboard v2
     warnings.simplefilter("ignore", DeprecationWarning)
     from grafana_foundation_sdk.builders import common
-from grafana_foundation_sdk.models.common import BarAlignment, GraphDrawStyle
+from grafana_foundation_sdk.models.common import BarAlignment, GraphDrawStyle, VizOrientation
 from grafana_foundation_sdk.models.dashboard import DataTransformerConfig, DynamicConfigValue
 from grafana_foundation_sdk.models.prometheus import PromQueryFormat
 
 from dashboards import SELECTOR as SEL
 from dashboards import (
-    alert_query, alert_thresholds, barchart_panel, board, gauge_panel, histogram_panel, organize, piechart_panel,
-    quantile, query, row, stat_panel, table_panel, threshold_line, thresholds, timeseries_panel,
+    alert_query, alert_thresholds, barchart_panel, bargauge_panel, board, gauge_panel, organize, piechart_panel,
+    quantile, query, row, source_selector, stat_panel, table_panel, threshold_line, thresholds, timeseries_panel,
 )
+
+KAFKA, MINIO = source_selector("kafka"), source_selector("minio")  # exporters' jobs (team.yaml sources)
 
 ACCURACY_GREEN = 0.9   # accuracy: orange between ModelAccuracyLow's threshold and this
 DRIFT_ORANGE = 0.1     # PSI convention: below 0.1 no significant drift
@@ -94,12 +96,16 @@ def business_metrics(team):
         .draw_style(GraphDrawStyle.BARS).bar_alignment(BarAlignment.BEFORE).fill_opacity(80)
         .time_from("7d")
     )
-    distribution = histogram_panel(
-        "Credit Score Distribution", "short",
-        query(f"sum(increase(scoring_credit_score_bucket{{{SEL}}}[$__rate_interval])) by (le)", "{{le}}")
-        .format(PromQueryFormat.HEATMAP),
-        w=16, h=8, description="Credit scores returned over the dashboard's time range, per histogram bucket."
-    ).max_data_points(25)  # the panel sums every step; few steps keep the window overlap negligible
+    # A true histogram: the scores of the whole time range, one bar per bucket. The heatmap format
+    # turns Prometheus' cumulative `le` buckets into counts per bucket, sorted by bound.
+    distribution = (
+        bargauge_panel("Credit Score Distribution", "short",
+                       query(f"sum by (le) (increase(scoring_credit_score_bucket{{{SEL}}}[$__range]))", "{{le}}",
+                             instant=True).format(PromQueryFormat.HEATMAP),
+                       w=16, h=8, description="Credit scores returned over the dashboard's time range, per score bucket "
+                                              "(upper bound).")
+        .orientation(VizOrientation.VERTICAL).decimals(0)
+    )
     violations = (
         threshold_line(timeseries_panel("Compliance Violations", "short",
                          query(f"sum by (regulation) (increase(compliance_violations_total{{{SEL}}}[$__rate_interval]))",
@@ -123,9 +129,10 @@ def business_metrics(team):
         .with_row(row("Scores and Risk"))
         .with_panel(distribution)
         .with_panel(piechart_panel("Risk Level Breakdown", "reqps",
-                                   query(f"sum by (risk_level) (rate(scoring_requests_total{{{SEL}}}[$__rate_interval]))",
-                                         "{{risk_level}}"),
-                                   w=8, h=8, description="Share of scoring requests per resulting risk level.")
+                                   query(f'sum by (risk_level) (rate(scoring_requests_total{{{SEL}, risk_level!="none"}}'
+                                         '[$__rate_interval]))', "{{risk_level}}"),
+                                   w=8, h=8, description="Share of scored requests per resulting risk level (failed "
+                                                         "scorings, risk level none, left out).")
                     # average request rate per risk level over the time range, not its last point
                     .reduce_options(common.ReduceDataOptions().calcs(["mean"])))
         .with_row(row("API and Data Pipeline"))
@@ -134,13 +141,14 @@ def business_metrics(team):
                                            "{{endpoint}} p95"),
                                      w=16, h=8, description="p95 response time per API endpoint."))
         .with_panel(stat_panel("Data Pipeline Health", "percentunit",
-                               query(f"avg(min by (topic, partition) (kafka_topic_partitions_in_sync{{{SEL}}}))",
+                               query(f"1 - avg(kafka_topic_partition_under_replicated_partition{{{KAFKA}}})",
                                      "Kafka partitions in sync"),
-                               query(f"avg(min by (bucket) (minio_bucket_available{{{SEL}}}))", "MinIO buckets reachable"),
+                               query(f"min(minio_cluster_health_status{{{MINIO}}})", "MinIO cluster healthy"),
                                # red below 100 %: one partition out of sync is what the alert counts
                                w=8, h=8, min=0, max=1, steps=thresholds("red", 1, "green"),
-                               description="Red below 100 %: a Kafka partition out of sync (alert KafkaPartitionsOutOfSync) "
-                                           "or a MinIO bucket the service cannot reach."))
+                               description="Red below 100 %: a Kafka partition under-replicated (kafka_exporter; alert "
+                                           "KafkaPartitionsOutOfSync) or the MinIO cluster degraded (MinIO's own "
+                                           "health status)."))
         .with_row(row("Compliance"))
         .with_panel(violations)
     )

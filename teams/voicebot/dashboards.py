@@ -7,6 +7,8 @@ from dashboards import (
     timeseries_panel,
 )
 RANGE = "$__range"  # ROI stats are totals over the time range: a few calls per hour make short windows empty
+CALLS = "suffix: calls"  # the original's unit for calls; Grafana prints the value then " calls"
+# (custom units `suffix:<text>`: grafana/grafana packages/grafana-data/src/valueFormats/valueFormats.ts)
 
 
 def total(metric: str, window: str = RANGE, matchers: str = "") -> str:
@@ -39,20 +41,25 @@ def dashboards(team):
         .with_row(row("Costs"))
         .with_panel(stat_panel("Cost per Call", "currencyUSD",
                                query(team.expression("cost_per_call", window=RANGE), instant=True),
-                               w=8, h=4, steps=alert_thresholds(cost_per_call),
+                               w=6, h=4, steps=alert_thresholds(cost_per_call),
                                description="(ElevenLabs characters + Deepgram audio minutes + Groq tokens) x price, "
                                            "divided by calls handled, over the time range"))
         .with_panel(stat_panel("TTS Cache Savings", "percent",
                                query(f"{cache_hits} / {tts_requests} * 100", instant=True),
-                               w=8, h=4, min=0, max=100,
+                               w=6, h=4, min=0, max=100,
                                description="TTS requests served from cache / (cache hits + ElevenLabs API calls)"))
+        .with_panel(stat_panel("TTS Cache Savings (USD)", "currencyUSD",
+                               query(team.expression("tts_cache_savings", window=RANGE), instant=True),
+                               w=6, h=4,
+                               description="What the cache hits would have cost at ElevenLabs: hits x characters of "
+                                           "an average ElevenLabs call x the price per character, over the time range"))
         .with_panel(stat_panel("Total API Cost Today", "currencyUSD",
                                query(team.expression("api_cost", window=RANGE), instant=True),
-                               w=8, h=4,
+                               w=6, h=4,
                                description="ElevenLabs + Deepgram + Groq spend since midnight (browser time)")
                     .time_from("now/d"))
         .with_row(row("Business KPIs"))
-        .with_panel(stat_panel("Calls Handled", "short", query(f"round({calls})", instant=True),
+        .with_panel(stat_panel("Calls Handled", CALLS, query(f"round({calls})", instant=True),
                                w=6, h=6).decimals(0))
         .with_panel(stat_panel("Automatic Resolution Rate", "percent",
                                query(f"{resolved} / {calls} * 100", instant=True),
@@ -74,12 +81,12 @@ def dashboards(team):
         .with_panel(latency("LLM Latency (by task)", "voicebot_llm_response_seconds", "task",
                             team.rule("VoicebotLLMLatencyHigh")))
         .with_panel(latency("TTS Latency (cache vs ElevenLabs)", "voicebot_tts_response_seconds", "source"))
-        .with_panel(stat_panel("Concurrent Calls", "short", query(f"sum(voicebot_active_calls{{{SEL}}})"),
+        .with_panel(stat_panel("Concurrent Calls", CALLS, query(f"sum(voicebot_active_calls{{{SEL}}})"),
                                # the original's bands: green below 5, yellow to the alert's threshold, red above
                                w=6, h=8, steps=alert_thresholds(team.rule("HighConcurrentCalls"), warning=5,
                                                                 warning_color="yellow")).decimals(0))
         .with_row(row("Calls and Problems"))
-        .with_panel(timeseries_panel("Calls per Hour", "short",
+        .with_panel(timeseries_panel("Calls per Hour", CALLS,
                                      query(f"sum(rate(voicebot_calls_total{{{SEL}}}[1h])) * 3600", "calls/h"),
                                      w=12, h=8, description="Calls over the preceding hour (the original's rate([1h]) * 3600)"))
         .with_panel(piechart_panel("Problem Type Distribution", "short",

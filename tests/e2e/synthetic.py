@@ -63,8 +63,10 @@ def scenario_series(stack: str, path: Path = SCENARIO) -> list[Series]:
     doc = yaml.safe_load(path.read_text())
     series = []
     for team, entries in sorted(doc.items()):
-        selector = context(stack, team).labels  # the selector's equality matchers: job, env...
-        series += [parse_series(team, e["series"], selector, e.get("value"), e.get("rate")) for e in entries]
+        ctx = context(stack, team)
+        for e in entries:  # the team's selector labels (job, env...), or those of the entry's `source` (an exporter)
+            selector = ctx.labels(f"selector:{e['source']}" if e.get("source") else "selector")
+            series.append(parse_series(team, e["series"], selector, e.get("value"), e.get("rate")))
     return series
 
 
