@@ -13,7 +13,7 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from dashboards.finalize import canonical_json, finalize, panels, to_dict
-from dashboards.importer import load_exported
+from dashboards.importer import ImportProblems, import_dashboard, load_exported
 
 from . import promql
 from .model import UID_MAX, ConfigError, duration_seconds, kebab, validation_problems
@@ -169,7 +169,9 @@ def _dashboards(slug: str, spec: TeamSpec, selector: str, required: set, view: "
             raise ConfigError(relative(module_path), [("dashboards()", f"{type(e).__name__}: {e}")]) from None
     for index, item in enumerate(spec.imports):
         try:
-            board = load_exported(team_dir / item.file)
+            board = import_dashboard(load_exported(team_dir / item.file), selector).board
+        except ImportProblems as e:  # what would change the dashboard's meaning, per panel
+            raise ConfigError(relative(team_dir / item.file), e.problems) from None
         except OSError as e:
             raise ConfigError(relative(team_dir / "team.yaml"), [(
                 f"imports.{index}.file",

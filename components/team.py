@@ -33,9 +33,10 @@ class Team(pulumi.ComponentResource):
         TeamDashboards(team.slug, TeamDashboardsArgs(
             dashboards=team.dashboards, folder_uid=folder.folder.uid, provider=args.provider, protect=args.protect,
         ), child)
-        TeamAlertRules(team.slug, TeamAlertRulesArgs(
-            team=team, folder_uid=folder.folder.uid, prometheus_uid=args.prometheus_uid,
-            provider=args.provider, protect=args.protect, depends_on=[args.datasources],
-        ), child)
+        if team.rules:  # Grafana refuses a rule group without rules; a team of imported dashboards may have none
+            TeamAlertRules(team.slug, TeamAlertRulesArgs(
+                team=team, folder_uid=folder.folder.uid, prometheus_uid=args.prometheus_uid,
+                provider=args.provider, protect=args.protect, depends_on=[args.datasources],
+            ), child)
         self.folder_uid = folder.folder.uid
         self.register_outputs({"folderUid": self.folder_uid})

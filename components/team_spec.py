@@ -67,7 +67,8 @@ class TeamSpec(Model):
     selector: NonEmpty = Field(description='label matchers every query carries, e.g. job="voicebot"')
     metrics: list[Metric] = Field(min_length=1)
     alert_interval: Duration = "1m"
-    alerts: list[AlertRule] = Field(min_length=1)
+    alert_group: NonEmpty | None = Field(None, description="the Grafana rule group's name (an adopted group keeps its own); the slug when unset")
+    alerts: list[AlertRule] = []
     variables: dict[NonEmpty, float] = Field({}, description="dashboard constants a stack may override")
     imports: list[DashboardImport] = []
     notes: str = ""
