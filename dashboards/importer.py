@@ -41,6 +41,7 @@ BUILT_IN = {"-- Grafana --": "grafana", "grafana": "grafana", "-- Mixed --": "mi
             "__expr__": "expression", "-100": "expression"}
 # Prometheus-compatible datasource plugins whose queries are PromQL.
 PROMQL_PLUGINS = {"prometheus"}
+LEGACY = {"graph", "singlestat", "grafana-singlestat-panel", "table-old", "grafana-piechart-panel"}
 DATA_FREE_PANELS = {"text", "news", "dashlist", "alertlist", "annolist", "welcome", "row", "gettingstarted"}
 GRID_CELL_HEIGHT, GRID_CELL_MARGIN = 30, 8  # Grafana's grid: a row of height h is h*30 + (h-1)*8 px
 # Legend and `valueName` statistics of the Angular panels, as Grafana's reducers name them.
@@ -105,7 +106,9 @@ class _Import:
         """What a datasource reference points at: a plugin id, `default`, `named`, or a built-in."""
         if ref is None:
             return "default"
-        if isinstance(ref, dict):
+        if isinstance(ref, dict):  # {"type": "datasource", "uid": "-- Mixed --"}: the uid names the built-ins
+            if ref.get("uid") in BUILT_IN:
+                return BUILT_IN[ref["uid"]]
             if ref.get("type"):
                 return BUILT_IN.get(ref["type"], ref["type"])
             ref = ref.get("uid")
@@ -115,6 +118,8 @@ class _Import:
             return "unknown"
         if ref in BUILT_IN:
             return BUILT_IN[ref]
+        if ref.startswith("${") and ref.endswith("}") and ref[2:-1] in self.inputs:
+            return self.inputs[ref[2:-1]] or "unknown"  # `${DS_PROMETHEUS-PROD}`: input names may hold a '-'
         if m := VARIABLE.fullmatch(ref):
             name = next(g for g in m.groups() if g)
             if name in self.inputs:
@@ -177,6 +182,8 @@ class _Import:
         label = f"panels['{panel.get('title') or '#' + str(panel.get('id'))}']"
         if kind == "row":
             return
+        if kind in LEGACY:
+            panel.pop("pluginVersion", None)  # the Angular plugin's version: the new panel's migrations must not run
         if kind == "graph":
             _graph(panel, self, label)
         elif kind in ("singlestat", "grafana-singlestat-panel"):
@@ -269,7 +276,8 @@ class _Import:
                 x += width
                 line = max(line, height)
                 (row_panel["panels"] if row_panel and row_panel["collapsed"] else placed).append(panel)
-            y += line
+            y = y - line if row_panel and row_panel["collapsed"] else y  # a collapsed row takes one line
+            y += 0 if row_panel and row_panel["collapsed"] else line
         self.board["panels"] = placed
         self.board["schemaVersion"] = max(int(self.board.get("schemaVersion") or 0), 16)
 
@@ -403,8 +411,9 @@ def _value_mappings(old: dict) -> list[dict]:
     """Angular `valueMaps`/`rangeMaps` (mappingType 1/2) as Grafana 8+ value mappings."""
     mappings: list[dict] = []
     kind = old.get("mappingType", 1)
+    value_maps, range_maps = old.get("valueMaps") or [], old.get("rangeMaps") or []  # only one kind is in use
     values: dict[str, dict] = {}
-    for index, m in enumerate(old.get("valueMaps") or [] if kind != 2 else []):
+    for index, m in enumerate(value_maps if kind != 2 else []):
         if not isinstance(m, dict) or m.get("op", "=") != "=" or "value" not in m:
             continue
         if str(m["value"]) == "null":
@@ -413,7 +422,7 @@ def _value_mappings(old: dict) -> list[dict]:
             values[str(m["value"])] = {"text": m.get("text", ""), "index": index}
     if values:
         mappings.insert(0, {"type": "value", "options": values})
-    for index, m in enumerate(old.get("rangeMaps") or [] if kind != 1 else []):
+    for index, m in enumerate(range_maps if kind != 1 else []):
         if isinstance(m, dict):
             mappings.append({"type": "range", "options": {"from": _number(m.get("from")), "to": _number(m.get("to")),
                                                           "result": {"text": m.get("text", ""), "index": index}}})
@@ -490,15 +499,16 @@ def _graph(panel: dict, work: _Import, where: str) -> None:
         defaults["decimals"] = _number(old["decimals"])
     custom = defaults.setdefault("custom", {})
     custom["drawStyle"] = "bars" if old.get("bars") else "line" if old.get("lines", True) else "points"
+    radius, dash, space = old.get("pointradius"), old.get("dashLength", 10), old.get("spaceLength", 10)
     if old.get("points"):
         custom["showPoints"] = "always"
-        if _number(old.get("pointradius")) is not None:
-            custom["pointSize"] = 2 + old["pointradius"] * 2
+        if _number(radius) is not None:
+            custom["pointSize"] = 2 + radius * 2
     elif custom["drawStyle"] != "points":
         custom["showPoints"] = "never"
     custom["lineWidth"] = old.get("linewidth", 1)
     if old.get("dashes"):
-        custom["lineStyle"] = {"fill": "dash", "dash": [old.get("dashLength", 10), old.get("spaceLength", 10)]}
+        custom["lineStyle"] = {"fill": "dash", "dash": [dash, space]}
     fill_below = any(isinstance(o, dict) and o.get("fillBelowTo") for o in old.get("seriesOverrides") or [])
     custom["fillOpacity"] = 35 if fill_below else (_number(old.get("fill", 1)) or 0) * 10
     if _number(old.get("fillGradient")):
@@ -632,7 +642,11 @@ def _graph_thresholds(thresholds: list) -> tuple[dict, str] | None:
     return {"mode": "absolute", "steps": steps}, mode
 
 
-def _graph_series_to_bargauge(panel: dict, old: dict, work: _Import, where: str) -> None:
+def _graph_series_to_bargauge(panel: dict, old: _Old, work: _Import, where: str) -> None:
+    # One bar per series: how lines are drawn, the legend and the tooltip have nothing to apply to.
+    for key in ("bars", "lines", "fill", "linewidth", "points", "pointradius", "nullPointMode", "tooltip", "yaxis",
+                "legend", "stack", "steppedLine", "dashes", "seriesOverrides", "thresholds", "timeRegions"):
+        old.get(key)
     panel["type"] = "bargauge"
     defaults = _defaults(panel)
     defaults.update({k: v for k, v in _axis((old.get("yaxes") or [None])[0]).items() if k != "custom"})
@@ -656,6 +670,7 @@ _SINGLESTAT_KEYS = ("format", "decimals", "thresholds", "colors", "colorBackgrou
 def _singlestat(panel: dict, work: _Import, where: str) -> None:
     old = _take(panel, *_SINGLESTAT_KEYS)
     gauge = old.get("gauge") or {}
+    sparkline, colour_background, colour_value = old.get("sparkline") or {}, old.get("colorBackground"), old.get("colorValue")
     panel["type"] = "gauge" if gauge.get("show") else "stat"
     defaults = _defaults(panel)
     if old.get("format") and old["format"] != "none":
@@ -684,8 +699,8 @@ def _singlestat(panel: dict, work: _Import, where: str) -> None:
     if old.get("tableColumn"):
         options["reduceOptions"]["fields"] = f"/^{old['tableColumn']}$/"
     if panel["type"] == "stat":
-        options["graphMode"] = "area" if (old.get("sparkline") or {}).get("show") else "none"
-        options["colorMode"] = "background" if old.get("colorBackground") else "value" if old.get("colorValue") else "none"
+        options["graphMode"] = "area" if sparkline.get("show") else "none"
+        options["colorMode"] = "background" if colour_background else "value" if colour_value else "none"
         options["textMode"] = "name" if value_name == "name" else "auto"
         options["justifyMode"] = "auto"
     else:
