@@ -28,9 +28,14 @@ def substitute_macros(expr: str, values: Mapping[str, str] = MACROS) -> str:
 
 
 def parse(expr: str, values: Mapping[str, str] = MACROS) -> promql_parser.Expr:
-    """The parsed expression, macros given `values`; ValueError with the parser's reason when it is not valid PromQL."""
+    """The parsed expression, macros given `values` and template variables (`$instance`, `[[q]]`, in
+    imported dashboards) stand-ins; ValueError with the parser's reason when it is not valid PromQL."""
+    text = substitute_macros(expr, values)
+    if "$" in text or "[[" in text:
+        from dashboards.promql_rewrite import stand_ins  # here: the dashboards package imports this module
+        text = stand_ins(text)
     try:
-        return promql_parser.parse(substitute_macros(expr, values))
+        return promql_parser.parse(text)
     except ValueError as e:
         raise ValueError(f"invalid PromQL ({e}): {expr}") from None
 

@@ -26,7 +26,6 @@ from typing import Iterator
 
 import promql_parser as pp
 
-from components.promql import MACROS
 from components.team_spec import SELECTOR  # the placeholder teams write by hand; injected as it is
 
 VARIABLE = re.compile(r"\$(\w+)|\[\[(\w+?)(?::(\w+))?\]\]|\$\{(\w+)(?:\.([^:^}]+))?(?::([^}]+))?\}")
@@ -255,13 +254,25 @@ class _Scan:
 
 
 def _duration(variable: str) -> str:
-    value = MACROS.get(variable)
-    return value if value and not value.isdigit() else "1m"
+    return "1m"  # a variable in a range or after `offset` stands for a duration
 
 
 def _number(variable: str) -> str:
-    value = MACROS.get(variable)
-    return value if value and value.isdigit() else "1"
+    return "1"  # one standing alone stands for a number: `topk($n, ...)`, `> $threshold`
+
+
+def stand_ins(expr: str) -> str:
+    """`expr` with every Grafana variable outside strings replaced by something that parses in its place.
+
+    For parse-only checks (selectors, metric contract); Grafana's macros should be given values
+    first (components.promql.substitute_macros). An expression that does not tokenize is returned
+    as it is, for the parser to report.
+    """
+    try:
+        tokens = tokenize(expr)
+        return _join(tokens, {}, _Scan(expr, tokens).stand_ins)
+    except RewriteError:
+        return expr
 
 
 # --------------------------------------------------------------------------------------------
