@@ -34,7 +34,9 @@ from typing import Any, Iterator
 
 from .finalize import panels
 from .panels import DATASOURCE_VARIABLE
-from .promql_rewrite import VARIABLE, RewriteError, scope, scope_variable_query
+from .promql_rewrite import (
+    LABEL_NAMES_MATCH, LABEL_VALUES, METRICS, QUERY_RESULT, VARIABLE, RewriteError, scope, scope_variable_query,
+)
 
 PROMETHEUS_REF = {"type": "prometheus", "uid": "${%s}" % DATASOURCE_VARIABLE}
 BUILT_IN = {"-- Grafana --": "grafana", "grafana": "grafana", "-- Mixed --": "mixed", "-- Dashboard --": "dashboard",
@@ -854,3 +856,67 @@ def iter_queries(board: dict) -> Iterator[tuple[str, str]]:
     for annotation in (board.get("annotations") or {}).get("list") or []:
         if isinstance(annotation, dict) and isinstance(annotation.get("expr"), str) and annotation["expr"].strip():
             yield f"annotations['{annotation.get('name')}']", annotation["expr"]
+
+
+def variable_exprs(board: dict) -> list[str]:
+    """PromQL the query variables of an imported dashboard run (label_values as a series selector)."""
+    out = []
+    for variable in (board.get("templating") or {}).get("list") or []:
+        if variable.get("type") != "query":
+            continue
+        query = variable.get("query")
+        text = (query.get("query") if isinstance(query, dict) else query) or ""
+        text = text.strip()
+        if not text or METRICS.match(text):
+            continue
+        if m := LABEL_VALUES.match(text):
+            if m.group(1):
+                out.append(f"count by ({m.group(2)}) ({m.group(1)})" if not m.group(2).startswith("$") else m.group(1))
+        elif m := LABEL_NAMES_MATCH.match(text):
+            out.append(m.group(1))
+        elif m := QUERY_RESULT.match(text):
+            out.append(m.group(1))
+        elif not text.startswith("label_names("):
+            out.append(text)
+    return out
+
+
+def variable_values(board: dict) -> dict[str, tuple[str, str]]:
+    """Each template variable of a dashboard as Grafana would fill it in with its defaults:
+    (value in a regex matcher, value elsewhere); "All" is the variable's allValue or `.*`."""
+    values = {}
+    for v in (board.get("templating") or {}).get("list") or []:
+        name, kind = v.get("name"), v.get("type")
+        if not name or kind in ("datasource", "adhoc"):
+            continue
+        current = (v.get("current") or {}).get("value")
+        current = current if isinstance(current, list) else [current] if current not in (None, "") else []
+        concrete = [c for c in current if c != "$__all"]
+        options = [o.get("value") for o in v.get("options") or [] if isinstance(o, dict) and o.get("value") != "$__all"]
+        query = v.get("query") if isinstance(v.get("query"), str) else ""
+        if kind in ("custom", "interval") and not options:
+            options = [o.strip() for o in query.split(",") if o.strip()]
+        if kind in ("textbox", "constant"):
+            options = [query] if query else options
+        single = (concrete or options or [f"{name}-value"])[0]
+        if kind == "interval" and str(single).startswith("$__auto"):
+            single = "1m"
+        everything = not concrete and v.get("includeAll") or "$__all" in current
+        regex = (v.get("allValue") or ".*") if everything else "|".join(map(str, concrete)) if len(concrete) > 1 else str(single)
+        values[name] = (regex, str(single))
+    return values
+
+
+def interpolate(expr: str, board: dict) -> str:
+    """`expr` with the dashboard's template variables filled in as Grafana would with their defaults
+    (macros such as `$__rate_interval` are left for components.promql.substitute_macros)."""
+    values = variable_values(board)
+
+    def fill(m: re.Match) -> str:
+        name = next(g for g in (m.group(1), m.group(2), m.group(4)) if g)
+        if name not in values:
+            return m.group(0)
+        regex, single = values[name]
+        before = expr[:m.start()].rstrip()
+        return regex if before.endswith(('=~"', '!~"')) else single
+    return VARIABLE.sub(fill, expr)

@@ -50,10 +50,8 @@ from components.model import ConfigError, duration_seconds, kebab
 from components.stack_config import PROJECT, ROOT, read_yaml, relative, stack_file
 from components.team_spec import SELECTOR, THRESHOLD
 from components.types import ResourceType as T
-from dashboards.importer import ImportProblems, import_dashboard, iter_queries, load_exported
-from dashboards.promql_rewrite import (
-    LABEL_NAMES_MATCH, LABEL_VALUES, METRICS, QUERY_RESULT, VARIABLE, RewriteError, parse_matchers, scope,
-)
+from dashboards.importer import ImportProblems, import_dashboard, interpolate, iter_queries, load_exported, variable_exprs
+from dashboards.promql_rewrite import VARIABLE, RewriteError, parse_matchers, scope
 from tools.lint import TARGET_LABELS, selector_name, walk
 from tools.mocks import Registration, config_from_file, run_program
 
@@ -376,70 +374,6 @@ def contact_points_for(folder: Folder, rules: list[dict], stack: str) -> Receive
 # The metric contract, drafted from queries
 # --------------------------------------------------------------------------------------------
 
-def variable_exprs(board: dict) -> list[str]:
-    """PromQL the query variables of an imported dashboard run (label_values as a series selector)."""
-    out = []
-    for variable in (board.get("templating") or {}).get("list") or []:
-        if variable.get("type") != "query":
-            continue
-        query = variable.get("query")
-        text = (query.get("query") if isinstance(query, dict) else query) or ""
-        text = text.strip()
-        if not text or METRICS.match(text):
-            continue
-        if m := LABEL_VALUES.match(text):
-            if m.group(1):
-                out.append(f"count by ({m.group(2)}) ({m.group(1)})" if not m.group(2).startswith("$") else m.group(1))
-        elif m := LABEL_NAMES_MATCH.match(text):
-            out.append(m.group(1))
-        elif m := QUERY_RESULT.match(text):
-            out.append(m.group(1))
-        elif not text.startswith("label_names("):
-            out.append(text)
-    return out
-
-
-def variable_values(board: dict) -> dict[str, tuple[str, str]]:
-    """Each template variable of a dashboard as Grafana would fill it in with its defaults:
-    (value in a regex matcher, value elsewhere); "All" is the variable's allValue or `.*`."""
-    values = {}
-    for v in (board.get("templating") or {}).get("list") or []:
-        name, kind = v.get("name"), v.get("type")
-        if not name or kind in ("datasource", "adhoc"):
-            continue
-        current = (v.get("current") or {}).get("value")
-        current = current if isinstance(current, list) else [current] if current not in (None, "") else []
-        concrete = [c for c in current if c != "$__all"]
-        options = [o.get("value") for o in v.get("options") or [] if isinstance(o, dict) and o.get("value") != "$__all"]
-        query = v.get("query") if isinstance(v.get("query"), str) else ""
-        if kind in ("custom", "interval") and not options:
-            options = [o.strip() for o in query.split(",") if o.strip()]
-        if kind in ("textbox", "constant"):
-            options = [query] if query else options
-        single = (concrete or options or [f"{name}-value"])[0]
-        if kind == "interval" and str(single).startswith("$__auto"):
-            single = "1m"
-        everything = not concrete and v.get("includeAll") or "$__all" in current
-        regex = (v.get("allValue") or ".*") if everything else "|".join(map(str, concrete)) if len(concrete) > 1 else str(single)
-        values[name] = (regex, str(single))
-    return values
-
-
-def interpolate(expr: str, board: dict) -> str:
-    """`expr` with the dashboard's template variables filled in as Grafana would with their defaults
-    (macros such as `$__rate_interval` are left for components.promql.substitute_macros)."""
-    values = variable_values(board)
-
-    def fill(m: re.Match) -> str:
-        name = next(g for g in (m.group(1), m.group(2), m.group(4)) if g)
-        if name not in values:
-            return m.group(0)
-        regex, single = values[name]
-        before = expr[:m.start()].rstrip()
-        return regex if before.endswith(('=~"', '!~"')) else single
-    return VARIABLE.sub(fill, expr)
-
-
 def draft_contract(exprs: Iterable[str], selector: str, existing: Iterable[dict] = ()) -> list[dict]:
     """Metric contract entries for every series `exprs` name: type guessed from the suffix and rate()s,
     labels from matchers and by/without/on/ignoring; entries of `existing` kept as they are, labels added."""
@@ -567,19 +501,17 @@ def write_contract(team_yaml: Path, metrics: list[dict]) -> None:
 # The team folder and the import file
 # --------------------------------------------------------------------------------------------
 
-def infer_selector(boards: Iterable[dict], slug: str) -> tuple[str, str | None]:
+def infer_selector(exprs: Iterable[str], slug: str) -> tuple[str, str | None]:
     """`job="x"` when every query naming a job names the same one; else `job="<slug>"`, with a note."""
     jobs: set[str] = set()
-    for board in boards:
-        exprs = [e for _, e in iter_queries(board)] + variable_exprs(board)
-        for expr in exprs:
-            try:
-                root = promql.parse(expr)
-            except ValueError:
-                continue
-            jobs |= {m.value for n, _ in walk(root) if isinstance(n, pp.VectorSelector)
-                     for m in n.matchers.matchers if m.name == "job" and str(m.op) == str(pp.MatchOp.Equal)
-                     and not VARIABLE.search(m.value)}
+    for expr in exprs:
+        try:
+            root = promql.parse(expr)
+        except ValueError:
+            continue
+        jobs |= {m.value for n, _ in walk(root) if isinstance(n, pp.VectorSelector)
+                 for m in n.matchers.matchers if m.name == "job" and str(m.op) == str(pp.MatchOp.Equal)
+                 and not VARIABLE.search(m.value)}
     if len(jobs) == 1:
         return f'job="{jobs.pop()}"', None
     why = f"the queries name the jobs {', '.join(sorted(jobs))}" if jobs else "no query names a job"
@@ -609,7 +541,9 @@ def pull(grafana: Grafana, folder_name: str, stack: str, slug: str | None = None
         raise AdoptError(f"{relative(stack_file(stack))}: no such stack (the import file names the adopting stack)")
     notes: list[str] = []
     if selector is None:
-        selector, why = infer_selector(folder.dashboards.values(), slug)
+        seen = [e for b in folder.dashboards.values() for e in [q for _, q in iter_queries(b)] + variable_exprs(b)]
+        seen += [expr for r in folder.rules if (expr := rule_query(r, folder.datasource_types)[0])]
+        selector, why = infer_selector(seen, slug)
         if why:
             notes.append(why)
     try:
@@ -645,9 +579,13 @@ def pull(grafana: Grafana, folder_name: str, stack: str, slug: str | None = None
     spec["imports"] = [{"file": files[uid], "uid": uid} for uid in sorted(files)]
     _validate(slug, spec)
 
-    settings: dict[str, Any] = {"routing": {"receiver": receivers.receiver}} if receivers.receiver else {}
     stack_config = read_yaml(stack_file(stack)).get("config") or {}
     known = stack_config.get(f"{PROJECT}:contactPoints") or {}
+    if receivers.receiver and receivers.receiver not in receivers.contact_points and receivers.receiver not in known:
+        notes.append(f"the team's alerts go to the stack's root receiver until {receivers.receiver} is a contact point "
+                     "of the stack")
+        receivers.receiver = None
+    settings: dict[str, Any] = {"routing": {"receiver": receivers.receiver}} if receivers.receiver else {}
     new_points = {n: e for n, e in receivers.contact_points.items() if n not in known}
     registrations = _render_with(stack, slug, settings, new_points, spec, files, folder)
     import_file = import_file or ROOT / f"adopt-{slug}-{stack}.json"
@@ -692,10 +630,8 @@ def _team_yaml(spec: dict) -> str:
     for key, value in spec.items():
         if key == "metrics":
             parts.append(contract_block(value))
-        elif key in ("alerts", "imports"):
-            parts.append(yaml.safe_dump({key: value}, sort_keys=False, width=120, allow_unicode=True))
-        else:
-            parts.append(yaml.safe_dump({key: value}, sort_keys=False, width=120, allow_unicode=True))
+        else:  # one line per value: an expression stays as Grafana showed it
+            parts.append(yaml.safe_dump({key: value}, sort_keys=False, width=10_000, allow_unicode=True))
     return "".join(parts)
 
 
@@ -788,7 +724,7 @@ def import_document(registrations: list[Registration], stack: str, slug: str,
         return key
 
     resources = []
-    for short, reg in sorted(components.items(), key=lambda kv: urn(kv[1]).count("$")):
+    for short, reg in sorted(components.items(), key=lambda kv: (urn(kv[1]).count("$"), kv[0])):  # parents first
         resources.append({"type": reg.type, "name": label(short), "logicalName": reg.name,
                           "component": True, "parent": parent_ref(reg)})
     for (type_, name), id_ in sorted(ids.items(), key=lambda kv: (str(kv[0][0]), kv[0][1])):
