@@ -14,7 +14,7 @@ import pulumi
 import pulumiverse_grafana as grafana
 from pulumiverse_grafana import alerting
 
-from .estate import Rule, Team
+from estate import Rule, Team
 from .types import ResourceType
 
 EXPRESSION_DATASOURCE = "__expr__"
@@ -70,9 +70,6 @@ class TeamAlertRulesArgs:
     team: Team
     folder_uid: pulumi.Input[str]
     prometheus_uid: str
-    provider: pulumi.ProviderResource
-    protect: bool
-    depends_on: list[pulumi.Resource]
 
 
 class TeamAlertRules(pulumi.ComponentResource):
@@ -85,7 +82,7 @@ class TeamAlertRules(pulumi.ComponentResource):
             folder_uid=args.folder_uid,
             interval_seconds=team.interval_seconds,
             rules=[grafana_rule(rule, args.prometheus_uid) for rule in team.rules],
-            opts=pulumi.ResourceOptions(parent=self, provider=args.provider, protect=args.protect,
-                                        depends_on=args.depends_on),
+            # provider and protect come from the parent; what this component waits for, the group waits for
+            opts=pulumi.ResourceOptions(parent=self, depends_on=opts.depends_on if opts else None),
         )
         self.register_outputs({"rules": len(team.rules)})

@@ -14,8 +14,6 @@ class GrafanaConnectionArgs:
     url: str
     auth: str | pulumi.Output[str]  # service account token, or `user:password` for basic auth
     org_id: int
-    # What must exist before the provider connects (the Helm release of a Grafana this stack deploys).
-    depends_on: tuple[pulumi.Resource, ...] = ()
 
 
 class GrafanaConnection(pulumi.ComponentResource):
@@ -28,6 +26,7 @@ class GrafanaConnection(pulumi.ComponentResource):
             url=args.url,
             auth=pulumi.Output.secret(args.auth),
             org_id=args.org_id,
-            opts=pulumi.ResourceOptions(parent=self, depends_on=list(args.depends_on)),
+            # What this component waits for (the Helm release of a Grafana the stack deploys), the provider waits for.
+            opts=pulumi.ResourceOptions(parent=self, depends_on=opts.depends_on if opts else None),
         )
         self.register_outputs({"url": args.url})

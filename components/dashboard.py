@@ -6,7 +6,7 @@ from dataclasses import dataclass
 import pulumi
 import pulumiverse_grafana as grafana
 
-from .estate import Dashboard
+from estate import Dashboard
 from .types import ResourceType
 
 
@@ -14,8 +14,6 @@ from .types import ResourceType
 class TeamDashboardsArgs:
     dashboards: tuple[Dashboard, ...]
     folder_uid: pulumi.Input[str]
-    provider: pulumi.ProviderResource
-    protect: bool
 
 
 class TeamDashboards(pulumi.ComponentResource):
@@ -27,6 +25,6 @@ class TeamDashboards(pulumi.ComponentResource):
                 config_json=board.config_json,
                 folder=args.folder_uid,
                 overwrite=True,  # the program is the source of truth: edits made in the UI are replaced
-                opts=pulumi.ResourceOptions(parent=self, provider=args.provider, protect=args.protect),
+                opts=pulumi.ResourceOptions(parent=self),  # provider and protect: the parent's
             )
         self.register_outputs({"uids": [b.uid for b in args.dashboards]})

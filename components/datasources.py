@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import pulumi
 import pulumiverse_grafana as grafana
 
-from .stack_config import Datasources as DatasourcesConfig
+from estate.stack import Datasources as DatasourcesConfig
 from .types import ResourceType
 
 # What Grafana would otherwise pick per datasource type; a stack's jsonData wins over these.
@@ -21,8 +21,6 @@ JSON_DATA_DEFAULTS = {
 @dataclass(frozen=True)
 class DatasourcesArgs:
     config: DatasourcesConfig
-    provider: pulumi.ProviderResource
-    protect: bool
 
 
 class Datasources(pulumi.ComponentResource):
@@ -43,6 +41,6 @@ class Datasources(pulumi.ComponentResource):
                 basic_auth_username=ds.basic_auth_user,
                 json_data_encoded=json.dumps({**JSON_DATA_DEFAULTS[kind], **ds.json_data}, sort_keys=True),
                 secure_json_data_encoded=pulumi.Output.secret(json.dumps(secure, sort_keys=True)) if secure else None,
-                opts=pulumi.ResourceOptions(parent=self, provider=args.provider, protect=args.protect),
+                opts=pulumi.ResourceOptions(parent=self),  # provider and protect: the parent's
             )
         self.register_outputs({kind: ds.uid for kind, ds in self.by_kind.items()})

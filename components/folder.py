@@ -6,7 +6,7 @@ from dataclasses import dataclass
 import pulumi
 import pulumiverse_grafana as grafana
 
-from .stack_config import FolderPermission
+from estate.stack import FolderPermission
 from .types import ResourceType
 
 
@@ -16,8 +16,7 @@ class TeamFolderArgs:
     uid: str
     title: str
     permissions: list[FolderPermission]
-    provider: pulumi.ProviderResource
-    protect: bool
+    prevent_destroy_if_not_empty: bool
 
 
 class TeamFolder(pulumi.ComponentResource):
@@ -25,15 +24,13 @@ class TeamFolder(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: TeamFolderArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__(ResourceType.TEAM_FOLDER, name, None, opts)
-        # Protected stacks protect the folder and everything in it: Pulumi deletes dependents
-        # first, so a protected folder alone would not save its dashboards or rules.
-        child = pulumi.ResourceOptions(parent=self, provider=args.provider, protect=args.protect)
+        child = pulumi.ResourceOptions(parent=self)  # provider and protect: the parent's
         self.folder = grafana.oss.Folder(
             args.slug,
             uid=args.uid,
             title=args.title,
             # In protected stacks a folder that still holds dashboards or rules refuses to go.
-            prevent_destroy_if_not_empty=args.protect,
+            prevent_destroy_if_not_empty=args.prevent_destroy_if_not_empty,
             opts=child,
         )
         if args.permissions:

@@ -14,7 +14,7 @@ from typing import Any
 import pulumi
 import pulumi_kubernetes as k8s
 
-from .stack_config import Kubernetes
+from estate.stack import Kubernetes
 from .types import ResourceType
 
 CHART = "grafana"
@@ -34,7 +34,6 @@ RELEASE_TIMEOUT_SECONDS = 600
 @dataclass(frozen=True)
 class GrafanaDeploymentArgs:
     config: Kubernetes
-    protect: bool
 
 
 def ha_peers(config: Kubernetes) -> str:
@@ -121,7 +120,7 @@ class GrafanaDeployment(pulumi.ComponentResource):
     def __init__(self, name: str, args: GrafanaDeploymentArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__(ResourceType.GRAFANA_DEPLOYMENT, name, None, opts)
         config = args.config
-        child = pulumi.ResourceOptions(parent=self, protect=args.protect)
+        child = pulumi.ResourceOptions(parent=self)  # protect: the parent's
         namespace = k8s.core.v1.Namespace(
             config.namespace,
             metadata=k8s.meta.v1.ObjectMetaArgs(name=config.namespace),

@@ -3,48 +3,59 @@ from __future__ import annotations
 
 import pulumi
 
+import estate
+from estate.notifications import platform_template
+
 from .connection import GrafanaConnection, GrafanaConnectionArgs
 from .contact_points import ContactPoints, ContactPointsArgs
 from .datasources import Datasources, DatasourcesArgs
-from .estate import Estate
 from .grafana_deployment import GrafanaDeployment, GrafanaDeploymentArgs
 from .notification_policy import NotificationPolicyTree, NotificationPolicyTreeArgs
-from .team import Team, TeamArgs
+from .notification_templates import NotificationTemplates, NotificationTemplatesArgs
+from .team import ProductTeam, ProductTeamArgs
 from .types import ResourceType
 
 
 class GrafanaPlatform(pulumi.ComponentResource):
-    def __init__(self, name: str, estate: Estate, opts: pulumi.ResourceOptions | None = None):
+    def __init__(self, name: str, estate: estate.Estate, opts: pulumi.ResourceOptions | None = None):
         super().__init__(ResourceType.PLATFORM, name, None, opts)
         config = estate.config
         child = pulumi.ResourceOptions(parent=self)
         if config.kubernetes:
             # Deploy Grafana, then manage it through its ingress as admin: a new instance has no token yet.
             # Every Grafana resource goes through the provider, and the provider waits for the release.
-            deployment = GrafanaDeployment("grafana", GrafanaDeploymentArgs(
-                config=config.kubernetes, protect=config.protect), child)
-            connection = GrafanaConnectionArgs(url=deployment.url, auth=deployment.admin_auth,
-                                               org_id=config.org_id, depends_on=(deployment.release,))
+            deployment = GrafanaDeployment("grafana", GrafanaDeploymentArgs(config=config.kubernetes),
+                                           pulumi.ResourceOptions(parent=self, protect=config.protect))
+            connection = GrafanaConnection("grafana", GrafanaConnectionArgs(
+                url=deployment.url, auth=deployment.admin_auth, org_id=config.org_id),
+                pulumi.ResourceOptions(parent=self, depends_on=[deployment.release]))
         else:
-            connection = GrafanaConnectionArgs(url=config.grafana_url, auth=config.grafana_auth, org_id=config.org_id)
-        provider = GrafanaConnection("grafana", connection, child).provider
-        datasources = Datasources("datasources", DatasourcesArgs(
-            config=config.datasources, provider=provider, protect=config.protect), child)
+            connection = GrafanaConnection("grafana", GrafanaConnectionArgs(
+                url=config.grafana_url, auth=config.grafana_auth, org_id=config.org_id), child)
+        # Children inherit the provider, and `protect` where it is given: the datasources and every
+        # team's resources are protected in protected stacks; contact points and routing are not.
+        grafana = pulumi.ResourceOptions(parent=self, providers=[connection.provider])
+        protected = pulumi.ResourceOptions.merge(grafana, pulumi.ResourceOptions(protect=config.protect))
+        datasources = Datasources("datasources", DatasourcesArgs(config=config.datasources), protected)
+        templates = NotificationTemplates("notification-templates", NotificationTemplatesArgs(
+            platform=platform_template(estate),
+            teams={t.slug: t.notification_templates for t in estate.teams if t.notification_templates}), grafana)
         contact_points = ContactPoints("contact-points", ContactPointsArgs(
-            contact_points=config.contact_points, provider=provider), child)
+            contact_points=config.contact_points, templates=tuple(templates.templates)), grafana)
         NotificationPolicyTree("notification-policy", NotificationPolicyTreeArgs(
             root=config.notification_policy, teams=estate.teams, contact_points=contact_points,
-            mute_timings=config.mute_timings, provider=provider), child)
+            mute_timings=config.mute_timings), grafana)
         self.teams = {
-            team.slug: Team(team.slug, TeamArgs(
-                team=team, prometheus_uid=config.datasources.prometheus.uid, provider=provider,
-                protect=config.protect, datasources=datasources), child)
+            team.slug: ProductTeam(team.slug, ProductTeamArgs(
+                team=team, prometheus_uid=config.datasources.prometheus.uid,
+                prevent_destroy_if_not_empty=config.protect,
+            ), pulumi.ResourceOptions.merge(protected, pulumi.ResourceOptions(depends_on=[datasources])))
             for team in estate.teams
         }
         self.register_outputs({"teams": sorted(self.teams)})
 
 
-def summary(estate: Estate, platform: GrafanaPlatform) -> dict:
+def summary(estate: estate.Estate, platform: GrafanaPlatform) -> dict:
     """Per team: folder uid, dashboard uids and rule count (the stack's main export)."""
     return {
         team.slug: {

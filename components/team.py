@@ -1,42 +1,42 @@
-"""Everything one team owns in one stack: its folder, its dashboards, its alert rule group."""
+"""Everything one product team owns in one stack: its folder, its dashboards, its alert rule group."""
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 import pulumi
 
+import estate
+
 from .alert_rules import TeamAlertRules, TeamAlertRulesArgs
 from .dashboard import TeamDashboards, TeamDashboardsArgs
-from .estate import Team as TeamModel
 from .folder import TeamFolder, TeamFolderArgs
 from .types import ResourceType
 
 
 @dataclass(frozen=True)
-class TeamArgs:
-    team: TeamModel
+class ProductTeamArgs:
+    team: estate.Team
     prometheus_uid: str
-    provider: pulumi.ProviderResource
-    protect: bool
-    datasources: pulumi.Resource
+    prevent_destroy_if_not_empty: bool
 
 
-class Team(pulumi.ComponentResource):
-    def __init__(self, name: str, args: TeamArgs, opts: pulumi.ResourceOptions | None = None):
+class ProductTeam(pulumi.ComponentResource):
+    """The provider and `protect` given to this component reach every resource of the team: Pulumi
+    deletes dependents first, so a protected folder alone would not save its dashboards or rules."""
+
+    def __init__(self, name: str, args: ProductTeamArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__(ResourceType.TEAM, name, None, opts)
         team = args.team
         child = pulumi.ResourceOptions(parent=self)
         folder = TeamFolder(team.slug, TeamFolderArgs(
             slug=team.slug, uid=team.folder_uid, title=team.spec.folder,
-            permissions=list(team.settings.permissions), provider=args.provider, protect=args.protect,
+            permissions=list(team.settings.permissions),
+            prevent_destroy_if_not_empty=args.prevent_destroy_if_not_empty,
         ), child)
-        TeamDashboards(team.slug, TeamDashboardsArgs(
-            dashboards=team.dashboards, folder_uid=folder.folder.uid, provider=args.provider, protect=args.protect,
-        ), child)
+        TeamDashboards(team.slug, TeamDashboardsArgs(dashboards=team.dashboards, folder_uid=folder.folder.uid), child)
         if team.rules:  # Grafana refuses a rule group without rules; a team of imported dashboards may have none
             TeamAlertRules(team.slug, TeamAlertRulesArgs(
                 team=team, folder_uid=folder.folder.uid, prometheus_uid=args.prometheus_uid,
-                provider=args.provider, protect=args.protect, depends_on=[args.datasources],
-            ), child)
+            ), pulumi.ResourceOptions(parent=self, depends_on=opts.depends_on if opts else None))
         self.folder_uid = folder.folder.uid
         self.register_outputs({"folderUid": self.folder_uid})

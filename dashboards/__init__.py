@@ -1,5 +1,5 @@
 """The dashboard-building library every team uses: panels, finalization per stack, JSON import."""
-from components.promql import number  # PromQL number literals, e.g. prices in queries
+from estate.promql import number  # PromQL number literals, e.g. prices in queries
 
 from .panels import (
     SELECTOR, bargauge_panel, barchart_panel, board, gauge_panel, histogram_panel, organize, piechart_panel,

@@ -909,7 +909,7 @@ def variable_values(board: dict) -> dict[str, tuple[str, str]]:
 
 def interpolate(expr: str, board: dict) -> str:
     """`expr` with the dashboard's template variables filled in as Grafana would with their defaults
-    (macros such as `$__rate_interval` are left for components.promql.substitute_macros)."""
+    (macros such as `$__rate_interval` are left for estate.promql.substitute_macros)."""
     values = variable_values(board)
 
     def fill(m: re.Match) -> str:

@@ -26,7 +26,7 @@ from typing import Iterator
 
 import promql_parser as pp
 
-from components.team_spec import SELECTOR  # the placeholder teams write by hand; injected as it is
+from estate.team import SELECTOR  # the placeholder teams write by hand; injected as it is
 
 VARIABLE = re.compile(r"\$(\w+)|\[\[(\w+?)(?::(\w+))?\]\]|\$\{(\w+)(?:\.([^:^}]+))?(?::([^}]+))?\}")
 _SPACE = re.compile(r"\s+")
@@ -265,7 +265,7 @@ def stand_ins(expr: str) -> str:
     """`expr` with every Grafana variable outside strings replaced by something that parses in its place.
 
     For parse-only checks (selectors, metric contract); Grafana's macros should be given values
-    first (components.promql.substitute_macros). An expression that does not tokenize is returned
+    first (estate.promql.substitute_macros). An expression that does not tokenize is returned
     as it is, for the parser to report.
     """
     try:

@@ -3,41 +3,48 @@ from __future__ import annotations
 
 import copy
 import json
+import shutil
+from pathlib import Path
 from typing import Any, Callable
 
 import pytest
 
-from components.stack_config import PROJECT, stack_file
+from estate import PROJECT, PROJECT_LAYOUT, Layout
+from estate.config import config_from_file
 from tools.catalog import STACKS  # noqa: F401  (re-exported for the tests)
-from tools.mocks import RecordingMonitor, Run, config_from_file, run_program
+from tools.mocks import RecordingMonitor, Run, run_program
 
 
 def stack_values(stack: str) -> tuple[dict[str, Any], list[str]]:
     """A committed stack's config as decoded values (key without namespace) and its secret keys."""
-    config, secret_keys = config_from_file(stack_file(stack))
+    config, secret_keys = config_from_file(stack, PROJECT_LAYOUT)
     values = {}
     for key, raw in config.items():
         try:
             values[key.split(":", 1)[1]] = json.loads(raw)
         except ValueError:
             values[key.split(":", 1)[1]] = raw
-    return values, [k.split(":", 1)[1] for k in secret_keys]
+    return values, sorted(k.split(":", 1)[1] for k in secret_keys)
+
+
+# The project folder runs read unless a test names another; a module may point it at a scratch copy.
+LAYOUT = PROJECT_LAYOUT
 
 
 def run_values(values: dict[str, Any], secret_keys: list[str], monitor: RecordingMonitor | None = None,
-               stack: str = "unit-test") -> Run:
+               stack: str = "unit-test", layout: Layout | None = None) -> Run:
     """Run the program with hand-edited config; `unit-test` has no stack file, so secrecy comes from secret_keys."""
     config = {f"{PROJECT}:{k}": v if isinstance(v, str) else json.dumps(v) for k, v in values.items()}
-    return run_program(stack, config, [f"{PROJECT}:{k}" for k in secret_keys], monitor)
+    return run_program(stack, config, {f"{PROJECT}:{k}" for k in secret_keys}, monitor, layout or LAYOUT)
 
 
-def run_fails(values: dict[str, Any], secret_keys: list[str]) -> tuple[str, RecordingMonitor]:
+def run_fails(values: dict[str, Any], secret_keys: list[str], layout: Layout | None = None) -> tuple[str, RecordingMonitor]:
     """Run a config that must fail: the ConfigError's message, and what was registered meanwhile."""
-    from components.model import ConfigError
+    from estate import ConfigError
 
     monitor = RecordingMonitor()
     with pytest.raises(ConfigError) as error:
-        run_values(values, secret_keys, monitor)
+        run_values(values, secret_keys, monitor, layout=layout)
     return str(error.value), monitor
 
 
@@ -46,6 +53,22 @@ def existing_grafana(values: dict[str, Any], secret_keys: list[str]) -> tuple[di
     values.pop("kubernetes", None)
     values.setdefault("grafanaAuth", f"<secure {PROJECT}:grafanaAuth>")
     return values, [*(k for k in secret_keys if k not in ("kubernetes", "grafanaAuth")), "grafanaAuth"]
+
+
+def scratch_layout(root: Path, teams: tuple[str, ...] = ("api-production",)) -> Layout:
+    """A project folder under `root` for one test: Pulumi.yaml, an empty stacks/ and copies of `teams`."""
+    layout = Layout.at(root)
+    layout.stacks.mkdir(parents=True)
+    shutil.copy(PROJECT_LAYOUT.project_file, layout.project_file)
+    for team in teams:
+        shutil.copytree(PROJECT_LAYOUT.team_dir(team), layout.team_dir(team), ignore=shutil.ignore_patterns("__pycache__"))
+    return layout
+
+
+@pytest.fixture
+def scratch(tmp_path) -> Layout:
+    """A private project folder (Pulumi.yaml, stacks/, teams/api-production) the test may change at will."""
+    return scratch_layout(tmp_path / "project")
 
 
 @pytest.fixture
@@ -59,4 +82,9 @@ def rendered() -> Callable[[str], Run]:
     from tools.render import render
 
     cache: dict[str, Run] = {}
-    return lambda stack: cache.setdefault(stack, render(stack))
+
+    def rendered_stack(stack: str) -> Run:
+        if stack not in cache:
+            cache[stack] = render(stack)
+        return cache[stack]
+    return rendered_stack

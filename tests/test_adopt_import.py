@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from components import promql
+from estate import promql
 from dashboards.finalize import panels
 from dashboards.importer import ImportProblems, import_dashboard, load_exported
 from dashboards.promql_rewrite import SELECTOR, RewriteError, scope, scope_variable_query

@@ -15,10 +15,10 @@ import time
 import pytest
 import yaml
 
-import components.estate
-from components.promql import substitute_macros
-from components.team_spec import Metric
 from dashboards.finalize import panels
+from estate.promql import substitute_macros
+from estate.team import Metric
+from tests.conftest import scratch_layout
 from tests.test_adopt_team import run_payments, write_payments_team
 from tools import adopt, lint, synthetic
 from tools.prometheus_server import PrometheusMissing, PrometheusServer, QueryError, binary, result_size
@@ -30,16 +30,15 @@ RANGE_SECONDS, STEP = 30 * 60, 60
 @pytest.fixture(scope="module")
 def adopted(tmp_path_factory):
     """The payments team's rendered queries and its drafted contract, in stack prod."""
-    root = tmp_path_factory.mktemp("adopt")
-    saved = components.estate.TEAMS_DIR
-    components.estate.TEAMS_DIR = root / "teams"
+    layout = scratch_layout(tmp_path_factory.mktemp("adopt") / "project", teams=())
+    team = write_payments_team(layout.teams)
+    saved, adopt.LAYOUT = adopt.LAYOUT, layout
     try:
-        write_payments_team(root / "teams")
         assert adopt.main(["contract", "payments", "--write"]) == 0
-        run = run_payments(STACK)
-        spec = yaml.safe_load((root / "teams" / "payments" / "team.yaml").read_text())
     finally:
-        components.estate.TEAMS_DIR = saved
+        adopt.LAYOUT = saved
+    run = run_payments(layout, STACK)
+    spec = yaml.safe_load((team / "team.yaml").read_text())
     contract = lint.Contract("payments", f'job="payments", env="{STACK}"',
                              {m["name"]: Metric.model_validate(m) for m in spec["metrics"]})
     cases = []

@@ -17,9 +17,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-import components.estate
-from components.team_spec import TeamSpec
 from components.types import ResourceType as T
+from estate import PROJECT_LAYOUT, PROJECT_ROOT, Layout
+from estate.team import TeamSpec
 from tests.conftest import run_values, stack_values
 from tools import adopt
 
@@ -194,15 +194,20 @@ def grafana():
 
 
 @pytest.fixture
-def teams(tmp_path, monkeypatch) -> Path:
-    """The committed teams plus room for the adopted one, in a scratch teams folder."""
-    root = tmp_path / "teams"
-    root.mkdir()
-    for team in components.estate.TEAMS_DIR.glob("*/team.yaml"):
-        (root / team.parent.name).symlink_to(team.parent.resolve(), target_is_directory=True)
-    monkeypatch.setattr(components.estate, "TEAMS_DIR", root)
+def layout(tmp_path, monkeypatch) -> Layout:
+    """The project's stacks, and its teams in a scratch teams folder with room for the adopted one."""
+    layout = Layout(root=PROJECT_ROOT, stacks=PROJECT_LAYOUT.stacks, teams=tmp_path / "teams")
+    layout.teams.mkdir()
+    for team in PROJECT_LAYOUT.team_names():
+        (layout.teams / team).symlink_to(PROJECT_LAYOUT.team_dir(team), target_is_directory=True)
+    monkeypatch.setattr(adopt, "LAYOUT", layout)
     monkeypatch.setenv(adopt.TOKEN_ENV, TOKEN)
-    return root
+    return layout
+
+
+@pytest.fixture
+def teams(layout) -> Path:
+    return layout.teams
 
 
 def pull(grafana: FakeGrafana, tmp_path: Path, *extra: str) -> int:
@@ -255,7 +260,7 @@ def enabled(stack: str = "staging"):
     values["teams"]["payments"] = {"routing": {"receiver": "payments-oncall"}}
     values["contactPoints"]["payments-oncall"] = {
         "email": {"addresses": f"<secure {stack}>"}, "slack": {"url": f"<secure {stack}>", "recipient": "#payments-oncall"}}
-    return run_values(values, secrets)
+    return run_values(values, secrets, layout=adopt.LAYOUT)
 
 
 def test_the_import_file_names_exactly_what_the_program_registers_for_the_adopted_team(grafana, teams, tmp_path):

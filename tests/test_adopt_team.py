@@ -8,14 +8,11 @@ from pathlib import Path
 import pytest
 import yaml
 
-import components.estate
-from components import promql
-from components.model import ConfigError
-from components.team_spec import TeamSpec
 from components.types import ResourceType as T
 from dashboards.finalize import panels
-from tests.conftest import stack_values
-from tests.conftest import run_values
+from estate import ConfigError, Layout, promql
+from estate.team import TeamSpec
+from tests.conftest import run_values, scratch_layout, stack_values
 from tools import adopt
 
 FIXTURES = Path(__file__).parent / "fixtures" / "adopt"
@@ -42,15 +39,23 @@ def write_payments_team(teams_dir: Path) -> Path:
 
 
 @pytest.fixture
-def payments(tmp_path, monkeypatch) -> Path:
-    monkeypatch.setattr(components.estate, "TEAMS_DIR", tmp_path / "teams")
-    return write_payments_team(tmp_path / "teams")
+def layout(tmp_path, monkeypatch) -> Layout:
+    """A scratch project holding the payments team alone; tools.adopt reads it."""
+    layout = scratch_layout(tmp_path / "project", teams=())
+    write_payments_team(layout.teams)
+    monkeypatch.setattr(adopt, "LAYOUT", layout)
+    return layout
 
 
-def run_payments(stack: str = "staging"):
+@pytest.fixture
+def payments(layout) -> Path:
+    return layout.team_dir("payments")
+
+
+def run_payments(layout: Layout, stack: str = "staging"):
     values, secrets = stack_values(stack)
     values["teams"] = {"payments": {"selector": f'env="{stack}"'}}
-    return run_values(values, secrets)
+    return run_values(values, secrets, layout=layout)
 
 
 def test_the_contract_is_drafted_from_every_imported_query_with_types_and_labels(payments, capsys):
@@ -104,9 +109,9 @@ def test_writing_the_contract_keeps_the_rest_of_team_yaml(payments):
     assert (payments / "team.yaml").read_text() == text  # drafting is idempotent
 
 
-def test_a_team_of_imports_only_deploys_its_folder_and_scoped_dashboards_and_no_rule_group(payments):
+def test_a_team_of_imports_only_deploys_its_folder_and_scoped_dashboards_and_no_rule_group(layout):
     adopt.main(["contract", "payments", "--write"])
-    run = run_payments("staging")
+    run = run_payments(layout, "staging")
     assert run.one(T.FOLDER, "payments").inputs["title"] == "Payments"
     assert sorted(b.name for b in run.dashboards_of("payments")) == sorted(IMPORTS.values())
     assert run.of_type(T.RULE_GROUP) == [] and run.of_type(T.TEAM_ALERT_RULES) == []
@@ -119,20 +124,20 @@ def test_a_team_of_imports_only_deploys_its_folder_and_scoped_dashboards_and_no_
                 assert promql.metrics_without(target["expr"], required) == [], target["expr"]
 
 
-def test_the_imported_dashboards_render_byte_identically_twice(payments):
+def test_the_imported_dashboards_render_byte_identically_twice(layout):
     adopt.main(["contract", "payments", "--write"])
-    first = {b.name: b.inputs["configJson"] for b in run_payments().dashboards_of("payments")}
-    second = {b.name: b.inputs["configJson"] for b in run_payments().dashboards_of("payments")}
+    first = {b.name: b.inputs["configJson"] for b in run_payments(layout).dashboards_of("payments")}
+    second = {b.name: b.inputs["configJson"] for b in run_payments(layout).dashboards_of("payments")}
     assert first == second
 
 
-def test_an_import_that_would_change_meaning_stops_the_program_naming_file_and_panel(payments):
+def test_an_import_that_would_change_meaning_stops_the_program_naming_file_and_panel(layout, payments):
     adopt.main(["contract", "payments", "--write"])
     board = json.loads((payments / "dashboards" / "grafana12-payments-workers.json").read_text())
     board["dashboard"]["panels"][0]["targets"][0]["expr"] = 'max(payments_queue_depth{job="billing"})'
     (payments / "dashboards" / "grafana12-payments-workers.json").write_text(json.dumps(board))
     with pytest.raises(ConfigError) as error:
-        run_payments()
+        run_payments(layout)
     message = str(error.value)
     assert "teams/payments/dashboards/grafana12-payments-workers.json" in message
     assert "panels['Queue depth'].targets.A.expr: `payments_queue_depth` selects job=\"billing\"" in message

@@ -8,7 +8,7 @@ import shutil
 
 import pytest
 
-from components.team_spec import Metric
+from estate.team import Metric
 from tools import lint
 
 CONTRACT = lint.Contract("shop", 'job="shop", env="prod"', {

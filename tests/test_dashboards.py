@@ -6,8 +6,6 @@ from pathlib import Path
 import pytest
 import yaml
 
-import components.estate
-from components.stack_config import ROOT
 from components.types import ResourceType as T
 from dashboards import board, query, stat_panel, thresholds
 from dashboards.finalize import canonical_json, finalize, to_dict
@@ -71,18 +69,16 @@ def test_canonical_json_sorts_keys_so_equal_dashboards_give_equal_bytes():
     assert json.loads(canonical_json({"b": 1})) == {"b": 1}
 
 
-def test_a_team_can_import_an_exported_dashboard_into_its_folder(tmp_path, monkeypatch, prod_values):
-    team = tmp_path / "teams" / "api-production"
-    shutil.copytree(ROOT / "teams" / "api-production", team, ignore=shutil.ignore_patterns("__pycache__"))
+def test_a_team_can_import_an_exported_dashboard_into_its_folder(scratch, prod_values):
+    team = scratch.team_dir("api-production")
     shutil.copy(FIXTURES / "exported-dashboard.json", team / "exported.json")
     spec = yaml.safe_load((team / "team.yaml").read_text())
     spec["imports"] = [{"file": "exported.json", "uid": "api-production-exported", "title": "API (imported)"}]
     (team / "team.yaml").write_text(yaml.safe_dump(spec))
-    monkeypatch.setattr(components.estate, "TEAMS_DIR", team.parent)
     values, secrets = prod_values
     values["teams"] = {"api-production": values["teams"]["api-production"]}
 
-    board = run_values(values, secrets).one(T.DASHBOARD, "api-production-exported")
+    board = run_values(values, secrets, layout=scratch).one(T.DASHBOARD, "api-production-exported")
     model = json.loads(board.inputs["configJson"])
     assert board.inputs["folder"] == "api-production" and model["title"] == "API (imported)"
     assert model["panels"][1]["type"] == "timeseries"

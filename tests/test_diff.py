@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from components.stack_config import ROOT
+from estate import PROJECT_ROOT as ROOT
 from components.types import ResourceType as T
 from tools.diff import compare_ref, diff_stack, load, main
 from tools.render import render, write

@@ -6,7 +6,7 @@ import pytest
 from google.protobuf import json_format
 
 from components.grafana_deployment import CHART_REPO, CHART_VERSION, chart_values
-from components.stack_config import Kubernetes
+from estate.stack import Kubernetes
 from components.types import ResourceType as T
 from tests.conftest import existing_grafana, run_fails, run_values
 from tools.mocks import SECRET_SIG, RecordingMonitor, Run

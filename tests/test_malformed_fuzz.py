@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import copy
 import os
-import shutil
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -18,10 +17,10 @@ import yaml
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-import components.estate
-from components.model import ConfigError
-from components.stack_config import ROOT
-from tests.conftest import run_values, stack_values
+import tests.conftest
+from estate.model import ConfigError
+from estate import PROJECT_ROOT as ROOT
+from tests.conftest import run_values, scratch_layout, stack_values
 from tools.mocks import RecordingMonitor
 
 TEAM = "api-production"
@@ -113,10 +112,9 @@ def outcome(values: dict, secret_keys: list[str]) -> str:
 def private_teams():
     """teams/api-production copied to a temporary folder the program reads instead of teams/."""
     with tempfile.TemporaryDirectory() as tmp, pytest.MonkeyPatch.context() as patch:
-        teams = Path(tmp) / "teams"
-        shutil.copytree(ROOT / "teams" / TEAM, teams / TEAM, ignore=shutil.ignore_patterns("__pycache__"))
-        patch.setattr(components.estate, "TEAMS_DIR", teams)
-        yield teams
+        layout = scratch_layout(Path(tmp) / "project", (TEAM,))
+        patch.setattr(tests.conftest, "LAYOUT", layout)
+        yield layout.teams
 
 
 def prod_for_one_team() -> tuple[dict, list[str]]:

@@ -3,16 +3,15 @@
 Every case names the file, the field path and what is allowed. Two routes are covered:
 - the stack values route (the prod stack's values, edited as dicts, run through the real program);
 - the CLI route (`python -m tools.render`, in-process and as a subprocess) on a temporary stack file
-  `stacks/Pulumi.zz-malformed-<case>.yaml`, which must exit 1 without a traceback and write nothing.
+  `stacks/Pulumi.malformed-<n>.yaml` of a private project folder, which must exit 1 without a traceback and write nothing.
 
-Team files are edited in a temporary copy of teams/api-production (components.estate.TEAMS_DIR is
+Team files are edited in a temporary copy of teams/api-production (the private project folder of the `layout` fixture is
 monkeypatched), so the catalog never touches the real teams/ folder other engineers work in.
 """
 from __future__ import annotations
 
 import json
 import logging
-import os
 import re
 import shutil
 import subprocess
@@ -24,13 +23,13 @@ from typing import Any, Callable
 import pytest
 import yaml
 
-import components.estate
 import tools.mocks
 import tools.render
-from components.model import ConfigError
-from components.stack_config import PROJECT, ROOT, stack_file
+from estate.model import ConfigError
+from estate import PROJECT, PROJECT_ROOT as ROOT, Layout
 from components.types import ResourceType as T
-from tests.conftest import existing_grafana, run_values, stack_values
+import tests.conftest
+from tests.conftest import existing_grafana, run_values, scratch_layout, stack_values
 from tools.mocks import RecordingMonitor
 from tools.render import summary, write
 
@@ -85,12 +84,16 @@ def both(*mutations: Callable[[dict], None]) -> Callable[[dict], None]:
 
 
 @pytest.fixture
-def teams_dir(tmp_path, monkeypatch) -> Path:
-    """A private copy of teams/api-production, used by the program instead of teams/."""
-    teams = tmp_path / "teams"
-    shutil.copytree(ROOT / "teams" / TEAM, teams / TEAM, ignore=shutil.ignore_patterns("__pycache__"))
-    monkeypatch.setattr(components.estate, "TEAMS_DIR", teams)
-    return teams
+def layout(tmp_path, monkeypatch) -> Layout:
+    """A private project folder with a copy of teams/api-production, which every run of this module reads."""
+    scratch = scratch_layout(tmp_path / "project", (TEAM,))
+    monkeypatch.setattr(tests.conftest, "LAYOUT", scratch)
+    return scratch
+
+
+@pytest.fixture
+def teams_dir(layout) -> Path:
+    return layout.teams
 
 
 @pytest.fixture
@@ -407,7 +410,7 @@ def test_a_dashboards_module_that_raises_names_the_module_and_the_error(base, te
 def prod_file_for_one_team() -> dict:
     """The committed prod stack file as YAML data, deploying api-production only, `secure:` values kept,
     managing an existing Grafana (a secure token instead of the kubernetes section)."""
-    data = yaml.safe_load(stack_file("prod").read_text())
+    data = yaml.safe_load(Layout.at(ROOT).stack_file("prod").read_text())
     config = data["config"]
     config[f"{P}teams"] = {TEAM: config[f"{P}teams"][TEAM]}
     config.pop(f"{P}kubernetes")
@@ -475,20 +478,18 @@ FILE_CASES = [
 
 
 @pytest.fixture
-def stack_named(request):
-    """Writes stacks/Pulumi.zz-malformed-<n>.yaml and removes it afterwards."""
+def stack_named(layout):
+    """Writes the private project's stacks/Pulumi.malformed-<n>.yaml."""
     written: list[Path] = []
 
     def write(content: str | bytes) -> str:
-        name = f"zz-malformed-{os.getpid()}-{len(written)}-{abs(hash(request.node.nodeid)) % 10**6}"
-        path = stack_file(name)
+        name = f"malformed-{len(written)}"
+        path = layout.stack_file(name)
         path.write_bytes(content if isinstance(content, bytes) else content.encode())
         written.append(path)
         return name
 
-    yield write
-    for path in written:
-        path.unlink(missing_ok=True)
+    return write
 
 
 @pytest.mark.parametrize("case", FILE_CASES)
@@ -496,10 +497,10 @@ def test_a_malformed_stack_file_exits_1_with_one_message_and_no_traceback(case, 
                                                                           capsys, monkeypatch):
     monitor = RecordingMonitor()
     real = tools.render.run_program
-    monkeypatch.setattr(tools.render, "run_program", lambda *a, **kw: real(*a, monitor=monitor))
+    monkeypatch.setattr(tools.render, "run_program", lambda *a, **kw: real(*a, **{**kw, "monitor": monitor}))
     stack = stack_named(case.text())
     out = tmp_path / "out"
-    assert tools.render.main(["--stack", stack, "--out", str(out)]) == 1
+    assert tools.render.main(["--root", str(teams_dir.parent), "--stack", stack, "--out", str(out)]) == 1
     err = capsys.readouterr().err
     assert err.startswith("error: ")
     assert_one_clear_error(err[len("error: "):], f"stacks/Pulumi.{stack}.yaml",
@@ -509,18 +510,19 @@ def test_a_malformed_stack_file_exits_1_with_one_message_and_no_traceback(case, 
 
 
 def test_an_unknown_stack_name_lists_the_stacks_there_are(tmp_path, capsys):
-    assert tools.render.main(["--stack", "zz-malformed-nonexistent", "--out", str(tmp_path / "out")]) == 1
+    assert tools.render.main(["--stack", "malformed-nonexistent", "--out", str(tmp_path / "out")]) == 1
     err = capsys.readouterr().err
-    assert_one_clear_error(err[len("error: "):], "stacks/Pulumi.zz-malformed-nonexistent.yaml",
+    assert_one_clear_error(err[len("error: "):], "stacks/Pulumi.malformed-nonexistent.yaml",
                            "no such stack; available: ", "prod")
 
 
 @pytest.mark.parametrize("case", [p for p in FILE_CASES if p.id in (
     "an unclosed bracket", "a key given twice", "a Slack URL in clear", "the tresholds typo")])
-def test_the_render_cli_exits_1_without_a_traceback_and_writes_nothing(case, stack_named, tmp_path):
+def test_the_render_cli_exits_1_without_a_traceback_and_writes_nothing(case, stack_named, layout, tmp_path):
     stack = stack_named(case.text())
     out = tmp_path / "out"
-    result = subprocess.run([sys.executable, "-m", "tools.render", "--stack", stack, "--out", str(out)],
+    result = subprocess.run([sys.executable, "-m", "tools.render", "--root", str(layout.root), "--stack", stack,
+                             "--out", str(out)],
                             cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert result.returncode == 1, result.stderr
     assert result.stdout == ""

@@ -13,7 +13,7 @@ import pytest
 import pulumi_policy
 from pulumi_policy.proxy import unknown_checking_proxy
 
-from components.stack_config import ROOT
+from estate import PROJECT_ROOT as ROOT
 from policy import guardrails as g
 
 

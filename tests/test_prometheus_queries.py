@@ -18,10 +18,10 @@ from dataclasses import dataclass
 import pytest
 import yaml
 
-from components.model import duration_seconds
-from components.promql import substitute_macros
-from components.stack_config import stack_names
-from components.team_spec import Metric
+from estate.model import duration_seconds
+from estate.promql import substitute_macros
+from estate import PROJECT_LAYOUT
+from estate.team import Metric
 from dashboards.finalize import panels
 from dashboards.importer import interpolate  # template variables of imported dashboards, at their defaults
 from tools import lint, synthetic
@@ -185,7 +185,7 @@ def test_query_names_only_its_contract_and_returns_data(case: Case, outcomes: di
 
 
 def test_every_stack_dashboard_and_alert_is_covered():
-    assert {c.stack for c in CASES} == set(stack_names())
+    assert {c.stack for c in CASES} == set(PROJECT_LAYOUT.stack_names())
     for stack, folder in lint.rendered_stacks().items():
         boards = {b.uid for b in lint.read_render(folder)[1]
                   if any(t.get("expr") for p in panels(b.board) for t in p.get("targets") or [])}

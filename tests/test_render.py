@@ -8,7 +8,7 @@ import pytest
 import yaml
 
 import tools.render
-from components.stack_config import ROOT
+from estate import PROJECT_ROOT as ROOT
 from components.types import ResourceType as T
 from tests.conftest import STACKS, existing_grafana, run_values
 from tools.render import main, render, write
@@ -47,16 +47,12 @@ def test_the_dashboard_file_is_exactly_the_config_json_sent_to_grafana(tmp_path)
     assert (tmp_path / "dashboards" / "api-production-overview.json").read_text() == sent
 
 
-def test_a_bad_stack_exits_non_zero_with_one_message_and_writes_nothing(tmp_path):
-    bad = ROOT / "stacks" / "Pulumi.zz-broken.yaml"
-    bad.write_text("config:\n  grafana-platform:teams: {billing: {}}\n  grafana-platform:orgId: [\n")
-    try:
-        result = subprocess.run([sys.executable, "-m", "tools.render", "--stack", "zz-broken", "--out",
-                                 str(tmp_path / "out")], cwd=ROOT, capture_output=True, text=True)
-    finally:
-        bad.unlink()
+def test_a_bad_stack_exits_non_zero_with_one_message_and_writes_nothing(tmp_path, scratch):
+    scratch.stack_file("broken").write_text("config:\n  grafana-platform:teams: {billing: {}}\n  grafana-platform:orgId: [\n")
+    result = subprocess.run([sys.executable, "-m", "tools.render", "--root", str(scratch.root), "--stack", "broken",
+                             "--out", str(tmp_path / "out")], cwd=ROOT, capture_output=True, text=True)
     assert result.returncode == 1
-    assert result.stderr.startswith("error: stacks/Pulumi.zz-broken.yaml: invalid configuration")
+    assert result.stderr.startswith("error: stacks/Pulumi.broken.yaml: invalid configuration")
     assert "not valid YAML" in result.stderr and "Traceback" not in result.stderr
     assert not (tmp_path / "out").exists()
 

@@ -33,6 +33,7 @@ import json
 import os
 import re
 import sys
+import tempfile
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -43,19 +44,21 @@ from typing import Any, Iterable
 
 import promql_parser as pp
 import yaml
+from pydantic import ValidationError
 
-import components.estate as estate
-from components import promql
-from components.model import ConfigError, duration_seconds, kebab
-from components.stack_config import PROJECT, ROOT, read_yaml, relative, stack_file
-from components.team_spec import SELECTOR, THRESHOLD
 from components.types import ResourceType as T
+from estate import PROJECT, PROJECT_LAYOUT, ConfigError, Layout, promql
+from estate.config import config_from_file
+from estate.files import read_yaml
+from estate.model import kebab, validation_problems
+from estate.team import SELECTOR, THRESHOLD, TeamSpec
 from dashboards.importer import ImportProblems, import_dashboard, interpolate, iter_queries, load_exported, variable_exprs
 from dashboards.promql_rewrite import VARIABLE, RewriteError, parse_matchers, scope
 from tools.lint import TARGET_LABELS, selector_name, walk
-from tools.mocks import Registration, config_from_file, run_program
+from tools.mocks import Registration, run_program
 
 TOKEN_ENV = "GRAFANA_TOKEN"
+LAYOUT = PROJECT_LAYOUT  # the project's files; tests point it at a scratch copy
 DRAFT_HELP = "drafted by tools.adopt from the imported queries; say what it measures"
 RATE_FUNCS = {"rate", "irate", "increase"}
 
@@ -98,6 +101,7 @@ class Folder:
     uid: str
     title: str
     org_id: int
+    parent_uid: str | None = None
     dashboards: dict[str, dict] = field(default_factory=dict)  # uid -> dashboard model
     rules: list[dict] = field(default_factory=list)
     groups: dict[str, dict] = field(default_factory=dict)  # group title -> rule group (interval, rules)
@@ -117,7 +121,7 @@ def read_folder(grafana: Grafana, folder: str) -> Folder:
         raise AdoptError(f"{len(found)} folders are titled '{folder}' ({', '.join(f['uid'] for f in found)}); "
                          "give the uid with --folder")
     meta = grafana.get(f"/api/folders/{found[0]['uid']}")
-    result = Folder(uid=meta["uid"], title=meta["title"], org_id=int(org["id"]))
+    result = Folder(uid=meta["uid"], title=meta["title"], org_id=int(org["id"]), parent_uid=meta.get("parentUid") or None)
     # folderUIDs since Grafana 9, folderIds before: both asked, the answer filtered on the folder.
     hits = grafana.get("/api/search", type="dash-db", folderUIDs=result.uid, folderIds=meta.get("id"), limit=5000)
     for hit in sorted(hits or [], key=lambda h: h["uid"]):
@@ -453,10 +457,11 @@ def _contract_entry(metric: dict) -> dict:
     return entry
 
 
-def team_queries(slug: str) -> tuple[list[str], list[str], list[str]]:
+def team_queries(slug: str, layout: Layout = PROJECT_LAYOUT) -> tuple[list[str], list[str], list[str]]:
     """A team's queries as the program resolves them without a stack: (PromQL, import notes, import problems)."""
-    team_dir = estate.TEAMS_DIR / slug
-    spec = read_yaml(team_dir / "team.yaml")
+    team_dir = layout.team_dir(slug)
+    relative = layout.relative
+    spec = read_yaml(team_dir / "team.yaml", relative(team_dir / "team.yaml"))
     selector = spec.get("selector")
     if not isinstance(selector, str) or not selector.strip():
         raise AdoptError(f"{relative(team_dir / 'team.yaml')}: selector: needed to scope the queries, e.g. job=\"{slug}\"")
@@ -529,17 +534,21 @@ class Pulled:
 
 
 def pull(grafana: Grafana, folder_name: str, stack: str, slug: str | None = None, selector: str | None = None,
-         group: str | None = None, import_file: Path | None = None) -> Pulled:
+         group: str | None = None, import_file: Path | None = None, layout: Layout = PROJECT_LAYOUT) -> Pulled:
+    relative = layout.relative
+    if not layout.stack_file(stack).exists():
+        raise AdoptError(f"{relative(layout.stack_file(stack))}: no such stack (the import file names the adopting stack)")
     folder = read_folder(grafana, folder_name)
-    slug = slug or kebab(re.sub(r"[^A-Za-z0-9]+", "-", folder.title)).strip("-").replace("--", "-")
+    slug = slug or re.sub(r"-+", "-", kebab(re.sub(r"[^A-Za-z0-9]+", "-", folder.title))).strip("-")
     if not re.fullmatch(r"[a-z][a-z0-9-]*", slug):
         raise AdoptError(f"team slug '{slug}' is not lowercase letters, digits and '-'; give one with --team")
-    team_dir = estate.TEAMS_DIR / slug
+    team_dir = layout.team_dir(slug)
     if team_dir.exists():
         raise AdoptError(f"{relative(team_dir)} exists already; adoption writes a new team only (give another --team)")
-    if not stack_file(stack).exists():
-        raise AdoptError(f"{relative(stack_file(stack))}: no such stack (the import file names the adopting stack)")
     notes: list[str] = []
+    if folder.parent_uid:
+        notes.append(f"folder '{folder.title}' is nested under folder {folder.parent_uid}; the platform's team folders "
+                     "are top-level, so the first `pulumi up` moves it there")
     if selector is None:
         seen = [e for b in folder.dashboards.values() for e in [q for _, q in iter_queries(b)] + variable_exprs(b)]
         seen += [expr for r in folder.rules if (expr := rule_query(r, folder.datasource_types)[0])]
@@ -579,7 +588,7 @@ def pull(grafana: Grafana, folder_name: str, stack: str, slug: str | None = None
     spec["imports"] = [{"file": files[uid], "uid": uid} for uid in sorted(files)]
     _validate(slug, spec)
 
-    stack_config = read_yaml(stack_file(stack)).get("config") or {}
+    stack_config = read_yaml(layout.stack_file(stack), relative(layout.stack_file(stack))).get("config") or {}
     known = stack_config.get(f"{PROJECT}:contactPoints") or {}
     if receivers.receiver and receivers.receiver not in receivers.contact_points and receivers.receiver not in known:
         notes.append(f"the team's alerts go to the stack's root receiver until {receivers.receiver} is a contact point "
@@ -587,8 +596,8 @@ def pull(grafana: Grafana, folder_name: str, stack: str, slug: str | None = None
         receivers.receiver = None
     settings: dict[str, Any] = {"routing": {"receiver": receivers.receiver}} if receivers.receiver else {}
     new_points = {n: e for n, e in receivers.contact_points.items() if n not in known}
-    registrations = _render_with(stack, slug, settings, new_points, spec, files, folder)
-    import_file = import_file or ROOT / f"adopt-{slug}-{stack}.json"
+    registrations = _render_with(stack, slug, settings, new_points, spec, files, folder, layout)
+    import_file = import_file or layout.root / f"adopt-{slug}-{stack}.json"
     ids = _import_ids(folder, slug, alerts.group, list(new_points))
     document = import_document(registrations, stack, slug, ids)
 
@@ -614,9 +623,6 @@ def pull(grafana: Grafana, folder_name: str, stack: str, slug: str | None = None
 
 
 def _validate(slug: str, spec: dict) -> None:
-    from components.team_spec import TeamSpec
-    from pydantic import ValidationError
-    from components.model import validation_problems
     try:
         TeamSpec.model_validate(spec)
     except ValidationError as e:
@@ -636,11 +642,10 @@ def _team_yaml(spec: dict) -> str:
 
 
 def _render_with(stack: str, slug: str, settings: dict, new_points: dict, spec: dict, files: dict[str, str],
-                 folder: Folder) -> list[Registration]:
-    """Run the program for `stack` with the team enabled (not yet written: a scratch teams folder)."""
-    import shutil
-    import tempfile
-    config, secret_keys = config_from_file(stack_file(stack))
+                 folder: Folder, layout: Layout) -> list[Registration]:
+    """Run the program for `stack` with the team enabled, before anything is written: the team in a
+    scratch teams folder beside the others, the stack's config with the team and its contact points."""
+    config, secret_keys = config_from_file(stack, layout)
     teams = json.loads(config[f"{PROJECT}:teams"])
     teams[slug] = settings
     config[f"{PROJECT}:teams"] = json.dumps(teams)
@@ -648,25 +653,22 @@ def _render_with(stack: str, slug: str, settings: dict, new_points: dict, spec: 
     points = json.loads(config.get(points_key, "{}"))
     points.update(new_points)
     config[points_key] = json.dumps(points)
-    secret_keys = sorted({*secret_keys, points_key})
-    scratch = Path(tempfile.mkdtemp(prefix="adopt-"))
-    saved = estate.TEAMS_DIR
-    try:
-        for team in (p.parent for p in saved.glob("*/team.yaml")):
-            (scratch / team.name).symlink_to(team.resolve(), target_is_directory=True)
-        (scratch / slug / "dashboards").mkdir(parents=True)
+    with tempfile.TemporaryDirectory(prefix="adopt-") as scratch:
+        # No stack file in the scratch stacks folder: secrecy comes from the keys marked secret (the
+        # added contact points hold placeholders, not `secure:` values).
+        trial = Layout(root=layout.root, stacks=Path(scratch) / "stacks", teams=Path(scratch) / "teams")
+        trial.stacks.mkdir()
+        trial.teams.mkdir()
+        for team in layout.team_names():
+            (trial.teams / team).symlink_to(layout.team_dir(team).resolve(), target_is_directory=True)
+        (trial.team_dir(slug) / "dashboards").mkdir(parents=True)
         for uid, board in folder.dashboards.items():
-            (scratch / slug / files[uid]).write_text(json.dumps(board))
-        (scratch / slug / "team.yaml").write_text(_team_yaml(spec))
-        estate.TEAMS_DIR = scratch
-        # A stack name without a stack file: secrecy comes from secret_keys (the added contact points
-        # hold placeholders, not `secure:` values).
-        return run_program(f"{stack}-adopting", config, secret_keys).registrations
-    except ConfigError as e:
-        raise AdoptError(f"the stack would not accept the team:\n{e}") from None
-    finally:
-        estate.TEAMS_DIR = saved
-        shutil.rmtree(scratch, ignore_errors=True)
+            (trial.team_dir(slug) / files[uid]).write_text(json.dumps(board))
+        (trial.team_dir(slug) / "team.yaml").write_text(_team_yaml(spec))
+        try:
+            return run_program(stack, config, {*secret_keys, points_key}, layout=trial).registrations
+        except ConfigError as e:
+            raise AdoptError(f"the stack would not accept the team:\n{e}") from None
 
 
 def _import_ids(folder: Folder, slug: str, group: str | None, contact_points: list[str]) -> dict[tuple[str, str], str]:
@@ -749,8 +751,8 @@ def _cmd_pull(args: argparse.Namespace) -> int:
               "(a service account token that may read the folder, its alert rules and contact points)", file=sys.stderr)
         return 2
     pulled = pull(Grafana(args.url, token), args.folder, args.stack, slug=args.team, selector=args.selector,
-                  group=args.group, import_file=args.import_file)
-    print(f"wrote {relative(pulled.team_dir)}/ and {relative(pulled.import_file)}")
+                  group=args.group, import_file=args.import_file, layout=LAYOUT)
+    print(f"wrote {LAYOUT.relative(pulled.team_dir)}/ and {LAYOUT.relative(pulled.import_file)}")
     if pulled.notes:
         print("\nWhat changes or stays behind:")
         print("\n".join(f"  - {n}" for n in pulled.notes))
@@ -762,16 +764,16 @@ def _cmd_pull(args: argparse.Namespace) -> int:
 
 
 def _cmd_contract(args: argparse.Namespace) -> int:
-    path = estate.TEAMS_DIR / args.team / "team.yaml"
+    path = LAYOUT.team_dir(args.team) / "team.yaml"
     if not path.exists():
-        print(f"error: {relative(path)}: no such team", file=sys.stderr)
+        print(f"error: {LAYOUT.relative(path)}: no such team", file=sys.stderr)
         return 2
-    exprs, _, problems = team_queries(args.team)
-    spec = read_yaml(path)
+    exprs, _, problems = team_queries(args.team, LAYOUT)
+    spec = read_yaml(path, LAYOUT.relative(path))
     metrics = draft_contract(exprs, spec["selector"], spec.get("metrics") or [])
     if args.write:
         write_contract(path, metrics)
-        print(f"wrote {len(metrics)} metrics into {relative(path)}")
+        print(f"wrote {len(metrics)} metrics into {LAYOUT.relative(path)}")
     else:
         print(contract_block(metrics), end="")
     for p in problems:
@@ -780,7 +782,7 @@ def _cmd_contract(args: argparse.Namespace) -> int:
 
 
 def _cmd_check(args: argparse.Namespace) -> int:
-    _, notes, problems = team_queries(args.team)
+    _, notes, problems = team_queries(args.team, LAYOUT)
     for n in notes:
         print(f"note: {n}")
     for p in problems:

@@ -1,4 +1,5 @@
-"""The monitoring catalog: every team's dashboards, panels, alerts, thresholds and receivers per stack.
+"""The monitoring catalog: every team's dashboards, panels, alerts, thresholds and receivers per stack,
+and each stack's routing table.
 
     python -m tools.catalog            # rewrites docs/catalog.md from the code
     python -m tools.catalog --check    # exit 1 when docs/catalog.md is out of date
@@ -12,10 +13,12 @@ import json
 import re
 import sys
 
-from components.stack_config import ROOT, SEVERITIES, stack_names
+from estate import PROJECT_LAYOUT, PROJECT_ROOT as ROOT
+from estate.stack import SEVERITIES
 from components.types import ResourceType
 from tools.mocks import Run
 from tools.render import render, rule_expr
+from tools import routing
 from tools.routing import receivers
 
 CATALOG = ROOT / "docs" / "catalog.md"
@@ -26,7 +29,7 @@ def _promotion_order(stack: str) -> tuple[int, str]:
     return PROMOTION.index(stack) if stack in PROMOTION else len(PROMOTION), stack
 
 
-STACKS = tuple(sorted(stack_names(), key=_promotion_order))  # every stack: PROMOTION's, then the others by name
+STACKS = tuple(sorted(PROJECT_LAYOUT.stack_names(), key=_promotion_order))  # every stack: PROMOTION's, then the others by name
 THRESHOLD = re.compile(r"(==|!=|>=|<=|>|<)\s*(?:bool\s+)?(-?[\d.]+(?:e[+-]?\d+)?)\s*$", re.IGNORECASE)
 ABSENT = "—"  # a stack that does not deploy the team
 
@@ -85,7 +88,26 @@ def catalog() -> str:
              f"Stacks: {', '.join(STACKS)}. Thresholds are the trailing comparison of each alert's expression.", ""]
     for team in teams:
         lines += _team_section(team, runs)
+    lines += _routing_section(runs)
     return "\n".join(lines)
+
+
+def _routing_section(runs: dict[str, Run]) -> list[str]:
+    """Per stack, who receives what: every team x severity, an unknown team and the root."""
+    lines = ["## Routing: who receives what", "",
+             "Each stack's routing table: where an alert with these labels goes (contact points in order),",
+             "and the mute timings of the routes that send it. tests/test_routing.py proves every row with",
+             "Alertmanager's own router (`amtool config routes test`; docs/routing.md).", ""]
+    for stack, run in runs.items():
+        tree = run.one(ResourceType.NOTIFICATION_POLICY, "notification-policy").inputs
+        teams = [r.name for r in run.of_type(ResourceType.TEAM)]
+        lines += [f"### {stack}", "", "| labels | receivers | muted by |", "| --- | --- | --- |"]
+        for labels, reach in routing.table(tree, teams):
+            muted = sorted({m for r in reach for m in r.muted_by})
+            lines.append(f"| {routing.describe(labels)} | {' + '.join(r.receiver for r in reach) or 'nobody'} | "
+                         f"{', '.join(muted) or '—'} |")
+        lines.append("")
+    return lines
 
 
 def main(argv: list[str] | None = None) -> int:

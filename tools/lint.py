@@ -23,6 +23,12 @@ Rules (each finding names its rule, dashboard uid and panel):
   gridpos              top-level panels (rows included) lie inside the 24-column grid and do not
                        overlap; panels inside collapsed rows are not placed, so not compared
 
+And on the notification policy tree (tools/routing.py; docs/routing.md):
+  route-never-matches  a route whose matchers contradict (with those above it), or that no alert
+                       rule of the stack reaches
+  route-shadowed       a route an earlier sibling without `continue` takes every alert from
+  contact-point-unreached  a contact point no route sends to
+
 Panels that show no query data (text, news, dashboard and alert lists) need only a title.
 Exit status: 0 without findings, 1 with findings, 2 when a folder cannot be read.
 """
@@ -43,14 +49,14 @@ from typing import Iterable, Iterator
 
 import promql_parser as pp
 
-from components import promql
-from components.model import UID_MAX, ConfigError
-from components.stack_config import PROJECT, stack_names
-from components.team_spec import Metric
+from estate import promql
+from estate.model import UID_MAX, ConfigError
+from estate import PROJECT, PROJECT_LAYOUT, estate_from_file
+from estate.team import Metric
 from components.types import ResourceType
 from dashboards.finalize import panels as all_panels
 from dashboards.panels import DATASOURCE_VARIABLE
-from tools.mocks import estate_for
+from tools import routing
 from tools.render import render, write
 
 DATASOURCE_REFS = {"${%s}" % DATASOURCE_VARIABLE, "$%s" % DATASOURCE_VARIABLE}
@@ -132,7 +138,7 @@ def team_contracts(stack: str) -> dict[str, Contract]:
     The selector is resolved by the program's own loader (team selector + the stack's extension).
     """
     return {team.slug: Contract(team.slug, team.selector, {m.name: m for m in team.spec.metrics})
-            for team in estate_for(stack).teams}
+            for team in estate_from_file(stack).teams}
 
 
 # --------------------------------------------------------------------------------------------
@@ -476,6 +482,8 @@ def lint_render(folder: Path, contracts: dict[str, Contract] | None = None) -> t
     findings = [Finding("metric-contract", b.uid, "", f"team '{b.team}' is not in stack {stack}", f"{stack}/{b.team}")
                 for b in boards if b.team not in contracts]
     findings += lint_dashboards((b.board, contracts.get(b.team), f"{stack}/{b.team}") for b in boards)
+    findings += [Finding(f.rule, f"notification policy {f.route}", "", f.message, stack)
+                 for f in routing.stack_findings(json.loads((folder / "resources.json").read_text()))]
     return findings, len(boards)
 
 
@@ -485,7 +493,7 @@ def rendered_stacks() -> dict[str, Path]:
     root = Path(tempfile.mkdtemp(prefix="grafana-platform-render-"))
     atexit.register(shutil.rmtree, root, ignore_errors=True)
     out = {}
-    for stack in stack_names():
+    for stack in PROJECT_LAYOUT.stack_names():
         write(render(stack), root / stack)
         out[stack] = root / stack
     return out

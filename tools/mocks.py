@@ -6,13 +6,8 @@ SDK serialized as secrets carry Pulumi's secret signature and are recorded as "[
 from __future__ import annotations
 
 import asyncio
-import contextvars
-import copy
-import json
-import runpy
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Callable
 
 import pulumi
 from google.protobuf import json_format
@@ -20,9 +15,10 @@ from pulumi.runtime.mocks import MockMonitor
 from pulumi.runtime.stack import run_pulumi_func
 from pulumi.runtime.sync_await import _sync_await
 
-from components.estate import Estate, load_estate
-from components.stack_config import PROJECT, ROOT, config_leaves, read_yaml, stack_file
 from components.types import ResourceType
+
+if TYPE_CHECKING:  # imported where used: the benchmark's floor runs these mocks without the program
+    from estate import Estate, Layout
 
 SECRET_SIG = "4dabf18193072939515e22adb298388d"
 MASK = "[secret]"
@@ -94,6 +90,7 @@ def _short_urn(urn: str) -> str:
 class Run:
     registrations: list[Registration] = field(default_factory=list)
     exports: dict[str, Any] = field(default_factory=dict)  # the stack outputs, secret ones masked
+    estate: "Estate | None" = None  # what the program resolved and declared (None only in hand-made Runs)
 
     def of_type(self, type_: str) -> list[Registration]:
         return [r for r in self.registrations if r.type == type_]
@@ -109,21 +106,35 @@ class Run:
         return [r for r in self.of_type(ResourceType.DASHBOARD) if r.parent == parent]
 
 
-def run_program(stack: str, config: dict[str, str], secret_keys: list[str],
-                monitor: RecordingMonitor | None = None) -> Run:
-    """Run __main__.py for `stack` with `config`, on a fresh event loop; raises what the program raises.
+def run_program(stack: str, config: dict[str, str], secret_keys: set[str],
+                monitor: RecordingMonitor | None = None, layout: "Layout | None" = None) -> Run:
+    """Run the program (what __main__.py runs) for `stack` with `config` and the files of `layout`,
+    on a fresh event loop; raises what the program raises.
 
     Pass a `monitor` to see what was registered even when the program fails.
     """
+    import program
+    from estate import PROJECT, PROJECT_LAYOUT
+
+    resolved: list[Estate] = []
+    monitor = monitor or RecordingMonitor()
+    exports = run_under_mocks(PROJECT, stack, lambda: resolved.append(program.main(layout or PROJECT_LAYOUT)),
+                              config, secret_keys, monitor)
+    return Run(monitor.registrations, exports, resolved[0])
+
+
+def run_under_mocks(project: str, stack: str, body: Callable[[], None], config: dict[str, str] | None = None,
+                    secret_keys: set[str] = frozenset(), monitor: RecordingMonitor | None = None) -> dict[str, Any]:
+    """Run `body` as a Pulumi program under the recording mocks, on a fresh event loop; its exports."""
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
     monitor = monitor or RecordingMonitor()
     try:
-        pulumi.runtime.reset_options(project=PROJECT, stack=stack)
-        pulumi.runtime.set_mocks(Mocks(), project=PROJECT, stack=stack, preview=False, monitor=monitor)
-        pulumi.runtime.set_all_config(config, secret_keys)
-        _sync_await(run_pulumi_func(lambda: runpy.run_path(str(ROOT / "__main__.py"), run_name="__main__")))
-        return Run(monitor.registrations, _exports())
+        pulumi.runtime.reset_options(project=project, stack=stack)
+        pulumi.runtime.set_mocks(Mocks(), project=project, stack=stack, preview=False, monitor=monitor)
+        pulumi.runtime.set_all_config(config or {}, sorted(secret_keys))
+        _sync_await(run_pulumi_func(body))
+        return _exports()
     finally:
         loop.run_until_complete(loop.shutdown_default_executor())
         for thread_loop in (loop, *monitor.thread_loops):
@@ -139,59 +150,3 @@ def _exports() -> dict[str, Any]:
         output = pulumi.Output.from_input(value)
         exports[name] = MASK if _sync_await(output.is_secret()) else _sync_await(output.future())
     return exports
-
-
-def config_from_file(path: Path) -> tuple[dict[str, str], list[str]]:
-    """Config as the Pulumi engine would pass it from Pulumi.yaml defaults and a stack file.
-
-    `secure:` values become placeholders: no passphrase or cloud login is needed, and the real
-    secrets never enter an offline render.
-    """
-    project = read_yaml(ROOT / "Pulumi.yaml")  # one YAML reader with one error format
-    config: dict[str, str] = {}
-    for key, decl in (project.get("config") or {}).items():
-        if isinstance(decl, dict) and "default" in decl:
-            config[f"{PROJECT}:{key}"] = _encode(decl["default"])
-    secret_keys: list[str] = []
-    for key, value in (read_yaml(path).get("config") or {}).items():
-        if ":" not in key:
-            key = f"{PROJECT}:{key}"
-        value, has_secret = _placeholders(value, key)
-        config[key] = _encode(value)
-        if has_secret:
-            secret_keys.append(key)
-    return config, secret_keys
-
-
-def _placeholders(value: Any, key: str) -> tuple[Any, bool]:
-    """`value` with each `{secure: ...}` replaced by `<secure key.path[i]>`, and whether it held one."""
-    value = copy.deepcopy(value)
-    secure = [at for at, _, is_secure in config_leaves(value) if is_secure]
-    for at in secure:
-        path, parent, node = key, None, value
-        for step in at:
-            path += f"[{step}]" if isinstance(node, list) else f".{step}"
-            parent, node = node, node[step]
-        if parent is None:
-            return f"<secure {path}>", True
-        parent[at[-1]] = f"<secure {path}>"
-    return value, bool(secure)
-
-
-def _encode(value: Any) -> str:
-    # The engine passes strings as they are and everything else as JSON.
-    return value if isinstance(value, str) else json.dumps(value)
-
-
-def estate_for(stack: str) -> Estate:
-    """A committed stack's estate as the program resolves it (selectors, overrides, runbook URL...).
-
-    The stack file's config (as config_from_file reads it) is set in a private context, so no
-    Pulumi state leaks out.
-    """
-    return contextvars.copy_context().run(_estate_for, stack)
-
-
-def _estate_for(stack: str) -> Estate:
-    pulumi.runtime.set_all_config(*config_from_file(stack_file(stack)))
-    return load_estate(stack)

@@ -33,11 +33,11 @@ from pathlib import Path
 import promql_parser
 import yaml
 
-from components.estate import TEAMS_DIR
-from components.model import ConfigError, duration_seconds
-from components.promql import number
-from components.stack_config import TeamSettings
-from tools.mocks import Run, estate_for
+from estate.model import ConfigError, duration_seconds
+from estate.promql import number
+from estate import PROJECT_LAYOUT, estate_from_file
+from estate.stack import TeamSettings
+from tools.mocks import Run
 from tools.prometheus_server import PrometheusMissing, binary
 from tools.render import render, write
 
@@ -53,7 +53,7 @@ class PlaceholderError(ValueError):
 
 
 def tests_path(team: str) -> Path:
-    return TEAMS_DIR / team / TEST_FILE
+    return PROJECT_LAYOUT.team_dir(team) / TEST_FILE
 
 
 # ---------------------------------------------------------------------------------------------
@@ -120,11 +120,11 @@ def format_duration(seconds: int) -> str:
 
 def stack_teams(stack: str) -> dict[str, TeamSettings]:
     """The teams a committed stack deploys, with their settings (selector, overrides)."""
-    return {t.slug: t.settings for t in estate_for(stack).teams}
+    return {t.slug: t.settings for t in estate_from_file(stack).teams}
 
 
 def context(stack: str, team: str) -> Context:
-    estate = estate_for(stack)
+    estate = estate_from_file(stack)
     resolved = {t.slug: t for t in estate.teams}[team]  # selector extended, overrides applied
     selector = resolved.selector
     labels = []
@@ -167,7 +167,7 @@ def substitute(template: str, ctx: Context) -> str:
 def prepare(stack: str, team: str, render_dir: Path) -> Path:
     """Write the team's tests for `stack` into render_dir/alert-tests/<team>.yaml, for render_dir/rules/<team>.yaml."""
     source = tests_path(team)
-    where = source.relative_to(TEAMS_DIR.parent)
+    where = PROJECT_LAYOUT.relative(source)
     rules = render_dir / "rules" / f"{team}.yaml"
     if not rules.exists():
         raise FileNotFoundError(f"{rules}: no rendered rules for team {team} in stack {stack}")
@@ -291,7 +291,7 @@ def _check(stack: str, teams: list[str] | None, rendered: Run, out: Path, keep: 
                 process.kill()
                 process.wait()
         ok = process.returncode == 0 and not problems
-        shown = path if keep else tests_path(team).relative_to(TEAMS_DIR.parent)
+        shown = path if keep else PROJECT_LAYOUT.relative(tests_path(team))
         print(f"{'ok    ' if ok else 'FAILED'} {stack}/{team}: {shown}")
         if process.returncode != 0:
             print(output)

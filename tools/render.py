@@ -18,19 +18,17 @@ from pathlib import Path
 
 import yaml
 
-from components.model import ConfigError
-from components.stack_config import stack_file, stack_names
 from components.types import ResourceType
-from tools.mocks import Registration, Run, config_from_file, run_program
+from estate import PROJECT_LAYOUT, ConfigError, Layout
+from estate.config import config_from_file
+from tools.mocks import Registration, Run, run_program
 
 
-def render(stack: str) -> Run:
-    path = stack_file(stack)
+def render(stack: str, layout: Layout = PROJECT_LAYOUT) -> Run:
+    path = layout.stack_file(stack)
     if not path.exists():
-        raise ConfigError(str(path.relative_to(path.parent.parent)),
-                          [("", f"no such stack; available: {', '.join(stack_names())}")])
-    config, secret_keys = config_from_file(path)
-    return run_program(stack, config, secret_keys)
+        raise ConfigError(layout.relative(path), [("", f"no such stack; available: {', '.join(layout.stack_names())}")])
+    return run_program(stack, *config_from_file(stack, layout), layout=layout)
 
 
 def rule_expr(rule: dict) -> str:
@@ -103,9 +101,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tools.render", description=__doc__.splitlines()[0])
     parser.add_argument("--stack", required=True, help="stack name: stacks/Pulumi.<stack>.yaml")
     parser.add_argument("--out", required=True, type=Path, help="folder to write the render into")
+    parser.add_argument("--root", type=Path, default=PROJECT_LAYOUT.root,
+                        help="project folder holding Pulumi.yaml, stacks/ and teams/ (default: this checkout)")
     args = parser.parse_args(argv)
     try:
-        run = render(args.stack)
+        run = render(args.stack, Layout.at(args.root))
     except ConfigError as e:
         print(f"error: {e}", file=sys.stderr)
         return 1

@@ -33,8 +33,8 @@ from typing import Iterable
 import promql_parser as pp
 import yaml
 
-from components import promql
-from components.team_spec import Metric
+from estate import promql
+from estate.team import Metric
 from dashboards.finalize import panels
 from dashboards.importer import interpolate
 from tools.lint import Contract, read_render, rendered_stacks, selector_name, team_contracts, walk

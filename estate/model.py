@@ -7,7 +7,6 @@ import types
 import typing
 from typing import Annotated, Any, Union
 
-import pulumi
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 from pydantic.alias_generators import to_camel
 
@@ -81,10 +80,10 @@ def _children(value: Any) -> typing.Iterator[tuple[tuple, BaseModel]]:
                 yield (i,), v
 
 
-class ConfigError(pulumi.RunError):
+class ConfigError(Exception):
     """A configuration problem: the program stops before it registers any resource.
 
-    A RunError makes Pulumi print the message alone, without a traceback.
+    The program re-raises it as a Pulumi RunError, which Pulumi prints alone, without a traceback.
     """
 
     def __init__(self, file: str, problems: list[tuple[str, str]]):

@@ -6,7 +6,7 @@ from typing import Annotated, Literal
 from pydantic import Field, StringConstraints, model_validator
 
 from .model import Duration, LabelName, Model, NonEmpty, Problems, Slug, Uid, duration_seconds, kebab
-from .stack_config import Severity
+from .stack import Severity
 
 SELECTOR = "%(selector)s"
 THRESHOLD = "%(threshold)s"

@@ -1,23 +1,17 @@
 """What a stack file (stacks/Pulumi.<stack>.yaml) may say: one environment's whole configuration."""
 from __future__ import annotations
 
-import json
+import datetime
+import functools
+import operator
 import re
 import zoneinfo
-from pathlib import Path
-from typing import Annotated, Any, Iterator, Literal
+from typing import Annotated, Any, Literal
 
-import pulumi
-import yaml
-from pydantic import AfterValidator, BeforeValidator, Field, ValidationError, field_validator, model_validator
+from pydantic import AfterValidator, BeforeValidator, Field, field_validator, model_validator
 
-from .model import (
-    ConfigError, Duration, HttpUrl, LabelName, Model, NonEmpty, Problems, Slug, Uid, dotted,
-    secret, secret_paths, validation_problems,
-)
+from .model import Duration, HttpUrl, LabelName, Model, NonEmpty, Problems, Slug, Uid, secret
 
-PROJECT = "grafana-platform"
-ROOT = Path(__file__).resolve().parent.parent
 Severity = Literal["critical", "warning", "info"]
 SEVERITIES: tuple[Severity, ...] = ("critical", "warning", "info")
 
@@ -147,6 +141,11 @@ class TimeRange(Model):
         return self
 
 
+WEEK = 7 * 24 * 60  # minutes
+# Mute timings are compared in UTC with each zone's winter and summer offset.
+OFFSET_DAYS = (datetime.datetime(2026, 1, 15), datetime.datetime(2026, 7, 15))
+
+
 class MuteTiming(Model):
     weekdays: list[Weekday] = []
     times: list[TimeRange] = []
@@ -157,6 +156,40 @@ class MuteTiming(Model):
         if self.location is not None and self.location not in zoneinfo.available_timezones():
             raise Problems([("location", f"unknown time zone '{self.location}'; use an IANA name such as Europe/Paris")])
         return self
+
+    @model_validator(mode="after")
+    def _mutes_sometimes(self) -> "MuteTiming":
+        if mutes_always([self]):
+            raise ValueError("mutes every minute of the week, so a route using it would never notify anyone; "
+                             "narrow its weekdays or times")
+        return self
+
+    def muted_minutes(self, day: datetime.datetime) -> int:
+        """The minutes of a UTC week (bit i: minute i after Monday 00:00) it mutes, at the zone's offset on `day`."""
+        days = [WEEKDAYS.index(d) for d in self.weekdays] or range(7)
+        ranges = [(_minute(t.start), _minute(t.end)) for t in self.times] or [(0, 24 * 60)]
+        local = 0
+        for d in days:
+            for start, end in ranges:
+                local |= ((1 << (end - start)) - 1) << (d * 24 * 60 + start)
+        zone = zoneinfo.ZoneInfo(self.location) if self.location else datetime.timezone.utc
+        shift = int(zone.utcoffset(day).total_seconds() // 60) % WEEK  # local = UTC + offset
+        return ((local >> shift) | (local << (WEEK - shift))) & ((1 << WEEK) - 1)
+
+
+WEEKDAYS = list(Weekday.__args__)
+
+
+def _minute(hh_mm: str) -> int:
+    hours, minutes = hh_mm.split(":")
+    return int(hours) * 60 + int(minutes)
+
+
+def mutes_always(timings: list[MuteTiming]) -> bool:
+    """Whether `timings` together mute every minute of the week (Grafana mutes when any of them holds)."""
+    full = (1 << WEEK) - 1
+    return bool(timings) and all(
+        functools.reduce(operator.or_, (t.muted_minutes(day) for t in timings)) == full for day in OFFSET_DAYS)
 
 
 class NotificationPolicy(Model):
@@ -323,6 +356,10 @@ class StackConfig(Model):
                 (f"{routing}.muteTimings", f"unknown mute timing '{m}' (defined: {', '.join(sorted(self.mute_timings)) or 'none'})")
                 for m in team.routing.mute_timings if m not in self.mute_timings
             ]
+            timings = [self.mute_timings[m] for m in team.routing.mute_timings if m in self.mute_timings]
+            if len(timings) > 1 and mutes_always(timings):
+                problems.append((f"{routing}.muteTimings", f"{', '.join(team.routing.mute_timings)} together mute every "
+                                                           "minute of the week: the team's alerts would never notify anyone"))
         problems += [
             (where, f"unknown contact point '{name}' (defined: {', '.join(sorted(self.contact_points)) or 'none'})")
             for where, name in receivers if name not in self.contact_points
@@ -330,135 +367,3 @@ class StackConfig(Model):
         if problems:
             raise Problems(problems)
         return self
-
-
-def stack_file(stack: str) -> Path:
-    return ROOT / "stacks" / f"Pulumi.{stack}.yaml"
-
-
-def stack_names(root: Path = ROOT) -> list[str]:
-    """Every stack of the estate under `root`: stacks/Pulumi.<stack>.yaml, tests' `zz-*` scratch files aside."""
-    names = (p.name[len("Pulumi."):-len(".yaml")] for p in (root / "stacks").glob("Pulumi.*.yaml"))
-    return sorted(n for n in names if not n.startswith("zz-"))
-
-
-def relative(path: Path) -> str:
-    try:
-        return str(path.relative_to(ROOT))
-    except ValueError:
-        return str(path)
-
-
-def secure_paths_in_file(path: Path) -> set[tuple] | None:
-    """Paths of the `secure:` values in a stack file, or None when there is no file to read."""
-    if not path.exists():
-        return None
-    return {at for key, value in (read_yaml(path).get("config") or {}).items() if key.startswith(f"{PROJECT}:")
-            for at, _, is_secure in config_leaves(value, (key.split(":", 1)[1],)) if is_secure}
-
-
-def config_leaves(value: Any, at: tuple = ()) -> Iterator[tuple[tuple, Any, bool]]:
-    """(path, value, is_secure) for each leaf of a stack file's config value; `{secure: ...}` is one secure leaf."""
-    if isinstance(value, dict) and set(value) == {"secure"}:
-        yield at, value, True
-    elif isinstance(value, dict):
-        for k, v in value.items():
-            yield from config_leaves(v, (*at, k))
-    elif isinstance(value, list):
-        for i, v in enumerate(value):
-            yield from config_leaves(v, (*at, i))
-    else:
-        yield at, value, False
-
-
-class _Loader(yaml.SafeLoader):
-    """YAML read as the Pulumi CLI reads it: a key given twice is an error, dates stay strings."""
-
-    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict:
-        seen: set = set()
-        for key_node, _ in node.value:
-            if key_node.tag == "tag:yaml.org,2002:merge":
-                continue
-            key = self.construct_object(key_node, deep=deep)
-            try:
-                duplicate = key in seen
-            except TypeError:  # unhashable: the parent reports it
-                continue
-            if duplicate:
-                raise yaml.constructor.ConstructorError(
-                    None, None, f"key {key!r} is given twice; keep one", key_node.start_mark)
-            seen.add(key)
-        return super().construct_mapping(node, deep)
-
-
-_Loader.yaml_implicit_resolvers = {
-    first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:timestamp"]
-    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
-}
-
-
-def read_yaml(path: Path) -> dict:
-    try:
-        data = yaml.load(path.read_text(encoding="utf-8"), Loader=_Loader) or {}
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        raise ConfigError(relative(path), [(where, f"not valid YAML: {getattr(e, 'problem', e)}")]) from None
-    except UnicodeDecodeError as e:
-        raise ConfigError(relative(path), [(f"byte {e.start}", "not UTF-8 text; save the file as UTF-8")]) from None
-    if not isinstance(data, dict):
-        raise ConfigError(relative(path), [("", "must be a YAML mapping")])
-    config = data.get("config")
-    if path.name.startswith("Pulumi.") and config is not None:  # a stack file: `config:` maps keys to values
-        if not isinstance(config, dict):
-            raise ConfigError(relative(path), [("config", f"must be a mapping of {PROJECT}:<key>: <value>")])
-        keys = [k for k in config if not isinstance(k, str)]
-        if keys:
-            raise ConfigError(relative(path), [(f"config.{k}", f"keys are names like {PROJECT}:orgId") for k in keys])
-    return data
-
-
-def project_config() -> dict[str, Any]:
-    """This project's keys from the Pulumi config the engine (or the offline render) provides."""
-    merged = {**pulumi.runtime.get_config_env(), **pulumi.runtime.config.CONFIG.get()}
-    prefix = f"{PROJECT}:"
-    values = {}
-    for key, raw in merged.items():
-        if key.startswith(prefix):
-            values[key[len(prefix):]] = _decode(raw)
-    return values
-
-
-def _decode(raw: Any) -> Any:
-    # Pulumi hands structured values, numbers and booleans over as JSON text.
-    if isinstance(raw, str):
-        try:
-            return json.loads(raw)
-        except ValueError:
-            return raw
-    return raw
-
-
-def load_stack_config(stack: str) -> StackConfig:
-    path = stack_file(stack)
-    where = relative(path)
-    values = project_config()
-    try:
-        config = StackConfig.model_validate(values)
-    except ValidationError as e:
-        raise ConfigError(where, validation_problems(e, StackConfig, prefix=f"{PROJECT}:")) from None
-    secure = secure_paths_in_file(path)
-    if secure is None:  # no stack file (e.g. config from an ESC environment): trust the engine's marks
-        # The CLI hands secret keys over in the environment; mocks and the automation API set them.
-        marked = set(pulumi.runtime.get_config_secret_keys_env())
-        secure = {(k,) for k in values
-                  if f"{PROJECT}:{k}" in marked or pulumi.runtime.is_config_secret(f"{PROJECT}:{k}")}
-    plain = [p for p, _ in secret_paths(config) if not any(p[: len(s)] == s for s in secure)]
-    if plain:
-        raise ConfigError(where, [
-            (f"{PROJECT}:{dotted(p)}",
-             "must be a secret; set it with: "
-             f"pulumi config set --stack {stack} --secret --path '{PROJECT}:{dotted(p)}' <value>")
-            for p in plain
-        ])
-    return config

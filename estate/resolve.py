@@ -9,6 +9,7 @@ import importlib.util
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Mapping
 
 from pydantic import ValidationError
 
@@ -16,11 +17,13 @@ from dashboards.finalize import canonical_json, finalize, panels, to_dict
 from dashboards.importer import ImportProblems, import_dashboard, load_exported
 
 from . import promql
+from .config import config_from_file, load_stack_config
+from .files import read_yaml
+from .layout import PROJECT, PROJECT_LAYOUT, Layout
 from .model import UID_MAX, ConfigError, duration_seconds, kebab, validation_problems
-from .stack_config import PROJECT, ROOT, StackConfig, TeamSettings, load_stack_config, read_yaml, relative, stack_file
-from .team_spec import SELECTOR, THRESHOLD, AlertRule, TeamSpec
-
-TEAMS_DIR = ROOT / "teams"
+from .notifications import team_overrides
+from .stack import StackConfig, TeamSettings
+from .team import SELECTOR, THRESHOLD, AlertRule, TeamSpec
 
 
 @dataclass(frozen=True)
@@ -52,6 +55,7 @@ class Team:
     folder_uid: str
     dashboards: tuple[Dashboard, ...]
     rules: tuple[Rule, ...]
+    notification_templates: str | None = None  # teams/<slug>/notifications.tmpl (estate/notifications.py)
 
     @property
     def interval_seconds(self) -> int:
@@ -65,34 +69,40 @@ class Estate:
     teams: tuple[Team, ...]
 
 
-def available_teams() -> list[str]:
-    return sorted(p.parent.name for p in TEAMS_DIR.glob("*/team.yaml"))
-
-
-def load_estate(stack: str) -> Estate:
-    config = load_stack_config(stack)
-    where = relative(stack_file(stack))
-    unknown = [slug for slug in config.teams if slug not in available_teams()]
+def load_estate(stack: str, config: Mapping[str, str], secret_keys: set[str],
+                layout: Layout = PROJECT_LAYOUT) -> Estate:
+    """The stack's whole estate from the engine's `config` (namespaced keys, values as text) and
+    the keys it marks secret; ConfigError, before any resource exists, when anything is wrong."""
+    stack_config = load_stack_config(stack, config, secret_keys, layout)
+    where = layout.relative(layout.stack_file(stack))
+    available = layout.team_names()
+    unknown = [slug for slug in stack_config.teams if slug not in available]
     if unknown:
         raise ConfigError(where, [
-            (f"{PROJECT}:teams.{slug}", f"unknown team '{slug}'; allowed: {', '.join(available_teams())}")
+            (f"{PROJECT}:teams.{slug}", f"unknown team '{slug}'; allowed: {', '.join(available)}")
             for slug in unknown
         ])
-    teams = tuple(_load_team(slug, settings, config, where) for slug, settings in sorted(config.teams.items()))
-    _check_unique_uids(config, teams, where)
-    return Estate(stack=stack, config=config, teams=teams)
+    teams = tuple(_load_team(slug, settings, stack_config, where, layout)
+                  for slug, settings in sorted(stack_config.teams.items()))
+    _check_unique_uids(stack_config, teams, where)
+    return Estate(stack=stack, config=stack_config, teams=teams)
 
 
-def load_team_spec(slug: str) -> TeamSpec:
-    path = TEAMS_DIR / slug / "team.yaml"
+def estate_from_file(stack: str, layout: Layout = PROJECT_LAYOUT) -> Estate:
+    """A stack's estate read from its stack file alone (secrets as placeholders), as tools read it."""
+    return load_estate(stack, *config_from_file(stack, layout), layout)
+
+
+def load_team_spec(slug: str, layout: Layout = PROJECT_LAYOUT) -> TeamSpec:
+    path = layout.team_dir(slug) / "team.yaml"
     try:
-        return TeamSpec.model_validate(read_yaml(path))
+        return TeamSpec.model_validate(read_yaml(path, layout.relative(path)))
     except ValidationError as e:
-        raise ConfigError(relative(path), validation_problems(e, TeamSpec)) from None
+        raise ConfigError(layout.relative(path), validation_problems(e, TeamSpec)) from None
 
 
-def _load_team(slug: str, settings: TeamSettings, config: StackConfig, where: str) -> Team:
-    spec = load_team_spec(slug)
+def _load_team(slug: str, settings: TeamSettings, config: StackConfig, where: str, layout: Layout) -> Team:
+    spec = load_team_spec(slug, layout)
     at = f"{PROJECT}:teams.{slug}"
     selector = ", ".join(s for s in (spec.selector, settings.selector) if s.strip())
     try:
@@ -114,16 +124,19 @@ def _load_team(slug: str, settings: TeamSettings, config: StackConfig, where: st
     if problems:
         raise ConfigError(where, problems)
     variables = {**spec.variables, **settings.variables}
-    rules = tuple(_resolve_rule(slug, rule, settings, config, selector, required, variables) for rule in spec.alerts)
+    spec_file = layout.relative(layout.team_dir(slug) / "team.yaml")
+    rules = tuple(_resolve_rule(slug, rule, settings, config, selector, required, variables, spec_file)
+                  for rule in spec.alerts)
     thresholds = {r.alert: r.threshold for r in rules if r.threshold is not None}
     view = TeamView(slug, spec.title, variables, thresholds)
-    dashboards = tuple(_dashboards(slug, spec, selector, required, view, config))
+    dashboards = tuple(_dashboards(slug, spec, selector, required, view, config, layout))
     return Team(slug=slug, spec=spec, settings=settings, selector=selector,
-                folder_uid=spec.folder_uid or slug, dashboards=dashboards, rules=rules)
+                folder_uid=spec.folder_uid or slug, dashboards=dashboards, rules=rules,
+                notification_templates=team_overrides(slug, layout))
 
 
 def _resolve_rule(slug: str, rule: AlertRule, settings: TeamSettings, config: StackConfig,
-                  selector: str, required: set, variables: dict[str, float]) -> Rule:
+                  selector: str, required: set, variables: dict[str, float], spec_file: str) -> Rule:
     override = settings.overrides.get(rule.alert)
     threshold = override.threshold if override and override.threshold is not None else rule.threshold
 
@@ -133,7 +146,6 @@ def _resolve_rule(slug: str, rule: AlertRule, settings: TeamSettings, config: St
     expr = fill(rule.expr.replace(SELECTOR, selector))
     for name, value in variables.items():  # e.g. prices, which a stack may override
         expr = expr.replace(f"%({name})s", promql.number(value))
-    spec_file = relative(TEAMS_DIR / slug / "team.yaml")
     problems = _selector_problems(f"alerts.{rule.alert}.expr", expr, required)
     if problems:
         raise ConfigError(spec_file, problems)
@@ -157,8 +169,9 @@ def _resolve_rule(slug: str, rule: AlertRule, settings: TeamSettings, config: St
 
 
 def _dashboards(slug: str, spec: TeamSpec, selector: str, required: set, view: "TeamView",
-                config: StackConfig) -> list[Dashboard]:
-    team_dir = TEAMS_DIR / slug
+                config: StackConfig, layout: Layout) -> list[Dashboard]:
+    team_dir = layout.team_dir(slug)
+    relative = layout.relative
     sources: list[tuple[str, dict]] = []
     module_path = team_dir / "dashboards.py"
     if module_path.exists():
