@@ -28,6 +28,7 @@ import copy
 import json
 import math
 import re
+import string
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator
@@ -77,6 +78,10 @@ def load_exported(path: Path) -> dict:
     if not isinstance(board, dict) or not board.get("title") or not (
             isinstance(board.get("panels"), list) or isinstance(board.get("rows"), list)):
         raise ValueError("not a Grafana dashboard: needs a title and a panels list")
+    rows = [r.get("panels") if isinstance(r, dict) else None for r in board.get("rows") or []]
+    for panel in [*panels(board), *(p for row in rows if isinstance(row, list) for p in row)]:
+        if not isinstance(panel, dict) or "type" not in panel and not isinstance(panel.get("libraryPanel"), dict):
+            raise ValueError("every panel needs a type (or a libraryPanel reference)")
     return board
 
 
@@ -204,7 +209,8 @@ class _Import:
         if isinstance(targets, list):
             for index, target in enumerate(targets):
                 if isinstance(target, dict):
-                    self.target(target, ref, f"{label}.targets.{target.get('refId', index)}")
+                    ref_id = target.get("refId") or string.ascii_uppercase[index % 26]  # as finalize names it
+                    self.target(target, ref, f"{label}.targets.{ref_id}")
         if kind not in DATA_FREE_PANELS or targets:
             panel["datasource"] = dict(PROMETHEUS_REF)
 

@@ -26,6 +26,7 @@ from typing import Iterator
 
 import promql_parser as pp
 
+from estate.promql import MACROS
 from estate.team import SELECTOR  # the placeholder teams write by hand; injected as it is
 
 VARIABLE = re.compile(r"\$(\w+)|\[\[(\w+?)(?::(\w+))?\]\]|\$\{(\w+)(?:\.([^:^}]+))?(?::([^}]+))?\}")
@@ -42,6 +43,12 @@ _AGGREGATIONS = {"sum", "avg", "count", "min", "max", "group", "stddev", "stdvar
 # The matcher the proof injects where the real matchers go: no query names it.
 _PROOF = ("__adopt_scope__", "=", "1")
 _PROOF_TEXT = '__adopt_scope__="1"'
+
+
+# Grafana's global variables are `$__name`: the ones a Prometheus query may hold (the macros of
+# estate.promql, and `$__from`/`$__to`, e.g. `@ ${__to:date:seconds}`) get stand-ins; any other is
+# a typo the parser must report.
+_GLOBALS = {m.strip("${}") for m in MACROS} | {"__from", "__to"}
 
 
 class RewriteError(ValueError):
@@ -175,8 +182,9 @@ class _Scan:
 
     def _variables_in(self, first: int, last: int, stand_in) -> None:
         for t in range(first, last + 1):
-            if self.tokens[t].kind == "variable":
-                self.stand_ins[t] = stand_in(self.tokens[t].text)
+            token = self.tokens[t]
+            if token.kind == "variable" and (not _name(token.text).startswith("__") or _name(token.text) in _GLOBALS):
+                self.stand_ins[t] = stand_in(token.text)
 
     def _run(self) -> None:
         k = 0
@@ -251,6 +259,11 @@ class _Scan:
         first, last = self.items[open_], self.items[close]
         self._variables_in(first, last, lambda _: "__grafana_variable")  # label names; values are strings
         self.selectors.append(_Selector(name, first, last))
+
+
+def _name(variable: str) -> str:
+    m = VARIABLE.fullmatch(variable)
+    return next((g for g in (m.group(1), m.group(2), m.group(4)) if g), "") if m else ""
 
 
 def _duration(variable: str) -> str:

@@ -221,16 +221,16 @@ def _check_queries(source: str, board: dict, required: set) -> None:
         for panel in panels(board) for target in panel.get("targets") or []
         for problem in _selector_problems(
             f"{board['uid']}.panels['{panel.get('title')}'].targets.{target.get('refId')}.expr",
-            target.get("expr", ""), required)
+            target.get("expr", ""), required, variables=True)  # dashboard queries may use template variables
     ]
     if problems:
         raise ConfigError(source, problems)
 
 
-def _selector_problems(where: str, expr: str, required: set) -> list[tuple[str, str]]:
+def _selector_problems(where: str, expr: str, required: set, variables: bool = False) -> list[tuple[str, str]]:
     """Why `expr` is not valid PromQL, or which of its metrics lack the team's selector."""
     try:
-        unscoped = promql.metrics_without(expr, required)
+        unscoped = promql.metrics_without(expr, required, variables)
     except ValueError as e:
         return [(where, str(e))]
     return [(where, f"metrics {unscoped} lack the team selector {SELECTOR}")] if unscoped else []

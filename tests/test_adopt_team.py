@@ -121,7 +121,7 @@ def test_a_team_of_imports_only_deploys_its_folder_and_scoped_dashboards_and_no_
         assert model["templating"]["list"][0]["name"] == "datasource"
         for panel in panels(model):
             for target in panel.get("targets") or []:
-                assert promql.metrics_without(target["expr"], required) == [], target["expr"]
+                assert promql.metrics_without(target["expr"], required, variables=True) == [], target["expr"]
 
 
 def test_the_imported_dashboards_render_byte_identically_twice(layout):

@@ -387,7 +387,7 @@ def draft_contract(exprs: Iterable[str], selector: str, existing: Iterable[dict]
     quantiled: set[str] = set()
     for expr in exprs:
         try:
-            root = promql.parse(expr)
+            root = promql.parse(expr, variables=True)
         except ValueError:
             continue  # the import and the query tests report it
         made = {str(n.args[1]).strip('"') for n, _ in walk(root)
@@ -511,7 +511,7 @@ def infer_selector(exprs: Iterable[str], slug: str) -> tuple[str, str | None]:
     jobs: set[str] = set()
     for expr in exprs:
         try:
-            root = promql.parse(expr)
+            root = promql.parse(expr, variables=True)
         except ValueError:
             continue
         jobs |= {m.value for n, _ in walk(root) if isinstance(n, pp.VectorSelector)
@@ -616,10 +616,19 @@ def pull(grafana: Grafana, folder_name: str, stack: str, slug: str | None = None
              for name, point in sorted(new_points.items()) for kind, fields in point.items()
              for key, value in fields.items() if value != _SECRET]
     commands = receivers.commands + plain + [
-        f"pulumi import --stack {stack} --file {relative(import_file)} --generate-code=false --protect={str(protect).lower()}",
+        f"pulumi import --stack {stack} --file {_from_root(import_file, layout)} --generate-code=false "
+        f"--protect={str(protect).lower()}",
         f"pulumi preview --stack {stack} --diff",
     ]
     return Pulled(slug, team_dir, import_file, entry, commands, notes)
+
+
+def _from_root(path: Path, layout: Layout) -> str:
+    """`path` as the pulumi CLI, run in the project folder, reaches it."""
+    try:
+        return str(path.resolve().relative_to(layout.root.resolve()))
+    except ValueError:
+        return str(path)
 
 
 def _validate(slug: str, spec: dict) -> None:
@@ -752,7 +761,7 @@ def _cmd_pull(args: argparse.Namespace) -> int:
         return 2
     pulled = pull(Grafana(args.url, token), args.folder, args.stack, slug=args.team, selector=args.selector,
                   group=args.group, import_file=args.import_file, layout=LAYOUT)
-    print(f"wrote {LAYOUT.relative(pulled.team_dir)}/ and {LAYOUT.relative(pulled.import_file)}")
+    print(f"wrote {LAYOUT.relative(pulled.team_dir)}/ and {_from_root(pulled.import_file, LAYOUT)}")
     if pulled.notes:
         print("\nWhat changes or stays behind:")
         print("\n".join(f"  - {n}" for n in pulled.notes))
