@@ -16,6 +16,7 @@ import pytest
 import yaml
 
 from dashboards.finalize import panels
+from dashboards.importer import interpolate, variable_exprs
 from estate.promql import substitute_macros
 from estate.team import Metric
 from tests.conftest import scratch_layout
@@ -48,13 +49,13 @@ def adopted(tmp_path_factory):
             for target in panel.get("targets") or []:
                 if target.get("expr"):
                     cases.append((f"{board.name}/{panel['title']}/{target['refId']}",
-                                  adopt.interpolate(target["expr"], model), bool(target.get("instant")), False))
+                                  interpolate(target["expr"], model), bool(target.get("instant")), False))
         for annotation in model["annotations"]["list"]:
             if annotation.get("expr"):  # marks where it is true: what it compares must return data
                 cases.append((f"{board.name}/annotation {annotation['name']}",
-                              adopt.interpolate(annotation["expr"], model), False, True))
-        for expr in adopt.variable_exprs(model):
-            cases.append((f"{board.name}/variable", adopt.interpolate(expr, model), True, False))
+                              interpolate(annotation["expr"], model), False, True))
+        for expr in variable_exprs(model):
+            cases.append((f"{board.name}/variable", interpolate(expr, model), True, False))
     return contract, cases
 
 

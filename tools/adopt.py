@@ -52,7 +52,7 @@ from estate.config import config_from_file
 from estate.files import read_yaml
 from estate.model import kebab, validation_problems
 from estate.team import SELECTOR, THRESHOLD, TeamSpec
-from dashboards.importer import ImportProblems, import_dashboard, interpolate, iter_queries, load_exported, variable_exprs
+from dashboards.importer import ImportProblems, import_dashboard, iter_queries, load_exported, variable_exprs
 from dashboards.promql_rewrite import VARIABLE, RewriteError, parse_matchers, scope
 from tools.lint import TARGET_LABELS, selector_name, walk
 from tools.mocks import Registration, run_program
@@ -564,20 +564,20 @@ def pull(grafana: Grafana, folder_name: str, stack: str, slug: str | None = None
     receivers = contact_points_for(folder, [r for r in folder.rules if r["ruleGroup"] == alerts.group], stack)
     notes += receivers.notes
 
-    # Check every dashboard imports before anything is written.
-    problems = []
+    # Every dashboard must import before anything is written.
+    problems, imported = [], {}
     for uid, board in folder.dashboards.items():
         try:
-            notes += [f"dashboard {uid}: {n}" for n in import_dashboard(board, selector).notes]
+            imported[uid] = import_dashboard(board, selector)
         except ImportProblems as e:
             problems += [f"dashboard {uid}: {w}: {m}" for w, m in e.problems]
     if problems:
         raise AdoptError("these dashboards cannot be imported as they are (nothing was written):\n  "
                          + "\n  ".join(problems))
+    notes += [f"dashboard {uid}: {n}" for uid, result in imported.items() for n in result.notes]
 
     files = {uid: f"dashboards/{uid}.json" for uid in folder.dashboards}
-    exprs = [e for b in folder.dashboards.values() for _, e in iter_queries(import_dashboard(b, selector).board)]
-    exprs += [e for b in folder.dashboards.values() for e in variable_exprs(import_dashboard(b, selector).board)]
+    exprs = [e for r in imported.values() for e in [q for _, q in iter_queries(r.board)] + variable_exprs(r.board)]
     exprs += [a["expr"].replace(SELECTOR, selector) for a in alerts.rules]
     spec: dict[str, Any] = {
         "title": folder.title, "folder": folder.title, "folder_uid": folder.uid, "selector": selector,
@@ -641,13 +641,11 @@ def _validate(slug: str, spec: dict) -> None:
 
 
 def _team_yaml(spec: dict) -> str:
-    parts = []
-    for key, value in spec.items():
-        if key == "metrics":
-            parts.append(contract_block(value))
-        else:  # one line per value: an expression stays as Grafana showed it
-            parts.append(yaml.safe_dump({key: value}, sort_keys=False, width=10_000, allow_unicode=True))
-    return "".join(parts)
+    """team.yaml as a person keeps it: the contract one metric a line, every value on one line
+    (an expression stays as Grafana showed it)."""
+    return "".join(contract_block(value) if key == "metrics" else
+                   yaml.safe_dump({key: value}, sort_keys=False, width=10_000, allow_unicode=True)
+                   for key, value in spec.items())
 
 
 def _render_with(stack: str, slug: str, settings: dict, new_points: dict, spec: dict, files: dict[str, str],
