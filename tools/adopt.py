@@ -612,10 +612,12 @@ def pull(grafana: Grafana, folder_name: str, stack: str, slug: str | None = None
 
     protect = bool(stack_config.get(f"{PROJECT}:protect", False))
     entry = yaml.safe_dump({slug: settings or {"selector": ""}}, sort_keys=False)
-    plain = [f"pulumi config set --stack {stack} --path '{PROJECT}:contactPoints.{name}.{kind}.{key}' '{value}'"
+    plain = [f"pulumi config set --stack {stack} --path '{PROJECT}:contactPoints.{name}.{kind}.{key}' "
+             f"'{str(value).lower() if isinstance(value, bool) else value}'"
              for name, point in sorted(new_points.items()) for kind, fields in point.items()
              for key, value in fields.items() if value != _SECRET]
-    commands = receivers.commands + plain + [
+    secrets = [c for c in receivers.commands if any(f"contactPoints.{n}." in c for n in new_points)]
+    commands = secrets + plain + [
         f"pulumi import --stack {stack} --file {_from_root(import_file, layout)} --generate-code=false "
         f"--protect={str(protect).lower()}",
         f"pulumi preview --stack {stack} --diff",
