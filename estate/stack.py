@@ -5,7 +5,7 @@ import re
 import zoneinfo
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BeforeValidator, Field, field_validator, model_validator
+from pydantic import AfterValidator, BeforeValidator, Field, WithJsonSchema, field_validator, model_validator
 
 from .model import Duration, HttpUrl, LabelName, Model, NonEmpty, Problems, Slug, Uid, secret
 
@@ -16,22 +16,25 @@ SEVERITIES: tuple[Severity, ...] = ("critical", "warning", "info")
 _DNS_LABEL = r"[a-z0-9]([-a-z0-9]*[a-z0-9])?"
 
 
-def _matching(pattern: str, max_length: int, what: str) -> AfterValidator:
+def _matching(pattern: str, max_length: int, what: str) -> tuple[AfterValidator, WithJsonSchema]:
+    """A string check with its own message, and the same pattern in the JSON Schema (tools/schemas.py)."""
     def check(value: str) -> str:
         if len(value) > max_length or not re.fullmatch(pattern, value):
             raise ValueError(f"{what} (got {value!r})")
         return value
-    return AfterValidator(check)
+    return AfterValidator(check), WithJsonSchema({"type": "string", "pattern": f"^{pattern}$", "maxLength": max_length})
 
 
 # A Kubernetes object name (DNS-1123 label), an ingress host, a resource quantity (500m, 1, 512Mi, 10Gi).
-K8sName = Annotated[str, _matching(_DNS_LABEL, 63, "must be a Kubernetes name: lowercase letters, digits and '-', "
-                                                   "starting and ending with a letter or digit, at most 63 characters")]
-Hostname = Annotated[str, _matching(rf"{_DNS_LABEL}(\.{_DNS_LABEL})*", 253,
-                                    "must be a DNS name in lowercase, e.g. grafana.example.com")]
+K8sName = Annotated[str, *_matching(_DNS_LABEL, 63, "must be a Kubernetes name: lowercase letters, digits and '-', "
+                                                    "starting and ending with a letter or digit, at most 63 characters")]
+Hostname = Annotated[str, *_matching(rf"{_DNS_LABEL}(\.{_DNS_LABEL})*", 253,
+                                     "must be a DNS name in lowercase, e.g. grafana.example.com")]
+_QUANTITY = r"[0-9]+(\.[0-9]+)?(m|k|M|G|T|P|E|Ki|Mi|Gi|Ti|Pi|Ei)?"
 Quantity = Annotated[str, BeforeValidator(lambda v: str(v) if type(v) in (int, float) else v),  # cpu: 2
-                     _matching(r"[0-9]+(\.[0-9]+)?(m|k|M|G|T|P|E|Ki|Mi|Gi|Ti|Pi|Ei)?", 64,
-                               "must be a Kubernetes quantity such as 500m, 2, 512Mi or 10Gi")]
+                     _matching(_QUANTITY, 64, "must be a Kubernetes quantity such as 500m, 2, 512Mi or 10Gi")[0],
+                     WithJsonSchema({"anyOf": [{"type": "string", "pattern": f"^{_QUANTITY}$", "maxLength": 64},
+                                               {"type": "number", "minimum": 0}]})]
 
 
 class ClusterService(Model):
