@@ -1,4 +1,5 @@
-"""Everything one product team owns in one stack: its folder, its dashboards, its alert rule group."""
+"""Everything one product team owns in one stack: its Grafana team (when the stack names one), its folder,
+its dashboards, its alert rule group."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -9,7 +10,8 @@ import estate
 
 from .alert_rules import TeamAlertRules, TeamAlertRulesArgs
 from .dashboard import TeamDashboards, TeamDashboardsArgs
-from .folder import TeamFolder, TeamFolderArgs
+from .folder import FolderOwner, TeamFolder, TeamFolderArgs
+from .grafana_team import GrafanaTeam, GrafanaTeamArgs
 from .types import ResourceType
 
 
@@ -28,10 +30,15 @@ class ProductTeam(pulumi.ComponentResource):
         super().__init__(ResourceType.TEAM, name, None, opts)
         team = args.team
         child = pulumi.ResourceOptions(parent=self)
+        owner = None
+        if team.settings.grafana_team:
+            grafana_team = GrafanaTeam(team.slug, GrafanaTeamArgs(config=team.settings.grafana_team), child)
+            owner = FolderOwner(team_id=grafana_team.team_id, permission=team.settings.grafana_team.permission)
         folder = TeamFolder(team.slug, TeamFolderArgs(
             slug=team.slug, uid=team.folder_uid, title=team.spec.folder,
             permissions=list(team.settings.permissions),
             prevent_destroy_if_not_empty=args.prevent_destroy_if_not_empty,
+            owner=owner,
         ), child)
         TeamDashboards(team.slug, TeamDashboardsArgs(dashboards=team.dashboards, folder_uid=folder.folder.uid), child)
         TeamAlertRules(team.slug, TeamAlertRulesArgs(

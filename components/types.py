@@ -8,6 +8,7 @@ class ResourceType(StrEnum):
     DATASOURCES = "grafana-platform:index:Datasources"
     TEAM = "grafana-platform:index:Team"
     TEAM_FOLDER = "grafana-platform:index:TeamFolder"
+    GRAFANA_TEAM = "grafana-platform:index:GrafanaTeam"
     TEAM_DASHBOARDS = "grafana-platform:index:TeamDashboards"
     TEAM_ALERT_RULES = "grafana-platform:index:TeamAlertRules"
     CONTACT_POINTS = "grafana-platform:index:ContactPoints"
@@ -18,6 +19,7 @@ class ResourceType(StrEnum):
     DATASOURCE = "grafana:oss/dataSource:DataSource"
     FOLDER = "grafana:oss/folder:Folder"
     FOLDER_PERMISSION = "grafana:oss/folderPermission:FolderPermission"
+    OSS_TEAM = "grafana:oss/team:Team"  # a Grafana Team (TEAM is the component of a product team)
     DASHBOARD = "grafana:oss/dashboard:Dashboard"
     RULE_GROUP = "grafana:alerting/ruleGroup:RuleGroup"
     CONTACT_POINT = "grafana:alerting/contactPoint:ContactPoint"

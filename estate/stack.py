@@ -190,6 +190,21 @@ class FolderPermission(Model):
         return self
 
 
+Email = Annotated[str, *_matching(r"[^@\s]+@[^@\s]+\.[^@\s]+", 254, "must be an e-mail address, e.g. jane.doe@acme-corp.com")]
+
+
+class GrafanaTeam(Model):
+    """The product team as a Grafana Team in this stack: the owner of the team's folder."""
+
+    name: NonEmpty = Field(description="the team's name in Grafana, unique in the organization")
+    members: list[Email] | None = Field(None, description="e-mails of Grafana users the team has exactly (added and "
+                                                          "removed by the program); leave it out where the "
+                                                          "organization's SSO team sync fills the team")
+    permission: Literal["View", "Edit", "Admin"] = Field(description="what the team may do in its folder, beside the "
+                                                                     "role permissions (e.g. View in prod, where "
+                                                                     "changes go through code review)")
+
+
 class TeamSettings(Model):
     """What differs for one team in one stack."""
 
@@ -197,6 +212,7 @@ class TeamSettings(Model):
     overrides: dict[NonEmpty, RuleOverride] = {}
     routing: TeamRouting = TeamRouting()
     permissions: list[FolderPermission] = []
+    grafana_team: GrafanaTeam | None = None
     variables: dict[NonEmpty, float] = {}
 
 
@@ -300,6 +316,22 @@ class StackConfig(Model):
             problems += [(f"datasources.{kind}.service", "an in-cluster service is reachable only from a Grafana "
                                                          "running in the cluster: add the kubernetes section or use url")
                          for kind, ds in self.datasources.items() if ds.service]
+        if problems:
+            raise Problems(problems)
+        return self
+
+    @model_validator(mode="after")
+    def _grafana_team_names_unique(self) -> "StackConfig":
+        owners: dict[str, str] = {}
+        problems = []
+        for slug, team in sorted(self.teams.items()):
+            if team.grafana_team is None:
+                continue
+            name = team.grafana_team.name
+            if name in owners:
+                problems.append((f"teams.{slug}.grafanaTeam.name", f"'{name}' is also the Grafana team of {owners[name]}; "
+                                                                   "Grafana team names are unique in an organization"))
+            owners.setdefault(name, slug)
         if problems:
             raise Problems(problems)
         return self
