@@ -7,6 +7,7 @@ point of a 30-day range).
 from __future__ import annotations
 
 from estate import slo as slos_
+from estate.model import ConfigError
 from estate.slo import PAGE, Slo
 
 from .finalize import to_dict
@@ -62,3 +63,18 @@ def with_error_budget_row(dashboard: dict, slos: list[Slo]) -> dict:
     for panel in added:
         panel["gridPos"]["y"] += bottom
     return {**dashboard, "panels": panels + added}
+
+
+def with_error_budget_rows(sources: list[tuple[str, dict]], slos: list[Slo], team_file: str) -> list[tuple[str, dict]]:
+    """A team's dashboards (source file, JSON) with each SLO's panels on the dashboard it names (default: the first)."""
+    if not slos:
+        return sources
+    uids = [board.get("uid") for _, board in sources]
+    problems = [(f"slos.{i}.dashboard", f"unknown dashboard '{s.dashboard}'; the team's: {', '.join(map(str, uids)) or 'none'}")
+                for i, s in enumerate(slos) if s.dashboard is not None and s.dashboard not in uids]
+    if not sources:
+        problems.append(("slos", "the error-budget row needs a dashboard: the team has none"))
+    if problems:
+        raise ConfigError(team_file, problems)
+    return [(source, with_error_budget_row(board, [s for s in slos if (s.dashboard or uids[0]) == board.get("uid")]))
+            for source, board in sources]

@@ -15,8 +15,9 @@ from pydantic import ValidationError
 
 from dashboards.finalize import canonical_json, finalize, panels, to_dict
 from dashboards.importer import load_exported
+from dashboards.slo import with_error_budget_rows
 
-from . import promql
+from . import promql, slo
 from .config import config_from_file, load_stack_config
 from .files import read_yaml
 from .layout import PROJECT, PROJECT_LAYOUT, Layout
@@ -126,7 +127,7 @@ def _load_team(slug: str, settings: TeamSettings, config: StackConfig, where: st
     variables = {**spec.variables, **settings.variables}
     spec_file = layout.relative(layout.team_dir(slug) / "team.yaml")
     rules = tuple(_resolve_rule(slug, rule, settings, config, selector, required, variables, spec_file)
-                  for rule in spec.alerts)
+                  for rule in (*spec.alerts, *slo.alert_rules(spec.slos)))
     thresholds = {r.alert: r.threshold for r in rules if r.threshold is not None}
     view = TeamView(slug, spec.title, variables, thresholds)
     dashboards = tuple(_dashboards(slug, spec, selector, required, view, config, layout))
@@ -193,6 +194,7 @@ def _dashboards(slug: str, spec: TeamSpec, selector: str, required: set, view: "
             board["title"] = item.title
         board["uid"] = item.uid
         sources.append((relative(team_dir / item.file), board))
+    sources = with_error_budget_rows(sources, spec.slos, relative(team_dir / "team.yaml"))
     prometheus = config.datasources.prometheus
     result = []
     for source, board in sources:

@@ -182,7 +182,7 @@ class SloAlert:
 def alerts(slo: Slo) -> list[SloAlert]:
     """The page (fast burn) and the ticket (slow burn) of one SLO."""
     objective = f"Objective {_percent(slo.objective)} over {slo.window}. The error budget burns faster than it allows:"
-    labels = {**slo.labels, "slo": slo.name}
+    labels = dict(slo.labels)
     return [
         SloAlert(
             alert=f"{slo.name}FastBurn", expr=burn_condition(slo, PAGE), severity=SEVERITY["FastBurn"],
