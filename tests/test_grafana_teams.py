@@ -15,7 +15,7 @@ def team_permission(run, slug: str) -> dict:
     return entry
 
 
-@pytest.mark.parametrize("stack, permission", [("dev", "Edit"), ("staging", "Edit"), ("prod", "View")])
+@pytest.mark.parametrize("stack, permission", [("dev", "Edit"), ("staging", "Edit"), ("prod", "View"), ("local", "Edit")])
 def test_each_stack_makes_every_product_team_a_grafana_team_that_owns_its_folder(rendered, stack, permission):
     run = rendered(stack)
     slugs = sorted(t.name for t in run.of_type(T.TEAM))
