@@ -59,8 +59,8 @@ def grafana_rule(rule: Rule, prometheus_uid: str) -> alerting.RuleGroupRuleArgs:
         condition=CONDITION,
         no_data_state="OK",
         exec_err_state="Error",
-        labels=rule.labels,
-        annotations=rule.annotations,
+        labels=rule.grafana_labels,
+        annotations=rule.grafana_annotations,  # Grafana's template dialect: $values.A.Value for $value
         datas=rule_data(rule, prometheus_uid),
     )
 
