@@ -1,8 +1,9 @@
 """GrafanaDeployment: Grafana itself on Kubernetes, from the official Helm chart (the stack's `kubernetes:` section).
 
-Namespace, one Secret with the admin credentials (and the external database URL), and a Helm release whose
-values hold no secret: the chart reads the credentials from the Secret (`admin.existingSecret`, and
-`GF_DATABASE_URL` through `envValueFrom`), so they stay out of the chart's ConfigMap and Helm's history.
+Namespace, one Secret with the admin credentials (and the external database URL, and the SMTP user and
+password), and a Helm release whose values hold no secret: the chart reads the credentials from the Secret
+(`admin.existingSecret`, `smtp.existingSecret`, and `GF_DATABASE_URL` through `envValueFrom`), so they stay
+out of the chart's ConfigMap and Helm's history.
 With replicas > 1: the external database, unified alerting peering over the chart's headless Service, a
 PodDisruptionBudget, and one volume per replica (StatefulSet).
 """
@@ -27,6 +28,7 @@ RELEASE = "grafana"
 HEADLESS_SERVICE = f"{RELEASE}-headless"
 CREDENTIALS_SECRET = f"{RELEASE}-credentials"
 USER_KEY, PASSWORD_KEY, DATABASE_URL_KEY = "admin-user", "admin-password", "database-url"
+SMTP_USER_KEY, SMTP_PASSWORD_KEY = "smtp-user", "smtp-password"
 GOSSIP_PORT = 9094  # unified alerting's memberlist (TCP and UDP); the chart opens it on every pod
 RELEASE_TIMEOUT_SECONDS = 600
 
@@ -62,6 +64,14 @@ def chart_values(config: Kubernetes) -> dict[str, Any]:
         },
         "grafana.ini": ini,
     }
+    if config.smtp is not None:
+        # grafana.ini's [smtp] (a ConfigMap) says where and as whom; the chart's smtp.existingSecret sets
+        # GF_SMTP_USER / GF_SMTP_PASSWORD from the Secret (grafana/helm-charts, charts/grafana/values.yaml
+        # `smtp.existingSecret`, `userKey`, `passwordKey`; Grafana docs: configure-grafana/#smtp).
+        ini["smtp"] = {"enabled": True, "host": config.smtp.host, "from_address": config.smtp.from_address,
+                       "from_name": config.smtp.from_name}
+        values["smtp"] = {"existingSecret": CREDENTIALS_SECRET, "userKey": SMTP_USER_KEY,
+                          "passwordKey": SMTP_PASSWORD_KEY}
     if config.database_url is not None:
         values["envValueFrom"] = {
             "GF_DATABASE_URL": {"secretKeyRef": {"name": CREDENTIALS_SECRET, "key": DATABASE_URL_KEY}}}
@@ -129,6 +139,9 @@ class GrafanaDeployment(pulumi.ComponentResource):
         credentials = {USER_KEY: config.admin_user, PASSWORD_KEY: pulumi.Output.secret(config.admin_password)}
         if config.database_url is not None:
             credentials[DATABASE_URL_KEY] = pulumi.Output.secret(config.database_url)
+        if config.smtp is not None:
+            credentials[SMTP_USER_KEY] = config.smtp.user
+            credentials[SMTP_PASSWORD_KEY] = pulumi.Output.secret(config.smtp.password)
         secret = k8s.core.v1.Secret(
             CREDENTIALS_SECRET,
             metadata=k8s.meta.v1.ObjectMetaArgs(name=CREDENTIALS_SECRET, namespace=namespace.metadata.name),

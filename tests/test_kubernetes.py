@@ -14,6 +14,9 @@ from tools.mocks import SECRET_SIG, RecordingMonitor, Run
 HOST = "grafana.prod.acme-corp.com"
 ADMIN_PASSWORD = "correct-horse-battery-staple"
 DATABASE_URL = "postgres://grafana:db-pass-4711@grafana-db.databases.svc.cluster.local:5432/grafana"
+SMTP_PASSWORD = "smtp-pass-0815"  # a test's config value: the stack file holds no password
+SMTP = {"host": "smtp.acme-corp.com:587", "fromAddress": "grafana@acme-corp.com", "fromName": "Grafana (prod)",
+        "user": "grafana@acme-corp.com", "password": SMTP_PASSWORD}
 PROD_HA = {
     "namespace": "grafana",
     "adminPassword": ADMIN_PASSWORD,
@@ -23,8 +26,9 @@ PROD_HA = {
     "resources": {"requests": {"cpu": "250m", "memory": "512Mi"}, "limits": {"cpu": "1", "memory": "1Gi"}},
     "ingress": {"host": HOST, "tlsSecretName": "grafana-tls", "className": "nginx",
                 "annotations": {"cert-manager.io/cluster-issuer": "letsencrypt"}},
+    "smtp": SMTP,
 }
-SINGLE = {"adminPassword": ADMIN_PASSWORD, "ingress": {"host": HOST, "tlsSecretName": "grafana-tls"}}
+SINGLE = {"adminPassword": ADMIN_PASSWORD, "ingress": {"host": HOST, "tlsSecretName": "grafana-tls"}, "smtp": SMTP}
 
 
 class ProviderRecordingMonitor(RecordingMonitor):
@@ -132,6 +136,97 @@ def test_no_recorded_input_holds_the_admin_password_or_the_database_url_in_clear
     recorded = json.dumps([r.inputs for r in run_on_kubernetes(prod_values).registrations])
     for fragment in (ADMIN_PASSWORD, "db-pass-4711", DATABASE_URL):
         assert fragment not in recorded
+
+
+# E-mail: the deployed Grafana's [smtp], its credentials in the Secret.
+
+def test_the_deployed_grafana_sends_mail_through_the_stacks_smtp_server(prod_values):
+    values = chart(run_on_kubernetes(prod_values))
+    assert values["grafana.ini"]["smtp"] == {"enabled": True, "host": "smtp.acme-corp.com:587",
+                                             "from_address": "grafana@acme-corp.com", "from_name": "Grafana (prod)"}
+    assert values["smtp"] == {"existingSecret": "grafana-credentials", "userKey": "smtp-user",
+                              "passwordKey": "smtp-password"}
+
+
+def test_the_smtp_user_and_password_live_in_the_secret_never_in_the_chart_values(prod_values):
+    monitor = ProviderRecordingMonitor()
+    run = run_on_kubernetes(prod_values, monitor=monitor)
+    stored = monitor.raw[(T.K8S_SECRET, "grafana-credentials")]["stringData"]["value"]
+    assert (stored["smtp-user"], stored["smtp-password"]) == ("grafana@acme-corp.com", SMTP_PASSWORD)
+    recorded = json.dumps([r.inputs for r in run.registrations])
+    assert SMTP_PASSWORD not in recorded
+    assert "user" not in chart(run)["grafana.ini"]["smtp"] and "password" not in chart(run)["grafana.ini"]["smtp"]
+
+
+def test_a_deployed_grafana_with_email_contact_points_and_no_smtp_is_refused(prod_values):
+    section = {k: v for k, v in SINGLE.items() if k != "smtp"}
+    message, monitor = run_fails(*on_kubernetes(prod_values, section))
+    assert ("grafana-platform:kubernetes.smtp: is required: contact points api-production, chatbot-sav, "
+            "customer-service, mlops-scoring, platform-ops, voicebot send e-mail") in message
+    assert monitor.registrations == []
+
+
+def test_without_email_contact_points_a_deployed_grafana_needs_no_smtp(prod_values):
+    values, secrets = on_kubernetes(prod_values, {k: v for k, v in SINGLE.items() if k != "smtp"})
+    values["contactPoints"] = {name: {k: v for k, v in cp.items() if k != "email"} or {"webhook": {"url": "https://hooks.acme-corp.com/x"}}
+                               for name, cp in values["contactPoints"].items()}
+    values_chart = chart(run_values(values, secrets))
+    assert "smtp" not in values_chart and "smtp" not in values_chart["grafana.ini"]
+
+
+def test_an_existing_grafana_brings_its_own_smtp(prod_values):
+    run = run_values(*existing_grafana_prod(prod_values))  # mail settings belong to whoever runs that Grafana
+    assert run.of_type(T.CONTACT_POINT)
+
+
+@pytest.mark.parametrize("field, value, expected", [
+    ("host", "smtp.acme-corp.com", "must be the SMTP server as host:port, e.g. smtp.acme-corp.com:587"),
+    ("fromAddress", "Grafana <grafana@acme-corp.com>", "must be one e-mail address"),
+    ("user", "", "String should have at least 1 character"),
+])
+def test_a_bad_smtp_setting_names_the_field_and_what_is_allowed(prod_values, field, value, expected):
+    message, monitor = run_fails(*on_kubernetes(prod_values, {**SINGLE, "smtp": {**SMTP, field: value}}))
+    assert f"grafana-platform:kubernetes.smtp.{field}: {expected}" in message
+    assert monitor.registrations == []
+
+
+def test_a_missing_smtp_password_is_required_without_a_value_in_the_message(prod_values):
+    message, monitor = run_fails(*on_kubernetes(prod_values, {**SINGLE, "smtp": {k: v for k, v in SMTP.items()
+                                                                                   if k != "password"}}))
+    assert "grafana-platform:kubernetes.smtp.password: is required" in message
+    assert monitor.registrations == []
+
+
+def test_the_committed_prod_stack_names_its_smtp_server_and_keeps_the_password_out_of_the_file(rendered):
+    from estate import PROJECT_LAYOUT
+    text = PROJECT_LAYOUT.stack_file("prod").read_text()
+    assert "smtp:" in text and "smtp.acme-corp.com:587" in text
+    smtp_section = text.split("smtp:", 1)[1].split("grafana-platform:", 1)[0]
+    assert "password" not in smtp_section.split("#")[0] and "secure" not in smtp_section
+    run = rendered("prod")
+    assert run.estate.config.kubernetes.smtp.host == "smtp.acme-corp.com:587"
+    assert chart(run)["grafana.ini"]["smtp"]["host"] == "smtp.acme-corp.com:587"
+    assert run.one(T.K8S_SECRET, "grafana-credentials").inputs["stringData"] == "[secret]"
+
+
+def test_an_smtp_password_written_in_clear_in_the_stack_file_is_refused(tmp_path):
+    import shutil
+
+    from estate import PROJECT_LAYOUT, ConfigError, Layout
+    from tools.render import render
+
+    root = tmp_path / "project"
+    shutil.copytree(PROJECT_LAYOUT.root / "teams", root / "teams", ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(PROJECT_LAYOUT.stacks, root / "stacks")
+    shutil.copy(PROJECT_LAYOUT.project_file, root / "Pulumi.yaml")
+    stack_file = root / "stacks" / "Pulumi.prod.yaml"
+    stack_file.write_text(stack_file.read_text().replace(
+        "      user: grafana@acme-corp.com\n", "      user: grafana@acme-corp.com\n      password: in-clear-4711\n", 1))
+    with pytest.raises(ConfigError) as error:
+        render("prod", Layout.at(root))
+    assert ("grafana-platform:kubernetes.smtp.password: must be a secret; set it with: pulumi config set --stack prod "
+            "--secret --path 'grafana-platform:kubernetes.smtp.password' <value>") in str(error.value)
+    assert "in-clear-4711" not in str(error.value)
 
 
 # Production HA.
