@@ -30,6 +30,7 @@ def _integrations(cp: ContactPoint) -> dict:
 @dataclass(frozen=True)
 class ContactPointsArgs:
     contact_points: dict[str, ContactPoint]
+    org_id: str | None
 
 
 class ContactPoints(pulumi.ComponentResource):
@@ -37,7 +38,7 @@ class ContactPoints(pulumi.ComponentResource):
         super().__init__(ResourceType.CONTACT_POINTS, name, None, opts)
         self.by_name = {
             cp_name: grafana.alerting.ContactPoint(
-                cp_name, name=cp_name, **_integrations(cp),
+                cp_name, name=cp_name, **_integrations(cp), org_id=args.org_id,
                 opts=pulumi.ResourceOptions(parent=self))
             for cp_name, cp in sorted(args.contact_points.items())
         }

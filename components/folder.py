@@ -17,6 +17,7 @@ class TeamFolderArgs:
     title: str
     permissions: list[FolderPermission]
     prevent_destroy_if_not_empty: bool
+    org_id: str | None
 
 
 class TeamFolder(pulumi.ComponentResource):
@@ -31,6 +32,7 @@ class TeamFolder(pulumi.ComponentResource):
             title=args.title,
             # In protected stacks a folder that still holds dashboards or rules refuses to go.
             prevent_destroy_if_not_empty=args.prevent_destroy_if_not_empty,
+            org_id=args.org_id,
             opts=child,
         )
         if args.permissions:
@@ -42,6 +44,7 @@ class TeamFolder(pulumi.ComponentResource):
                         permission=p.permission, role=p.role, team_id=p.team_id, user_id=p.user_id)
                     for p in args.permissions
                 ],
+                org_id=args.org_id,
                 opts=child,
             )
         self.register_outputs({"uid": self.folder.uid})

@@ -2,6 +2,7 @@
 import copy
 import json
 
+import pulumi
 import pytest
 from google.protobuf import json_format
 
@@ -110,13 +111,32 @@ def test_chart_values_carry_persistence_and_resources_from_the_stack(prod_values
     assert values["resources"] == {"requests": {"cpu": "250m", "memory": "512Mi"}, "limits": {"cpu": "1", "memory": "1Gi"}}
 
 
-def test_chart_values_expose_grafana_on_the_ingress_host_with_its_tls_secret(prod_values):
-    values = chart(run_on_kubernetes(prod_values))
-    ingress = values["ingress"]
-    assert (ingress["enabled"], ingress["hosts"], ingress["ingressClassName"]) == (True, [HOST], "nginx")
-    assert ingress["tls"] == [{"secretName": "grafana-tls", "hosts": [HOST]}]
-    assert ingress["annotations"] == {"cert-manager.io/cluster-issuer": "letsencrypt"}
+def test_grafana_is_exposed_by_an_ingress_on_the_host_with_its_tls_secret_in_front_of_the_charts_service(prod_values):
+    run = run_on_kubernetes(prod_values)
+    ingress = run.one(T.K8S_INGRESS, "grafana").inputs
+    assert ingress["metadata"] == {"name": "grafana", "namespace": "grafana",
+                                   "annotations": {"cert-manager.io/cluster-issuer": "letsencrypt"}}
+    assert ingress["spec"] == {
+        "ingressClassName": "nginx",
+        "rules": [{"host": HOST, "http": {"paths": [{
+            "path": "/", "pathType": "Prefix", "backend": {"service": {"name": "grafana", "port": {"number": 80}}}}]}}],
+        "tls": [{"hosts": [HOST], "secretName": "grafana-tls"}],
+    }
+    values = chart(run)
+    assert values["ingress"] == {"enabled": False}  # the program's Ingress, awaited, not the chart's
+    assert values["service"] == {"port": 80} and values["fullnameOverride"] == "grafana"
     assert values["grafana.ini"]["server"] == {"domain": HOST, "root_url": f"https://{HOST}"}
+
+
+def test_the_ingress_comes_after_the_release_inside_the_deployment(prod_values):
+    ingress = run_on_kubernetes(prod_values).one(T.K8S_INGRESS, "grafana")
+    assert "kubernetes:helm.sh/v3:Release::grafana" in ingress.dependencies
+    assert ingress.parent == "grafana-platform:index:GrafanaDeployment::grafana"
+
+
+def test_an_ingress_without_class_or_annotations_leaves_them_to_the_cluster(prod_values):
+    ingress = run_on_kubernetes(prod_values, SINGLE).one(T.K8S_INGRESS, "grafana").inputs
+    assert "ingressClassName" not in ingress["spec"] and "annotations" not in ingress["metadata"]
 
 
 def test_the_admin_password_lives_in_a_kubernetes_secret_the_chart_reads(prod_values):
@@ -282,24 +302,24 @@ def test_chart_values_are_plain_data_with_sorted_keys_and_the_same_on_every_run(
     assert chart(run_on_kubernetes(prod_values)) == first
 
 
-def test_prod_protection_covers_the_namespace_the_credentials_and_the_release(prod_values):
+def test_prod_protection_covers_the_namespace_the_credentials_the_release_and_the_ingress(prod_values):
     run = run_on_kubernetes(prod_values)
-    for type_ in (T.K8S_NAMESPACE, T.K8S_SECRET, T.HELM_RELEASE):
+    for type_ in (T.K8S_NAMESPACE, T.K8S_SECRET, T.HELM_RELEASE, T.K8S_INGRESS):
         assert all(r.protect for r in run.of_type(type_)), type_
 
 
 # The provider targets the deployed Grafana, after the release.
 
-def test_the_provider_targets_the_ingress_as_admin_and_waits_for_the_release(prod_values):
+def test_the_provider_targets_the_ingress_as_admin_and_waits_for_it(prod_values):
     monitor = ProviderRecordingMonitor()
     provider = run_on_kubernetes(prod_values, monitor=monitor).one(T.PROVIDER, "grafana")
     assert provider.inputs["url"] == f"https://{HOST}"
     assert provider.inputs["auth"] == "[secret]"
     assert monitor.raw[(T.PROVIDER, "grafana")]["auth"]["value"] == f"admin:{ADMIN_PASSWORD}"
-    assert provider.dependencies == ["kubernetes:helm.sh/v3:Release::grafana"]
+    assert provider.dependencies == ["kubernetes:networking.k8s.io/v1:Ingress::grafana"]  # which waits for the release
 
 
-def test_every_grafana_resource_goes_through_the_provider_that_waits_for_the_release(prod_values):
+def test_every_grafana_resource_goes_through_the_provider_that_waits_for_the_ingress(prod_values):
     monitor = ProviderRecordingMonitor()
     run = run_on_kubernetes(prod_values, monitor=monitor)
     grafana = [r for r in run.registrations if r.type.startswith("grafana:")]
@@ -323,6 +343,64 @@ def test_a_prometheus_datasource_can_name_an_in_cluster_service(prod_values):
     prometheus["service"] = {"name": "prometheus-server", "namespace": "monitoring", "port": 9090}
     datasource = run_values(values, secrets).one(T.DATASOURCE, "prometheus")
     assert datasource.inputs["url"] == "http://prometheus-server.monitoring.svc.cluster.local:9090"
+
+
+def test_the_provider_retries_every_call_for_about_two_minutes_while_a_new_grafana_settles(prod_values):
+    provider = run_on_kubernetes(prod_values).one(T.PROVIDER, "grafana").inputs
+    assert (provider["retries"], provider["retryWait"]) == ("12", "10")  # the provider's config is text
+    assert "retryStatusCodes" not in provider  # the provider's default: 429 and 5xx
+
+
+# The organization: orgId means that organization for every resource.
+
+def grafana_types_taking_org_id() -> set[str]:
+    """Type tokens of every pulumiverse_grafana oss/alerting resource that has an org_id input."""
+    import inspect
+    import re
+
+    import pulumiverse_grafana as grafana
+
+    types = set()
+    for module in (grafana.oss, grafana.alerting):
+        for _, cls in inspect.getmembers(module, inspect.isclass):
+            if issubclass(cls, pulumi.CustomResource) and "org_id" in inspect.signature(cls._internal_init).parameters:
+                types |= set(re.findall(r"'(grafana:[A-Za-z]+/[A-Za-z]+:[A-Za-z]+)'", inspect.getsource(cls._internal_init)))
+    return types
+
+
+def test_with_basic_auth_every_grafana_resource_that_takes_an_org_id_carries_the_stacks(prod_values):
+    values, secrets = on_kubernetes(prod_values, PROD_HA)
+    values["orgId"] = 2
+    run = run_values(values, secrets)
+    takes_org = grafana_types_taking_org_id()
+    assert {T.FOLDER, T.FOLDER_PERMISSION, T.DASHBOARD, T.DATASOURCE, T.RULE_GROUP, T.CONTACT_POINT,
+            T.NOTIFICATION_POLICY, T.MUTE_TIMING} <= takes_org
+    grafana = [r for r in run.registrations if r.type.startswith("grafana:")]
+    assert {r.type for r in grafana} >= {T.FOLDER, T.DASHBOARD, T.DATASOURCE, T.RULE_GROUP, T.CONTACT_POINT,
+                                         T.NOTIFICATION_POLICY, T.FOLDER_PERMISSION}
+    for r in grafana:
+        assert r.type in takes_org, f"{r.type} takes no org_id: is it organization-wide?"
+        assert r.inputs.get("orgId") == "2", f"{r.type} {r.name}: orgId {r.inputs.get('orgId')!r}"
+    assert run.one(T.PROVIDER, "grafana").inputs["orgId"] == "2"
+
+
+def test_with_a_service_account_token_no_resource_names_an_organization(prod_values):
+    values, secrets = existing_grafana_prod(prod_values)
+    values["orgId"] = 2
+    run = run_values(values, secrets)
+    grafana = [r for r in run.registrations if r.type.startswith("grafana:")]
+    assert grafana and not [r for r in grafana if "orgId" in r.inputs]
+    provider = run.one(T.PROVIDER, "grafana").inputs
+    assert "orgId" not in provider  # the token's organization; the provider refuses org_id > 1 with a token
+    assert (provider["retries"], provider["retryWait"]) == ("12", "10")
+
+
+def test_the_mute_timings_of_a_stack_carry_its_org_id_too(prod_values):
+    values, secrets = on_kubernetes(prod_values, PROD_HA)
+    values["orgId"] = 3
+    values["muteTimings"] = {"weekends": {"weekdays": ["saturday", "sunday"]}}
+    values["teams"]["api-production"]["routing"]["muteTimings"] = ["weekends"]
+    assert run_values(values, secrets).one(T.MUTE_TIMING, "weekends").inputs["orgId"] == "3"
 
 
 # Configuration errors: one clear message, nothing registered.

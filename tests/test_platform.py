@@ -29,7 +29,7 @@ def test_every_grafana_resource_is_parented_to_a_platform_component(rendered, st
             assert r.parent, f"{r.type} {r.name} has no parent"
 
 
-def test_provider_takes_url_org_and_a_secret_token_from_the_stack(rendered):
+def test_provider_takes_url_org_and_secret_credentials_from_the_stack(rendered):
     provider = rendered("prod").one(T.PROVIDER, "grafana")
     assert provider.inputs["url"] == "https://grafana.acme-corp.com"
     assert provider.inputs["orgId"] == "1"
@@ -196,3 +196,13 @@ def test_the_stack_exports_each_teams_folder_dashboards_and_rule_count(rendered)
         "folderUid": "api-production", "dashboardUids": ["api-production-overview"], "ruleCount": 7}
     assert sorted(teams) == ["api-production", "chatbot-sav", "customer-service", "mlops-scoring", "voicebot"]
     assert rendered("prod").exports["grafanaUrl"] == "https://grafana.acme-corp.com"
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_every_grafana_resource_names_the_stacks_organization_where_the_provider_logs_in_as_a_user(rendered, stack):
+    run = rendered(stack)
+    grafana = [r for r in run.registrations if r.type.startswith("grafana:")]
+    if run.estate.config.kubernetes:  # basic auth as the deployed Grafana's admin: each resource says its org
+        assert {r.inputs.get("orgId") for r in grafana} == {str(run.estate.config.org_id)}
+    else:  # a service account token: its organization is the one, and the provider refuses org_id
+        assert not [r for r in grafana if "orgId" in r.inputs]
