@@ -7,7 +7,9 @@ import pulumi
 import pulumiverse_grafana as grafana
 from pulumiverse_grafana import alerting
 
+from estate.notifications import message
 from estate.stack import ContactPoint
+
 from .types import ResourceType
 
 
@@ -25,9 +27,12 @@ def _integrations(cp: ContactPoint) -> dict:
     args: dict = {}
     if cp.email:
         addresses = [x.strip() for x in cp.email.addresses.split(";") if x.strip()]
-        args["emails"] = secret([alerting.ContactPointEmailArgs(addresses=addresses, single_email=cp.email.single_email)])
+        args["emails"] = secret([alerting.ContactPointEmailArgs(
+            addresses=addresses, single_email=cp.email.single_email,
+            subject=message("email.subject"), message=message("email.message"))])
     if cp.slack:
-        args["slacks"] = secret([alerting.ContactPointSlackArgs(url=cp.slack.url, recipient=cp.slack.recipient)])
+        args["slacks"] = secret([alerting.ContactPointSlackArgs(
+            url=cp.slack.url, recipient=cp.slack.recipient, title=message("slack.title"), text=message("slack.text"))])
     if cp.webhook:
         args["webhooks"] = secret([alerting.ContactPointWebhookArgs(url=cp.webhook.url, http_method=cp.webhook.http_method)])
     if cp.pagerduty:
@@ -38,6 +43,7 @@ def _integrations(cp: ContactPoint) -> dict:
 @dataclass(frozen=True)
 class ContactPointsArgs:
     contact_points: dict[str, ContactPoint]
+    templates: tuple[pulumi.Resource, ...]  # the notification templates the messages name
     org_id: str | None
 
 
@@ -47,7 +53,7 @@ class ContactPoints(pulumi.ComponentResource):
         self.by_name = {
             cp_name: grafana.alerting.ContactPoint(
                 cp_name, name=cp_name, **_integrations(cp), org_id=args.org_id,
-                opts=pulumi.ResourceOptions(parent=self))
+                opts=pulumi.ResourceOptions(parent=self, depends_on=list(args.templates)))
             for cp_name, cp in sorted(args.contact_points.items())
         }
         self.register_outputs({"names": sorted(self.by_name)})

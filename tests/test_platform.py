@@ -160,10 +160,13 @@ def test_each_integration_list_of_a_contact_point_is_one_secret_with_no_secret_n
     for key in ("emails", "slacks"):
         assert raw[key][SECRET_SIG] == SECRET_VALUE_SIG  # the whole list is the secret
         assert SECRET_SIG not in json.dumps(raw[key]["value"])  # and nothing inside is a secret of its own
-    assert raw["slacks"]["value"] == [{"recipient": "#api-production-alerts",
-                                       "url": "<secure grafana-platform:contactPoints.api-production.slack.url>"}]
-    assert raw["emails"]["value"] == [{"addresses": ["<secure grafana-platform:contactPoints.api-production.email.addresses>"],
-                                       "singleEmail": False}]
+    assert raw["slacks"]["value"] == [{
+        "recipient": "#api-production-alerts", "url": "<secure grafana-platform:contactPoints.api-production.slack.url>",
+        "title": '{{ template "notification.slack.title" . }}', "text": '{{ template "notification.slack.text" . }}'}]
+    assert raw["emails"]["value"] == [{
+        "addresses": ["<secure grafana-platform:contactPoints.api-production.email.addresses>"], "singleEmail": False,
+        "subject": '{{ template "notification.email.subject" . }}',
+        "message": '{{ template "notification.email.message" . }}'}]
     pager = monitor.raw[(T.CONTACT_POINT, "api-production-pagerduty")]["pagerduties"]["value"]
     assert pager == [{"integrationKey": "<secure grafana-platform:contactPoints.api-production-pagerduty.pagerduty.integrationKey>"}]
 
@@ -174,7 +177,7 @@ def test_a_contact_points_addresses_are_split_on_semicolons(prod_values):
     monitor = RawRecordingMonitor()
     run_values(values, secrets, monitor)
     emails = monitor.raw[(T.CONTACT_POINT, "platform-ops")]["emails"]["value"]
-    assert emails == [{"addresses": ["a@acme-corp.com", "b@acme-corp.com"], "singleEmail": False}]
+    assert emails[0]["addresses"] == ["a@acme-corp.com", "b@acme-corp.com"]
 
 
 def test_root_policy_keeps_the_original_alertmanager_timings_in_prod(rendered):
