@@ -35,6 +35,7 @@ class TeamFolderArgs:
     permissions: list[FolderPermission]
     prevent_destroy_if_not_empty: bool
     owner: FolderOwner | None = None
+    org_id: str | None = None
 
 
 class TeamFolder(pulumi.ComponentResource):
@@ -49,6 +50,7 @@ class TeamFolder(pulumi.ComponentResource):
             title=args.title,
             # In protected stacks a folder that still holds dashboards or rules refuses to go.
             prevent_destroy_if_not_empty=args.prevent_destroy_if_not_empty,
+            org_id=args.org_id,
             opts=child,
         )
         roles = args.permissions or (list(GRAFANA_DEFAULT_PERMISSIONS) if args.owner else [])
@@ -58,5 +60,6 @@ class TeamFolder(pulumi.ComponentResource):
             permissions.append(grafana.oss.FolderPermissionPermissionArgs(
                 permission=args.owner.permission, team_id=args.owner.team_id))
         if permissions:
-            grafana.oss.FolderPermission(args.slug, folder_uid=self.folder.uid, permissions=permissions, opts=child)
+            grafana.oss.FolderPermission(args.slug, folder_uid=self.folder.uid, permissions=permissions,
+                                      org_id=args.org_id, opts=child)
         self.register_outputs({"uid": self.folder.uid})

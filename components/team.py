@@ -20,6 +20,7 @@ class ProductTeamArgs:
     team: estate.Team
     prometheus_uid: str
     prevent_destroy_if_not_empty: bool
+    org_id: str | None
 
 
 class ProductTeam(pulumi.ComponentResource):
@@ -37,12 +38,13 @@ class ProductTeam(pulumi.ComponentResource):
         folder = TeamFolder(team.slug, TeamFolderArgs(
             slug=team.slug, uid=team.folder_uid, title=team.spec.folder,
             permissions=list(team.settings.permissions),
-            prevent_destroy_if_not_empty=args.prevent_destroy_if_not_empty,
+            prevent_destroy_if_not_empty=args.prevent_destroy_if_not_empty, org_id=args.org_id,
             owner=owner,
         ), child)
-        TeamDashboards(team.slug, TeamDashboardsArgs(dashboards=team.dashboards, folder_uid=folder.folder.uid), child)
+        TeamDashboards(team.slug, TeamDashboardsArgs(dashboards=team.dashboards, folder_uid=folder.folder.uid,
+                                                        org_id=args.org_id), child)
         TeamAlertRules(team.slug, TeamAlertRulesArgs(
-            team=team, folder_uid=folder.folder.uid, prometheus_uid=args.prometheus_uid,
+            team=team, folder_uid=folder.folder.uid, prometheus_uid=args.prometheus_uid, org_id=args.org_id,
         ), pulumi.ResourceOptions(parent=self, depends_on=opts.depends_on if opts else None))
         self.folder_uid = folder.folder.uid
         self.register_outputs({"folderUid": self.folder_uid})

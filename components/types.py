@@ -31,3 +31,4 @@ class ResourceType(StrEnum):
     K8S_NAMESPACE = "kubernetes:core/v1:Namespace"
     K8S_SECRET = "kubernetes:core/v1:Secret"
     HELM_RELEASE = "kubernetes:helm.sh/v3:Release"
+    K8S_INGRESS = "kubernetes:networking.k8s.io/v1:Ingress"

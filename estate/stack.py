@@ -33,6 +33,11 @@ K8sName = Annotated[str, *_matching(_DNS_LABEL, 63, "must be a Kubernetes name: 
                                                     "starting and ending with a letter or digit, at most 63 characters")]
 Hostname = Annotated[str, *_matching(rf"{_DNS_LABEL}(\.{_DNS_LABEL})*", 253,
                                      "must be a DNS name in lowercase, e.g. grafana.example.com")]
+# host:port, as Grafana's [smtp] host wants it (https://grafana.com/docs/grafana/latest/setup-grafana/configure-grafana/#smtp)
+SmtpHost = Annotated[str, *_matching(r"[A-Za-z0-9]([-A-Za-z0-9.]*[A-Za-z0-9])?:[0-9]{1,5}", 260,
+                                     "must be the SMTP server as host:port, e.g. smtp.acme-corp.com:587")]
+EmailAddress = Annotated[str, *_matching(r"[^@\s<>\"]+@[A-Za-z0-9]([-A-Za-z0-9.]*[A-Za-z0-9])?\.[A-Za-z]{2,}", 254,
+                                         "must be one e-mail address, e.g. grafana@acme-corp.com")]
 _QUANTITY = r"[0-9]+(\.[0-9]+)?(m|k|M|G|T|P|E|Ki|Mi|Gi|Ti|Pi|Ei)?"
 Quantity = Annotated[str, BeforeValidator(lambda v: str(v) if type(v) in (int, float) else v),  # cpu: 2
                      _matching(_QUANTITY, 64, "must be a Kubernetes quantity such as 500m, 2, 512Mi or 10Gi")[0],
@@ -232,14 +237,13 @@ class FolderPermission(Model):
         return self
 
 
-Email = Annotated[str, *_matching(r"[^@\s]+@[^@\s]+\.[^@\s]+", 254, "must be an e-mail address, e.g. jane.doe@acme-corp.com")]
 
 
 class GrafanaTeam(Model):
     """The product team as a Grafana Team in this stack: the owner of the team's folder."""
 
     name: NonEmpty = Field(description="the team's name in Grafana, unique in the organization")
-    members: list[Email] | None = Field(None, description="e-mails of Grafana users the team has exactly (added and "
+    members: list[EmailAddress] | None = Field(None, description="e-mails of Grafana users the team has exactly (added and "
                                                           "removed by the program); leave it out where the "
                                                           "organization's SSO team sync fills the team")
     permission: Literal["View", "Edit", "Admin"] = Field(description="what the team may do in its folder, beside the "
@@ -283,6 +287,20 @@ class Ingress(Model):
     annotations: dict[NonEmpty, str] = Field({}, description="e.g. cert-manager.io/cluster-issuer: letsencrypt")
 
 
+class Smtp(Model):
+    """How the Grafana this stack deploys sends e-mail: grafana.ini's [smtp]. Every e-mail contact point needs it.
+
+    The user and password reach Grafana through the chart's `smtp.existingSecret` (GF_SMTP_USER and
+    GF_SMTP_PASSWORD from the credentials Secret), never through grafana.ini, a ConfigMap.
+    """
+
+    host: SmtpHost
+    from_address: EmailAddress
+    from_name: NonEmpty = "Grafana"
+    user: NonEmpty
+    password: str = secret(min_length=1, description="the SMTP user's password")
+
+
 class Kubernetes(Model):
     """Deploy Grafana itself with the official Helm chart, then manage its content (absent: an existing Grafana)."""
 
@@ -294,6 +312,7 @@ class Kubernetes(Model):
     persistence: Persistence = Persistence()
     resources: Resources = Resources()
     ingress: Ingress
+    smtp: Smtp | None = Field(None, description="the SMTP server Grafana sends e-mail through")
 
     # These checks raise ValueError (never a length or pattern constraint) so no message repeats a secret.
     @field_validator("admin_password")
@@ -354,6 +373,11 @@ class StackConfig(Model):
         if self.kubernetes and self.grafana_url.rstrip("/") != self.kubernetes.url:
             problems.append(("grafanaUrl", f"must be {self.kubernetes.url}, where kubernetes.ingress.host serves the "
                                            f"Grafana this stack deploys (got {self.grafana_url})"))
+        mailing = sorted(name for name, cp in self.contact_points.items() if cp.email)
+        if self.kubernetes and self.kubernetes.smtp is None and mailing:
+            problems.append(("kubernetes.smtp", f"is required: contact points {', '.join(mailing)} send e-mail, and the "
+                                                "Grafana this stack deploys has no SMTP server without it; add "
+                                                "kubernetes.smtp {host, fromAddress, user, password (a secret)}"))
         if not self.kubernetes:
             problems += [(f"datasources.{kind}.service", "an in-cluster service is reachable only from a Grafana "
                                                          "running in the cluster: add the kubernetes section or use url")
