@@ -3,9 +3,9 @@
 Membership: with `members`, the team has exactly those users (they must already exist in Grafana).
 Without, the program leaves membership alone, and members that the organization's SSO team sync
 adds are ignored by the provider either way (`ignore_externally_synced_members`, true by default:
-grafana/terraform-provider-grafana, internal/resources/grafana/resource_team.go). No `org_id`: the
-provider refuses it with a service account token, which is already scoped to one organization
-(same file, Create).
+grafana/terraform-provider-grafana, internal/resources/grafana/resource_team.go). `org_id` only where
+the provider logs in as a user: it refuses one with a service account token, which is already scoped
+to one organization (same file, Create; docs/grafana-semantics.md).
 """
 from __future__ import annotations
 
@@ -21,6 +21,7 @@ from .types import ResourceType
 @dataclass(frozen=True)
 class GrafanaTeamArgs:
     config: GrafanaTeamConfig
+    org_id: str | None = None
 
 
 class GrafanaTeam(pulumi.ComponentResource):
@@ -34,6 +35,7 @@ class GrafanaTeam(pulumi.ComponentResource):
             name=config.name,
             members=sorted(config.members) if config.members is not None else None,
             ignore_externally_synced_members=True,
+            org_id=args.org_id,
             opts=pulumi.ResourceOptions(parent=self),  # provider and protect: the parent's
         )
         self.team_id = team.team_id.apply(str)

@@ -33,7 +33,7 @@ class ProductTeam(pulumi.ComponentResource):
         child = pulumi.ResourceOptions(parent=self)
         owner = None
         if team.settings.grafana_team:
-            grafana_team = GrafanaTeam(team.slug, GrafanaTeamArgs(config=team.settings.grafana_team), child)
+            grafana_team = GrafanaTeam(team.slug, GrafanaTeamArgs(config=team.settings.grafana_team, org_id=args.org_id), child)
             owner = FolderOwner(team_id=grafana_team.team_id, permission=team.settings.grafana_team.permission)
         folder = TeamFolder(team.slug, TeamFolderArgs(
             slug=team.slug, uid=team.folder_uid, title=team.spec.folder,

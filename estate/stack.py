@@ -36,7 +36,7 @@ Hostname = Annotated[str, *_matching(rf"{_DNS_LABEL}(\.{_DNS_LABEL})*", 253,
 # host:port, as Grafana's [smtp] host wants it (https://grafana.com/docs/grafana/latest/setup-grafana/configure-grafana/#smtp)
 SmtpHost = Annotated[str, *_matching(r"[A-Za-z0-9]([-A-Za-z0-9.]*[A-Za-z0-9])?:[0-9]{1,5}", 260,
                                      "must be the SMTP server as host:port, e.g. smtp.acme-corp.com:587")]
-EmailAddress = Annotated[str, *_matching(r"[^@\s<>\"]+@[A-Za-z0-9]([-A-Za-z0-9.]*[A-Za-z0-9])?\.[A-Za-z]{2,}", 254,
+EmailAddress = Annotated[str, *_matching(r'[^@\s<>"]+@[A-Za-z0-9]([-A-Za-z0-9.]*[A-Za-z0-9])?\.[A-Za-z]{2,}', 254,
                                          "must be one e-mail address, e.g. grafana@acme-corp.com")]
 _QUANTITY = r"[0-9]+(\.[0-9]+)?(m|k|M|G|T|P|E|Ki|Mi|Gi|Ti|Pi|Ei)?"
 Quantity = Annotated[str, BeforeValidator(lambda v: str(v) if type(v) in (int, float) else v),  # cpu: 2

@@ -67,7 +67,7 @@ def test_without_a_grafana_team_the_folder_has_only_what_the_stack_lists():
     (lambda t: t["voicebot"]["grafanaTeam"].update(name="MLOps Scoring"), "teams.voicebot.grafanaTeam.name",
      "'MLOps Scoring' is also the Grafana team of mlops-scoring"),
     (lambda t: t["voicebot"]["grafanaTeam"].update(members=["voicebot-team"]), "teams.voicebot.grafanaTeam.members.0",
-     "must be an e-mail address"),
+     "must be one e-mail address"),
     (lambda t: t["voicebot"]["grafanaTeam"].update(permission="Write"), "teams.voicebot.grafanaTeam.permission",
      "'View', 'Edit' or 'Admin'"),
     (lambda t: t["voicebot"]["grafanaTeam"].pop("permission"), "teams.voicebot.grafanaTeam.permission", "is required"),

@@ -183,7 +183,14 @@ def _secrets_as_secure(value: Any) -> Any:
         return [_secrets_as_secure(v) for v in value]
     if not isinstance(value, dict):
         return value
+    # A secret is never required in the file: `tools.secrets apply` sets it from the secret store (docs/secrets.md).
+    secrets = {name for name, field in (value.get("properties") or {}).items()
+               if isinstance(field, dict) and field.get("secret") is True}
     value = {k: _secrets_as_secure(v) for k, v in value.items()}
+    if secrets and "required" in value:
+        value["required"] = [name for name in value["required"] if name not in secrets]
+        if not value["required"]:
+            del value["required"]
     if value.pop("secret", False) is True:
         nullable = {"type": "null"} in value.get("anyOf", [])
         kept = {k: v for k, v in value.items() if k in ("description", "default", "doNotSuggest")}
