@@ -15,8 +15,9 @@ from pydantic import ValidationError
 
 from dashboards.finalize import canonical_json, finalize, panels, to_dict
 from dashboards.importer import ImportProblems, import_dashboard, load_exported
+from dashboards.slo import with_error_budget_rows
 
-from . import promql
+from . import grafana_templates, promql, slo
 from .config import config_from_file, load_stack_config
 from .files import read_yaml
 from .layout import PROJECT, PROJECT_LAYOUT, Layout
@@ -36,7 +37,17 @@ class Rule:
     for_: str
     threshold: float | None
     labels: dict[str, str]
-    annotations: dict[str, str]
+    annotations: dict[str, str]  # Prometheus' template dialect, as promtool tests them
+
+    @property
+    def grafana_labels(self) -> dict[str, str]:
+        """The labels in Grafana's template dialect (estate/grafana_templates.py)."""
+        return grafana_templates.to_grafana_all(self.labels)
+
+    @property
+    def grafana_annotations(self) -> dict[str, str]:
+        """The annotations in Grafana's template dialect (estate/grafana_templates.py)."""
+        return grafana_templates.to_grafana_all(self.annotations)
 
 
 @dataclass(frozen=True)
@@ -84,6 +95,8 @@ def load_estate(stack: str, config: Mapping[str, str], secret_keys: set[str],
         ])
     teams = tuple(_load_team(slug, settings, stack_config, where, layout)
                   for slug, settings in sorted(stack_config.teams.items()))
+    for team in teams:  # what Grafana cannot run as promtool tested it stops here, before any resource
+        grafana_templates.check_rules(team.rules, layout.relative(layout.team_dir(team.slug) / "team.yaml"))
     _check_unique_uids(stack_config, teams, where)
     return Estate(stack=stack, config=stack_config, teams=teams)
 
@@ -126,7 +139,7 @@ def _load_team(slug: str, settings: TeamSettings, config: StackConfig, where: st
     variables = {**spec.variables, **settings.variables}
     spec_file = layout.relative(layout.team_dir(slug) / "team.yaml")
     rules = tuple(_resolve_rule(slug, rule, settings, config, selector, required, variables, spec_file)
-                  for rule in spec.alerts)
+                  for rule in (*spec.alerts, *slo.alert_rules(spec.slos)))
     thresholds = {r.alert: r.threshold for r in rules if r.threshold is not None}
     view = TeamView(slug, spec.title, variables, thresholds)
     dashboards = tuple(_dashboards(slug, spec, selector, required, view, config, layout))
@@ -195,6 +208,7 @@ def _dashboards(slug: str, spec: TeamSpec, selector: str, required: set, view: "
             board["title"] = item.title
         board["uid"] = item.uid
         sources.append((relative(team_dir / item.file), board))
+    sources = with_error_budget_rows(sources, spec.slos, relative(team_dir / "team.yaml"))
     prometheus = config.datasources.prometheus
     result = []
     for source, board in sources:

@@ -6,6 +6,7 @@ from typing import Annotated, Literal
 from pydantic import Field, StringConstraints, model_validator
 
 from .model import Duration, LabelName, Model, NonEmpty, Problems, Slug, Uid, duration_seconds, kebab
+from .slo import Slo, unique_names
 from .stack import Severity
 
 SELECTOR = "%(selector)s"
@@ -71,6 +72,8 @@ class TeamSpec(Model):
     alerts: list[AlertRule] = []
     variables: dict[NonEmpty, float] = Field({}, description="dashboard constants a stack may override")
     imports: list[DashboardImport] = []
+    slos: list[Slo] = Field([], description="service level objectives: burn-rate alerts and an error-budget row "
+                                            "(docs/slo.md)")
     notes: str = ""
 
     @model_validator(mode="after")
@@ -83,6 +86,7 @@ class TeamSpec(Model):
         seconds = duration_seconds(self.alert_interval)
         if seconds < 10 or seconds % 10:  # Grafana's scheduler ticks every 10s and refuses other intervals
             problems.append(("alert_interval", f"must be a multiple of 10s, e.g. 1m (got '{self.alert_interval}')"))
+        problems += unique_names(self.slos, names)
         if problems:
             raise Problems(problems)
         return self

@@ -371,6 +371,13 @@ REFUSALS = [
 ]
 
 
+def test_a_token_of_another_organization_is_refused(grafana, teams, tmp_path, capsys):
+    grafana.answers["/api/org"] = {"id": 2, "name": "Payments Org"}
+    assert pull(grafana, tmp_path) == 1
+    assert "the token reads organization 2, the stack manages organization 1" in capsys.readouterr().err
+    assert not (teams / "payments").exists()
+
+
 @pytest.mark.parametrize("what,env,args,code,message", REFUSALS, ids=[r[0] for r in REFUSALS])
 def test_pull_refuses_with_one_message_and_writes_nothing(grafana, teams, tmp_path, capsys, monkeypatch,
                                                           what, env, args, code, message):

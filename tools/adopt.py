@@ -589,6 +589,10 @@ def pull(grafana: Grafana, folder_name: str, stack: str, slug: str | None = None
     _validate(slug, spec)
 
     stack_config = read_yaml(layout.stack_file(stack), relative(layout.stack_file(stack))).get("config") or {}
+    stack_org = json.loads(config_from_file(stack, layout)[0].get(f"{PROJECT}:orgId", "1"))
+    if int(stack_org) != folder.org_id:  # every resource carries the stack's org: another one would be replaced
+        raise AdoptError(f"the token reads organization {folder.org_id}, the stack manages organization {stack_org} "
+                         f"({PROJECT}:orgId): use a token of organization {stack_org}")
     known = stack_config.get(f"{PROJECT}:contactPoints") or {}
     if receivers.receiver and receivers.receiver not in receivers.contact_points and receivers.receiver not in known:
         notes.append(f"the team's alerts go to the stack's root receiver until {receivers.receiver} is a contact point "
@@ -605,7 +609,8 @@ def pull(grafana: Grafana, folder_name: str, stack: str, slug: str | None = None
     (team_dir / "dashboards").mkdir()
     for uid, board in folder.dashboards.items():
         (team_dir / files[uid]).write_text(json.dumps(board, indent=2, sort_keys=True, ensure_ascii=False) + "\n")
-    header = (f"# Adopted from {grafana.url}, folder '{folder.title}' ({folder.uid}), by python -m tools.adopt pull.\n"
+    header = ("# yaml-language-server: $schema=../../schemas/team.schema.json\n"
+              f"# Adopted from {grafana.url}, folder '{folder.title}' ({folder.uid}), by python -m tools.adopt pull.\n"
               "# The metric contract is a draft: give each metric its help text and check the types.\n")
     (team_dir / "team.yaml").write_text(header + _team_yaml(spec))
     import_file.write_text(json.dumps(document, indent=2, sort_keys=False) + "\n")
