@@ -232,6 +232,7 @@ def test_pull_writes_a_team_that_validates_with_its_dashboards_alerts_and_drafte
     assert failure.expr == ('sum(rate(payments_transactions_total{job="payments", status="failed", %(selector)s}[5m])) '
                             '/ sum(rate(payments_transactions_total{job="payments", %(selector)s}[5m])) > 0.05')
     assert failure.summary == "Failure rate above 5 %" and failure.labels == {}
+    assert failure.description == "{{ $value }} of transactions fail"  # Grafana's $values.A.Value, in Prometheus' dialect
     assert alerts["PaymentsDown"].expr == 'up{job="payments", %(selector)s} == 0'
     assert alerts["PaymentsDown"].severity == "warning"
     assert {m.name for m in spec.metrics} >= {"payments_transactions_total", "up", "payments_queue_depth"}
@@ -422,3 +423,68 @@ def test_a_contact_point_the_stack_cannot_model_is_left_in_grafana_and_said_so(g
     assert "contact point 'payments-oncall' is not imported: the stack model has no opsgenie" in out
     document = json.loads((tmp_path / "adopt.json").read_text())
     assert not [e for e in document["resources"] if e["type"] == T.CONTACT_POINT]
+
+
+def _rule(change) -> dict:
+    rule = three_step_rule("r", "R", "up == 0", "g", {"severity": "warning"}, {"summary": "down"})
+    change(rule)
+    return rule
+
+
+def _set(path: str, value):
+    def change(rule):
+        node = rule
+        *steps, last = path.split(".")
+        for step in steps:
+            node = node[int(step)] if isinstance(node, list) else node[step]
+        node[last] = value
+    return change
+
+
+SHAPES = [
+    # (what, change, why it is not the converter's shape; None: it is)
+    ("the converter's three steps", lambda r: None, None),
+    ("refIds other than A, B, C", lambda r: r.update(condition="T", data=[
+        {**r["data"][0], "refId": "Q", "model": {**r["data"][0]["model"], "refId": "Q"}},
+        {**r["data"][1], "refId": "M", "model": {**r["data"][1]["model"], "refId": "M",
+                                                  "expression": "is_number($Q) || is_nan($Q) || is_inf($Q)"}},
+        {**r["data"][2], "refId": "T", "model": {**r["data"][2]["model"], "refId": "T", "expression": "M"}}]), None),
+    ("a fourth step", lambda r: r["data"].append({**r["data"][1], "refId": "D"}), "4 steps"),
+    ("a reduce instead of the math", _set("data.1.model", {"type": "reduce", "expression": "A", "reducer": "last"}),
+     "its threshold does not read `is_number($A) || is_nan($A) || is_inf($A)`"),
+    ("a threshold other than > 0", _set("data.2.model.conditions.0.evaluator", {"params": [5], "type": "gt"}),
+     "its threshold is not `> 0`"),
+    ("a condition on the math step", _set("condition", "B"), "its condition is not a threshold step"),
+    ("a range query", _set("data.0.model.instant", False), "its query is a range query"),
+    ("a query in the past", _set("data.0.relativeTimeRange.to", 300), "relative time range `to` is not 0"),
+    ("a Loki query", _set("data.0.datasourceUid", "loki"), "its query is not a Prometheus query (loki)"),
+    ("no data alerting", _set("noDataState", "Alerting"), "no data is Alerting and errors are Error"),
+    ("paused", _set("isPaused", True), "it is paused"),
+    ("its own notification settings", _set("notification_settings", {"receiver": "x"}),
+     "it routes by its own notification settings"),
+    ("a template over every value", _set("annotations.description", "{{ range $k, $v := $values }}{{ $k }}{{ end }}"),
+     "its description template is not one the platform translates"),
+]
+
+
+@pytest.mark.parametrize("what,change,why", SHAPES, ids=[s[0] for s in SHAPES])
+def test_only_rules_in_the_converters_three_step_shape_are_written_back(what, change, why):
+    expr, reason = adopt.rule_query(_rule(change), {PROM_UID: "prometheus", "loki": "loki"})
+    if why is None:
+        assert expr == "up == 0"
+    else:
+        assert expr is None and why in reason
+
+
+TEMPLATES = [
+    ("{{ $values.A.Value | humanizePercentage }} fail", "{{ $value | humanizePercentage }} fail"),
+    ("{{ $values.A.Labels.instance }} is down", "{{ $labels.instance }} is down"),
+    ("{{ .Values.A.Value }} on {{ $labels.instance }}", "{{ .Value }} on {{ $labels.instance }}"),
+    ('{{ printf "%.2f" $values.A.Value }}', '{{ printf "%.2f" $values.A.Value }}'.replace("$values.A.Value", "$value")),
+    ("plain text with $values.A.Value outside an action", "plain text with $values.A.Value outside an action"),
+]
+
+
+@pytest.mark.parametrize("grafana_text,prometheus_text", TEMPLATES, ids=[t[0] for t in TEMPLATES])
+def test_grafana_template_dialect_is_written_back_in_prometheus_dialect(grafana_text, prometheus_text):
+    assert adopt.from_grafana(grafana_text, "A") == prometheus_text

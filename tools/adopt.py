@@ -51,6 +51,9 @@ from estate import PROJECT, PROJECT_LAYOUT, ConfigError, Layout, promql
 from estate.config import config_from_file
 from estate.files import read_yaml
 from estate.model import kebab, validation_problems
+from estate.grafana_templates import TemplateError
+from estate.grafana_templates import check as check_template
+from estate.grafana_templates import tokenize as grafana_tokenize
 from estate.team import SELECTOR, THRESHOLD, TeamSpec
 from dashboards.importer import ImportProblems, import_dashboard, iter_queries, load_exported, variable_exprs
 from dashboards.promql_rewrite import VARIABLE, RewriteError, parse_matchers, scope
@@ -168,7 +171,8 @@ _MATH = re.compile(r"^is_number\(\$(\w+)\)\|\|is_nan\(\$\1\)\|\|is_inf\(\$\1\)$"
 
 
 def rule_query(rule: dict, datasource_types: dict[str, str]) -> tuple[str | None, str]:
-    """The PromQL of a rule in the converter's three-step shape, or None and why it is not in that shape.
+    """The PromQL of a rule in the converter's three-step shape (then `why` is the query's refId),
+    or None and why it is not in that shape.
 
     The shape components/alert_rules.py emits and Grafana's Prometheus converter writes: an
     instant Prometheus query with the comparison inside, `is_number($A) || is_nan($A) || is_inf($A)`,
@@ -206,7 +210,36 @@ def rule_query(rule: dict, datasource_types: dict[str, str]) -> tuple[str | None
         return None, "it is paused"
     if rule.get("notification_settings"):
         return None, "it routes by its own notification settings (the platform routes by the team label)"
-    return query_model["expr"], ""
+    texts = {k: v for k, v in {**(rule.get("annotations") or {}), **(rule.get("labels") or {})}.items()
+             if isinstance(v, str)}
+    for key, text in sorted(texts.items()):
+        try:
+            from_grafana(text, found.group(1))
+        except TemplateError as e:
+            return None, f"its {key} template is not one the platform translates ({e})"
+    return query_model["expr"], found.group(1)
+
+
+def from_grafana(template: str, ref_id: str) -> str:
+    """A label or annotation template from Grafana's dialect back to Prometheus' (what team.yaml holds
+    and promtool tests): `$values.A.Value` is `$value`, `$values.A.Labels` is `$labels`
+    (estate/grafana_templates.py translates the other way). TemplateError when the result is
+    outside what the platform translates."""
+    prefix_var, prefix_field = f"$values.{ref_id}.", f".Values.{ref_id}."
+    out, inside = [], False
+    for token in grafana_tokenize(template):
+        inside = token.kind == "open" or (inside and token.kind != "close")
+        text = token.text
+        if inside and token.kind == "variable" and text.startswith(prefix_var):
+            rest = text[len(prefix_var):]
+            text = "$value" if rest == "Value" else "$labels" + rest[len("Labels"):] if rest.startswith("Labels") else text
+        elif inside and token.kind == "field" and text.startswith(prefix_field):
+            rest = text[len(prefix_field):]
+            text = ".Value" if rest == "Value" else ".Labels" + rest[len("Labels"):] if rest.startswith("Labels") else text
+        out.append(text)
+    result = "".join(out)
+    check_template(result)
+    return result
 
 
 def alert_name(title: str) -> str:
@@ -239,7 +272,7 @@ def convert_alerts(folder: Folder, slug: str, group: str | None) -> Alerts:
             out.left.append(f"rule group '{title}' stays unmanaged (converting it without these would delete them): "
                             + "; ".join(refused))
         else:
-            convertible[title] = [(r, expr) for r, expr, _ in queries]
+            convertible[title] = [(r, expr, ref_id) for r, expr, ref_id in queries]
     if group is not None and group not in by_group:
         raise AdoptError(f"no rule group '{group}' in folder '{folder.title}'; groups: {', '.join(sorted(by_group)) or 'none'}")
     chosen = group if group is not None else (sorted(convertible)[0] if convertible else None)
@@ -252,13 +285,19 @@ def convert_alerts(folder: Folder, slug: str, group: str | None) -> Alerts:
     seconds = int(folder.groups.get(chosen, {}).get("interval") or 60)
     out.interval = f"{seconds // 60}m" if seconds % 60 == 0 else f"{seconds}s"
     names: set[str] = set()
-    for rule, expr in convertible[chosen]:
-        out.rules.append(_alert_entry(rule, expr, slug, names, out.notes))
+    for rule, expr, ref_id in convertible[chosen]:
+        out.rules.append(_alert_entry(rule, expr, ref_id, slug, names, out.notes))
     return out
 
 
-def _alert_entry(rule: dict, expr: str, slug: str, names: set[str], notes: list[str]) -> dict:
+def _alert_entry(rule: dict, expr: str, ref_id: str, slug: str, names: set[str], notes: list[str]) -> dict:
     where = f"alert '{rule['title']}'"
+    texts = {**(rule.get("labels") or {}), **(rule.get("annotations") or {})}
+    if any(re.search(r"\$value\b", t) for t in texts.values()):
+        notes.append(f"{where}: $value was Grafana's text of every query's values (before Grafana 12); in team.yaml "
+                     "it is the query's number, as Prometheus and Grafana 12 show it")
+    rule = {**rule, "labels": {k: from_grafana(v, ref_id) for k, v in (rule.get("labels") or {}).items()},
+            "annotations": {k: from_grafana(v, ref_id) for k, v in (rule.get("annotations") or {}).items()}}
     name = alert_name(rule["title"])
     while name in names:
         name += "X"
