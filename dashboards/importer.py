@@ -175,8 +175,9 @@ class _Import:
 
     def run(self) -> dict:
         board = self.board
-        if isinstance(board.get("rows"), list):
+        if board.get("rows"):
             self.rows_to_panels()
+        board.pop("rows", None)  # grafonnet writes `"rows": []` beside its panels
         self.inline_library_panels()
         for panel in list(panels(board)):
             self.panel(panel)
@@ -258,10 +259,12 @@ class _Import:
                 annotation["expr"] = self.scoped(annotation["expr"], f"{where}.expr")
 
     def rows_to_panels(self) -> None:
-        """Grafana < 5 `rows` as row panels on the 24-column grid (Grafana's own schema 16 upgrade)."""
+        """Grafana < 5 `rows` as row panels on the 24-column grid (Grafana's own schema 16 upgrade),
+        below any panels the dashboard has already."""
         rows = self.board.pop("rows")
-        placed: list[dict] = []
-        y = 0
+        placed: list[dict] = list(self.board.get("panels") or [])
+        y = max((int((p.get("gridPos") or {}).get("y", 0)) + int((p.get("gridPos") or {}).get("h", 0))
+                 for p in placed if isinstance(p, dict)), default=0)
         show_rows = len(rows) > 1 or any(r.get("showTitle") for r in rows)
         for row in rows:
             height = _row_height(row.get("height"))
@@ -273,19 +276,18 @@ class _Import:
                     row_panel["repeat"] = row["repeat"]
                 placed.append(row_panel)
                 y += 1
-            x, line = 0, 0
+            collapsed = bool(row_panel and row_panel["collapsed"])
+            start, x, line = y, 0, 0
             for panel in row.get("panels") or []:
                 width = max(1, min(24, round(float(panel.pop("span", 4) or 4) * 2)))
                 if x + width > 24:
-                    x, y = 0, y + line
-                    line = 0
+                    x, y, line = 0, y + line, 0
                 panel["gridPos"] = {"h": height, "w": width, "x": x, "y": y}
                 panel.pop("height", None)
                 x += width
                 line = max(line, height)
-                (row_panel["panels"] if row_panel and row_panel["collapsed"] else placed).append(panel)
-            y = y - line if row_panel and row_panel["collapsed"] else y  # a collapsed row takes one line
-            y += 0 if row_panel and row_panel["collapsed"] else line
+                (row_panel["panels"] if collapsed else placed).append(panel)
+            y = start if collapsed else y + line  # a collapsed row takes its title line only
         self.board["panels"] = placed
         self.board["schemaVersion"] = max(int(self.board.get("schemaVersion") or 0), 16)
 

@@ -383,18 +383,26 @@ def _existing_matchers(tokens: list[Token], sel: _Selector, expr: str) -> set[Ma
     if VARIABLE.search(_strip_strings(inside)):
         return set()  # a templated label name: nothing to compare
     try:
-        node = pp.parse("{" + inside + "}") if inside.strip() else None
+        node = pp.parse("x{" + inside + "}") if inside.strip() else None  # a name: `{a!="b"}` alone is not PromQL
     except ValueError as e:
         raise RewriteError(f"invalid PromQL ({e}): {expr}") from None
     return _matchers_of(node) if node else set()
 
 
 def _refuse_conflicts(expr: str, sel: _Selector, existing: set[Matcher], required: list[Matcher]) -> None:
+    """A matcher of the query that no series of the team's selector can pass: the panel would stay empty."""
     wanted = {name: value for name, op, value in required if op == "="}
     for name, op, value in sorted(existing):
-        if op == "=" and name in wanted and value != wanted[name] and not VARIABLE.search(value):
+        if name not in wanted or VARIABLE.search(value) or (name, op, value) in required:
+            continue
+        team = wanted[name]
+        try:
+            matches = re.fullmatch(value, team) is not None if op in ("=~", "!~") else value == team
+        except re.error:
+            continue  # RE2 syntax Python does not read: Prometheus will judge it
+        if matches != (op in ("=", "=~")):
             what = sel.name.text if sel.name else "{...}"
-            raise RewriteError(f"`{what}` selects {name}=\"{value}\" but the team's selector is {name}=\"{wanted[name]}\": "
+            raise RewriteError(f"`{what}` selects {name}{op}\"{value}\" but the team's selector is {name}=\"{team}\": "
                                f"the panel could never show data; drop that matcher or fix the selector: {expr}")
 
 

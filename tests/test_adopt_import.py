@@ -76,6 +76,7 @@ REWRITES = [
      "sum(rate(x_total{%(selector)s}[5m])) / up{%(selector)s}"),
     ("a hand-scoped query is completed", "a{%(selector)s} / b", SEL, 'a{job="payments", env="prod"} / b{job="payments", env="prod"}'),
     ("a regex selector", 'x{job=~"pay.*"}', 'job=~"pay.*"', 'x{job=~"pay.*"}'),
+    ("a regex the team's job passes", 'x{job=~"pay.*|billing"}', SEL, 'x{job=~"pay.*|billing", job="payments", env="prod"}'),
 ]
 
 
@@ -86,6 +87,9 @@ def test_every_metric_selector_gets_the_matchers_and_nothing_else_changes(what, 
 
 REFUSED = [
     ("a selector saying another job", 'x{job="billing"}', "selects job=\"billing\" but the team's selector is job=\"payments\""),
+    ("a regex no team series matches", 'x{job=~"process-exporter.*"}',
+     "selects job=~\"process-exporter.*\" but the team's selector is job=\"payments\""),
+    ("a negative matcher on the team's own job", 'x{job!="payments"}', "selects job!=\"payments\""),
     ("the whole query is a variable", "$query", "the query is the variable $query"),
     ("a variable standing for a metric", "sum($metric)", "$metric must stand for a number here"),
     ("not PromQL", "rate(x[5m]", "invalid PromQL"),
@@ -375,3 +379,23 @@ def test_importing_is_deterministic_and_leaves_the_export_untouched():
     assert json.dumps(original, sort_keys=True) == snapshot
     assert json.dumps(first.board, sort_keys=True) == json.dumps(second.board, sort_keys=True)
     assert first.notes == second.notes
+
+
+def test_grafonnets_empty_rows_beside_panels_keep_the_panels():
+    board = {"title": "Process Exporter", "schemaVersion": 14, "rows": [], "panels": [
+        {"type": "graph", "title": "CPU", "datasource": "$ds", "gridPos": {"h": 4, "w": 6, "x": 0, "y": 0},
+         "targets": [{"refId": "A", "expr": "sum by (groupname) (irate(namedprocess_namegroup_cpu_seconds_total[1m]))"}]}],
+        "templating": {"list": [{"type": "datasource", "name": "ds", "query": "prometheus"}]}}
+    result = import_dashboard(board, SEL).board
+    assert "rows" not in result and [p["title"] for p in result["panels"]] == ["CPU"]
+    assert result["panels"][0]["datasource"] == {"type": "prometheus", "uid": "${datasource}"}
+
+
+def test_legacy_rows_go_below_the_panels_a_dashboard_already_has():
+    board = {"title": "Both", "panels": [{"type": "text", "title": "Intro", "gridPos": {"h": 3, "w": 24, "x": 0, "y": 0}}],
+             "rows": [{"title": "R", "showTitle": True, "height": 190, "panels": [
+                 {"type": "graph", "title": "G", "span": 12, "targets": [{"refId": "A", "expr": "up"}]}]}]}
+    result = import_dashboard(board, SEL).board
+    assert [(p["title"], p["gridPos"]) for p in result["panels"]] == [
+        ("Intro", {"h": 3, "w": 24, "x": 0, "y": 0}), ("R", {"h": 1, "w": 24, "x": 0, "y": 3}),
+        ("G", {"h": 5, "w": 24, "x": 0, "y": 4})]
