@@ -94,12 +94,20 @@ class _Import:
 
     def __post_init__(self) -> None:
         # `${DS_PROMETHEUS}` -> the plugin the export's `__inputs` says it stands for.
-        self.inputs = {i.get("name"): i.get("pluginId") for i in self.board.get("__inputs") or []
-                       if isinstance(i, dict) and i.get("type") == "datasource"}
-        self.ds_variables = {v.get("name"): v.get("query") for v in _variables(self.board) if v.get("type") == "datasource"}
-        required = [r.get("id") for r in self.board.get("__requires") or []
-                    if isinstance(r, dict) and r.get("type") == "datasource"]
+        self.inputs = {i["name"]: i.get("pluginId") for i in _items(self.board.get("__inputs"))
+                       if i.get("type") == "datasource" and isinstance(i.get("name"), str)}
+        self.ds_variables = {v["name"]: v.get("query") for v in _variables(self.board)
+                             if v.get("type") == "datasource" and isinstance(v.get("name"), str)}
+        required = [r.get("id") for r in _items(self.board.get("__requires"))
+                    if r.get("type") == "datasource" and isinstance(r.get("id"), str)]
         self.other_plugins = sorted(set(required) - PROMQL_PLUGINS)
+
+    def guarded(self, where: str, what: str, step, *args) -> None:
+        """Run one conversion step; a value of the wrong shape is a problem naming where, not a traceback."""
+        try:
+            step(*args)
+        except SHAPE_ERRORS as e:
+            self.problem(where, f"not {what} Grafana accepts ({type(e).__name__}: {e})")
 
     def problem(self, where: str, what: str) -> None:
         self.problems.append((where, what))
@@ -176,13 +184,16 @@ class _Import:
     def run(self) -> dict:
         board = self.board
         if board.get("rows"):
-            self.rows_to_panels()
+            self.guarded("rows", "a legacy rows list", self.rows_to_panels)
         board.pop("rows", None)  # grafonnet writes `"rows": []` beside its panels
-        self.inline_library_panels()
+        self.guarded("panels", "a panels list", self.inline_library_panels)
+        if self.problems:
+            return board
         for panel in list(panels(board)):
-            self.panel(panel)
-        self.templating()
-        self.annotations()
+            label = f"panels['{panel.get('title') or '#' + str(panel.get('id'))}']" if isinstance(panel, dict) else "panels"
+            self.guarded(label, "a panel model", self.panel, panel)
+        self.guarded("templating.list", "a templating list", self.templating)
+        self.guarded("annotations.list", "an annotations list", self.annotations)
         return board
 
     def panel(self, panel: dict) -> None:
@@ -323,8 +334,16 @@ def import_dashboard(board: dict, selector: str) -> Imported:
     return Imported(result, tuple(work.notes))
 
 
+SHAPE_ERRORS = (AttributeError, TypeError, KeyError, IndexError, ValueError)
+
+
+def _items(value: Any) -> list[dict]:
+    return [v for v in value if isinstance(v, dict)] if isinstance(value, list) else []
+
+
 def _variables(board: dict) -> list[dict]:
-    return [v for v in (board.get("templating") or {}).get("list") or [] if isinstance(v, dict)]
+    templating = board.get("templating")
+    return _items(templating.get("list")) if isinstance(templating, dict) else []
 
 
 def _describe(ref: Any) -> str:

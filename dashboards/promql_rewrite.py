@@ -383,10 +383,11 @@ def _existing_matchers(tokens: list[Token], sel: _Selector, expr: str) -> set[Ma
     if VARIABLE.search(_strip_strings(inside)):
         return set()  # a templated label name: nothing to compare
     try:
-        node = pp.parse("x{" + inside + "}") if inside.strip() else None  # a name: `{a!="b"}` alone is not PromQL
+        # With the proof's matcher beside them: `{a!="b"}` alone is not PromQL.
+        node = pp.parse("{" + inside.rstrip().rstrip(",") + ", " + _PROOF_TEXT + "}") if inside.strip() else None
     except ValueError as e:
         raise RewriteError(f"invalid PromQL ({e}): {expr}") from None
-    return _matchers_of(node) if node else set()
+    return _matchers_of(node) - {_PROOF} if node else set()
 
 
 def _refuse_conflicts(expr: str, sel: _Selector, existing: set[Matcher], required: list[Matcher]) -> None:

@@ -6,6 +6,8 @@ import json
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from estate import promql
 from dashboards.finalize import panels
@@ -399,3 +401,37 @@ def test_legacy_rows_go_below_the_panels_a_dashboard_already_has():
     assert [(p["title"], p["gridPos"]) for p in result["panels"]] == [
         ("Intro", {"h": 3, "w": 24, "x": 0, "y": 0}), ("R", {"h": 1, "w": 24, "x": 0, "y": 3}),
         ("G", {"h": 5, "w": 24, "x": 0, "y": 4})]
+
+
+# --------------------------------------------------------------------------------------------
+# Hostile exports: a value of the wrong shape anywhere is a problem naming where, never a traceback
+# --------------------------------------------------------------------------------------------
+
+WRONG_SHAPES = [None, 1, 1.5, True, "x", [], {}, [1], [None], ["x"], {"a": 1}]
+BOARDS = [load_exported(p) for p in EXPORTS]
+
+
+def _paths(node, at=()):
+    yield at
+    if isinstance(node, dict):
+        for key, value in node.items():
+            yield from _paths(value, (*at, key))
+    elif isinstance(node, list):
+        for index, value in enumerate(node):
+            yield from _paths(value, (*at, index))
+
+
+@settings(max_examples=300, deadline=None)
+@given(board=st.sampled_from(BOARDS), pick=st.integers(min_value=0), wrong=st.sampled_from(WRONG_SHAPES))
+def test_a_value_of_the_wrong_shape_anywhere_gives_import_problems_not_a_traceback(board, pick, wrong):
+    board = copy.deepcopy(board)
+    paths = list(_paths(board))[1:]
+    *parents, last = paths[pick % len(paths)]
+    node = board
+    for step in parents:
+        node = node[step]
+    node[last] = wrong
+    try:
+        import_dashboard(board, SEL)
+    except ImportProblems as e:
+        assert e.problems and all(isinstance(w, str) and isinstance(m, str) for w, m in e.problems)
