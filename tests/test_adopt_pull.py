@@ -488,3 +488,11 @@ TEMPLATES = [
 @pytest.mark.parametrize("grafana_text,prometheus_text", TEMPLATES, ids=[t[0] for t in TEMPLATES])
 def test_grafana_template_dialect_is_written_back_in_prometheus_dialect(grafana_text, prometheus_text):
     assert adopt.from_grafana(grafana_text, "A") == prometheus_text
+
+
+def test_an_answer_not_in_the_documented_shape_is_one_message_and_nothing_written(grafana, teams, tmp_path, capsys):
+    grafana.answers["/api/v1/provisioning/alert-rules"] = {"rules": "not a list"}
+    assert pull(grafana, tmp_path) == 1
+    err = capsys.readouterr().err
+    assert "is not in the documented shape" in err and "Traceback" not in err
+    assert not (teams / "payments").exists() and not (tmp_path / "adopt.json").exists()

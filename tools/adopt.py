@@ -867,6 +867,10 @@ def main(argv: list[str] | None = None) -> int:
     except (AdoptError, ConfigError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
+    except (KeyError, TypeError, AttributeError) as e:  # an answer or a file not in the shape documented
+        print(f"error: an answer of Grafana's API (or a team file) is not in the documented shape "
+              f"({type(e).__name__}: {e}); nothing was written", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":
