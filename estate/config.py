@@ -11,11 +11,11 @@ import json
 from pathlib import Path
 from typing import Any, Iterator, Mapping
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from .files import read_yaml
 from .layout import PROJECT, Layout
-from .model import ConfigError, dotted, secret_paths, validation_problems
+from .model import ConfigError, _model_in, dotted, secret_paths, validation_problems
 from .stack import StackConfig
 
 
@@ -62,8 +62,12 @@ def secure_paths_in_file(path: Path, shown_as: str) -> set[tuple] | None:
     """Paths of the `secure:` values in a stack file, or None when there is no file to read."""
     if not path.exists():
         return None
-    return {at for key, value in (read_yaml(path, shown_as).get("config") or {}).items() if key.startswith(f"{PROJECT}:")
-            for at, _, is_secure in config_leaves(value, (key.split(":", 1)[1],)) if is_secure}
+    config = {key: value for key, value in (read_yaml(path, shown_as).get("config") or {}).items()
+              if key.startswith(f"{PROJECT}:")}
+    secure = {at for key, value in config.items()
+              for at, _, is_secure in config_leaves(value, (key.split(":", 1)[1],)) if is_secure}
+    # a secret the file leaves out can only come from the engine's secrets (or an offline placeholder)
+    return secure | {at for key, value in config.items() for at in _absent_secrets(copy.deepcopy(value), key)[1]}
 
 
 def config_leaves(value: Any, at: tuple = ()) -> Iterator[tuple[tuple, Any, bool]]:
@@ -97,6 +101,8 @@ def config_from_file(stack: str, layout: Layout) -> tuple[dict[str, str], set[st
         if ":" not in key:
             key = f"{PROJECT}:{key}"
         value, has_secret = _placeholders(value, key)
+        value, absent = _absent_secrets(value, key)
+        has_secret = has_secret or bool(absent)
         config[key] = _encode(value)
         if has_secret:
             secret_keys.add(key)
@@ -116,6 +122,42 @@ def _placeholders(value: Any, key: str) -> tuple[Any, bool]:
             return f"<secure {path}>", True
         parent[at[-1]] = f"<secure {path}>"
     return value, bool(secure)
+
+
+def _absent_secrets(value: Any, key: str) -> tuple[Any, list[tuple]]:
+    """`value` with a placeholder for each required secret field the file leaves out of a section it has
+    (e.g. `kubernetes.smtp.password`), and their paths: offline, a secret kept out of the repository
+    reads like a `secure:` one; a real run must get it from the engine (`pulumi config set --secret`)."""
+    name = key.split(":", 1)[1]
+    field = StackConfig.model_fields.get(_attribute(StackConfig, name))
+    if field is None or not isinstance(value, dict):
+        return value, []
+    return value, _fill_secrets(_model_in(field.annotation), value, (name,))
+
+
+def _fill_secrets(model: Any, value: dict, at: tuple) -> list[tuple]:
+    if not (isinstance(model, type) and issubclass(model, BaseModel)):
+        return []
+    added = []
+    for name, field in model.model_fields.items():
+        alias = field.alias or name
+        extra = field.json_schema_extra if isinstance(field.json_schema_extra, dict) else {}
+        if alias not in value:
+            if extra.get("secret") and field.is_required():
+                value[alias] = placeholder(f"{PROJECT}:{dotted((*at, alias))}")
+                added.append((*at, alias))
+        elif isinstance(value[alias], dict):
+            added += _fill_secrets(_model_in(field.annotation), value[alias], (*at, alias))
+    return added
+
+
+def _attribute(model: type[BaseModel], alias: str) -> str:
+    return next((n for n, f in model.model_fields.items() if (f.alias or n) == alias), alias)
+
+
+def placeholder(path: str) -> str:
+    """What an offline render reads for the secret at `path` (`grafana-platform:kubernetes.adminPassword`)."""
+    return f"<secure {path}>"
 
 
 def _encode(value: Any) -> str:

@@ -95,7 +95,7 @@ class Contract:
     def problems(self, expr: str) -> list[str]:
         """Metrics and labels `expr` names that the contract does not have (empty when all are known)."""
         try:
-            root = promql.parse(expr)
+            root = promql.parse(expr, variables=True)  # an imported dashboard's query may hold template variables
         except ValueError as e:
             return [str(e)]
         problems: list[str] = []

@@ -33,10 +33,18 @@ def substitute_macros(expr: str, values: Mapping[str, str] = MACROS) -> str:
     return _MACRO.sub(lambda m: values[m.group(0)], expr)
 
 
-def parse(expr: str, values: Mapping[str, str] = MACROS) -> pp.Expr:
-    """The parsed expression, macros given `values`; ValueError with the parser's reason when it is not valid PromQL."""
+def parse(expr: str, values: Mapping[str, str] = MACROS, variables: bool = False) -> pp.Expr:
+    """The parsed expression, macros given `values`; ValueError with the parser's reason when it is not valid PromQL.
+
+    With `variables`, a dashboard query's template variables (`$instance`, `[[q]]`, as imported
+    dashboards have them) get stand-ins that parse; an alert expression has none (Prometheus would refuse them).
+    """
+    text = substitute_macros(expr, values)
+    if variables and ("$" in text or "[[" in text):
+        from dashboards.promql_rewrite import stand_ins  # here: the dashboards package imports this module
+        text = stand_ins(text)
     try:
-        return pp.parse(substitute_macros(expr, values))
+        return pp.parse(text)
     except ValueError as e:
         raise ValueError(f"invalid PromQL ({e}): {expr}") from None
 
@@ -97,11 +105,12 @@ def walk(node: pp.Expr, ancestors: tuple = ()) -> Iterator[tuple[pp.Expr, tuple]
         yield from walk(child, ancestors + (node,))
 
 
-def metrics_without(expr: str, required) -> list[str]:
+def metrics_without(expr: str, required, variables: bool = False) -> list[str]:
     """Metric names in `expr` whose selector lacks one of the `required` matchers; `required` is a
-    set of matchers, or a function of the metric name (a metric may come from its own source)."""
+    set of matchers, or a function of the metric name (a metric may come from its own source).
+    `variables`: a dashboard query, whose template variables get stand-ins (see `parse`)."""
     need = required if callable(required) else (lambda _name, fixed=frozenset(required): fixed)
-    return [selector_name(node) or str(node) for node, _ in walk(parse(expr))
+    return [selector_name(node) or str(node) for node, _ in walk(parse(expr, variables=variables))
             if isinstance(node, pp.VectorSelector) and not set(need(selector_name(node))) <= set(_matchers_of(node))]
 
 
@@ -139,6 +148,28 @@ def without_filters(expr: str) -> str | None:
         text = text.replace(str(node), f"({operand})", 1)
         changed = True
     return None
+
+
+_TRAILING = re.compile(r"\s*(==|!=|>=|<=|>|<)\s*([-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)\s*$")
+
+
+def split_comparison(expr: str) -> tuple[str, str | None, float | None]:
+    """A Prometheus-style alert expression as (quantity, comparison, threshold): `x > 0.05` is
+    ("x", ">", 0.05); (expr, None, None) when its top level is no comparison with a number (`bool`
+    kept). The quantity is the text as written, and the parser confirms the split."""
+    root = parse(expr)
+    match = _TRAILING.search(expr)
+    if (not isinstance(root, pp.BinaryExpr) or str(root.op) not in COMPARISONS or match is None
+            or (root.modifier is not None and root.modifier.return_bool)
+            or not isinstance(root.rhs, pp.NumberLiteral) or str(root.op) != match.group(1)):
+        return expr, None, None
+    quantity = expr[:match.start()].rstrip()
+    try:
+        if str(parse(quantity)) != str(root.lhs):
+            return expr, None, None
+    except ValueError:
+        return expr, None, None
+    return quantity, match.group(1), float(match.group(2))
 
 
 ABSENCE = ("absent", "absent_over_time")

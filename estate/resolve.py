@@ -14,9 +14,10 @@ from typing import Mapping
 from pydantic import ValidationError
 
 from dashboards.finalize import canonical_json, finalize, panels, to_dict
-from dashboards.importer import load_exported
+from dashboards.importer import ImportProblems, import_dashboard, load_exported
+from dashboards.slo import with_error_budget_rows
 
-from . import promql, template
+from . import grafana_templates, promql, slo, template
 from .config import config_from_file, load_stack_config
 from .contract import Contract
 from .files import read_yaml
@@ -44,7 +45,17 @@ class Rule:
     unit: str | None
     no_data: str  # "ok" or "alerting": what an empty result means (Grafana's no-data state)
     labels: dict[str, str]
-    annotations: dict[str, str]
+    annotations: dict[str, str]  # Prometheus' template dialect, as promtool tests them
+
+    @property
+    def grafana_labels(self) -> dict[str, str]:
+        """The labels in Grafana's template dialect (estate/grafana_templates.py)."""
+        return grafana_templates.to_grafana_all(self.labels)
+
+    @property
+    def grafana_annotations(self) -> dict[str, str]:
+        """The annotations in Grafana's template dialect (estate/grafana_templates.py)."""
+        return grafana_templates.to_grafana_all(self.annotations)
 
     @property
     def expr(self) -> str:
@@ -100,6 +111,8 @@ def load_estate(stack: str, config: Mapping[str, str], secret_keys: set[str],
         ])
     teams = tuple(_load_team(slug, settings, stack_config, where, layout)
                   for slug, settings in sorted(stack_config.teams.items()))
+    for team in teams:  # what Grafana cannot run as promtool tested it stops here, before any resource
+        grafana_templates.check_rules(team.rules, layout.relative(layout.team_dir(team.slug) / "team.yaml"))
     _check_unique_uids(stack_config, teams, where)
     return Estate(stack=stack, config=stack_config, teams=teams)
 
@@ -151,7 +164,7 @@ def _load_team(slug: str, settings: TeamSettings, config: StackConfig, where: st
         raise ConfigError(where, problems)
     variables = {**spec.variables, **settings.variables}
     rules = tuple(_resolve_rule(slug, rule, settings, config, selectors, contract, variables, spec, spec_file)
-                  for rule in spec.alerts)
+                  for rule in (*spec.alerts, *slo.alert_rules(spec.slos)))
     view = TeamView(slug, spec.title, selectors, variables, {r.alert: r for r in rules}, spec)
     dashboards = tuple(_dashboards(slug, spec, selectors, contract, view, config, layout))
     return Team(slug=slug, spec=spec, settings=settings, selector=selector,
@@ -220,7 +233,9 @@ def _dashboards(slug: str, spec: TeamSpec, selectors: dict[str, str], contract: 
             raise ConfigError(relative(module_path), [("dashboards()", f"{type(e).__name__}: {e}")]) from None
     for index, item in enumerate(spec.imports):
         try:
-            board = load_exported(team_dir / item.file)
+            board = import_dashboard(load_exported(team_dir / item.file), selectors["selector"]).board
+        except ImportProblems as e:  # what would change the dashboard's meaning, per panel
+            raise ConfigError(relative(team_dir / item.file), e.problems) from None
         except OSError as e:
             raise ConfigError(relative(team_dir / "team.yaml"), [(
                 f"imports.{index}.file",
@@ -231,6 +246,7 @@ def _dashboards(slug: str, spec: TeamSpec, selectors: dict[str, str], contract: 
             board["title"] = item.title
         board["uid"] = item.uid
         sources.append((relative(team_dir / item.file), board))
+    sources = with_error_budget_rows(sources, spec.slos, relative(team_dir / "team.yaml"))
     prometheus = config.datasources.prometheus
     result = []
     for source, board in sources:
@@ -257,17 +273,17 @@ def _check_queries(source: str, board: dict, contract: Contract) -> None:
         for panel in panels(board) for target in panel.get("targets") or []
         for problem in _selector_problems(
             f"{board['uid']}.panels['{panel.get('title')}'].targets.{target.get('refId')}.expr",
-            target.get("expr", ""), contract)
+            target.get("expr", ""), contract, variables=True)  # dashboard queries may use template variables
     ]
     if problems:
         raise ConfigError(source, problems)
 
 
-def _selector_problems(where: str, expr: str, contract: Contract) -> list[tuple[str, str]]:
+def _selector_problems(where: str, expr: str, contract: Contract, variables: bool = False) -> list[tuple[str, str]]:
     """Why `expr` is not valid PromQL, or which of its metrics lack their selector (the team's, or
-    that of the source the contract names for them)."""
+    that of the source the contract names for them); `variables`: a dashboard query (template variables)."""
     try:
-        unscoped = promql.metrics_without(expr, contract.required_for)
+        unscoped = promql.metrics_without(expr, contract.required_for, variables)
     except ValueError as e:
         return [(where, str(e))]
     by_placeholder: dict[str, list[str]] = {}

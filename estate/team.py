@@ -7,6 +7,7 @@ from pydantic import Field, PositiveFloat, StringConstraints, model_validator
 
 from . import template
 from .model import Duration, LabelName, Model, NonEmpty, Problems, Slug, Uid, duration_seconds, kebab
+from .slo import Slo, unique_names
 from .stack import Severity
 
 SELECTOR = template.placeholder("selector")
@@ -123,9 +124,12 @@ class TeamSpec(Model):
     expressions: dict[Name, NonEmpty] = Field(
         {}, description="PromQL shared by alerts and panels, used as %(name)s; may take %(window)s")
     alert_interval: Duration = "1m"
-    alerts: list[AlertRule] = Field(min_length=1)
+    alert_group: NonEmpty | None = Field(None, description="the Grafana rule group's name (an adopted group keeps its own); the slug when unset")
+    alerts: list[AlertRule] = []
     variables: dict[NonEmpty, float] = Field({}, description="dashboard constants a stack may override")
     imports: list[DashboardImport] = []
+    slos: list[Slo] = Field([], description="service level objectives: burn-rate alerts and an error-budget row "
+                                            "(docs/slo.md)")
     notes: str = ""
 
     @model_validator(mode="after")
@@ -161,6 +165,7 @@ class TeamSpec(Model):
             if (template.placeholder(WINDOW) in quantity) != (alert.window is not None):
                 problems.append((f"alerts.{index}.window", "give a window exactly when the quantity's expressions "
                                                            f"use {template.placeholder(WINDOW)}"))
+        problems += unique_names(self.slos, names)
         if problems:
             raise Problems(problems)
         return self

@@ -39,7 +39,8 @@ def condition(rule: Rule) -> str:
 
 
 def _rules(run: Run, team: str) -> dict[str, Rule]:
-    """The team's rules in the stack the run declared (overrides applied), by alert name."""
+    """The team's rules in the stack the run declared (overrides applied), by alert name (none for a
+    team of imported dashboards only)."""
     return {r.alert: r for t in run.estate.teams if t.slug == team for r in t.rules}
 
 

@@ -89,7 +89,7 @@ def parse_marked(expr: str) -> pp.Expr:
     The error gives the parser's reason only: a finding shows the query itself.
     """
     try:
-        return promql.parse(expr, values=_MARKED)
+        return promql.parse(expr, values=_MARKED, variables=True)
     except ValueError as e:
         raise ValueError(str(e).removesuffix(f": {expr}")) from None
 
@@ -210,7 +210,7 @@ def lint_query(expr: str, contract: Contract | None, *, instant: bool = False) -
                                      "rate()/irate()/increase() first"))
                     break
     if contract is not None:
-        missing = promql.metrics_without(expr, contract.required_for)
+        missing = promql.metrics_without(expr, contract.required_for, variables=True)
         if missing:
             needed = sorted({contract.selector_of(contract.series[m][0]) if m in contract.series else contract.selector
                              for m in missing})

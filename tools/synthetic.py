@@ -41,6 +41,7 @@ from dashboards.finalize import panels
 from estate import estate_from_file, promql
 from estate.contract import Contract, contracts
 from estate.team import Metric
+from dashboards.importer import interpolate
 from tools.prometheus_server import binary
 from tools.render import read_render, rendered_stacks
 
@@ -365,7 +366,7 @@ def sources_for(stack: str, render_dir: Path) -> list[TeamSource]:
     exprs: dict[str, list[str]] = defaultdict(list)
     for board in read_render(render_dir)[1]:
         for panel in panels(board.board):
-            exprs[board.team] += [t["expr"] for t in panel.get("targets") or [] if t.get("expr")]
+            exprs[board.team] += [interpolate(t["expr"], board.board) for t in panel.get("targets") or [] if t.get("expr")]
     for rules in sorted((render_dir / "rules").glob("*.yaml")):
         for group in (yaml.safe_load(rules.read_text()) or {}).get("groups") or []:
             exprs[rules.stem] += [r["expr"] for r in group.get("rules") or [] if r.get("expr")]
