@@ -134,9 +134,9 @@ def test_the_grafana_rule_and_the_rule_file_differ_only_in_the_value_variable(re
     grafana_rule = next(r for r in run.one(T.RULE_GROUP, "api-production").inputs["rules"]
                         if r["name"] == "HighErrorRate")
     assert file_rule["annotations"]["description"] == (
-        "5xx responses are {{ $value | humanizePercentage }} of all requests (threshold 0.02)")
+        "5xx responses are {{ $value | humanizePercentage }} of all requests (threshold 0.05)")
     assert grafana_rule["annotations"]["description"] == (
-        "5xx responses are {{ $values.A.Value | humanizePercentage }} of all requests (threshold 0.02)")
+        "5xx responses are {{ $values.A.Value | humanizePercentage }} of all requests (threshold 0.05)")
     assert {k: v for k, v in grafana_rule["annotations"].items() if k != "description"} == {
         k: v for k, v in file_rule["annotations"].items() if k != "description"}
     assert json.loads(grafana_rule["datas"][0]["model"])["expr"] == file_rule["expr"]

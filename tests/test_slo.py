@@ -112,9 +112,10 @@ def test_the_page_and_the_ticket_use_the_workbooks_window_pairs_and_burn_factors
 def test_the_alerts_are_pure_expressions_with_no_for_and_the_team_selector_on_every_metric():
     for rule in alert_rules([slo(), slo(name="CheckoutErrors", sli=RATIO)]):
         assert rule.for_ == "0s"  # the short window, not a `for`, keeps a blip from paging
-        assert "job:" not in rule.expr and ":ratio_rate" not in rule.expr  # no recording rule to depend on
+        assert rule.comparison is None  # the burn condition holds its comparisons: it fires when it returns a series
+        assert "job:" not in rule.quantity and ":ratio_rate" not in rule.quantity  # no recording rule to depend on
         names = []
-        pp.walk(pp.parse(filled(rule.expr)),
+        pp.walk(pp.parse(filled(rule.quantity)),
                 lambda n: names.append((n.name, {m.name for m in n.matchers.matchers}))
                 if isinstance(n, pp.VectorSelector) else None)
         assert names and all("job" in labels for _, labels in names), names
