@@ -21,6 +21,12 @@ def load_exported(path: Path) -> dict:
         board = json.loads(path.read_text())
     except json.JSONDecodeError as e:
         raise ValueError(f"not valid JSON at line {e.lineno}, column {e.colno}: {e.msg}") from None
+    return from_export(board)
+
+
+def from_export(board: object) -> dict:
+    """The dashboard in exported JSON data (read by estate.files.read_json, which bounds size and
+    depth); ValueError saying what is wrong with it."""
     if isinstance(board, dict) and isinstance(board.get("dashboard"), dict):
         board = board["dashboard"]  # the API's export wraps the model in {"dashboard": ..., "meta": ...}
     if not isinstance(board, dict) or not isinstance(board.get("panels"), list) or not board.get("title"):
@@ -34,10 +40,17 @@ def load_exported(path: Path) -> dict:
 
 
 def _graph_to_timeseries(panel: dict) -> None:
-    unit = next((axis.get("format") for axis in panel.get("yaxes") or [] if axis.get("format")), None)
+    axes = panel.get("yaxes") if isinstance(panel.get("yaxes"), list) else []  # exports hold odd shapes too
+    unit = next((axis["format"] for axis in axes
+                 if isinstance(axis, dict) and isinstance(axis.get("format"), str) and axis["format"]), None)
     for key in _GRAPH_ONLY:
         panel.pop(key, None)
     panel["type"] = "timeseries"
-    defaults = panel.setdefault("fieldConfig", {"defaults": {}, "overrides": []}).setdefault("defaults", {})
+    field_config = panel.get("fieldConfig")
+    if not isinstance(field_config, dict):
+        field_config = panel["fieldConfig"] = {"defaults": {}, "overrides": []}
+    defaults = field_config.get("defaults")
+    if not isinstance(defaults, dict):
+        defaults = field_config["defaults"] = {}
     if unit and "unit" not in defaults:
         defaults["unit"] = unit

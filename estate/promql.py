@@ -36,8 +36,11 @@ def parse(expr: str, values: Mapping[str, str] = MACROS) -> promql_parser.Expr:
 
 
 def matchers(selector: str) -> set[tuple[str, str, str]]:
-    """`job="a", env="prod"` as a set of (label, operator, value)."""
+    """`job="a", env="prod"` as a set of (label, operator, value); ValueError unless `selector` is
+    label matchers alone (PromQL such as `a="b"} or vector(1)` would parse, and mean something else)."""
     node = parse("{" + selector + "}")
+    if not isinstance(node, promql_parser.VectorSelector) or node.name or node.offset or node.at:
+        raise ValueError("write label matchers only, e.g. job=\"api\", env=~\"prod|staging\"")
     return {(m.name, str(m.op), m.value) for m in node.matchers.matchers}
 
 

@@ -1,15 +1,19 @@
 """What a team declares once, for every environment: teams/<slug>/team.yaml."""
 from __future__ import annotations
 
+import re
 from typing import Annotated, Literal
 
 from pydantic import Field, StringConstraints, model_validator
 
-from .model import Duration, LabelName, Model, NonEmpty, Problems, Slug, Uid, duration_seconds, kebab
+from .model import (Duration, LabelName, Model, NonEmpty, Number, Problems, Selector, Slug, Template, Uid, duration_ms,
+                    kebab)
 from .stack import Severity
 
 SELECTOR = "%(selector)s"
 THRESHOLD = "%(threshold)s"
+_PLACEHOLDER = re.compile(r"%\((\w*)\)s")
+_BROKEN_PLACEHOLDER = re.compile(r"%\(")
 MetricName = Annotated[str, StringConstraints(pattern=r"^[a-zA-Z_:][a-zA-Z0-9_:]*$")]
 
 
@@ -28,11 +32,11 @@ class AlertRule(Model):
     alert: Annotated[str, StringConstraints(pattern=r"^[A-Z][A-Za-z0-9]*$")]
     uid: Uid | None = None
     expr: NonEmpty
-    threshold: float | None = Field(None, description=f"substituted for {THRESHOLD} in expr and annotations")
+    threshold: Number | None = Field(None, description=f"substituted for {THRESHOLD} in expr and annotations")
     for_: Duration = Field(alias="for")
     severity: Severity
-    summary: NonEmpty
-    description: NonEmpty
+    summary: Template
+    description: Template
     runbook: Slug | None = Field(None, description="page under the stack's runbookBaseUrl")
     labels: dict[LabelName, str] = {}
 
@@ -64,11 +68,13 @@ class TeamSpec(Model):
     title: NonEmpty
     folder: NonEmpty = Field(description="Grafana folder title")
     folder_uid: Uid | None = None
-    selector: NonEmpty = Field(description='label matchers every query carries, e.g. job="voicebot"')
+    selector: Annotated[Selector, StringConstraints(min_length=1)] = Field(description='label matchers every query carries, e.g. job="voicebot"')
     metrics: list[Metric] = Field(min_length=1)
     alert_interval: Duration = "1m"
     alerts: list[AlertRule] = Field(min_length=1)
-    variables: dict[NonEmpty, float] = Field({}, description="dashboard constants a stack may override")
+    variables: dict[Annotated[str, StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")], Number] = Field(
+        {}, description="dashboard constants a stack may override")
+    dashboards: list[Uid] = Field([], description="uids of the dashboards dashboards.py builds; exactly these")
     imports: list[DashboardImport] = []
     notes: str = ""
 
@@ -79,9 +85,20 @@ class TeamSpec(Model):
         dupes = sorted({n for n in names if names.count(n) > 1})
         if dupes:
             problems.append(("alerts", f"duplicate alert names: {', '.join(dupes)}; each alert needs its own name"))
-        seconds = duration_seconds(self.alert_interval)
-        if seconds < 10 or seconds % 10:  # Grafana's scheduler ticks every 10s and refuses other intervals
+        ms = duration_ms(self.alert_interval)
+        if ms < 10_000 or ms % 10_000:  # Grafana's scheduler ticks every 10s and refuses other intervals
             problems.append(("alert_interval", f"must be a multiple of 10s, e.g. 1m (got '{self.alert_interval}')"))
+        declared = [uid for uid in self.dashboards]
+        problems += [("dashboards", f"lists '{uid}' twice") for uid in sorted({u for u in declared if declared.count(u) > 1})]
+        known = {"selector", "threshold", *self.variables}
+        for index, rule in enumerate(self.alerts):
+            for field in ("expr", "summary", "description"):
+                for name in _PLACEHOLDER.findall(getattr(rule, field)):
+                    if name not in known:
+                        problems.append((f"alerts.{index}.{field}", f"unknown placeholder %({name})s; known: "
+                                                                    f"{', '.join(f'%({k})s' for k in sorted(known))}"))
+                if _BROKEN_PLACEHOLDER.search(_PLACEHOLDER.sub("", getattr(rule, field))):
+                    problems.append((f"alerts.{index}.{field}", "a '%(' that is no placeholder: write %(name)s"))
         if problems:
             raise Problems(problems)
         return self
