@@ -25,21 +25,25 @@ def _matcher(cls: type, label: str, value: str):
 def team_route(team: Team, contact_points: ContactPoints) -> alerting.NotificationPolicyPolicyArgs:
     routing = team.settings.routing
     receiver = contact_points.by_name[routing.receiver].name if routing.receiver else None
+    # A route's mute timings are its own: child routes do not inherit them (Alertmanager's
+    # dispatch/route.go NewRoute; grafana/grafana#79295), so every route of the team names them.
+    mute_timings = routing.mute_timings or None
     severity_routes = [
         alerting.NotificationPolicyPolicyPolicyArgs(
             matchers=[_matcher(alerting.NotificationPolicyPolicyPolicyMatcherArgs, "severity", severity)],
             contact_point=contact_points.by_name[routing.severity_receivers[severity]].name,
             continue_=True,
+            mute_timings=mute_timings,
         )
         for severity in SEVERITIES if severity in routing.severity_receivers
     ]
     if severity_routes:  # after the `continue` routes, the team's own receiver still gets every alert
-        severity_routes.append(alerting.NotificationPolicyPolicyPolicyArgs(contact_point=receiver))
+        severity_routes.append(alerting.NotificationPolicyPolicyPolicyArgs(contact_point=receiver, mute_timings=mute_timings))
     return alerting.NotificationPolicyPolicyArgs(
         matchers=[_matcher(alerting.NotificationPolicyPolicyMatcherArgs, "team", team.slug)],
         contact_point=receiver,
         group_bies=routing.group_by,
-        mute_timings=routing.mute_timings or None,
+        mute_timings=mute_timings,
         policies=severity_routes or None,
     )
 

@@ -4,12 +4,14 @@ from __future__ import annotations
 import pulumi
 
 import estate
+from estate.notifications import platform_template
 
 from .connection import GrafanaConnection, GrafanaConnectionArgs
 from .contact_points import ContactPoints, ContactPointsArgs
 from .datasources import Datasources, DatasourcesArgs
 from .grafana_deployment import GrafanaDeployment, GrafanaDeploymentArgs
 from .notification_policy import NotificationPolicyTree, NotificationPolicyTreeArgs
+from .notification_templates import NotificationTemplates, NotificationTemplatesArgs
 from .team import ProductTeam, ProductTeamArgs
 from .types import ResourceType
 
@@ -35,7 +37,11 @@ class GrafanaPlatform(pulumi.ComponentResource):
         grafana = pulumi.ResourceOptions(parent=self, providers=[connection.provider])
         protected = pulumi.ResourceOptions.merge(grafana, pulumi.ResourceOptions(protect=config.protect))
         datasources = Datasources("datasources", DatasourcesArgs(config=config.datasources), protected)
-        contact_points = ContactPoints("contact-points", ContactPointsArgs(contact_points=config.contact_points), grafana)
+        templates = NotificationTemplates("notification-templates", NotificationTemplatesArgs(
+            platform=platform_template(estate),
+            teams={t.slug: t.notification_templates for t in estate.teams if t.notification_templates}), grafana)
+        contact_points = ContactPoints("contact-points", ContactPointsArgs(
+            contact_points=config.contact_points, templates=tuple(templates.templates)), grafana)
         NotificationPolicyTree("notification-policy", NotificationPolicyTreeArgs(
             root=config.notification_policy, teams=estate.teams, contact_points=contact_points,
             mute_timings=config.mute_timings), grafana)

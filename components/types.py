@@ -12,6 +12,7 @@ class ResourceType(StrEnum):
     TEAM_ALERT_RULES = "grafana-platform:index:TeamAlertRules"
     CONTACT_POINTS = "grafana-platform:index:ContactPoints"
     NOTIFICATION_POLICY_TREE = "grafana-platform:index:NotificationPolicyTree"
+    NOTIFICATION_TEMPLATES = "grafana-platform:index:NotificationTemplates"
     GRAFANA_DEPLOYMENT = "grafana-platform:index:GrafanaDeployment"
 
     PROVIDER = "pulumi:providers:grafana"
@@ -23,6 +24,7 @@ class ResourceType(StrEnum):
     CONTACT_POINT = "grafana:alerting/contactPoint:ContactPoint"
     NOTIFICATION_POLICY = "grafana:alerting/notificationPolicy:NotificationPolicy"
     MUTE_TIMING = "grafana:alerting/muteTiming:MuteTiming"
+    MESSAGE_TEMPLATE = "grafana:alerting/messageTemplate:MessageTemplate"
 
     K8S_NAMESPACE = "kubernetes:core/v1:Namespace"
     K8S_SECRET = "kubernetes:core/v1:Secret"

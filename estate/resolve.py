@@ -19,6 +19,7 @@ from .config import config_from_file, load_stack_config
 from .files import depth, read_json, read_yaml
 from .layout import PROJECT, PROJECT_LAYOUT, Layout
 from .model import UID_MAX, ConfigError, duration_seconds, got, kebab, validation_problems
+from .notifications import team_overrides
 from .stack import StackConfig, TeamSettings
 from .team import SELECTOR, THRESHOLD, AlertRule, TeamSpec
 from .team_view import TeamView
@@ -53,6 +54,7 @@ class Team:
     folder_uid: str
     dashboards: tuple[Dashboard, ...]
     rules: tuple[Rule, ...]
+    notification_templates: str | None = None  # teams/<slug>/notifications.tmpl (estate/notifications.py)
 
     @property
     def interval_seconds(self) -> int:
@@ -147,7 +149,8 @@ def _load_team(slug: str, spec: TeamSpec, settings: TeamSettings, config: StackC
     view = TeamView(slug, spec.title, variables, thresholds)
     dashboards = tuple(_dashboards(slug, spec, selector, required, view, config, layout))
     return Team(slug=slug, spec=spec, settings=settings, selector=selector,
-                folder_uid=spec.folder_uid or slug, dashboards=dashboards, rules=rules)
+                folder_uid=spec.folder_uid or slug, dashboards=dashboards, rules=rules,
+                notification_templates=team_overrides(slug, layout))
 
 
 def _resolve_rule(slug: str, rule: AlertRule, settings: TeamSettings, config: StackConfig,

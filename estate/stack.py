@@ -1,6 +1,9 @@
 """What a stack file (stacks/Pulumi.<stack>.yaml) may say: one environment's whole configuration."""
 from __future__ import annotations
 
+import datetime
+import functools
+import operator
 import re
 import urllib.parse
 import zoneinfo
@@ -171,6 +174,11 @@ class TimeRange(Model):
         return self
 
 
+WEEK = 7 * 24 * 60  # minutes
+# Mute timings are compared in UTC with each zone's winter and summer offset.
+OFFSET_DAYS = (datetime.datetime(2026, 1, 15), datetime.datetime(2026, 7, 15))
+
+
 class MuteTiming(Model):
     weekdays: list[Weekday] = []
     times: list[TimeRange] = []
@@ -187,6 +195,40 @@ class MuteTiming(Model):
         if problems:
             raise Problems(problems)
         return self
+
+    @model_validator(mode="after")
+    def _mutes_sometimes(self) -> "MuteTiming":
+        if mutes_always([self]):
+            raise ValueError("mutes every minute of the week, so a route using it would never notify anyone; "
+                             "narrow its weekdays or times")
+        return self
+
+    def muted_minutes(self, day: datetime.datetime) -> int:
+        """The minutes of a UTC week (bit i: minute i after Monday 00:00) it mutes, at the zone's offset on `day`."""
+        days = [WEEKDAYS.index(d) for d in self.weekdays] or range(7)
+        ranges = [(_minute(t.start), _minute(t.end)) for t in self.times] or [(0, 24 * 60)]
+        local = 0
+        for d in days:
+            for start, end in ranges:
+                local |= ((1 << (end - start)) - 1) << (d * 24 * 60 + start)
+        zone = zoneinfo.ZoneInfo(self.location) if self.location else datetime.timezone.utc
+        shift = int(zone.utcoffset(day).total_seconds() // 60) % WEEK  # local = UTC + offset
+        return ((local >> shift) | (local << (WEEK - shift))) & ((1 << WEEK) - 1)
+
+
+WEEKDAYS = list(Weekday.__args__)
+
+
+def _minute(hh_mm: str) -> int:
+    hours, minutes = hh_mm.split(":")
+    return int(hours) * 60 + int(minutes)
+
+
+def mutes_always(timings: list[MuteTiming]) -> bool:
+    """Whether `timings` together mute every minute of the week (Grafana mutes when any of them holds)."""
+    full = (1 << WEEK) - 1
+    return bool(timings) and all(
+        functools.reduce(operator.or_, (t.muted_minutes(day) for t in timings)) == full for day in OFFSET_DAYS)
 
 
 class NotificationPolicy(Model):
@@ -351,6 +393,10 @@ class StackConfig(Model):
                 (f"{routing}.muteTimings", f"unknown mute timing '{m}' (defined: {', '.join(sorted(self.mute_timings)) or 'none'})")
                 for m in team.routing.mute_timings if m not in self.mute_timings
             ]
+            timings = [self.mute_timings[m] for m in team.routing.mute_timings if m in self.mute_timings]
+            if len(timings) > 1 and mutes_always(timings):
+                problems.append((f"{routing}.muteTimings", f"{', '.join(team.routing.mute_timings)} together mute every "
+                                                           "minute of the week: the team's alerts would never notify anyone"))
         problems += [
             (where, f"unknown contact point '{name}' (defined: {', '.join(sorted(self.contact_points)) or 'none'})")
             for where, name in receivers if name not in self.contact_points

@@ -68,7 +68,8 @@ def test_every_query_carries_the_team_selector(rendered, stack, team):
 def test_a_critical_alert_reaches_the_teams_receivers_for_the_stack(rendered, stack, team):
     tree = rendered(stack).one(T.NOTIFICATION_POLICY, "notification-policy").inputs
     critical = {"team": team, "severity": "critical", "alertname": "Any"}
-    expected = {"dev": ["platform-dev"], "staging": [f"{team}-staging"], "prod": [f"{team}-pagerduty", team]}[stack]
+    expected = {"dev": ["platform-dev"], "staging": [f"{team}-staging"], "prod": [f"{team}-pagerduty", team],
+                "local": ["pager-local", "platform-local"]}[stack]
     assert receivers(tree, critical) == expected
     if stack == "prod":
         assert receivers(tree, {**critical, "severity": "warning"}) == [team]

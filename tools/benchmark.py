@@ -1,56 +1,188 @@
-"""Measure how long the offline render of each stack takes and how much memory it needs.
+"""Render cost against the Pulumi SDK's own cost for the same resources, from a few teams to hundreds.
 
-    python -m tools.benchmark [--runs 5]
+    python -m tools.benchmark                 # N = 5, 100, 500 teams
+    python -m tools.benchmark --teams 5 50    # choose N
 
-Each run is a fresh interpreter, as `pulumi preview` and CI start one: wall time of the whole
-command (median and best over the runs) and the peak resident memory of that process.
+For each N, a temporary project holds the dev stack with N teams cloned from the committed ones
+under new slugs (`cs7`, `vb12`...: selectors, uids and folder titles made unique). Two programs run
+there, each in a fresh interpreter, under the same recording mocks:
+
+- render: `python -m tools.render` (load and validate, build dashboards, register, write files);
+- floor: a bare program that registers exactly the resources the render recorded, with the same
+  types, names, parents and inputs, and nothing else: what the Pulumi SDK itself costs.
+
+It prints wall seconds and peak memory (max RSS) of both, their ratios, and the cost per team.
+Timings are measured here, never asserted in tests.
 """
 from __future__ import annotations
 
 import argparse
-import contextlib
-import io
+import json
+import re
 import resource
-import statistics
+import shutil
 import subprocess
 import sys
 import tempfile
 import time
+from pathlib import Path
 
-from estate import PROJECT_ROOT as ROOT
-from tools.catalog import STACKS
-from tools.render import main as render_main
+import yaml
 
+PROJECT = "grafana-platform"  # not imported from estate: the floor's process loads only the SDK and the mocks
 
-def _child(stack: str, out: str) -> None:
-    """Render in this process, then report its own peak memory (KiB on Linux)."""
-    with contextlib.redirect_stdout(io.StringIO()):
-        render_main(["--stack", stack, "--out", out])
-    print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+STACK = "dev"
 
 
-def measure(stack: str, out: str) -> tuple[float, float]:
-    """(seconds, peak MiB) of one render of `stack` in a fresh interpreter."""
+def clone_slug(slug: str, index: int) -> str:
+    """`customer-service`, 7 -> `cs7`: short enough that every generated uid stays within Grafana's 40."""
+    return "".join(part[0] for part in slug.split("-")) + str(index)
+
+
+def synthetic_project(root: Path, teams: int) -> Path:
+    """A project at `root` whose dev stack deploys `teams` clones of the committed teams."""
+    from estate.layout import PROJECT_LAYOUT, Layout
+
+    layout = Layout.at(root)
+    layout.stacks.mkdir(parents=True)
+    shutil.copy(PROJECT_LAYOUT.project_file, layout.project_file)
+    stack = yaml.safe_load(PROJECT_LAYOUT.stack_file(STACK).read_text())
+    originals = stack["config"][f"{PROJECT}:teams"]
+    sources = sorted(originals)
+    clones = {}
+    for index in range(teams):
+        slug = sources[index % len(sources)]
+        new = clone_slug(slug, index)
+        clones[new] = originals[slug]
+        _clone_team(PROJECT_LAYOUT.team_dir(slug), layout.team_dir(new), slug, new, index)
+    stack["config"][f"{PROJECT}:teams"] = clones
+    layout.stack_file(STACK).write_text(yaml.safe_dump(stack, sort_keys=False))
+    return root
+
+
+def _clone_team(source: Path, target: Path, slug: str, new: str, index: int) -> None:
+    # The slug as a name (job="voicebot", voicebot-roi), not inside metric names (voicebot_calls_total).
+    pattern = re.compile(rf"(?<![\w-]){re.escape(slug)}(?!\w)")
+    shutil.copytree(source, target, ignore=shutil.ignore_patterns("__pycache__"))
+    for path in target.rglob("*"):
+        if path.is_file():
+            text = pattern.sub(new, path.read_text())
+            if path.name == "team.yaml":  # folder titles are unique in a Grafana organization
+                text = re.sub(r"^folder: (.+)$", rf"folder: \1 {index}", text, count=1, flags=re.MULTILINE)
+            path.write_text(text)
+
+
+def _peak_mib() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+
+
+def _child_render(root: str, out: str) -> None:
+    from tools.render import main as render_main
+
+    if render_main(["--root", root, "--stack", STACK, "--out", out]) != 0:
+        raise SystemExit(1)
+    print(json.dumps({"peak_mib": _peak_mib()}))
+
+
+def _child_floor(resources_file: str) -> None:
+    """Register what the render recorded, and nothing else, under the same mocks."""
+    import pulumi
+
+    from tools.mocks import MASK, RecordingMonitor, run_under_mocks
+
+    resources = json.loads(Path(resources_file).read_text())
+
+    def secrets(value):
+        if value == MASK:
+            return pulumi.Output.secret("x")
+        if isinstance(value, dict):
+            return {k: secrets(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [secrets(v) for v in value]
+        return value
+
+    def program() -> None:
+        created: dict[str, pulumi.Resource] = {}
+        pending = list(resources)  # sorted by type, not by parent: register each once its parent exists
+        while pending:
+            waiting = []
+            for r in pending:
+                parent = r["parent"]
+                if parent and not parent.startswith("pulumi:pulumi:Stack") and parent not in created:
+                    waiting.append(r)
+                    continue
+                opts = pulumi.ResourceOptions(parent=created.get(parent))
+                key = f"{r['type'].split('$')[-1]}::{r['name']}"
+                if r["type"].startswith("pulumi:providers:"):
+                    created[key] = pulumi.ProviderResource(r["type"].split(":")[-1], r["name"], secrets(r["inputs"]), opts)
+                elif r["inputs"] or not r["type"].startswith(f"{PROJECT}:"):
+                    created[key] = pulumi.CustomResource(r["type"], r["name"], secrets(r["inputs"]), opts)
+                else:
+                    created[key] = pulumi.ComponentResource(r["type"], r["name"], None, opts)
+            if len(waiting) == len(pending):
+                raise SystemExit(f"unresolvable parents: {waiting[0]['parent']}")
+            pending = waiting
+
+    monitor = RecordingMonitor()
+    run_under_mocks(PROJECT, STACK, program, monitor=monitor)
+    if len(monitor.registrations) != len(resources):
+        raise SystemExit(f"the floor registered {len(monitor.registrations)} resources, the render {len(resources)}")
+    print(json.dumps({"peak_mib": _peak_mib()}))
+
+
+def _run_child(*args: str) -> tuple[float, dict]:
     start = time.perf_counter()
-    result = subprocess.run([sys.executable, "-m", "tools.benchmark", "--child", stack, out],
-                            cwd=ROOT, check=True, capture_output=True, text=True)
-    return time.perf_counter() - start, int(result.stdout.split()[-1]) / 1024
+    done = subprocess.run([sys.executable, "-m", "tools.benchmark", *args], cwd=Path(__file__).resolve().parent.parent,
+                          capture_output=True, text=True)
+    seconds = time.perf_counter() - start
+    if done.returncode:
+        raise SystemExit(f"benchmark child {' '.join(args)} failed:\n{done.stdout}{done.stderr}")
+    return seconds, json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def measure(teams: int, runs: int) -> dict:
+    with tempfile.TemporaryDirectory(prefix="grafana-platform-bench-") as tmp:
+        root = synthetic_project(Path(tmp) / "project", teams)
+        out = Path(tmp) / "render"
+        render = [_run_child("--child-render", str(root), str(out)) for _ in range(runs)]
+        resources = out / "resources.json"
+        count = len(json.loads(resources.read_text()))
+        floor = [_run_child("--child-floor", str(resources)) for _ in range(runs)]
+    best = lambda results: (min(s for s, _ in results), max(m["peak_mib"] for _, m in results))  # noqa: E731
+    (render_s, render_mib), (floor_s, floor_mib) = best(render), best(floor)
+    return {"teams": teams, "resources": count, "render_s": render_s, "floor_s": floor_s,
+            "render_mib": render_mib, "floor_mib": floor_mib}
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tools.benchmark", description=__doc__.splitlines()[0])
-    parser.add_argument("--runs", type=int, default=5, help="runs per stack (median reported)")
-    parser.add_argument("--child", nargs=2, metavar=("STACK", "OUT"), help=argparse.SUPPRESS)
+    parser.add_argument("--teams", type=int, nargs="+", default=[5, 100, 500], help="team counts to measure")
+    parser.add_argument("--runs", type=int, default=3, help="runs of each program per count (best time kept)")
+    parser.add_argument("--child-render", nargs=2, help=argparse.SUPPRESS)
+    parser.add_argument("--child-floor", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
-    if args.child:
-        _child(*args.child)
+    if args.child_render:
+        _child_render(*args.child_render)
         return 0
-    print("| render | median s | best s | peak MiB |\n| --- | --- | --- | --- |")
-    with tempfile.TemporaryDirectory() as out:
-        for stack in STACKS:
-            runs = [measure(stack, f"{out}/{stack}") for _ in range(args.runs)]
-            seconds = [s for s, _ in runs]
-            print(f"| {stack} | {statistics.median(seconds):.2f} | {min(seconds):.2f} | {max(m for _, m in runs):.0f} |")
+    if args.child_floor:
+        _child_floor(args.child_floor)
+        return 0
+    if any(n < 1 for n in args.teams) or args.runs < 1:
+        parser.error("--teams and --runs take whole numbers of at least 1")
+    print("| teams | resources | render s | floor s | time ratio | render MiB | floor MiB | memory ratio |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- |")
+    rows = []
+    for teams in args.teams:
+        row = measure(teams, args.runs)
+        rows.append(row)
+        print(f"| {teams} | {row['resources']} | {row['render_s']:.2f} | {row['floor_s']:.2f} | "
+              f"{row['render_s'] / row['floor_s']:.2f}x | {row['render_mib']:.0f} | {row['floor_mib']:.0f} | "
+              f"{row['render_mib'] / row['floor_mib']:.2f}x |", flush=True)
+    if len(rows) > 1:
+        first, last = rows[0], rows[-1]
+        per_team = lambda key: (last[key] - first[key]) / (last["teams"] - first["teams"])  # noqa: E731
+        print(f"\nper team: render {per_team('render_s') * 1000:.0f} ms and {per_team('render_mib'):.2f} MiB, "
+              f"floor {per_team('floor_s') * 1000:.0f} ms and {per_team('floor_mib'):.2f} MiB")
     return 0
 
 

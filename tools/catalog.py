@@ -1,4 +1,5 @@
-"""The monitoring catalog: every team's dashboards, panels, alerts, thresholds and receivers per stack.
+"""The monitoring catalog: every team's dashboards, panels, alerts, thresholds and receivers per stack,
+and each stack's routing table.
 
     python -m tools.catalog            # rewrites docs/catalog.md from the code
     python -m tools.catalog --check    # exit 1 when docs/catalog.md is out of date
@@ -17,6 +18,7 @@ from estate.stack import SEVERITIES
 from components.types import ResourceType
 from tools.mocks import Run
 from tools.render import render, rule_expr
+from tools import routing
 from tools.routing import receivers
 
 CATALOG = ROOT / "docs" / "catalog.md"
@@ -85,7 +87,26 @@ def catalog() -> str:
              f"Stacks: {', '.join(STACKS)}. Thresholds are the trailing comparison of each alert's expression.", ""]
     for team in teams:
         lines += _team_section(team, runs)
+    lines += _routing_section(runs)
     return "\n".join(lines)
+
+
+def _routing_section(runs: dict[str, Run]) -> list[str]:
+    """Per stack, who receives what: every team x severity, an unknown team and the root."""
+    lines = ["## Routing: who receives what", "",
+             "Each stack's routing table: where an alert with these labels goes (contact points in order),",
+             "and the mute timings of the routes that send it. tests/test_routing.py proves every row with",
+             "Alertmanager's own router (`amtool config routes test`; docs/routing.md).", ""]
+    for stack, run in runs.items():
+        tree = run.one(ResourceType.NOTIFICATION_POLICY, "notification-policy").inputs
+        teams = [r.name for r in run.of_type(ResourceType.TEAM)]
+        lines += [f"### {stack}", "", "| labels | receivers | muted by |", "| --- | --- | --- |"]
+        for labels, reach in routing.table(tree, teams):
+            muted = sorted({m for r in reach for m in r.muted_by})
+            lines.append(f"| {routing.describe(labels)} | {' + '.join(r.receiver for r in reach) or 'nobody'} | "
+                         f"{', '.join(muted) or '—'} |")
+        lines.append("")
+    return lines
 
 
 def main(argv: list[str] | None = None) -> int:

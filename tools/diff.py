@@ -8,8 +8,9 @@ Reads each folder's resources.json (dashboards/ and rules/ are views of it); com
 (grafana-platform:*) create nothing in Grafana and are left out. Per stack: deleted resources first,
 with counts per team; then replaced ones (same type and name, new identity: uid of folders,
 datasources and dashboards, name of rule groups and contact points; counted once, with what else
-changed in them); added ones; and what changed inside the others: panels, alert rules (with their
-routing), contact points, any other input.
+changed in them); added ones; what changed inside the others: panels, alert rules (with their
+routing), contact points, any other input; and each row of the routing table (tools/routing.py)
+that goes elsewhere: "labels `team=x, severity=critical` now reach `a + b` instead of `c`".
 Secret inputs are "[secret]" in a render; a field secret on either side is never shown otherwise.
 
 Exit status: 0; with --exit-code, 1 when anything changed; 2 on usage errors or a failed render.
@@ -36,6 +37,7 @@ from dashboards.finalize import panels as every_panel
 from tools.catalog import THRESHOLD
 from tools.mocks import MASK
 from tools.render import rule_expr
+from tools import routing
 from tools.routing import receivers
 
 Resources = dict[tuple[str, str], dict]
@@ -240,6 +242,7 @@ class StackDiff:
     changed: list[tuple[dict, list[str]]] = field(default_factory=list)
     # what else changed in each replaced resource, by (type, name)
     replaced_details: dict[tuple[str, str], list[str]] = field(default_factory=dict)
+    routing: list[str] = field(default_factory=list)  # label sets of the routing table that now go elsewhere
 
     def __bool__(self) -> bool:
         return bool(self.removed or self.replaced or self.added or self.changed)
@@ -257,9 +260,21 @@ def by_team(resources: list[dict]) -> list[dict]:
     return sorted(resources, key=lambda r: (team(r), r["type"], r["name"]))
 
 
+def routing_changes(old: Resources, new: Resources) -> list[str]:
+    """Each row of the routing table (every team x severity, an unknown team, no labels) that goes elsewhere now."""
+    teams = {r["name"] for r in (*old.values(), *new.values()) if r["type"] == T.RULE_GROUP}
+    before, after = policy(old), policy(new)
+    lines = []
+    for labels in routing.label_sets(teams):
+        was, now = (routing.reach_text(routing.route(tree, labels)) for tree in (before, after))
+        if was != now:
+            lines.append(f"- labels `{routing.describe(labels)}` now reach {cell(now)} instead of {cell(was)}")
+    return lines
+
+
 def diff_stack(old: Resources, new: Resources) -> StackDiff:
     policies = (policy(old), policy(new))
-    diff = StackDiff(removed=by_team([old[k] for k in old.keys() - new.keys()]))
+    diff = StackDiff(removed=by_team([old[k] for k in old.keys() - new.keys()]), routing=routing_changes(old, new))
     for r in by_team([new[k] for k in new.keys() - old.keys()]):
         diff.added.append((r, detail({**r, "inputs": {}}, r, policies) if r["type"] in SHOWN_WHEN_ADDED else []))
     for key in sorted(old.keys() & new.keys()):
@@ -298,6 +313,8 @@ def stack_markdown(name: str, diff: StackDiff) -> list[str]:
         lines += [f"#### Replaced: {label(resource)}", *details] if details else []
     for resource, changes in diff.changed:
         lines += [f"#### Changed: {label(resource)}", *changes]
+    if diff.routing:
+        lines += ["#### Routing", *diff.routing, ""]
     return lines
 
 

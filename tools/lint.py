@@ -23,6 +23,12 @@ Rules (each finding names its rule, dashboard uid and panel):
   gridpos              top-level panels (rows included) lie inside the 24-column grid and do not
                        overlap; panels inside collapsed rows are not placed, so not compared
 
+And on the notification policy tree (tools/routing.py; docs/routing.md):
+  route-never-matches  a route whose matchers contradict (with those above it), or that no alert
+                       rule of the stack reaches
+  route-shadowed       a route an earlier sibling without `continue` takes every alert from
+  contact-point-unreached  a contact point no route sends to
+
 Panels that show no query data (text, news, dashboard and alert lists) need only a title.
 Exit status: 0 without findings, 1 with findings, 2 when a folder cannot be read.
 """
@@ -50,6 +56,7 @@ from estate.team import Metric
 from components.types import ResourceType
 from dashboards.finalize import panels as all_panels
 from dashboards.panels import DATASOURCE_VARIABLE
+from tools import routing
 from tools.render import render, write
 
 DATASOURCE_REFS = {"${%s}" % DATASOURCE_VARIABLE, "$%s" % DATASOURCE_VARIABLE}
@@ -475,6 +482,8 @@ def lint_render(folder: Path, contracts: dict[str, Contract] | None = None) -> t
     findings = [Finding("metric-contract", b.uid, "", f"team '{b.team}' is not in stack {stack}", f"{stack}/{b.team}")
                 for b in boards if b.team not in contracts]
     findings += lint_dashboards((b.board, contracts.get(b.team), f"{stack}/{b.team}") for b in boards)
+    findings += [Finding(f.rule, f"notification policy {f.route}", "", f.message, stack)
+                 for f in routing.stack_findings(json.loads((folder / "resources.json").read_text()))]
     return findings, len(boards)
 
 

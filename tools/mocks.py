@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any, Callable
 
 import pulumi
 from google.protobuf import json_format
@@ -15,9 +15,10 @@ from pulumi.runtime.mocks import MockMonitor
 from pulumi.runtime.stack import run_pulumi_func
 from pulumi.runtime.sync_await import _sync_await
 
-import program
 from components.types import ResourceType
-from estate import PROJECT, PROJECT_LAYOUT, Estate, Layout
+
+if TYPE_CHECKING:  # imported where used: the benchmark's floor runs these mocks without the program
+    from estate import Estate, Layout
 
 SECRET_SIG = "4dabf18193072939515e22adb298388d"
 MASK = "[secret]"
@@ -89,7 +90,7 @@ def _short_urn(urn: str) -> str:
 class Run:
     registrations: list[Registration] = field(default_factory=list)
     exports: dict[str, Any] = field(default_factory=dict)  # the stack outputs, secret ones masked
-    estate: Estate | None = None  # what the program resolved and declared (None only in hand-made Runs)
+    estate: "Estate | None" = None  # what the program resolved and declared (None only in hand-made Runs)
 
     def of_type(self, type_: str) -> list[Registration]:
         return [r for r in self.registrations if r.type == type_]
@@ -106,22 +107,34 @@ class Run:
 
 
 def run_program(stack: str, config: dict[str, str], secret_keys: set[str],
-                monitor: RecordingMonitor | None = None, layout: Layout = PROJECT_LAYOUT) -> Run:
+                monitor: RecordingMonitor | None = None, layout: "Layout | None" = None) -> Run:
     """Run the program (what __main__.py runs) for `stack` with `config` and the files of `layout`,
     on a fresh event loop; raises what the program raises.
 
     Pass a `monitor` to see what was registered even when the program fails.
     """
+    import program
+    from estate import PROJECT, PROJECT_LAYOUT
+
+    resolved: list[Estate] = []
+    monitor = monitor or RecordingMonitor()
+    exports = run_under_mocks(PROJECT, stack, lambda: resolved.append(program.main(layout or PROJECT_LAYOUT)),
+                              config, secret_keys, monitor)
+    return Run(monitor.registrations, exports, resolved[0])
+
+
+def run_under_mocks(project: str, stack: str, body: Callable[[], None], config: dict[str, str] | None = None,
+                    secret_keys: set[str] = frozenset(), monitor: RecordingMonitor | None = None) -> dict[str, Any]:
+    """Run `body` as a Pulumi program under the recording mocks, on a fresh event loop; its exports."""
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
     monitor = monitor or RecordingMonitor()
     try:
-        pulumi.runtime.reset_options(project=PROJECT, stack=stack)
-        pulumi.runtime.set_mocks(Mocks(), project=PROJECT, stack=stack, preview=False, monitor=monitor)
-        pulumi.runtime.set_all_config(config, sorted(secret_keys))
-        resolved: list[Estate] = []
-        _sync_await(run_pulumi_func(lambda: resolved.append(program.main(layout))))
-        return Run(monitor.registrations, _exports(), resolved[0])
+        pulumi.runtime.reset_options(project=project, stack=stack)
+        pulumi.runtime.set_mocks(Mocks(), project=project, stack=stack, preview=False, monitor=monitor)
+        pulumi.runtime.set_all_config(config or {}, sorted(secret_keys))
+        _sync_await(run_pulumi_func(body))
+        return _exports()
     finally:
         loop.run_until_complete(loop.shutdown_default_executor())
         for thread_loop in (loop, *monitor.thread_loops):

@@ -66,21 +66,25 @@ class PrometheusServer:
         return f"http://127.0.0.1:{self.port}"
 
     @classmethod
-    def start(cls, data_dir: Path, timeout: float = 30.0, attempts: int = 3) -> "PrometheusServer":
-        """Start on 127.0.0.1 with a port the OS says is free, and wait for /-/ready."""
+    def start(cls, data_dir: Path, timeout: float = 30.0, attempts: int = 3, config: str = CONFIG,
+              flags: tuple[str, ...] = ()) -> "PrometheusServer":
+        """Start on 127.0.0.1 with a port the OS says is free, and wait for /-/ready.
+
+        `config` replaces the configuration (e.g. with rule_files); `flags` are added to the command line.
+        """
         prometheus = binary("prometheus")
         data_dir.mkdir(parents=True, exist_ok=True)
-        config = data_dir.parent / f"{data_dir.name}-prometheus.yml"
-        config.write_text(CONFIG)
+        config_file = data_dir.parent / f"{data_dir.name}-prometheus.yml"
+        config_file.write_text(config)
         last = ""
         for _ in range(attempts):  # another process may take the port between bind and listen
             port = free_port()
             log_path = data_dir.parent / f"{data_dir.name}-prometheus.log"
             with open(log_path, "wb") as log:
                 process = subprocess.Popen(
-                    [prometheus, f"--config.file={config}", f"--storage.tsdb.path={data_dir}",
+                    [prometheus, f"--config.file={config_file}", f"--storage.tsdb.path={data_dir}",
                      f"--web.listen-address=127.0.0.1:{port}", "--storage.tsdb.retention.time=30d",
-                     "--log.level=warn"],
+                     "--log.level=warn", *flags],
                     stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
             server = cls(process, port, log_path)
             try:

@@ -1,0 +1,164 @@
+"""Notification templates rendered by Alertmanager's engine: `amtool template render` on example alerts.
+
+Every stack's deployed template groups (the MessageTemplate resources) are rendered with amtool
+for each team on a firing, a resolved and a mixed notification, through the entry points contact
+points name (`notification.slack.title` ...), and checked for what a responder needs: alert name,
+severity, team, summary, description, value, runbook, dashboard, rule and (firing) silence links.
+
+Grafana's alert data has fields Alertmanager's lacks (.Values, .SilenceURL, .PanelURL,
+.DashboardURL; grafana/alerting templates.ExtendedAlert): templates/grafana.tmpl alone reads them,
+and amtool renders with tests/fixtures/notification-templates/alertmanager.tmpl redefining those
+few names from annotations the example alerts carry (docs/routing.md).
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from components.types import ResourceType as T
+from estate import notifications as nt
+from tests.conftest import STACKS, run_fails, scratch_layout
+from tests.test_routing import require_amtool
+from tools import alertmanager as am
+from tools.mocks import Run
+
+SHIM = Path(__file__).parent / "fixtures" / "notification-templates" / "alertmanager.tmpl"
+CASES = ("firing", "resolved", "mixed")
+VALUE = "0.0712"
+
+
+def rules_of(run: Run, team: str) -> list[dict]:
+    return run.one(T.RULE_GROUP, team).inputs["rules"]
+
+
+def example_alert(run: Run, team: str, rule: dict, status: str) -> dict:
+    grafana_url = run.exports["grafanaUrl"].rstrip("/")
+    return {
+        "status": status,
+        "labels": {**rule["labels"], "alertname": rule["name"], "grafana_folder": run.one(T.FOLDER, team).inputs["title"]},
+        "annotations": {**rule["annotations"], "example_value": VALUE,
+                        "example_silence_url": f"{grafana_url}/alerting/silence/new?matcher=alertname%3D{rule['name']}"},
+        "startsAt": "2026-11-23T10:00:00Z",
+        "endsAt": "0001-01-01T00:00:00Z" if status == "firing" else "2026-11-23T10:20:00Z",
+        "generatorURL": f"{grafana_url}/alerting/grafana/{rule['uid']}/view",
+        "fingerprint": "0123456789abcdef",
+    }
+
+
+def example_data(run: Run, team: str, case: str) -> tuple[dict, list[dict]]:
+    """A notification (template.Data) for one team, and the alerts it holds."""
+    rules = sorted(rules_of(run, team), key=lambda r: r["labels"]["severity"])  # critical first
+    if case == "mixed":
+        alerts = [example_alert(run, team, rules[0], "firing"), example_alert(run, team, rules[-1], "resolved")]
+    else:
+        alerts = [example_alert(run, team, rules[0], case)]
+    common = {k: v for k, v in alerts[0]["labels"].items() if all(a["labels"].get(k) == v for a in alerts)}
+    data = {"receiver": team, "status": "firing" if any(a["status"] == "firing" for a in alerts) else "resolved",
+            "alerts": alerts, "groupLabels": {k: common[k] for k in ("grafana_folder", "alertname") if k in common},
+            "commonLabels": common, "commonAnnotations": {}, "externalURL": run.exports["grafanaUrl"]}
+    return data, alerts
+
+
+@pytest.fixture(scope="session")
+def rendered_messages(rendered, tmp_path_factory):
+    """Every entry point rendered by amtool for every (stack, team, case): {(stack, team, case, entry): output}."""
+    require_amtool()
+    root = tmp_path_factory.mktemp("templates")
+    requests, keys, globs = [], [], {}
+    for stack in STACKS:
+        run = rendered(stack)
+        folder = root / stack
+        folder.mkdir()
+        for template in run.of_type(T.MESSAGE_TEMPLATE):
+            (folder / f"{template.name}.tmpl").write_text(template.inputs["template"])
+        globs[stack] = [str(folder / "*.tmpl"), str(SHIM)]  # the shim is parsed last: its definitions win
+        for team in (r.name for r in run.of_type(T.TEAM)):
+            for case in CASES:
+                data_file = folder / f"{team}-{case}.json"
+                data_file.write_text(json.dumps(example_data(run, team, case)[0]))
+                for entry in nt.ENTRIES:
+                    keys.append((stack, team, case, entry))
+                    requests.append((stack, nt.message(entry), data_file))
+    results = {}
+    for stack in STACKS:
+        mine = [(key, (text, data)) for key, (s, text, data) in zip(keys, requests) if s == stack]
+        for (key, _), result in zip(mine, am.render_templates(globs[stack], [r for _, r in mine])):
+            results[key] = result
+    return results
+
+
+MESSAGES = [(stack, team, case) for stack in STACKS for team in
+            ("api-production", "chatbot-sav", "customer-service", "mlops-scoring", "voicebot") for case in CASES]
+
+
+@pytest.mark.parametrize("stack,team,case", MESSAGES, ids=[f"{s}-{t}-{c}" for s, t, c in MESSAGES])
+def test_every_message_names_the_alert_and_links_what_a_responder_needs(stack, team, case, rendered, rendered_messages):
+    run = rendered(stack)
+    data, alerts = example_data(run, team, case)
+    out = {entry: rendered_messages[stack, team, case, entry] for entry in nt.ENTRIES}
+    failed = {entry: text for entry, (code, text) in out.items() if code}
+    assert not failed, f"amtool template render failed: {failed}"
+    titles = [out["slack.title"][1], out["email.subject"][1]]
+    status = "[FIRING:1]" if data["status"] == "firing" else "[RESOLVED]"
+    for title in titles:
+        assert title.startswith(status) and f"team {team}" in title, title
+        if case != "mixed":
+            assert alerts[0]["labels"]["alertname"] in title and alerts[0]["labels"]["severity"] in title, title
+    dashboard = f"{run.exports['grafanaUrl'].rstrip('/')}/d/{run.exports['teams'][team]['dashboardUids'][0]}"
+    for entry in ("slack.text", "email.message"):
+        body = out[entry][1]
+        for alert in alerts:
+            wanted = [alert["labels"]["alertname"], alert["labels"]["severity"], f"team {team}",
+                      alert["annotations"]["summary"], alert["annotations"]["description"],
+                      alert["annotations"]["runbook_url"], dashboard, alert["generatorURL"], f"Value: {VALUE}"]
+            missing = [w for w in wanted if w not in body]
+            assert not missing, f"{entry} lacks {missing}:\n{body}"
+            silence = alert["annotations"]["example_silence_url"]
+            assert (silence in body) == (alert["status"] == "firing"), f"{entry}: silence link only while firing"
+        assert ("resolved" in body) == (case != "firing"), body
+        assert ("Customers asking the support chatbot" in body) == (team == "chatbot-sav" and case != "resolved"), body
+
+
+def test_amtool_alone_cannot_read_grafanas_fields_so_the_shim_stands_in(rendered, tmp_path):
+    require_amtool()
+    run = rendered("prod")
+    platform = tmp_path / "platform.tmpl"
+    platform.write_text(run.one(T.MESSAGE_TEMPLATE, "platform").inputs["template"])
+    data = tmp_path / "data.json"
+    data.write_text(json.dumps(example_data(run, "voicebot", "firing")[0]))
+    [(code, out)] = am.render_templates([platform], [(nt.message("slack.text"), data)])
+    assert code != 0 and "can't evaluate field Values in type template.Alert" in out
+
+
+def test_contact_points_send_the_platform_messages_once_the_templates_exist(rendered):
+    run = rendered("prod")
+    contact = run.one(T.CONTACT_POINT, "api-production")
+    assert contact.inputs["slacks"][0]["title"] == '{{ template "notification.slack.title" . }}'
+    assert contact.inputs["slacks"][0]["text"] == '{{ template "notification.slack.text" . }}'
+    assert contact.inputs["emails"][0]["subject"] == '{{ template "notification.email.subject" . }}'
+    assert contact.inputs["emails"][0]["message"] == '{{ template "notification.email.message" . }}'
+    assert {f"{T.MESSAGE_TEMPLATE}::platform", f"{T.MESSAGE_TEMPLATE}::team-chatbot-sav"} <= set(contact.dependencies)
+    assert sorted(r.name for r in run.of_type(T.MESSAGE_TEMPLATE)) == ["platform", "team-chatbot-sav"]
+
+
+def test_only_teams_with_overrides_get_their_own_entry_point(rendered):
+    platform = rendered("prod").one(T.MESSAGE_TEMPLATE, "platform").inputs["template"]
+    assert ('{{ define "notification.slack.text" }}{{ if eq .CommonLabels.team "chatbot-sav" }}'
+            '{{ template "chatbot-sav.slack.text" . }}{{ else }}{{ template "platform.slack.text" . }}{{ end }}{{ end }}'
+            ) in platform
+    assert '{{ define "notification.slack.title" }}{{ template "platform.slack.title" . }}{{ end }}' in platform
+
+
+@pytest.mark.parametrize("text,problem", [
+    ('{{ define "platform.slack.text" }}mine{{ end }}',
+     'define "platform.slack.text": a team\'s templates are named voicebot.<name>'),
+    ('{{ define "voicebot.helper" }}x{{ end }}', "defines none of voicebot.slack.title"),
+], ids=["a define outside the team's names", "no entry point"])
+def test_a_team_template_that_would_change_others_or_nothing_is_refused(prod_values, tmp_path, text, problem):
+    layout = scratch_layout(tmp_path, tuple(prod_values[0]["teams"]))
+    (layout.team_dir("voicebot") / nt.TEAM_FILE).write_text(text)
+    message, monitor = run_fails(*prod_values, layout=layout)
+    assert problem in message and message.startswith("teams/voicebot/notifications.tmpl")
+    assert monitor.registrations == []
