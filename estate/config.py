@@ -114,16 +114,20 @@ def load_stack_config(stack: str, config: Mapping[str, str], secret_keys: set[st
     where = layout.relative(path)
     values = project_values(config)
     every = [(at, v) for at, v in leaves(values)]
-    # Where secrets came from: `secure:` values in the stack file, the offline render's placeholders,
-    # and keys the engine marks secret that hold neither (an ESC environment, or no stack file):
-    # those count as secret as a whole.
-    secure = secure_paths_in_file(path, where) | {at for at, v in every if isinstance(v, str) and PLACEHOLDER.match(v)}
+    # Where secrets came from: `secure:` values in the stack file, the offline render's placeholders
+    # in it, and keys the engine marks secret that hold neither (an ESC environment, or no stack
+    # file): those count as secret as a whole.
+    secure = secure_paths_in_file(path, where)
+    if path.exists():  # the offline render of a stack file: its placeholders are exactly where secrets go
+        secure |= {at for at, v in every if isinstance(v, str) and PLACEHOLDER.match(v)}
     precise = set(secure)
     secure |= {(k,) for k in values if f"{PROJECT}:{k}" in secret_keys and not any(p[0] == k for p in secure)}
-    # What no message may show and every resource masks: secret fields, and values from `secure:`
-    # wherever they sit (a key secret as a whole is known only at its secret fields).
-    secret_values = frozenset(v for at, v in every if isinstance(v, str) and v and (
-        _is_secret(StackConfig, at) or any(at[: len(s)] == s for s in precise)))
+    # Values from `secure:` on fields that are no secret fields (a Slack recipient, a URL): the
+    # components know nothing of them, so every message masks them and every resource input holding
+    # one becomes a secret (program.mask_secure_values). Secret fields are never shown and always
+    # secret Outputs already; a key secret as a whole is known only at its secret fields.
+    secret_values = frozenset(v for at, v in every if isinstance(v, str) and v and not _is_secret(StackConfig, at)
+                              and any(at[: len(s)] == s for s in precise))
     try:
         stack_config = StackConfig.model_validate(values)
     except ValidationError as e:
@@ -143,9 +147,8 @@ def load_stack_config(stack: str, config: Mapping[str, str], secret_keys: set[st
 def _missing(stack: str, path: str, message: str) -> str:
     if message != MISSING_SECRET:
         return message
-    return (f"a secret this stack needs is not set; set it with: pulumi config set --stack {stack} --secret --path "
-            f"'{PROJECT}:{path}' (value on stdin), or from GRAFANA_PLATFORM_SECRET_* variables with "
-            f"`python -m tools.secrets apply --stack {stack}`")
+    return (f"a secret this stack needs, not set; set it with: pulumi config set --stack {stack} --secret --path "
+            f"'{PROJECT}:{path}' (value on stdin), or tools.secrets apply")
 
 
 def leaves(value: Any, at: tuple = ()) -> Iterator[tuple[tuple, Any]]:

@@ -189,6 +189,11 @@ def shown(value: Any) -> str:
     return text if len(text) <= ECHO_LIMIT + 40 else text[: ECHO_LIMIT + 40] + "…"
 
 
+def quoted(value: Any) -> str:
+    """`value` quoted for a message, or "(a value that looks like a secret)"."""
+    return "(a value that looks like a secret)" if could_be_secret(value) else shown(value)
+
+
 def got(value: Any, secret: bool = False) -> str:
     """` (got <value>)` for a message, or nothing when the value is or could be a secret."""
     if secret or could_be_secret(value) or isinstance(value, (dict, list, tuple)):
@@ -283,7 +288,7 @@ class ConfigError(Exception):
             for value in hidden:
                 text = text.replace(value, "[secret]")
             return text
-        return type(self)(mask(self.file), [(mask(p), mask(m)) for p, m in self.problems]) if hidden else self
+        return type(self)(self.file, [(p, mask(m)) for p, m in self.problems]) if hidden else self
 
 
 def _one_line(text: str) -> str:

@@ -18,7 +18,7 @@ from . import promql, team_code
 from .config import config_from_file, load_stack_config
 from .files import depth, read_json, read_yaml
 from .layout import PROJECT, PROJECT_LAYOUT, Layout
-from .model import UID_MAX, ConfigError, duration_seconds, got, kebab, validation_problems
+from .model import UID_MAX, ConfigError, duration_seconds, got, kebab, quoted, validation_problems
 from .notifications import team_overrides
 from .stack import StackConfig, TeamSettings
 from .team import SELECTOR, THRESHOLD, AlertRule, TeamSpec
@@ -85,7 +85,7 @@ def load_estate(stack: str, config: Mapping[str, str], secret_keys: set[str],
         unknown = [slug for slug in stack_config.teams if slug not in available]
         if unknown:
             raise ConfigError(where, [
-                (f"{PROJECT}:teams.{slug}", f"unknown team{got(slug)}; allowed: {', '.join(available)}")
+                (f"{PROJECT}:teams.{slug}", f"unknown team {quoted(slug)}; allowed: {', '.join(available)}")
                 for slug in unknown
             ])
         specs = {slug: load_team_spec(slug, layout) for slug in sorted(stack_config.teams)}

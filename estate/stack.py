@@ -12,7 +12,7 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BeforeValidator, Field, field_validator, model_validator
 
 from .model import (MISSING_SECRET, Duration, HttpUrl, LabelName, Model, NonEmpty, Number, Problems, Selector, Slug,
-                    Uid, got, placeholder_or, secret)
+                    Uid, got, placeholder_or, quoted, secret)
 
 Severity = Literal["critical", "warning", "info"]
 SEVERITIES: tuple[Severity, ...] = ("critical", "warning", "info")
@@ -186,14 +186,10 @@ class MuteTiming(Model):
 
     @model_validator(mode="after")
     def _known_location(self) -> "MuteTiming":
-        problems = []
-        if not self.weekdays and not self.times:
-            # Grafana reads a time interval without weekdays or times as "always": every alert muted for good.
-            problems.append(("", "needs weekdays or times: a mute timing with neither mutes its routes all the time"))
+        # An empty mute timing `{}` mutes always: _mutes_sometimes refuses it.
         if self.location is not None and self.location not in zoneinfo.available_timezones():
-            problems.append(("location", f"unknown time zone{got(self.location)}; use an IANA name such as Europe/Paris"))
-        if problems:
-            raise Problems(problems)
+            raise Problems([("location", f"unknown time zone {quoted(self.location)}; use an IANA name such as "
+                                         "Europe/Paris")])
         return self
 
     @model_validator(mode="after")
@@ -320,7 +316,7 @@ class Kubernetes(Model):
     @classmethod
     def _strong_enough(cls, password: str) -> str:
         if password.strip().lower() == "admin":
-            raise ValueError("must not be 'admin' (Grafana's default); choose a strong password")
+            raise ValueError("must not be Grafana's default password; choose a strong one")
         if len(password) < 8:
             raise ValueError("must be at least 8 characters")
         return password

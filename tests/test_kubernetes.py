@@ -234,7 +234,7 @@ def test_a_prometheus_datasource_can_name_an_in_cluster_service(prod_values):
 
 def test_admin_as_the_admin_password_is_refused(prod_values):
     message, monitor = run_fails(*on_kubernetes(prod_values, {**SINGLE, "adminPassword": "admin"}))
-    assert "grafana-platform:kubernetes.adminPassword: must not be 'admin' (Grafana's default)" in message
+    assert "grafana-platform:kubernetes.adminPassword: must not be Grafana's default password" in message
     assert monitor.registrations == []
 
 
@@ -250,14 +250,15 @@ def test_a_plain_text_admin_password_is_refused_with_the_command_to_set_it(prod_
     secrets.remove("kubernetes")
     message, monitor = run_fails(values, secrets)
     assert ("pulumi config set --stack unit-test --secret --path "
-            "'grafana-platform:kubernetes.adminPassword' <value>") in message
+            "'grafana-platform:kubernetes.adminPassword' (value on stdin)") in message
     assert monitor.registrations == []
 
 
 def test_several_replicas_without_an_external_database_are_refused(prod_values):
     section = {k: v for k, v in PROD_HA.items() if k != "databaseUrl"}
     message, monitor = run_fails(*on_kubernetes(prod_values, section))
-    assert "grafana-platform:kubernetes.databaseUrl: replicas: 2 needs an external database" in message
+    assert ("grafana-platform:kubernetes.databaseUrl: a secret this stack needs, not set; set it with: pulumi config "
+            "set --stack unit-test --secret --path 'grafana-platform:kubernetes.databaseUrl'") in message
     assert monitor.registrations == []
 
 
