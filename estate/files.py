@@ -188,7 +188,8 @@ def _check_events(text: str, shown_as: str) -> None:
             if isinstance(event, (yaml.ScalarEvent, yaml.SequenceStartEvent, yaml.MappingStartEvent)):
                 # The parser leaves `tag` None unless the file writes one (`!!binary x`, `!x`, `!!set`).
                 if event.tag is not None and not (isinstance(event, yaml.ScalarEvent) and event.tag == _STR):
-                    problems.append((where(event), f"the tag {_short(event.tag)} is not allowed; write plain "
+                    shown = event.tag.replace("tag:yaml.org,2002:", "!!")
+                    problems.append((where(event), f"the tag {_short(shown)} is not allowed; write plain "
                                                    "values (quote text that should stay text)"))
             if isinstance(event, yaml.ScalarEvent):
                 add(1)

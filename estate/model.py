@@ -58,7 +58,7 @@ def _http_url(text: str) -> str:
 
 def _label_name(name: str) -> str:
     if name.startswith("__"):
-        raise ValueError(f"label names starting with __ are reserved for Prometheus' internal use" + got(name))
+        raise ValueError("label names starting with __ are reserved for Prometheus' internal use" + got(name))
     return name
 
 

@@ -199,6 +199,8 @@ def _dashboards(slug: str, spec: TeamSpec, selector: str, required: set, view: T
             raise ConfigError(spec_file, [("dashboards", f"declares {', '.join(spec.dashboards)}, which "
                                                          f"{module_file} builds; that file is missing")])
         built = team_code.run_dashboards(slug, module_path, view, module_file)
+        for board in built:
+            _check_uid(module_file, board)
         sources += [(module_file, board) for board in built]
         produced = [str(b.get("uid")) for b in built]
         missing = [u for u in spec.dashboards if u not in produced]
@@ -232,12 +234,8 @@ def _dashboards(slug: str, spec: TeamSpec, selector: str, required: set, view: T
     prometheus = config.datasources.prometheus
     result = []
     for source, board in sources:
-        uid = board.get("uid")
+        uid = _check_uid(source, board)
         title = _shown_uid(board.get("title"))
-        if not isinstance(uid, str) or not re.fullmatch(r"[A-Za-z0-9_-]{1,%d}" % UID_MAX, uid):
-            raise ConfigError(source, [(f"dashboard {title}.uid",
-                                        f"a uid is 1 to {UID_MAX} letters, digits, '-' or '_' (Grafana's rule)"
-                                        + got(uid))])
         if depth(board) > 64:
             raise ConfigError(source, [(f"dashboard {title}", "nested more than 64 levels deep")])
         try:
@@ -253,6 +251,16 @@ def _dashboards(slug: str, spec: TeamSpec, selector: str, required: set, view: T
                                         "target expr a string")]) from None
         result.append(Dashboard(uid=uid, title=final["title"], config_json=canonical_json(final)))
     return result
+
+
+def _check_uid(source: str, board: dict) -> str:
+    """The board's uid, which Grafana allows as [a-zA-Z0-9_-] up to 40 characters (it is also a file name
+    in the render: `../../x` must never be one)."""
+    uid = board.get("uid")
+    if not isinstance(uid, str) or not re.fullmatch(r"[A-Za-z0-9_-]{1,%d}" % UID_MAX, uid):
+        raise ConfigError(source, [(f"dashboard {_shown_uid(board.get('title'))}.uid",
+                                    f"a uid is 1 to {UID_MAX} letters, digits, '-' or '_' (Grafana's rule)" + got(uid))])
+    return uid
 
 
 def _shown_uid(value) -> str:

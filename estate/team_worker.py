@@ -6,11 +6,12 @@ that runs the team's `dashboards(team)` and answers one JSON line on stdout. The
 - holds no secret: this process was started without the program's environment (PULUMI_CONFIG,
   PULUMI_CONFIG_SECRET_KEYS, cloud tokens) and never saw the stack config;
 - runs as `nobody` when started as root, so /proc/<pid>/environ of other processes stays closed;
-- may not write files (RLIMIT_FSIZE 0), start processes or send signals (an audit hook refuses
+- may not write files (an audit hook refuses opening one for writing; RLIMIT_FSIZE 0), start processes or send signals (an audit hook refuses
   them), use more than MEMORY_LIMIT, or run longer than the time limit: a SIGALRM interrupts it
   where it is (its line is reported); code that swallows that is dumped by faulthandler and ended.
 - reports every exception, SystemExit and KeyboardInterrupt included, with the team file's line.
-Nothing here imports the estate package: team code sees only the panel library and its view.
+The panel library imports the estate's models (never its config): this process holds no stack
+config, no secret and no engine connection, so there is nothing for team code to find.
 """
 from __future__ import annotations
 
@@ -45,9 +46,8 @@ def main(root: str) -> None:
     view_module = importlib.util.module_from_spec(view_spec)
     sys.modules["team_view"] = view_module
     view_spec.loader.exec_module(view_module)
-    from dashboards.finalize import to_dict  # the panel library, imported once for every child
-
-    import dashboards  # noqa: F401
+    import dashboards  # noqa: F401  the panel library, imported once for every child
+    from dashboards.finalize import to_dict
 
     answers = os.fdopen(os.dup(1), "w")
     os.dup2(os.open(os.devnull, os.O_WRONLY), 1)
@@ -195,6 +195,8 @@ def _time_up(signum, frame) -> None:
 
 def _message(e: BaseException) -> str:
     if isinstance(e, SystemExit):
+        if isinstance(e.code, str) and e.code.startswith("os._exit("):
+            return f"called {e.code}"
         return f"called sys.exit({e.code!r})"
     if isinstance(e, KeyboardInterrupt):
         return "raised KeyboardInterrupt"
@@ -229,9 +231,13 @@ def _confine() -> None:
         except OSError:
             pass  # a container without a `nobody` mapping: the other limits still hold
 
+    writing = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_APPEND | os.O_TRUNC
+
     def refuse(event: str, args: tuple) -> None:
         if event.startswith(_REFUSED_EVENTS):
             raise PermissionError(f"team code may not {event} (dashboards code only builds dashboards)")
+        if event == "open" and isinstance(args[2], int) and args[2] & writing:
+            raise PermissionError("team code may not write files (dashboards code only builds dashboards)")
     sys.addaudithook(refuse)
 
     def no_exit(status: int = 0) -> None:
