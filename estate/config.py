@@ -132,6 +132,9 @@ def load_stack_config(stack: str, config: Mapping[str, str], secret_keys: set[st
         stack_config = StackConfig.model_validate(values)
     except ValidationError as e:
         problems = validation_problems(e, StackConfig)
+        # Every missing secret at once, also those validation reaches only once others are filled.
+        problems += [(config_path(p), MISSING_SECRET) for p in needed_secrets(values)
+                     if (config_path(p), MISSING_SECRET) not in problems]
         raise ConfigError(where, [(f"{PROJECT}:{p}", _missing(stack, p, m)) for p, m in problems]
                           ).hiding(secret_values) from None
     plain = [p for p, _ in secret_paths(stack_config) if not any(p[: len(s)] == s for s in secure)]

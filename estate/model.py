@@ -257,14 +257,14 @@ def _children(value: Any) -> typing.Iterator[tuple[tuple, BaseModel]]:
 
 
 MAX_LINES = 15  # a message is at most this many lines: the first problems, then how many more
-_LINE_LIMIT = 300
+_LINE_LIMIT = 400
 
 
 class ConfigError(Exception):
     """A configuration problem: the program stops before it registers any resource.
 
     The program re-raises it as a Pulumi RunError, which Pulumi prints alone, without a traceback.
-    The message is at most MAX_LINES lines of at most ~300 characters, one line per problem.
+    The message is at most MAX_LINES lines of at most ~400 characters, one line per problem.
     """
 
     def __init__(self, file: str, problems: list[tuple[str, str]]):

@@ -53,7 +53,7 @@ def assert_one_clear_error(message: str, file: str, *parts: str) -> None:
     assert re.fullmatch(rf"(error: )?{re.escape(file)}: invalid configuration \(\d+ problems?\); nothing was deployed:",
                         lines[0]), message
     assert message.count("invalid configuration") == 1, message
-    assert len(lines) <= MAX_LINES and all(len(line) <= 300 for line in lines), message
+    assert len(lines) <= MAX_LINES and all(len(line) <= 400 for line in lines), message
     assert "Traceback" not in message and 'File "' not in message
     for part in parts:
         assert part in message, f"{part!r} not in:\n{message}"
