@@ -5,7 +5,8 @@ for each request (one JSON line on stdin: the team file, its view, the time limi
 that runs the team's `dashboards(team)` and answers one JSON line on stdout. The child:
 - holds no secret: this process was started without the program's environment (PULUMI_CONFIG,
   PULUMI_CONFIG_SECRET_KEYS, cloud tokens) and never saw the stack config;
-- runs as `nobody` when started as root, so /proc/<pid>/environ of other processes stays closed;
+- has no capability (also when started as root), so the program's /proc/<pid>/environ, closed by
+  PR_SET_DUMPABLE, stays closed to it;
 - may not write files (an audit hook refuses opening one for writing; RLIMIT_FSIZE 0), start processes or send signals (an audit hook refuses
   them), use more than MEMORY_LIMIT, or run longer than the time limit: a SIGALRM interrupts it
   where it is (its line is reported); code that swallows that is dumped by faulthandler and ended.
@@ -217,19 +218,35 @@ def _short(text: str, limit: int = 200) -> str:
     return text if len(text) <= limit else text[:limit] + "…"
 
 
+def _drop_capabilities() -> None:
+    """Keep the user (so the interpreter can still import from a root-only install) but drop every
+    capability: as root without CAP_SYS_PTRACE it cannot read the non-dumpable program's
+    /proc/<pid>/environ or memory, and PR_SET_NO_NEW_PRIVS keeps it from getting them back."""
+    if not sys.platform.startswith("linux"):
+        return
+    import ctypes
+
+    class Header(ctypes.Structure):
+        _fields_ = [("version", ctypes.c_uint32), ("pid", ctypes.c_int)]
+
+    class Data(ctypes.Structure):
+        _fields_ = [("effective", ctypes.c_uint32), ("permitted", ctypes.c_uint32), ("inheritable", ctypes.c_uint32)]
+
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(38, 1, 0, 0, 0)  # PR_SET_NO_NEW_PRIVS
+        libc.capset(ctypes.byref(Header(0x20080522, 0)), (Data * 2)())  # _LINUX_CAPABILITY_VERSION_3: none
+    except (OSError, AttributeError):
+        pass
+
+
 def _confine() -> None:
-    """No file writes, no processes, no signals, bounded memory; not root."""
+    """No file writes, no processes, no signals, bounded memory, no capability."""
     resource.setrlimit(resource.RLIMIT_AS, (MEMORY_LIMIT, MEMORY_LIMIT))
     resource.setrlimit(resource.RLIMIT_FSIZE, (0, 0))
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
     signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write then fails with an OSError instead of killing
-    if os.geteuid() == 0:
-        try:
-            os.setgroups([])
-            os.setgid(65534)
-            os.setuid(65534)
-        except OSError:
-            pass  # a container without a `nobody` mapping: the other limits still hold
+    _drop_capabilities()
 
     writing = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_APPEND | os.O_TRUNC
 
