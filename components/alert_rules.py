@@ -59,8 +59,8 @@ def grafana_rule(rule: Rule, prometheus_uid: str) -> alerting.RuleGroupRuleArgs:
         condition=CONDITION,
         no_data_state="OK",
         exec_err_state="Error",
-        labels=rule.labels,
-        annotations=rule.annotations,
+        labels=rule.grafana_labels,
+        annotations=rule.grafana_annotations,  # Grafana's template dialect: $values.A.Value for $value
         datas=rule_data(rule, prometheus_uid),
     )
 
@@ -70,6 +70,7 @@ class TeamAlertRulesArgs:
     team: Team
     folder_uid: pulumi.Input[str]
     prometheus_uid: str
+    org_id: str | None
 
 
 class TeamAlertRules(pulumi.ComponentResource):
@@ -82,6 +83,7 @@ class TeamAlertRules(pulumi.ComponentResource):
             folder_uid=args.folder_uid,
             interval_seconds=team.interval_seconds,
             rules=[grafana_rule(rule, args.prometheus_uid) for rule in team.rules],
+            org_id=args.org_id,
             # provider and protect come from the parent; what this component waits for, the group waits for
             opts=pulumi.ResourceOptions(parent=self, depends_on=opts.depends_on if opts else None),
         )

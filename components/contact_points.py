@@ -1,4 +1,4 @@
-"""The stack's contact points; every endpoint (address, URL, key) is a Pulumi secret."""
+"""The stack's contact points; every integration (with its address, URL or key) is a Pulumi secret."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -14,20 +14,29 @@ from .types import ResourceType
 
 
 def _integrations(cp: ContactPoint) -> dict:
+    """Each integration list as one secret, the shape the engine stores it in.
+
+    A secret nested in an integration block (a Slack `url` inside `slacks`) makes the engine store the
+    whole `slacks` property as a secret, so the next preview compares a secret list with a list holding a
+    secret and reports a change on every `pulumi up` (pulumiverse/pulumi-grafana#379: `- slacks: [secret]`
+    / `+ slacks: [{... url: [secret]}]`). Passing each list whole as a secret keeps every endpoint secret and
+    gives the program's inputs the state's shape. Only a real engine proves the preview clean (the e2e
+    workflow's `pulumi preview --expect-no-changes`); docs/grafana-semantics.md has the workaround if not.
+    """
     secret = pulumi.Output.secret
     args: dict = {}
     if cp.email:
-        args["emails"] = [alerting.ContactPointEmailArgs(
-            addresses=secret(cp.email.addresses).apply(lambda a: [x.strip() for x in a.split(";") if x.strip()]),
-            single_email=cp.email.single_email,
-            subject=message("email.subject"), message=message("email.message"))]
+        addresses = [x.strip() for x in cp.email.addresses.split(";") if x.strip()]
+        args["emails"] = secret([alerting.ContactPointEmailArgs(
+            addresses=addresses, single_email=cp.email.single_email,
+            subject=message("email.subject"), message=message("email.message"))])
     if cp.slack:
-        args["slacks"] = [alerting.ContactPointSlackArgs(url=secret(cp.slack.url), recipient=cp.slack.recipient,
-                                                      title=message("slack.title"), text=message("slack.text"))]
+        args["slacks"] = secret([alerting.ContactPointSlackArgs(
+            url=cp.slack.url, recipient=cp.slack.recipient, title=message("slack.title"), text=message("slack.text"))])
     if cp.webhook:
-        args["webhooks"] = [alerting.ContactPointWebhookArgs(url=secret(cp.webhook.url), http_method=cp.webhook.http_method)]
+        args["webhooks"] = secret([alerting.ContactPointWebhookArgs(url=cp.webhook.url, http_method=cp.webhook.http_method)])
     if cp.pagerduty:
-        args["pagerduties"] = [alerting.ContactPointPagerdutyArgs(integration_key=secret(cp.pagerduty.integration_key))]
+        args["pagerduties"] = secret([alerting.ContactPointPagerdutyArgs(integration_key=cp.pagerduty.integration_key)])
     return args
 
 
@@ -35,6 +44,7 @@ def _integrations(cp: ContactPoint) -> dict:
 class ContactPointsArgs:
     contact_points: dict[str, ContactPoint]
     templates: tuple[pulumi.Resource, ...]  # the notification templates the messages name
+    org_id: str | None
 
 
 class ContactPoints(pulumi.ComponentResource):
@@ -42,7 +52,7 @@ class ContactPoints(pulumi.ComponentResource):
         super().__init__(ResourceType.CONTACT_POINTS, name, None, opts)
         self.by_name = {
             cp_name: grafana.alerting.ContactPoint(
-                cp_name, name=cp_name, **_integrations(cp),
+                cp_name, name=cp_name, **_integrations(cp), org_id=args.org_id,
                 opts=pulumi.ResourceOptions(parent=self, depends_on=list(args.templates)))
             for cp_name, cp in sorted(args.contact_points.items())
         }

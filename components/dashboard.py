@@ -14,6 +14,7 @@ from .types import ResourceType
 class TeamDashboardsArgs:
     dashboards: tuple[Dashboard, ...]
     folder_uid: pulumi.Input[str]
+    org_id: str | None
 
 
 class TeamDashboards(pulumi.ComponentResource):
@@ -25,6 +26,7 @@ class TeamDashboards(pulumi.ComponentResource):
                 config_json=board.config_json,
                 folder=args.folder_uid,
                 overwrite=True,  # the program is the source of truth: edits made in the UI are replaced
+                org_id=args.org_id,
                 opts=pulumi.ResourceOptions(parent=self),  # provider and protect: the parent's
             )
         self.register_outputs({"uids": [b.uid for b in args.dashboards]})

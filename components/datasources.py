@@ -21,6 +21,7 @@ JSON_DATA_DEFAULTS = {
 @dataclass(frozen=True)
 class DatasourcesArgs:
     config: DatasourcesConfig
+    org_id: str | None  # the organization each datasource belongs to (None: the token's)
 
 
 class Datasources(pulumi.ComponentResource):
@@ -41,6 +42,7 @@ class Datasources(pulumi.ComponentResource):
                 basic_auth_username=ds.basic_auth_user,
                 json_data_encoded=json.dumps({**JSON_DATA_DEFAULTS[kind], **ds.json_data}, sort_keys=True),
                 secure_json_data_encoded=pulumi.Output.secret(json.dumps(secure, sort_keys=True)) if secure else None,
+                org_id=args.org_id,
                 opts=pulumi.ResourceOptions(parent=self),  # provider and protect: the parent's
             )
         self.register_outputs({kind: ds.uid for kind, ds in self.by_kind.items()})

@@ -54,6 +54,7 @@ class NotificationPolicyTreeArgs:
     teams: tuple[Team, ...]
     contact_points: ContactPoints
     mute_timings: dict[str, MuteTiming]
+    org_id: str | None
 
 
 class NotificationPolicyTree(pulumi.ComponentResource):
@@ -69,6 +70,7 @@ class NotificationPolicyTree(pulumi.ComponentResource):
                     times=[alerting.MuteTimingIntervalTimeArgs(start=t.start, end=t.end) for t in timing.times] or None,
                     location=timing.location,
                 )],
+                org_id=args.org_id,
                 opts=child,
             )
             for timing_name, timing in sorted(args.mute_timings.items())
@@ -82,6 +84,7 @@ class NotificationPolicyTree(pulumi.ComponentResource):
             group_interval=root.group_interval,
             repeat_interval=root.repeat_interval,
             policies=[team_route(team, args.contact_points) for team in args.teams],
+            org_id=args.org_id,
             opts=pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(depends_on=timings)),
         )
         self.register_outputs({"receiver": root.receiver})

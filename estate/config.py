@@ -30,7 +30,7 @@ from .stack import StackConfig
 # https://www.pulumi.com/docs/iac/concepts/projects/stack-settings-file/).
 STACK_FILE_KEYS = ("config", "encryptedkey", "encryptionsalt", "environment", "secretsprovider")
 # Config of other namespaces a stack file may set: the providers' documented configuration (the
-# SDKs' ProviderArgs; tests/test_config_errors.py checks these lists against the installed SDKs) and
+# SDKs' ProviderArgs; tests/test_malformed_inputs.py checks these lists against the installed SDKs) and
 # Pulumi's own keys (pulumi:disable-default-providers, pulumi/pulumi#8829; pulumi:autonaming).
 OTHER_NAMESPACES: dict[str, tuple[str, ...]] = {
     "grafana": (

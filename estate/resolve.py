@@ -13,8 +13,9 @@ from pydantic import ValidationError
 
 from dashboards.finalize import canonical_json, finalize, panels
 from dashboards.importer import from_export
+from dashboards.slo import with_error_budget_rows
 
-from . import promql, team_code
+from . import grafana_templates, promql, slo, team_code
 from .config import config_from_file, load_stack_config
 from .files import depth, read_json, read_yaml
 from .layout import PROJECT, PROJECT_LAYOUT, Layout
@@ -35,7 +36,17 @@ class Rule:
     for_: str
     threshold: float | None
     labels: dict[str, str]
-    annotations: dict[str, str]
+    annotations: dict[str, str]  # Prometheus' template dialect, as promtool tests them
+
+    @property
+    def grafana_labels(self) -> dict[str, str]:
+        """The labels in Grafana's template dialect (estate/grafana_templates.py)."""
+        return grafana_templates.to_grafana_all(self.labels)
+
+    @property
+    def grafana_annotations(self) -> dict[str, str]:
+        """The annotations in Grafana's template dialect (estate/grafana_templates.py)."""
+        return grafana_templates.to_grafana_all(self.annotations)
 
 
 @dataclass(frozen=True)
@@ -94,6 +105,8 @@ def load_estate(stack: str, config: Mapping[str, str], secret_keys: set[str],
             raise ConfigError(where, problems)
         teams = tuple(_load_team(slug, spec, stack_config.teams[slug], stack_config, layout)
                       for slug, spec in specs.items())
+        for team in teams:  # what Grafana cannot run as promtool tested it stops here, before any resource
+            grafana_templates.check_rules(team.rules, layout.relative(layout.team_dir(team.slug) / "team.yaml"))
         _check_unique_uids(stack_config, teams, where, layout)
         return Estate(stack=stack, config=stack_config, teams=teams, secure_values=loaded.secure_values)
     except ConfigError as e:
@@ -137,7 +150,7 @@ def _load_team(slug: str, spec: TeamSpec, settings: TeamSettings, config: StackC
     variables = {**spec.variables, **settings.variables}
     spec_file = layout.relative(layout.team_dir(slug) / "team.yaml")
     rules, problems = [], []
-    for rule in spec.alerts:  # every rule's problems, not only the first rule's
+    for rule in (*spec.alerts, *slo.alert_rules(spec.slos)):  # every rule's problems, not only the first rule's
         try:
             rules.append(_resolve_rule(slug, rule, settings, config, selector, required, variables, spec_file))
         except ConfigError as e:
@@ -231,6 +244,7 @@ def _dashboards(slug: str, spec: TeamSpec, selector: str, required: set, view: T
             board["title"] = item.title
         board["uid"] = item.uid
         sources.append((relative(path), board))
+    sources = with_error_budget_rows(sources, spec.slos, relative(team_dir / "team.yaml"))
     prometheus = config.datasources.prometheus
     result = []
     for source, board in sources:

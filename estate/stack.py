@@ -9,7 +9,7 @@ import urllib.parse
 import zoneinfo
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BeforeValidator, Field, field_validator, model_validator
+from pydantic import AfterValidator, BeforeValidator, Field, WithJsonSchema, field_validator, model_validator
 
 from .model import (MISSING_SECRET, Duration, HttpUrl, LabelName, Model, NonEmpty, Number, Problems, Selector, Slug,
                     Uid, got, placeholder_or, quoted, secret)
@@ -21,22 +21,30 @@ SEVERITIES: tuple[Severity, ...] = ("critical", "warning", "info")
 _DNS_LABEL = r"[a-z0-9]([-a-z0-9]*[a-z0-9])?"
 
 
-def _matching(pattern: str, max_length: int, what: str) -> AfterValidator:
+def _matching(pattern: str, max_length: int, what: str) -> tuple[AfterValidator, WithJsonSchema]:
+    """A string check with its own message, and the same pattern in the JSON Schema (tools/schemas.py)."""
     def check(value: str) -> str:
         if len(value) > max_length or not re.fullmatch(pattern, value):
             raise ValueError(what + got(value))
         return value
-    return AfterValidator(check)
+    return AfterValidator(check), WithJsonSchema({"type": "string", "pattern": f"^{pattern}$", "maxLength": max_length})
 
 
 # A Kubernetes object name (DNS-1123 label), an ingress host, a resource quantity (500m, 1, 512Mi, 10Gi).
-K8sName = Annotated[str, _matching(_DNS_LABEL, 63, "must be a Kubernetes name: lowercase letters, digits and '-', "
-                                                   "starting and ending with a letter or digit, at most 63 characters")]
-Hostname = Annotated[str, _matching(rf"{_DNS_LABEL}(\.{_DNS_LABEL})*", 253,
-                                    "must be a DNS name in lowercase, e.g. grafana.example.com")]
+K8sName = Annotated[str, *_matching(_DNS_LABEL, 63, "must be a Kubernetes name: lowercase letters, digits and '-', "
+                                                    "starting and ending with a letter or digit, at most 63 characters")]
+Hostname = Annotated[str, *_matching(rf"{_DNS_LABEL}(\.{_DNS_LABEL})*", 253,
+                                     "must be a DNS name in lowercase, e.g. grafana.example.com")]
+# host:port, as Grafana's [smtp] host wants it (https://grafana.com/docs/grafana/latest/setup-grafana/configure-grafana/#smtp)
+SmtpHost = Annotated[str, *_matching(r"[A-Za-z0-9]([-A-Za-z0-9.]*[A-Za-z0-9])?:[0-9]{1,5}", 260,
+                                     "must be the SMTP server as host:port, e.g. smtp.acme-corp.com:587")]
+EmailAddress = Annotated[str, *_matching(r'[^@\s<>"]+@[A-Za-z0-9]([-A-Za-z0-9.]*[A-Za-z0-9])?\.[A-Za-z]{2,}', 254,
+                                         "must be one e-mail address, e.g. grafana@acme-corp.com")]
+_QUANTITY = r"[0-9]+(\.[0-9]+)?(m|k|M|G|T|P|E|Ki|Mi|Gi|Ti|Pi|Ei)?"
 Quantity = Annotated[str, BeforeValidator(lambda v: str(v) if type(v) in (int, float) else v),  # cpu: 2
-                     _matching(r"[0-9]+(\.[0-9]+)?(m|k|M|G|T|P|E|Ki|Mi|Gi|Ti|Pi|Ei)?", 64,
-                               "must be a Kubernetes quantity such as 500m, 2, 512Mi or 10Gi")]
+                     _matching(_QUANTITY, 64, "must be a Kubernetes quantity such as 500m, 2, 512Mi or 10Gi")[0],
+                     WithJsonSchema({"anyOf": [{"type": "string", "pattern": f"^{_QUANTITY}$", "maxLength": 64},
+                                               {"type": "number", "minimum": 0}]})]
 
 
 class ClusterService(Model):
@@ -264,6 +272,20 @@ class FolderPermission(Model):
         return self
 
 
+
+
+class GrafanaTeam(Model):
+    """The product team as a Grafana Team in this stack: the owner of the team's folder."""
+
+    name: NonEmpty = Field(description="the team's name in Grafana, unique in the organization")
+    members: list[EmailAddress] | None = Field(None, description="e-mails of Grafana users the team has exactly (added and "
+                                                          "removed by the program); leave it out where the "
+                                                          "organization's SSO team sync fills the team")
+    permission: Literal["View", "Edit", "Admin"] = Field(description="what the team may do in its folder, beside the "
+                                                                     "role permissions (e.g. View in prod, where "
+                                                                     "changes go through code review)")
+
+
 class TeamSettings(Model):
     """What differs for one team in one stack."""
 
@@ -271,6 +293,7 @@ class TeamSettings(Model):
     overrides: dict[NonEmpty, RuleOverride] = {}
     routing: TeamRouting = TeamRouting()
     permissions: list[FolderPermission] = []
+    grafana_team: GrafanaTeam | None = None
     variables: dict[NonEmpty, Number] = {}
 
 
@@ -299,6 +322,20 @@ class Ingress(Model):
     annotations: dict[NonEmpty, str] = Field({}, description="e.g. cert-manager.io/cluster-issuer: letsencrypt")
 
 
+class Smtp(Model):
+    """How the Grafana this stack deploys sends e-mail: grafana.ini's [smtp]. Every e-mail contact point needs it.
+
+    The user and password reach Grafana through the chart's `smtp.existingSecret` (GF_SMTP_USER and
+    GF_SMTP_PASSWORD from the credentials Secret), never through grafana.ini, a ConfigMap.
+    """
+
+    host: SmtpHost
+    from_address: EmailAddress
+    from_name: NonEmpty = "Grafana"
+    user: NonEmpty
+    password: str = secret(min_length=1, description="the SMTP user's password")
+
+
 class Kubernetes(Model):
     """Deploy Grafana itself with the official Helm chart, then manage its content (absent: an existing Grafana)."""
 
@@ -310,6 +347,7 @@ class Kubernetes(Model):
     persistence: Persistence = Persistence()
     resources: Resources = Resources()
     ingress: Ingress
+    smtp: Smtp | None = Field(None, description="the SMTP server Grafana sends e-mail through")
 
     # These checks raise ValueError (never a length or pattern constraint) so no message repeats a secret.
     @field_validator("admin_password")
@@ -368,10 +406,31 @@ class StackConfig(Model):
         if self.kubernetes and self.grafana_url.rstrip("/") != self.kubernetes.url:
             problems.append(("grafanaUrl", f"must be {self.kubernetes.url}, where kubernetes.ingress.host serves the "
                                            f"Grafana this stack deploys{got(self.grafana_url)}"))
+        mailing = sorted(name for name, cp in self.contact_points.items() if cp.email)
+        if self.kubernetes and self.kubernetes.smtp is None and mailing:
+            problems.append(("kubernetes.smtp", f"is required: contact points {', '.join(mailing)} send e-mail, and the "
+                                                "Grafana this stack deploys has no SMTP server without it; add "
+                                                "kubernetes.smtp {host, fromAddress, user, password (a secret)}"))
         if not self.kubernetes:
             problems += [(f"datasources.{kind}.service", "an in-cluster service is reachable only from a Grafana "
                                                          "running in the cluster: add the kubernetes section or use url")
                          for kind, ds in self.datasources.items() if ds.service]
+        if problems:
+            raise Problems(problems)
+        return self
+
+    @model_validator(mode="after")
+    def _grafana_team_names_unique(self) -> "StackConfig":
+        owners: dict[str, str] = {}
+        problems = []
+        for slug, team in sorted(self.teams.items()):
+            if team.grafana_team is None:
+                continue
+            name = team.grafana_team.name
+            if name in owners:
+                problems.append((f"teams.{slug}.grafanaTeam.name", f"'{name}' is also the Grafana team of {owners[name]}; "
+                                                                   "Grafana team names are unique in an organization"))
+            owners.setdefault(name, slug)
         if problems:
             raise Problems(problems)
         return self

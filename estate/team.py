@@ -8,6 +8,7 @@ from pydantic import Field, StringConstraints, model_validator
 
 from .model import (Duration, LabelName, Model, NonEmpty, Number, Problems, Selector, Slug, Template, Uid, duration_ms,
                     kebab)
+from .slo import Slo, unique_names
 from .stack import Severity
 
 SELECTOR = "%(selector)s"
@@ -76,6 +77,8 @@ class TeamSpec(Model):
         {}, description="dashboard constants a stack may override")
     dashboards: list[Uid] = Field([], description="uids of the dashboards dashboards.py builds; exactly these")
     imports: list[DashboardImport] = []
+    slos: list[Slo] = Field([], description="service level objectives: burn-rate alerts and an error-budget row "
+                                            "(docs/slo.md)")
     notes: str = ""
 
     @model_validator(mode="after")
@@ -99,6 +102,7 @@ class TeamSpec(Model):
                                                                     f"{', '.join(f'%({k})s' for k in sorted(known))}"))
                 if _BROKEN_PLACEHOLDER.search(_PLACEHOLDER.sub("", getattr(rule, field))):
                     problems.append((f"alerts.{index}.{field}", "a '%(' that is no placeholder: write %(name)s"))
+        problems += unique_names(self.slos, names)
         if problems:
             raise Problems(problems)
         return self

@@ -38,5 +38,10 @@ PolicyPack(
             description="At most one datasource is the organization's default.",
             validate=guardrails.one_default_datasource,
         ),
+        StackValidationPolicy(
+            name="team-folders-owned",
+            description="Every folder has an owner: a Grafana team holds a permission on it.",
+            validate=guardrails.team_folders_owned,
+        ),
     ],
 )

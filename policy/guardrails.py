@@ -19,10 +19,14 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any, Callable, Iterator
 
+from pulumi_policy.proxy import UnknownValueError
+
 ReportViolation = Callable[..., None]
 
 DASHBOARD = "grafana:oss/dashboard:Dashboard"
 DATASOURCE = "grafana:oss/dataSource:DataSource"
+FOLDER = "grafana:oss/folder:Folder"
+FOLDER_PERMISSION = "grafana:oss/folderPermission:FolderPermission"
 RULE_GROUP = "grafana:alerting/ruleGroup:RuleGroup"
 CONTACT_POINT = "grafana:alerting/contactPoint:ContactPoint"
 GRAFANA_PROVIDER = "pulumi:providers:grafana"
@@ -176,3 +180,27 @@ def one_default_datasource(args: Any, report_violation: ReportViolation) -> None
         names = ", ".join(sorted(str(r.props.get("name") or r.name) for r in defaults))
         report_violation(f"{len(defaults)} datasources set isDefault: {names}; Grafana has one default "
                          "datasource per organization, so set isDefault on one of them only")
+
+
+def team_folders_owned(args: Any, report_violation: ReportViolation) -> None:
+    """Every folder has an owner: a Grafana team holds a permission on it (the stack's teams.<slug>.grafanaTeam)."""
+    owned = {permission.props.get("folderUid") for permission in args.resources
+             if permission.resource_type == FOLDER_PERMISSION
+             and any(_grants_a_team(entry) for entry in permission.props.get("permissions") or [])}
+    for folder in args.resources:
+        if folder.resource_type == FOLDER and folder.props.get("uid") not in owned:
+            report_violation(f"folder '{folder.props.get('title')}' ({folder.props.get('uid')}) has no owner: no "
+                             "Grafana team holds a permission on it; name the team's Grafana team in the stack "
+                             "(teams.<slug>.grafanaTeam: {name, permission})")
+
+
+def _grants_a_team(entry: Any) -> bool:
+    # Grafana assigns a new team its id on creation, so in a preview `teamId` is known to be set but
+    # its value is not: look for the key without reading the value (pulumi_policy raises on unknowns).
+    if not isinstance(entry, Mapping) or not any(key == "teamId" for key in entry):
+        return False
+    try:
+        value = entry["teamId"]
+    except UnknownValueError:
+        return True
+    return value not in (None, "")

@@ -2,10 +2,14 @@
 import json
 
 import pytest
+from google.protobuf import json_format
 
 from components.types import ResourceType as T
-from tests.conftest import STACKS
+from tests.conftest import STACKS, existing_grafana, run_values
+from tools.mocks import SECRET_SIG, RecordingMonitor
 from tools.routing import receivers
+
+SECRET_VALUE_SIG = "1b47061264138c4ac30d75fd1eb44270"  # Pulumi's marker: this value is a secret
 
 
 @pytest.mark.parametrize("stack", STACKS)
@@ -29,7 +33,7 @@ def test_every_grafana_resource_is_parented_to_a_platform_component(rendered, st
             assert r.parent, f"{r.type} {r.name} has no parent"
 
 
-def test_provider_takes_url_org_and_a_secret_token_from_the_stack(rendered):
+def test_provider_takes_url_org_and_secret_credentials_from_the_stack(rendered):
     provider = rendered("prod").one(T.PROVIDER, "grafana")
     assert provider.inputs["url"] == "https://grafana.acme-corp.com"
     assert provider.inputs["orgId"] == "1"
@@ -133,14 +137,47 @@ def test_stack_overrides_change_a_rules_threshold_or_for_and_nothing_else(render
     assert _rule(prod, "api-production", "APIInstanceDown")["for"] == "1m"
 
 
-def test_contact_points_hold_their_integrations_with_endpoints_as_secrets(rendered):
-    run = rendered("prod")
-    team = run.one(T.CONTACT_POINT, "api-production")
-    assert team.inputs["emails"][0]["addresses"] == "[secret]"
-    slack = team.inputs["slacks"][0]
-    assert (slack["recipient"], slack["url"]) == ("#api-production-alerts", "[secret]")  # title, text: templates
-    pager = run.one(T.CONTACT_POINT, "api-production-pagerduty")
-    assert pager.inputs["pagerduties"] == [{"integrationKey": "[secret]"}]
+class RawRecordingMonitor(RecordingMonitor):
+    """Also keeps each registration's inputs as sent, secrets unmasked (with their signature)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.raw: dict[tuple[str, str], dict] = {}
+
+    def RegisterResource(self, request):
+        self.raw[(request.type, request.name)] = json_format.MessageToDict(request.object)
+        return super().RegisterResource(request)
+
+
+def test_each_integration_list_of_a_contact_point_is_one_secret_with_no_secret_nested_inside(prod_values):
+    """The shape the engine stores (pulumiverse/pulumi-grafana#379): a nested secret diffs on every preview."""
+    monitor = RawRecordingMonitor()
+    run = run_values(*existing_grafana(*prod_values), monitor)
+    team = run.one(T.CONTACT_POINT, "api-production").inputs
+    assert (team["emails"], team["slacks"]) == ("[secret]", "[secret]")
+    assert run.one(T.CONTACT_POINT, "api-production-pagerduty").inputs["pagerduties"] == "[secret]"
+    raw = monitor.raw[(T.CONTACT_POINT, "api-production")]
+    for key in ("emails", "slacks"):
+        assert raw[key][SECRET_SIG] == SECRET_VALUE_SIG  # the whole list is the secret
+        assert SECRET_SIG not in json.dumps(raw[key]["value"])  # and nothing inside is a secret of its own
+    assert raw["slacks"]["value"] == [{
+        "recipient": "#api-production-alerts", "url": "<secure grafana-platform:contactPoints.api-production.slack.url>",
+        "title": '{{ template "notification.slack.title" . }}', "text": '{{ template "notification.slack.text" . }}'}]
+    assert raw["emails"]["value"] == [{
+        "addresses": ["<secure grafana-platform:contactPoints.api-production.email.addresses>"], "singleEmail": False,
+        "subject": '{{ template "notification.email.subject" . }}',
+        "message": '{{ template "notification.email.message" . }}'}]
+    pager = monitor.raw[(T.CONTACT_POINT, "api-production-pagerduty")]["pagerduties"]["value"]
+    assert pager == [{"integrationKey": "<secure grafana-platform:contactPoints.api-production-pagerduty.pagerduty.integrationKey>"}]
+
+
+def test_a_contact_points_addresses_are_split_on_semicolons(prod_values):
+    values, secrets = existing_grafana(*prod_values)
+    values["contactPoints"]["platform-ops"]["email"]["addresses"] = "a@acme-corp.com; b@acme-corp.com;"
+    monitor = RawRecordingMonitor()
+    run_values(values, secrets, monitor)
+    emails = monitor.raw[(T.CONTACT_POINT, "platform-ops")]["emails"]["value"]
+    assert emails[0]["addresses"] == ["a@acme-corp.com", "b@acme-corp.com"]
 
 
 def test_root_policy_keeps_the_original_alertmanager_timings_in_prod(rendered):
@@ -197,3 +234,13 @@ def test_the_stack_exports_each_teams_folder_dashboards_and_rule_count(rendered)
         "folderUid": "api-production", "dashboardUids": ["api-production-overview"], "ruleCount": 7}
     assert sorted(teams) == ["api-production", "chatbot-sav", "customer-service", "mlops-scoring", "voicebot"]
     assert rendered("prod").exports["grafanaUrl"] == "https://grafana.acme-corp.com"
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_every_grafana_resource_names_the_stacks_organization_where_the_provider_logs_in_as_a_user(rendered, stack):
+    run = rendered(stack)
+    grafana = [r for r in run.registrations if r.type.startswith("grafana:")]
+    if run.estate.config.kubernetes:  # basic auth as the deployed Grafana's admin: each resource says its org
+        assert {r.inputs.get("orgId") for r in grafana} == {str(run.estate.config.org_id)}
+    else:  # a service account token: its organization is the one, and the provider refuses org_id
+        assert not [r for r in grafana if "orgId" in r.inputs]

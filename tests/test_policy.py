@@ -14,6 +14,7 @@ import pulumi_policy
 from pulumi_policy.proxy import unknown_checking_proxy
 
 from estate import PROJECT_ROOT as ROOT
+from tests.conftest import STACKS
 from policy import guardrails as g
 
 
@@ -193,6 +194,46 @@ def test_zero_or_one_default_datasource_passes(defaults):
     assert violations(g.one_default_datasource, stack(*sources)) == []
 
 
+# ------------------------------------------------------------------------------------ folders have owners
+
+def folder(uid: str) -> SimpleNamespace:
+    return resource(g.FOLDER, {"uid": uid, "title": uid.replace("-", " ").title()}, name=uid)
+
+
+def folder_permission(uid: str, *entries: dict) -> SimpleNamespace:
+    return resource(g.FOLDER_PERMISSION, {"folderUid": uid, "permissions": list(entries)}, name=uid)
+
+
+VIEWERS = {"role": "Viewer", "permission": "View"}
+
+
+def test_a_folder_a_grafana_team_holds_a_permission_on_is_owned():
+    found = violations(g.team_folders_owned, stack(
+        folder("voicebot"), folder_permission("voicebot", VIEWERS, {"teamId": "7", "permission": "View"})))
+    assert found == []
+
+
+@pytest.mark.parametrize("permissions", [
+    [],
+    [folder_permission("voicebot", VIEWERS, {"role": "Editor", "permission": "Edit"})],
+    [folder_permission("voicebot", {"userId": "3", "permission": "Admin"})],
+    [folder_permission("voicebot", {"teamId": "", "permission": "Edit"})],
+    [folder_permission("chatbot-sav", {"teamId": "7", "permission": "Edit"})],
+], ids=["no permission resource", "roles only", "a user only", "an empty team id", "another folder's team"])
+def test_a_folder_no_grafana_team_holds_a_permission_on_is_a_violation(permissions):
+    [message] = violations(g.team_folders_owned, stack(folder("voicebot"), *permissions))
+    assert message.startswith("folder 'Voicebot' (voicebot) has no owner")
+    assert "teams.<slug>.grafanaTeam" in message
+
+
+def test_a_new_team_whose_id_is_unknown_in_a_preview_still_owns_its_folder():
+    """Grafana assigns the id on creation: the engine sends the policy an unknown, which the check must not read."""
+    unknown = unknown_checking_proxy({"folderUid": "voicebot", "permissions": [
+        {"teamId": pulumi_policy.proxy.UNKNOWN_STRING_VALUE, "permission": "Edit"}]})
+    permission = SimpleNamespace(resource_type=g.FOLDER_PERMISSION, props=unknown, name="voicebot", urn="")
+    assert violations(g.team_folders_owned, stack(folder("voicebot"), permission)) == []
+
+
 # -------------------------------------------------------------------------------------- the pack
 
 def test_the_pack_registers_every_guardrail_as_mandatory(monkeypatch):
@@ -204,8 +245,10 @@ def test_the_pack_registers_every_guardrail_as_mandatory(monkeypatch):
     assert built["enforcement_level"] == pulumi_policy.EnforcementLevel.MANDATORY
     policies = {p.name: p for p in built["policies"]}
     assert set(policies) == {"dashboards-in-team-folder", "alert-rules-labelled",
-                             "prod-contact-points-not-example-domains", "no-admin-admin", "one-default-datasource"}
+                             "prod-contact-points-not-example-domains", "no-admin-admin", "one-default-datasource",
+                             "team-folders-owned"}
     assert isinstance(policies["one-default-datasource"], pulumi_policy.StackValidationPolicy)
+    assert isinstance(policies["team-folders-owned"], pulumi_policy.StackValidationPolicy)
     # Through the SDK's own argument type and unknown-checking proxies, as the engine calls it:
     args = pulumi_policy.ResourceValidationArgs(
         g.RULE_GROUP, unknown_checking_proxy({"name": "api", "rules": [{"name": "Bare", "labels": {}}]}),
@@ -228,7 +271,7 @@ def test_the_pack_starts_its_policy_server_as_the_cli_runs_it():
         proc.wait()
 
 
-@pytest.mark.parametrize("stack_name", ["dev", "prod"])
+@pytest.mark.parametrize("stack_name", STACKS)
 def test_the_committed_stacks_pass_every_guardrail(rendered, stack_name):
     """The recorded inputs of each render, as the engine would show them to the pack (secrets masked)."""
     recorded = [resource(r.type, r.inputs, stack=stack_name, name=r.name) for r in rendered(stack_name).registrations]
@@ -236,6 +279,8 @@ def test_the_committed_stacks_pass_every_guardrail(rendered, stack_name):
     for check in (g.dashboard_in_team_folder, g.alert_rules_labelled, g.prod_contact_points_real, g.no_admin_admin):
         for args in recorded:
             check(args, lambda message, urn=None: found.append(message))
-    g.one_default_datasource(stack(*recorded), lambda message, urn=None: found.append(message))
+    for check in (g.one_default_datasource, g.team_folders_owned):
+        check(stack(*recorded), lambda message, urn=None: found.append(message))
     assert found == []
+    assert any(r.resource_type == g.FOLDER for r in recorded)
     assert any(r.resource_type == g.DASHBOARD for r in recorded) and any(r.resource_type == g.RULE_GROUP for r in recorded)

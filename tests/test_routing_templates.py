@@ -133,12 +133,21 @@ def test_amtool_alone_cannot_read_grafanas_fields_so_the_shim_stands_in(rendered
 
 
 def test_contact_points_send_the_platform_messages_once_the_templates_exist(rendered):
+    from estate import PROJECT_LAYOUT
+    from estate.config import config_from_file
+    from tests.test_platform import RawRecordingMonitor
+    from tools.mocks import run_program
+
     run = rendered("prod")
     contact = run.one(T.CONTACT_POINT, "api-production")
-    assert contact.inputs["slacks"][0]["title"] == '{{ template "notification.slack.title" . }}'
-    assert contact.inputs["slacks"][0]["text"] == '{{ template "notification.slack.text" . }}'
-    assert contact.inputs["emails"][0]["subject"] == '{{ template "notification.email.subject" . }}'
-    assert contact.inputs["emails"][0]["message"] == '{{ template "notification.email.message" . }}'
+    monitor = RawRecordingMonitor()  # each integration list is one secret (contact_points.py): read what is sent
+    run_program("prod", *config_from_file("prod", PROJECT_LAYOUT), monitor)
+    raw = monitor.raw[(T.CONTACT_POINT, "api-production")]
+    slack, email = raw["slacks"]["value"][0], raw["emails"]["value"][0]
+    assert slack["title"] == '{{ template "notification.slack.title" . }}'
+    assert slack["text"] == '{{ template "notification.slack.text" . }}'
+    assert email["subject"] == '{{ template "notification.email.subject" . }}'
+    assert email["message"] == '{{ template "notification.email.message" . }}'
     assert {f"{T.MESSAGE_TEMPLATE}::platform", f"{T.MESSAGE_TEMPLATE}::team-chatbot-sav"} <= set(contact.dependencies)
     assert sorted(r.name for r in run.of_type(T.MESSAGE_TEMPLATE)) == ["platform", "team-chatbot-sav"]
 

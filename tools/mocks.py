@@ -50,7 +50,10 @@ def mask(value: Any) -> Any:
 
 class Mocks(pulumi.runtime.Mocks):
     def new_resource(self, args: pulumi.runtime.MockResourceArgs):
-        return f"{args.name}-id", dict(args.inputs)
+        outputs = dict(args.inputs)
+        if args.typ == ResourceType.OSS_TEAM:  # Grafana assigns a team its id: a stand-in that says so
+            outputs["teamId"] = f"<team id of {args.name}>"
+        return f"{args.name}-id", outputs
 
     def call(self, args: pulumi.runtime.MockCallArgs):
         return {}

@@ -21,9 +21,9 @@ from pathlib import Path
 import yaml
 
 from components.types import ResourceType
-from estate import PROJECT_LAYOUT, ConfigError, Layout
+from estate import PROJECT_LAYOUT, ConfigError, Layout, Team
 from estate.config import config_from_file, stack_file
-from tools.mocks import Registration, Run, run_program
+from tools.mocks import Run, run_program
 
 
 def render(stack: str, layout: Layout = PROJECT_LAYOUT) -> Run:
@@ -38,17 +38,22 @@ def rule_expr(rule: dict) -> str:
     return json.loads(next(d for d in rule["datas"] if d["refId"] == "A")["model"])["expr"]
 
 
-def rules_file(group: Registration) -> dict:
-    """The Prometheus rule file (for promtool) equivalent to a recorded Grafana rule group: one group."""
+def rules_file(team: Team) -> dict:
+    """The Prometheus rule file (for promtool) of a team's rules as the estate resolved them: one group.
+
+    Read from the estate, not from the recorded Grafana rule group: the Grafana rule carries the
+    texts in Grafana's template dialect ($values.A.Value), the rule file keeps Prometheus' ($value),
+    the dialect promtool tests (estate/grafana_templates.py). The expression, `for`, labels and
+    group are the same ones the Grafana rule group is built from (components/alert_rules.py).
+    """
     rules = [{
-        "alert": rule["name"],
-        "expr": rule_expr(rule),
-        "for": rule["for"],
-        "labels": rule.get("labels", {}),
-        "annotations": rule.get("annotations", {}),
-    } for rule in group.inputs["rules"]]
-    return {"groups": [{"name": group.inputs["name"], "interval": f"{int(group.inputs['intervalSeconds'])}s",
-                        "rules": rules}]}
+        "alert": rule.alert,
+        "expr": rule.expr,
+        "for": rule.for_,
+        "labels": dict(sorted(rule.labels.items())),
+        "annotations": dict(sorted(rule.annotations.items())),
+    } for rule in team.rules]
+    return {"groups": [{"name": team.slug, "interval": f"{team.interval_seconds}s", "rules": rules}]}
 
 
 class _RuleFileDumper(yaml.SafeDumper):
@@ -102,9 +107,9 @@ def write(run: Run, out: Path) -> None:
         for board in run.of_type(ResourceType.DASHBOARD):
             (staging / "dashboards" / f"{_file_name(board.name)}.json").write_text(board.inputs["configJson"])
         (staging / "rules").mkdir()
-        for group in run.of_type(ResourceType.RULE_GROUP):
-            (staging / "rules" / f"{_file_name(group.name)}.yaml").write_text(
-                yaml.dump(rules_file(group), Dumper=_RuleFileDumper, sort_keys=False, width=120, allow_unicode=True))
+        for team in run.estate.teams:
+            (staging / "rules" / f"{_file_name(team.slug)}.yaml").write_text(
+                yaml.dump(rules_file(team), Dumper=_RuleFileDumper, sort_keys=False, width=120, allow_unicode=True))
         (staging / MARKER).write_text("written by python -m tools.render; the next render replaces this folder\n")
         for old in out.iterdir():
             if old != staging:
