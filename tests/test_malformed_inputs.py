@@ -991,5 +991,30 @@ def test_a_secure_value_on_a_field_that_is_no_secret_is_masked_wherever_it_lands
     assert "<secure" not in (tmp_path / "out" / "resources.json").read_text()
 
 
+@pytest.mark.parametrize("old, new, resource, field", [
+    ("name: Loki (prod)", "name: {secure: unset}", (T.DATASOURCE, "loki"), "name"),
+    ("timeInterval: 15s", "timeInterval: {secure: unset}", (T.DATASOURCE, "prometheus"),
+     "jsonDataEncoded"),
+], ids=["a datasource name", "a value inside jsonData"])
+def test_a_secure_value_on_any_plain_field_becomes_a_secret_input(old, new, resource, field, stack_named, layout,
+                                                                   tmp_path):
+    text = prod_text()
+    assert old in text
+    stack = stack_named(text.replace(old, new))
+    assert tools.render.main(["--root", str(layout.root), "--stack", stack, "--out", str(tmp_path / "out")]) == 0
+    resources = json.loads((tmp_path / "out" / "resources.json").read_text())
+    found = next(r for r in resources if (r["type"], r["name"]) == resource)
+    assert found["inputs"][field] == "[secret]"
+
+
+def test_a_secure_value_a_check_would_quote_is_masked_in_the_message(stack_named, layout, tmp_path, capsys,
+                                                                     monkeypatch):
+    stack = stack_named(prod_text() + f"  {P}muteTimings:\n    quiet:\n      weekdays: [sunday]\n"
+                                      "      location: {secure: unset}\n")
+    err = render_fails(layout, stack, tmp_path, capsys, monkeypatch)
+    assert_one_clear_error(err, f"stacks/Pulumi.{stack}.yaml", f"{P}muteTimings.quiet.location: unknown time zone "
+                                                               "'[secret]'")
+
+
 def test_the_catalog_covers_every_class_with_at_least_90_cases():
     assert len(STACK_CASES) + len(FILE_CASES) + len(TEAM_CASES) + len(CODE_CASES) >= 90
