@@ -51,7 +51,7 @@ OTHER_NAMESPACES: dict[str, tuple[str, ...]] = {
 def stack_file(stack: str, layout: Layout) -> Path:
     """The existing stack file of `stack`; ConfigError for a name that is no stack (`../x`, `a/b`) or has no file."""
     path = layout.stack_file(stack)
-    if not re.fullmatch(r"[A-Za-z0-9_][A-Za-z0-9_.-]*", stack) or not path.is_file():
+    if not re.fullmatch(r"[A-Za-z0-9_][A-Za-z0-9_.-]*", stack) or not path.exists():
         shown = f"stacks/Pulumi.{stack}.yaml" if re.fullmatch(r"[A-Za-z0-9_.-]{1,60}", stack) else "--stack"
         raise ConfigError(shown, [("", f"no such stack; available: {', '.join(layout.stack_names())}")])
     return path
