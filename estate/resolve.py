@@ -208,7 +208,7 @@ def _dashboards(slug: str, spec: TeamSpec, selector: str, required: set, view: T
     module_path = team_dir / "dashboards.py"
     module_file = relative(module_path)
     if module_path.exists() or spec.dashboards:
-        if not module_path.is_file():
+        if not module_path.exists():
             raise ConfigError(spec_file, [("dashboards", f"declares {', '.join(spec.dashboards)}, which "
                                                          f"{module_file} builds; that file is missing")])
         built = team_code.run_dashboards(slug, module_path, view, module_file)

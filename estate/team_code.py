@@ -32,6 +32,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from .files import read_text
 from .layout import PROJECT_ROOT
 from .model import ConfigError
 from .team_view import TeamView
@@ -120,8 +121,10 @@ def prepare() -> None:
 def run_dashboards(slug: str, path: Path, view: TeamView, shown_as: str) -> list[dict]:
     """The dashboards `dashboards(view)` in `path` returns, as JSON data; one ConfigError naming
     `shown_as` and the line otherwise."""
+    source = read_text(path, shown_as)  # a regular file of at most 1 MiB of UTF-8 (a link to /dev/zero is refused)
     answer = _worker.ask({
         "path": str(path.resolve()),
+        "source": source,
         "module": f"teams_{slug.replace('-', '_')}_dashboards",
         "view": {"slug": view.slug, "title": view.title, "variables": dict(view.variables),
                  "thresholds": dict(view.thresholds)},

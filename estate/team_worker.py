@@ -152,11 +152,7 @@ def _last_line(dump: str) -> int | None:
 def _run(request: dict, view_class: type, to_dict) -> dict:
     path = request["path"]
     limit = float(request["limit"])
-    try:
-        with open(path, encoding="utf-8") as f:
-            source = f.read()
-    except (OSError, UnicodeDecodeError) as e:
-        return {"error": {"type": type(e).__name__, "message": _short(str(e)), "line": None}}
+    source = request["source"]  # read and bounded by the program (estate.files.read_text), never here
     os.chdir(os.path.dirname(path))
     _confine()
     faulthandler.enable(file=sys.stderr)

@@ -726,6 +726,15 @@ def test_a_team_yaml_that_is_a_symlink_to_dev_zero_is_refused_at_once(base, layo
     assert monitor.registrations == []
 
 
+def test_a_dashboards_py_that_is_a_symlink_to_dev_zero_is_refused_at_once(base, layout):
+    path = layout.team_dir(TEAM) / "dashboards.py"
+    path.unlink()
+    path.symlink_to("/dev/zero")
+    message, monitor = run_fails(*base)
+    assert_one_clear_error(message, CODE_FILE, "not a regular file (a folder, device, FIFO or socket)")
+    assert monitor.registrations == []
+
+
 def test_a_team_folder_copied_without_renaming_its_uids_and_folder_is_the_stacks_problem(base, layout):
     shutil.copytree(layout.team_dir(TEAM), layout.teams / "zz-malformed-twin")
     values, secret_keys = base
