@@ -384,7 +384,7 @@ class Kubernetes(Model):
 class StackConfig(Model):
     grafana_url: HttpUrl
     grafana_auth: str | None = secret(None, min_length=1, description="service account token")
-    org_id: int = Field(ge=1)
+    org_id: int = Field(ge=1, le=2**63 - 1)  # Grafana holds org ids as int64
     protect: bool
     runbook_base_url: HttpUrl
     datasources: Datasources
