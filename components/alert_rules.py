@@ -79,7 +79,7 @@ class TeamAlertRules(pulumi.ComponentResource):
         team = args.team
         self.group = grafana.alerting.RuleGroup(
             team.slug,
-            name=team.slug,
+            name=team.spec.alert_group or team.slug,
             folder_uid=args.folder_uid,
             interval_seconds=team.interval_seconds,
             rules=[grafana_rule(rule, args.prometheus_uid) for rule in team.rules],

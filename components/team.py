@@ -43,8 +43,9 @@ class ProductTeam(pulumi.ComponentResource):
         ), child)
         TeamDashboards(team.slug, TeamDashboardsArgs(dashboards=team.dashboards, folder_uid=folder.folder.uid,
                                                         org_id=args.org_id), child)
-        TeamAlertRules(team.slug, TeamAlertRulesArgs(
-            team=team, folder_uid=folder.folder.uid, prometheus_uid=args.prometheus_uid, org_id=args.org_id,
-        ), pulumi.ResourceOptions(parent=self, depends_on=opts.depends_on if opts else None))
+        if team.rules:  # Grafana refuses a rule group without rules; a team of imported dashboards may have none
+            TeamAlertRules(team.slug, TeamAlertRulesArgs(
+                team=team, folder_uid=folder.folder.uid, prometheus_uid=args.prometheus_uid, org_id=args.org_id,
+            ), pulumi.ResourceOptions(parent=self, depends_on=opts.depends_on if opts else None))
         self.folder_uid = folder.folder.uid
         self.register_outputs({"folderUid": self.folder_uid})

@@ -27,10 +27,18 @@ def substitute_macros(expr: str, values: Mapping[str, str] = MACROS) -> str:
     return _MACRO.sub(lambda m: values[m.group(0)], expr)
 
 
-def parse(expr: str, values: Mapping[str, str] = MACROS) -> promql_parser.Expr:
-    """The parsed expression, macros given `values`; ValueError with the parser's reason when it is not valid PromQL."""
+def parse(expr: str, values: Mapping[str, str] = MACROS, variables: bool = False) -> promql_parser.Expr:
+    """The parsed expression, macros given `values`; ValueError with the parser's reason when it is not valid PromQL.
+
+    With `variables`, a dashboard query's template variables (`$instance`, `[[q]]`, as imported
+    dashboards have them) get stand-ins that parse; an alert expression has none (Prometheus would refuse them).
+    """
+    text = substitute_macros(expr, values)
+    if variables and ("$" in text or "[[" in text):
+        from dashboards.promql_rewrite import stand_ins  # here: the dashboards package imports this module
+        text = stand_ins(text)
     try:
-        return promql_parser.parse(substitute_macros(expr, values))
+        return promql_parser.parse(text)
     except ValueError as e:
         raise ValueError(f"invalid PromQL ({e}): {expr}") from None
 
@@ -44,7 +52,7 @@ def matchers(selector: str) -> set[tuple[str, str, str]]:
     return {(m.name, str(m.op), m.value) for m in node.matchers.matchers}
 
 
-def metrics_without(expr: str, required: set[tuple[str, str, str]]) -> list[str]:
+def metrics_without(expr: str, required: set[tuple[str, str, str]], variables: bool = False) -> list[str]:
     """Metric names in `expr` whose selector lacks one of the `required` matchers."""
     missing: list[str] = []
 
@@ -54,7 +62,7 @@ def metrics_without(expr: str, required: set[tuple[str, str, str]]) -> list[str]
             if not required <= have:
                 missing.append(node.name or str(node))
 
-    promql_parser.walk(parse(expr), visit)
+    promql_parser.walk(parse(expr, variables=variables), visit)
     return missing
 
 

@@ -12,7 +12,7 @@ from typing import Mapping
 from pydantic import ValidationError
 
 from dashboards.finalize import canonical_json, finalize, panels
-from dashboards.importer import from_export
+from dashboards.importer import ImportProblems, from_export, import_dashboard
 from dashboards.slo import with_error_budget_rows
 
 from . import grafana_templates, promql, slo, team_code
@@ -237,7 +237,9 @@ def _dashboards(slug: str, spec: TeamSpec, selector: str, required: set, view: T
                 f"cannot read '{item.file}' (No such file or directory); give a JSON file's path relative to "
                 f"teams/{slug}/")])
         try:
-            board = from_export(read_json(path, relative(path)))
+            board = import_dashboard(from_export(read_json(path, relative(path))), selector).board
+        except ImportProblems as e:  # what would change the dashboard's meaning, per panel
+            raise ConfigError(relative(path), e.problems) from None
         except ValueError as e:
             raise ConfigError(relative(path), [("", str(e))]) from None
         if item.title:
@@ -287,16 +289,16 @@ def _check_queries(source: str, board: dict, required: set) -> None:
         for panel in panels(board) for target in panel.get("targets") or []
         for problem in _selector_problems(
             f"{board['uid']}.panels['{panel.get('title')}'].targets.{target.get('refId')}.expr",
-            target.get("expr", ""), required)
+            target.get("expr", ""), required, variables=True)  # dashboard queries may use template variables
     ]
     if problems:
         raise ConfigError(source, problems)
 
 
-def _selector_problems(where: str, expr: str, required: set) -> list[tuple[str, str]]:
+def _selector_problems(where: str, expr: str, required: set, variables: bool = False) -> list[tuple[str, str]]:
     """Why `expr` is not valid PromQL, or which of its metrics lack the team's selector."""
     try:
-        unscoped = promql.metrics_without(expr, required)
+        unscoped = promql.metrics_without(expr, required, variables)
     except ValueError as e:
         return [(where, str(e))]
     return [(where, f"metrics {unscoped} lack the team selector {SELECTOR}")] if unscoped else []

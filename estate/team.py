@@ -72,7 +72,8 @@ class TeamSpec(Model):
     selector: Annotated[Selector, StringConstraints(min_length=1)] = Field(description='label matchers every query carries, e.g. job="voicebot"')
     metrics: list[Metric] = Field(min_length=1)
     alert_interval: Duration = "1m"
-    alerts: list[AlertRule] = Field(min_length=1)
+    alert_group: NonEmpty | None = Field(None, description="the Grafana rule group's name (an adopted group keeps its own); the slug when unset")
+    alerts: list[AlertRule] = []
     variables: dict[Annotated[str, StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")], Number] = Field(
         {}, description="dashboard constants a stack may override")
     dashboards: list[Uid] = Field([], description="uids of the dashboards dashboards.py builds; exactly these")

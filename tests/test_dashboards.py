@@ -9,7 +9,7 @@ import yaml
 from components.types import ResourceType as T
 from dashboards import board, query, stat_panel, thresholds
 from dashboards.finalize import canonical_json, finalize, to_dict
-from dashboards.importer import load_exported
+from dashboards.importer import import_dashboard, load_exported
 from tests.conftest import run_values
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -33,7 +33,7 @@ def test_an_imported_dashboard_keeps_its_panels_and_gets_the_platforms_uid_and_d
 
 
 def test_an_imported_legacy_graph_panel_becomes_timeseries_with_its_unit():
-    requests = load_exported(FIXTURES / "exported-dashboard.json")["panels"][1]
+    requests = import_dashboard(load_exported(FIXTURES / "exported-dashboard.json"), 'job="team"').board["panels"][1]
     assert requests["type"] == "timeseries"
     assert requests["fieldConfig"]["defaults"]["unit"] == "reqps"
     assert "yaxes" not in requests and "lines" not in requests

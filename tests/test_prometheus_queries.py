@@ -23,6 +23,7 @@ from estate.promql import substitute_macros
 from estate import PROJECT_LAYOUT
 from estate.team import Metric
 from dashboards.finalize import panels
+from dashboards.importer import interpolate  # template variables of imported dashboards, at their defaults
 from tools import lint, synthetic
 from tools.prometheus_server import (
     SETUP_HINT, PrometheusMissing, PrometheusServer, QueryError, binary, result_size,
@@ -69,7 +70,7 @@ def collect() -> list[Case]:
                         id=f"{stack}-{board.team}-{board.uid}-{_slug(title)}-{ref}",
                         stack=stack, team=board.team,
                         where=f"dashboard {board.uid}, panel '{title}', target {ref}",
-                        expr=target["expr"], instant=bool(target.get("instant")),
+                        expr=interpolate(target["expr"], board.board), instant=bool(target.get("instant")),
                         step=max(RANGE_STEP, interval)))
         for rules in sorted((folder / "rules").glob("*.yaml")):
             for group in yaml.safe_load(rules.read_text()).get("groups") or []:

@@ -131,7 +131,7 @@ TEAM_MISTAKES = [
     ("a threshold as text", lambda d: set_at(d, ("alerts", 1, "threshold"), "5 %"), "alerts.1.threshold", "is not of type"),
     ("labels as a list", lambda d: set_at(d, ("metrics", 0, "labels"), "endpoint"), "metrics.0.labels", "is not of type"),
     ("no folder", lambda d: drop_at(d, ("folder",)), "", "'folder' is a required property"),
-    ("no alerts", lambda d: set_at(d, ("alerts",), []), "alerts", "should be non-empty"),
+    ("no metrics", lambda d: set_at(d, ("metrics",), []), "metrics", "should be non-empty"),
 ]
 
 

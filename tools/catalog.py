@@ -41,8 +41,9 @@ def threshold_of(expr: str) -> str:
 
 
 def _rules(run: Run, team: str) -> dict[str, dict]:
-    group = run.one(ResourceType.RULE_GROUP, team)
-    return {r["name"]: r for r in group.inputs["rules"]}
+    """The team's alert rules by name (none for a team of imported dashboards only)."""
+    groups = [g for g in run.of_type(ResourceType.RULE_GROUP) if g.parent == f"{ResourceType.TEAM_ALERT_RULES}::{team}"]
+    return {r["name"]: r for g in groups for r in g.inputs["rules"]}
 
 
 def _team_section(team: str, runs: dict[str, Run]) -> list[str]:

@@ -162,7 +162,7 @@ def parse_marked(expr: str) -> pp.Expr:
     The error gives the parser's reason only: a finding shows the query itself.
     """
     try:
-        return promql.parse(expr, values=_MARKED)
+        return promql.parse(expr, values=_MARKED, variables=True)
     except ValueError as e:
         raise ValueError(str(e).removesuffix(f": {expr}")) from None
 
@@ -206,7 +206,7 @@ def selector_name(node: pp.VectorSelector) -> str | None:
 def contract_problems(expr: str, contract: Contract) -> list[str]:
     """Metrics and labels `expr` names that `contract` does not have (empty when all are known)."""
     try:
-        root = promql.parse(expr)
+        root = promql.parse(expr, variables=True)
     except ValueError as e:
         return [str(e)]
     problems: list[str] = []
@@ -406,7 +406,7 @@ def lint_query(expr: str, contract: Contract | None, *, instant: bool = False) -
                                      "rate()/irate()/increase() first"))
                     break
     if contract is not None:
-        missing = promql.metrics_without(expr, contract.required)
+        missing = promql.metrics_without(expr, contract.required, variables=True)
         if missing:
             problems.append(("selector", f"metrics {missing} lack the team selector {{{contract.selector}}}"))
         problems += [("metric-contract", p) for p in contract_problems(expr, contract)]

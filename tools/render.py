@@ -135,9 +135,10 @@ def summary(stack: str, run: Run) -> str:
     lines = [f"stack {stack}: {len(run.registrations)} resources"]
     lines += [f"  {count:4d}  {type_}" for type_, count in sorted(by_type.items())]
     for team in sorted(run.of_type(ResourceType.TEAM), key=lambda r: r.name):
-        group = run.one(ResourceType.RULE_GROUP, team.name)
+        groups = [g for g in run.of_type(ResourceType.RULE_GROUP)
+                  if g.parent == f"{ResourceType.TEAM_ALERT_RULES}::{team.name}"]  # none for a team without alerts
         lines.append(f"  team {team.name}: {len(run.dashboards_of(team.name))} dashboards, "
-                     f"{len(group.inputs['rules'])} alert rules")
+                     f"{sum(len(g.inputs['rules']) for g in groups)} alert rules")
     return "\n".join(lines)
 
 

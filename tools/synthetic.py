@@ -36,6 +36,7 @@ import yaml
 from estate import promql
 from estate.team import Metric
 from dashboards.finalize import panels
+from dashboards.importer import interpolate
 from tools.lint import Contract, read_render, rendered_stacks, selector_name, team_contracts, walk
 from tools.prometheus_server import binary
 
@@ -398,7 +399,7 @@ def sources_for(stack: str, render_dir: Path) -> list[TeamSource]:
     exprs: dict[str, list[str]] = defaultdict(list)
     for board in read_render(render_dir)[1]:
         for panel in panels(board.board):
-            exprs[board.team] += [t["expr"] for t in panel.get("targets") or [] if t.get("expr")]
+            exprs[board.team] += [interpolate(t["expr"], board.board) for t in panel.get("targets") or [] if t.get("expr")]
     for rules in sorted((render_dir / "rules").glob("*.yaml")):
         for group in (yaml.safe_load(rules.read_text()) or {}).get("groups") or []:
             exprs[rules.stem] += [r["expr"] for r in group.get("rules") or [] if r.get("expr")]
