@@ -73,6 +73,12 @@ def load_exported(path: Path) -> dict:
         board = json.loads(path.read_text())
     except json.JSONDecodeError as e:
         raise ValueError(f"not valid JSON at line {e.lineno}, column {e.colno}: {e.msg}") from None
+    return from_export(board)
+
+
+def from_export(board: object) -> dict:
+    """The dashboard in exported JSON data (the program reads it with estate.files.read_json, which
+    bounds its size and depth); ValueError saying what is wrong with it."""
     if isinstance(board, dict) and isinstance(board.get("dashboard"), dict):
         board = board["dashboard"]  # the API's export wraps the model in {"dashboard": ..., "meta": ...}
     if not isinstance(board, dict) or not board.get("title") or not (

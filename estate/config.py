@@ -3,20 +3,63 @@
 The engine passes every config value as text (structured values, numbers and booleans as JSON)
 and says which keys are secret; the offline render builds the same from the stack file
 (`config_from_file`). Nothing here talks to Pulumi.
+
+Secrets are never committed: a stack file holds the structure (a contact point's `slack:` with its
+`recipient`, a datasource's `basicAuthUser`) without the secret leaves. The secrets a stack needs
+are exactly the secret fields validation finds missing (`needed_secrets`): the offline render fills
+each with a masked placeholder, a real run stops with one line per missing secret, and
+`python -m tools.secrets` lists them or sets them from the environment (docs/secrets.md).
 """
 from __future__ import annotations
 
 import copy
 import json
+import re
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator, Mapping
 
-from pydantic import BaseModel, ValidationError
+from pydantic import ValidationError
 
-from .files import read_yaml
+from .files import normalized, read_yaml
 from .layout import PROJECT, Layout
-from .model import ConfigError, _model_in, dotted, secret_paths, validation_problems
+from .model import MISSING_SECRET, PLACEHOLDER, ConfigError, _is_secret, dotted, secret_paths, validation_problems
 from .stack import StackConfig
+
+# What a stack file may hold besides `config` (Pulumi's stack settings file reference:
+# https://www.pulumi.com/docs/iac/concepts/projects/stack-settings-file/).
+STACK_FILE_KEYS = ("config", "encryptedkey", "encryptionsalt", "environment", "secretsprovider")
+# Config of other namespaces a stack file may set: the providers' documented configuration (the
+# SDKs' ProviderArgs; tests/test_malformed_inputs.py checks these lists against the installed SDKs) and
+# Pulumi's own keys (pulumi:disable-default-providers, pulumi/pulumi#8829; pulumi:autonaming).
+OTHER_NAMESPACES: dict[str, tuple[str, ...]] = {
+    "grafana": (
+        "auth", "caCert", "cloudAccessPolicyToken", "cloudApiUrl", "cloudProviderAccessToken", "cloudProviderUrl",
+        "connectionsApiAccessToken", "connectionsApiUrl", "fleetManagementAuth", "fleetManagementUrl",
+        "frontendO11yApiAccessToken", "frontendO11yApiUrl", "httpHeaders", "insecureSkipVerify", "k6AccessToken",
+        "k6Url", "oncallAccessToken", "oncallUrl", "orgId", "retries", "retryStatusCodes", "retryWait",
+        "smAccessToken", "smUrl", "stackId", "storeDashboardSha256", "tlsCert", "tlsKey", "url"),
+    "kubernetes": (
+        "alwaysRender", "cluster", "clusterIdentifier", "context", "deleteUnreachable", "enableConfigMapMutable",
+        "enablePatchForce", "enableSecretMutable", "enableServerSideApply", "helmReleaseSettings",
+        "kubeClientSettings", "kubeconfig", "namespace", "renderYamlToDirectory", "skipUpdateUnreachable",
+        "suppressDeprecationWarnings", "suppressHelmHookWarnings", "upsertExistingObjects"),
+    "pulumi": ("autonaming", "disable-default-providers"),
+}
+
+
+def stack_file(stack: str, layout: Layout) -> Path:
+    """The existing stack file of `stack`; ConfigError for a name that is no stack (`../x`, `a/b`) or has no file."""
+    path = layout.stack_file(stack)
+    if not re.fullmatch(r"[A-Za-z0-9_][A-Za-z0-9_.-]*", stack) or not path.exists():
+        shown = f"stacks/Pulumi.{stack}.yaml" if re.fullmatch(r"[A-Za-z0-9_.-]{1,60}", stack) else "--stack"
+        raise ConfigError(shown, [("", f"no such stack; available: {', '.join(layout.stack_names())}")])
+    return path
+
+
+def project_keys() -> list[str]:
+    """This project's config keys: the StackConfig fields, as a stack file spells them."""
+    return sorted(f.alias or n for n, f in StackConfig.model_fields.items())
 
 
 def project_values(config: Mapping[str, str]) -> dict[str, Any]:
@@ -35,39 +78,100 @@ def _decode(raw: Any) -> Any:
     return raw
 
 
-def load_stack_config(stack: str, config: Mapping[str, str], secret_keys: set[str], layout: Layout) -> StackConfig:
-    """Validate the engine's `config` for `stack`; every secret field must have come from a `secure:` value."""
+def config_path(path: tuple) -> str:
+    """A path as `pulumi config set --path` reads it: contactPoints.api-production.slack.url,
+    with keys that hold other characters quoted: contactPoints["a.b"].email.addresses."""
+    text = ""
+    for part in path:
+        if isinstance(part, int):
+            text += f"[{part}]"
+        elif re.fullmatch(r"[A-Za-z0-9_-]+", str(part)):
+            text += f".{part}" if text else str(part)
+        else:
+            text += f"[{json.dumps(str(part))}]"
+    return text
+
+
+def env_var(path: tuple) -> str:
+    """The environment variable `tools.secrets apply` reads a secret from."""
+    return "GRAFANA_PLATFORM_SECRET_" + re.sub(r"[^A-Z0-9]", "_", config_path(path).upper())
+
+
+def set_command(stack: str, path: tuple) -> str:
+    return f"pulumi config set --stack {stack} --secret --path '{PROJECT}:{config_path(path)}' (value on stdin)"
+
+
+@dataclass(frozen=True)
+class LoadedConfig:
+    config: StackConfig
+    secure_values: frozenset[str]  # every value that came from a secret: masked wherever it lands
+
+
+def load_stack_config(stack: str, config: Mapping[str, str], secret_keys: set[str], layout: Layout) -> LoadedConfig:
+    """Validate the engine's `config` for `stack`; every secret field must have come from a secret,
+    and every secret the stack needs must be there."""
     path = layout.stack_file(stack)
     where = layout.relative(path)
     values = project_values(config)
+    every = [(at, v) for at, v in leaves(values)]
+    # Where secrets came from: `secure:` values in the stack file, the offline render's placeholders
+    # in it, and keys the engine marks secret that hold neither (an ESC environment, or no stack
+    # file): those count as secret as a whole.
+    secure = secure_paths_in_file(path, where)
+    if path.exists():  # the offline render of a stack file: its placeholders are exactly where secrets go
+        secure |= {at for at, v in every if isinstance(v, str) and PLACEHOLDER.match(v)}
+    precise = set(secure)
+    secure |= {(k,) for k in values if f"{PROJECT}:{k}" in secret_keys and not any(p[0] == k for p in secure)}
+    # Values from `secure:` on fields that are no secret fields (a Slack recipient, a URL): the
+    # components know nothing of them, so every message masks them and every resource input holding
+    # one becomes a secret (program.mask_secure_values). Secret fields are never shown and always
+    # secret Outputs already; a key secret as a whole is known only at its secret fields.
+    secret_values = frozenset(v for at, v in every if isinstance(v, str) and v and not _is_secret(StackConfig, at)
+                              and any(at[: len(s)] == s for s in precise))
     try:
         stack_config = StackConfig.model_validate(values)
     except ValidationError as e:
-        raise ConfigError(where, validation_problems(e, StackConfig, prefix=f"{PROJECT}:")) from None
-    secure = secure_paths_in_file(path, where)
-    if secure is None:  # no stack file (e.g. config from an ESC environment): trust the engine's marks
-        secure = {(k,) for k in values if f"{PROJECT}:{k}" in secret_keys}
+        problems = validation_problems(e, StackConfig)
+        # Every missing secret at once, also those validation reaches only once others are filled.
+        problems += [(config_path(p), MISSING_SECRET) for p in needed_secrets(values)
+                     if (config_path(p), MISSING_SECRET) not in problems]
+        raise ConfigError(where, [(f"{PROJECT}:{p}", _missing(stack, p, m)) for p, m in problems]
+                          ).hiding(secret_values) from None
     plain = [p for p, _ in secret_paths(stack_config) if not any(p[: len(s)] == s for s in secure)]
     if plain:
         raise ConfigError(where, [
-            (f"{PROJECT}:{dotted(p)}",
-             "must be a secret; set it with: "
-             f"pulumi config set --stack {stack} --secret --path '{PROJECT}:{dotted(p)}' <value>")
+            (f"{PROJECT}:{dotted(p)}", f"must be a secret, not plain text in the stack file; set it with: "
+                                       f"{set_command(stack, p)}")
             for p in plain
-        ])
-    return stack_config
+        ]).hiding(secret_values)
+    return LoadedConfig(stack_config, secret_values)
 
 
-def secure_paths_in_file(path: Path, shown_as: str) -> set[tuple] | None:
-    """Paths of the `secure:` values in a stack file, or None when there is no file to read."""
+def _missing(stack: str, path: str, message: str) -> str:
+    if message != MISSING_SECRET:
+        return message
+    return (f"a secret this stack needs, not set; set it with: pulumi config set --stack {stack} --secret --path "
+            f"'{PROJECT}:{path}' (value on stdin), or tools.secrets apply")
+
+
+def leaves(value: Any, at: tuple = ()) -> Iterator[tuple[tuple, Any]]:
+    """(path, value) for each scalar leaf of decoded config values."""
+    if isinstance(value, dict):
+        for k, v in value.items():
+            yield from leaves(v, (*at, k))
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            yield from leaves(v, (*at, i))
+    else:
+        yield at, value
+
+
+def secure_paths_in_file(path: Path, shown_as: str) -> set[tuple]:
+    """Paths of the `secure:` values in a stack file (none when there is no file to read)."""
     if not path.exists():
-        return None
-    config = {key: value for key, value in (read_yaml(path, shown_as).get("config") or {}).items()
-              if key.startswith(f"{PROJECT}:")}
-    secure = {at for key, value in config.items()
-              for at, _, is_secure in config_leaves(value, (key.split(":", 1)[1],)) if is_secure}
-    # a secret the file leaves out can only come from the engine's secrets (or an offline placeholder)
-    return secure | {at for key, value in config.items() for at in _absent_secrets(copy.deepcopy(value), key)[1]}
+        return set()
+    return {at for key, value in stack_file_config(path, shown_as).items() if key.startswith(f"{PROJECT}:")
+            for at, _, is_secure in config_leaves(value, (key.split(":", 1)[1],)) if is_secure}
 
 
 def config_leaves(value: Any, at: tuple = ()) -> Iterator[tuple[tuple, Any, bool]]:
@@ -84,12 +188,104 @@ def config_leaves(value: Any, at: tuple = ()) -> Iterator[tuple[tuple, Any, bool
         yield at, value, False
 
 
-def config_from_file(stack: str, layout: Layout) -> tuple[dict[str, str], set[str]]:
-    """Config as the Pulumi engine would pass it from Pulumi.yaml defaults and a stack file.
+def stack_file_config(path: Path, shown_as: str) -> dict[str, Any]:
+    """The `config:` of a stack file with every key namespaced (`teams` -> `grafana-platform:teams`).
 
-    `secure:` values become placeholders: no passphrase or cloud login is needed, and the real
-    secrets never enter an offline render.
+    Refused: keys outside the stack file reference, config keys that are no name, namespaces that
+    are neither this project's nor a documented provider's or Pulumi's (`grafana-platfrom:protect`
+    would be ignored by everyone: nothing protected), keys no one reads, and one key given twice in
+    any spelling (`teams` beside `grafana-platform:teams`: Pulumi keeps one, the other vanishes).
     """
+    data = read_yaml(path, shown_as)
+    problems = [(str(key), f"unknown stack file key; allowed: {', '.join(STACK_FILE_KEYS)}")
+                for key in data if key not in STACK_FILE_KEYS]
+    config = data.get("config")
+    if config is None:
+        config = {}
+    if not isinstance(config, dict):
+        raise ConfigError(shown_as, [*problems, ("config", f"must be a mapping of {PROJECT}:<key>: <value>")])
+    namespaced: dict[str, Any] = {}
+    seen: dict[Any, str] = {}
+    ours = project_keys()
+    for key, value in config.items():
+        if not isinstance(key, str) or not key:
+            problems.append((f"config.{key}", f"keys are names like {PROJECT}:orgId"))
+            continue
+        full = key if ":" in key else f"{PROJECT}:{key}"
+        namespace, name = full.split(":", 1)
+        same = normalized(f"{namespace}:{name}")
+        if same in seen:
+            problems.append((f"config.{key}", f"is given twice (also as '{seen[same]}'); Pulumi would keep one and "
+                                              "drop the other: keep one"))
+            continue
+        seen[same] = key
+        if namespace == PROJECT:
+            if name not in ours:
+                problems.append((f"config.{key}", _unknown(name, ours, "key")))
+                continue
+        elif namespace in OTHER_NAMESPACES:
+            if name not in OTHER_NAMESPACES[namespace]:
+                problems.append((f"config.{key}", _unknown(name, OTHER_NAMESPACES[namespace], f"{namespace}: key")))
+                continue
+        else:
+            problems.append((f"config.{key}", _unknown(namespace, [PROJECT, *OTHER_NAMESPACES], "namespace")
+                             + "; a key in an unknown namespace is read by no one"))
+            continue
+        namespaced[full] = value
+    if problems:
+        raise ConfigError(shown_as, problems)
+    return namespaced
+
+
+def _unknown(name: str, allowed: list[str] | tuple[str, ...], what: str) -> str:
+    import difflib
+
+    hint = difflib.get_close_matches(name, allowed, n=1)
+    return f"unknown {what}" + (f" (did you mean '{hint[0]}'?)" if hint else "") + f"; allowed: {', '.join(allowed)}"
+
+
+def needed_secrets(values: dict[str, Any]) -> list[tuple]:
+    """The secret fields the stack's structure needs and does not hold, as config paths (no namespace).
+
+    Validation names each missing secret field; filling it with a placeholder can let validation
+    reach further checks (a datasource's basicAuthPassword once the rest of it is valid), so this
+    fills and validates again until no new missing secret appears.
+    """
+    values = copy.deepcopy(values)
+    found: list[tuple] = []
+    for _ in range(10):
+        try:
+            StackConfig.model_validate(values)
+            break
+        except ValidationError as e:
+            missing = [tuple(_split(p)) for p, m in validation_problems(e, StackConfig) if m == MISSING_SECRET]
+            new = [p for p in missing if p not in found]
+            if not new:
+                break
+            for p in new:
+                _put(values, p, placeholder(p))
+            found += new
+    return found
+
+
+def _split(path: str) -> list[str]:
+    return path.split(".")
+
+
+def placeholder(path: tuple) -> str:
+    return f"<secure {PROJECT}:{config_path(path)}>"
+
+
+def _put(values: dict, path: tuple, value: Any) -> None:
+    node = values
+    for step in path[:-1]:
+        node = node.setdefault(step, {}) if isinstance(node, dict) else node[step]
+    node[path[-1]] = value
+
+
+def stack_values_from_file(stack: str, layout: Layout) -> tuple[dict[str, str], set[str]]:
+    """Config as the Pulumi engine would pass it from Pulumi.yaml defaults and a stack file, each
+    `secure:` value replaced by a placeholder (the real secrets never enter an offline render)."""
     project = read_yaml(layout.project_file, layout.relative(layout.project_file))
     config: dict[str, str] = {}
     for key, decl in (project.get("config") or {}).items():
@@ -97,15 +293,24 @@ def config_from_file(stack: str, layout: Layout) -> tuple[dict[str, str], set[st
             config[f"{PROJECT}:{key}"] = _encode(decl["default"])
     secret_keys: set[str] = set()
     path = layout.stack_file(stack)
-    for key, value in (read_yaml(path, layout.relative(path)).get("config") or {}).items():
-        if ":" not in key:
-            key = f"{PROJECT}:{key}"
+    for key, value in stack_file_config(path, layout.relative(path)).items():
         value, has_secret = _placeholders(value, key)
-        value, absent = _absent_secrets(value, key)
-        has_secret = has_secret or bool(absent)
         config[key] = _encode(value)
         if has_secret:
             secret_keys.add(key)
+    return config, secret_keys
+
+
+def config_from_file(stack: str, layout: Layout) -> tuple[dict[str, str], set[str]]:
+    """The config an offline render runs with: the stack file's, every `secure:` value and every
+    secret the stack needs (`needed_secrets`) filled with a masked placeholder, marked secret."""
+    config, secret_keys = stack_values_from_file(stack, layout)
+    values = project_values(config)
+    for path in needed_secrets(values):
+        _put(values, path, placeholder(path))
+        key = f"{PROJECT}:{path[0]}"
+        config[key] = _encode(values[path[0]])
+        secret_keys.add(key)
     return config, secret_keys
 
 
@@ -114,50 +319,14 @@ def _placeholders(value: Any, key: str) -> tuple[Any, bool]:
     value = copy.deepcopy(value)
     secure = [at for at, _, is_secure in config_leaves(value) if is_secure]
     for at in secure:
-        path, parent, node = key, None, value
+        parent, node = None, value
         for step in at:
-            path += f"[{step}]" if isinstance(node, list) else f".{step}"
             parent, node = node, node[step]
+        text = f"<secure {key}{'.' + config_path(at) if at and not isinstance(at[0], int) else config_path(at)}>"
         if parent is None:
-            return f"<secure {path}>", True
-        parent[at[-1]] = f"<secure {path}>"
+            return text, True
+        parent[at[-1]] = text
     return value, bool(secure)
-
-
-def _absent_secrets(value: Any, key: str) -> tuple[Any, list[tuple]]:
-    """`value` with a placeholder for each required secret field the file leaves out of a section it has
-    (e.g. `kubernetes.smtp.password`), and their paths: offline, a secret kept out of the repository
-    reads like a `secure:` one; a real run must get it from the engine (`pulumi config set --secret`)."""
-    name = key.split(":", 1)[1]
-    field = StackConfig.model_fields.get(_attribute(StackConfig, name))
-    if field is None or not isinstance(value, dict):
-        return value, []
-    return value, _fill_secrets(_model_in(field.annotation), value, (name,))
-
-
-def _fill_secrets(model: Any, value: dict, at: tuple) -> list[tuple]:
-    if not (isinstance(model, type) and issubclass(model, BaseModel)):
-        return []
-    added = []
-    for name, field in model.model_fields.items():
-        alias = field.alias or name
-        extra = field.json_schema_extra if isinstance(field.json_schema_extra, dict) else {}
-        if alias not in value:
-            if extra.get("secret") and field.is_required():
-                value[alias] = placeholder(f"{PROJECT}:{dotted((*at, alias))}")
-                added.append((*at, alias))
-        elif isinstance(value[alias], dict):
-            added += _fill_secrets(_model_in(field.annotation), value[alias], (*at, alias))
-    return added
-
-
-def _attribute(model: type[BaseModel], alias: str) -> str:
-    return next((n for n, f in model.model_fields.items() if (f.alias or n) == alias), alias)
-
-
-def placeholder(path: str) -> str:
-    """What an offline render reads for the secret at `path` (`grafana-platform:kubernetes.adminPassword`)."""
-    return f"<secure {path}>"
 
 
 def _encode(value: Any) -> str:

@@ -7,34 +7,209 @@ import types
 import typing
 from typing import Annotated, Any, Union
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
+import urllib.parse
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 from pydantic.alias_generators import to_camel
+
+from . import promql
 
 # Grafana refuses uids longer than 40 characters.
 UID_MAX = 40
 DURATION_PATTERN = r"^(\d+y)?(\d+w)?(\d+d)?(\d+h)?(\d+m)?(\d+s)?(\d+ms)?$"
 _DURATION_UNITS = {"y": 365 * 86400, "w": 7 * 86400, "d": 86400, "h": 3600, "m": 60, "s": 1, "ms": 0.001}
+# Prometheus and Grafana hold durations as Go time.Duration (int64 nanoseconds): about 292 years.
+MAX_DURATION_SECONDS = (2**63 - 1) // 10**9
+MISSING_SECRET = "a secret this stack needs, not set"  # the message of every missing secret field
+# What the offline render puts where a secret goes; the checks of secret fields let it through
+# (program.py refuses it in a real run).
+PLACEHOLDER = re.compile(r"^<secure [^<>]+>$")
 
-NonEmpty = Annotated[str, StringConstraints(min_length=1)]
+
+def placeholder_or(check):
+    """`check` for a secret field's value, skipped for the offline render's placeholder."""
+    def checked(value):
+        return value if isinstance(value, str) and PLACEHOLDER.match(value) else check(value)
+    return checked
+
+
+def _not_blank(text: str) -> str:
+    if not text.strip():
+        raise ValueError("must not be blank")
+    return text
+
+
+def _bounded_duration(text: str) -> str:
+    if duration_ms(text) > MAX_DURATION_SECONDS * 1000:
+        raise ValueError("longer than Prometheus and Grafana accept (about 292 years)")
+    return text
+
+
+def _http_url(text: str) -> str:
+    """An http(s) URL with a host and without credentials: a URL field is stored and shown in clear."""
+    parts = urllib.parse.urlsplit(text) if not any(c.isspace() or ord(c) < 32 for c in text) else None
+    if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError("must be an http:// or https:// URL without spaces" + got(text))
+    if "@" in parts.netloc:
+        raise ValueError("must not hold credentials (user:password@): this URL is stored and shown in clear; "
+                         "give credentials through the secret fields (basicAuthUser / basicAuthPassword)")
+    return text
+
+
+def _label_name(name: str) -> str:
+    if name.startswith("__"):
+        raise ValueError("label names starting with __ are reserved for Prometheus' internal use" + got(name))
+    return name
+
+
+def _selector(selector: str) -> str:
+    if not selector.strip():
+        return selector
+    try:
+        found = promql.matchers(selector)
+    except ValueError as e:
+        raise ValueError(f"not valid label matchers: {str(e)[:200]}") from None
+    reserved = sorted(name for name, _, _ in found if name.startswith("__"))
+    if reserved:
+        raise ValueError(f"label names starting with __ are reserved: {', '.join(reserved)}")
+    return selector
+
+
+def _go_template(text: str) -> str:
+    problem = template_problem(text)
+    if problem:
+        raise ValueError(f"not a template Prometheus and Grafana accept: {problem}")
+    return text
+
+
+NonEmpty = Annotated[str, StringConstraints(min_length=1), AfterValidator(_not_blank)]
+Selector = Annotated[str, AfterValidator(_selector)]  # label matchers: job="api", env=~"prod|staging"
+Template = Annotated[NonEmpty, AfterValidator(_go_template)]  # an alert annotation, in Go's text/template
 Uid = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]+$", min_length=1, max_length=UID_MAX)]
-Slug = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9-]*$")]
-Duration = Annotated[str, StringConstraints(pattern=DURATION_PATTERN, min_length=1)]  # refuses "", which the pattern matches
-LabelName = Annotated[str, StringConstraints(pattern=r"^[a-zA-Z_][a-zA-Z0-9_]*$")]
-HttpUrl = Annotated[str, StringConstraints(pattern=r"^https?://[^\s]+$")]
+Slug = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9-]*$", max_length=UID_MAX)]
+Duration = Annotated[str, StringConstraints(pattern=DURATION_PATTERN, min_length=1),  # refuses "", which the pattern matches
+                     AfterValidator(_bounded_duration)]
+LabelName = Annotated[str, StringConstraints(pattern=r"^[a-zA-Z_][a-zA-Z0-9_]*$"), AfterValidator(_label_name)]
+HttpUrl = Annotated[str, AfterValidator(_http_url)]
+Number = Annotated[float, Field(allow_inf_nan=False)]  # NaN or infinity would make an alert never (or always) fire
 # What a person reads instead of the regular expression when a value does not match it.
 _PATTERN_HINTS = {
     DURATION_PATTERN: "not a duration: write a number and a unit, e.g. 30s, 5m, 1h30m (units: y w d h m s ms)",
     r"^[A-Za-z0-9_-]+$": "a uid may use only letters, digits, '-' and '_'",
     r"^[a-z][a-z0-9-]*$": "must be lowercase letters, digits and '-', starting with a letter",
     r"^[a-zA-Z_][a-zA-Z0-9_]*$": "a label name is letters, digits and '_', not starting with a digit",
-    r"^https?://[^\s]+$": "must be an http:// or https:// URL without spaces",
 }
 
 
+# Go text/template, as far as it must be read to refuse what Prometheus' and Grafana's template engine
+# refuse when the rule is loaded (https://pkg.go.dev/text/template): an action never closed, an
+# empty action, a quoted string never closed, and if/range/with/define/block without their end.
+_BLOCKS = ("if", "range", "with", "define", "block")
+
+
+def template_problem(text: str) -> str | None:
+    """Why Go's template parser would refuse `text`, or None."""
+    open_blocks: list[str] = []
+    at = 0
+    while (start := text.find("{{", at)) != -1:
+        i, quote = start + 2, None
+        while i < len(text):
+            c = text[i]
+            if quote:
+                if c == "\\" and quote == '"':
+                    i += 1
+                elif c == quote:
+                    quote = None
+            elif c in "\"`'":
+                quote = c
+            elif text.startswith("}}", i):
+                break
+            i += 1
+        else:
+            return f"'{{{{' at character {start + 1} is never closed with '}}}}'" + (
+                f" (a {quote} string inside it is not closed)" if quote else "")
+        action = text[start + 2:i].strip()
+        action = action.removeprefix("-").removesuffix("-").strip()
+        at = i + 2
+        if action.startswith("/*"):
+            if not action.endswith("*/"):
+                return f"the comment at character {start + 1} must end with '*/}}}}'"
+            continue
+        if not action:
+            return f"empty action '{{{{}}}}' at character {start + 1}"
+        word = action.split()[0].split("(")[0]
+        if word in _BLOCKS:
+            open_blocks.append(word)
+        elif word == "end":
+            if not open_blocks:
+                return f"'{{{{ end }}}}' at character {start + 1} closes nothing"
+            open_blocks.pop()
+        elif word in ("else", "break", "continue") and not open_blocks:
+            return f"'{{{{ {word} }}}}' at character {start + 1} outside if/range/with"
+    if open_blocks:
+        return f"'{{{{ {open_blocks[-1]} }}}}' has no '{{{{ end }}}}'"
+    return None
+
+
+# ------------------------------------------------------------------------------------ what a message may show
+# One policy for every message: a value is shown only when it cannot be a secret, and never long.
+# Secret by field (a secret field, or a field that holds secret fields such as a contact point), by
+# marking (a `secure:` value, hidden by ConfigError.hiding), and by shape (below).
+ECHO_LIMIT = 60
+_SECRET_SHAPES = re.compile(
+    r"://[^/\s]*@"  # credentials inside a URL
+    r"|^(glsa_|glc_|glsc_|xox[abposr]-|gh[pousr]_|sk-|AKIA|eyJ)"  # Grafana, Slack, GitHub, OpenAI, AWS tokens, JWTs
+    r"|hooks\.slack\.com|events\.pagerduty\.com|webhook"
+    r"|^[A-Fa-f0-9]{24,}$"  # keys in hex (PagerDuty integration keys are 32)
+    r"|(?i:bearer\s|basic\s|password|passwd|secret|token|apikey|api_key)"
+    r"|@[A-Za-z0-9-]+\."  # e-mail addresses: contact point endpoints
+)
+_SECRET_NAMES = re.compile(r"(?i)pass|secret|token|auth|key|credential|contactpoints")
+
+
+def could_be_secret(value: Any) -> bool:
+    """Whether a value looks like a credential: by its shape alone, whatever field it was found in."""
+    if not isinstance(value, str):
+        return False
+    if _SECRET_SHAPES.search(value):
+        return True
+    # A long run of mixed letters and digits without spaces reads like a generated token.
+    return (len(value) >= 20 and not re.search(r"\s", value) and re.search(r"\d", value) is not None
+            and re.search(r"[a-z]", value) is not None and re.search(r"[A-Z]", value) is not None)
+
+
+def shown(value: Any) -> str:
+    """`value` as a message may show it: repr'd, cut after ECHO_LIMIT characters."""
+    if isinstance(value, str):
+        text = repr(value) if len(value) <= ECHO_LIMIT else f"{value[:ECHO_LIMIT]!r}… ({len(value)} characters)"
+    elif isinstance(value, (bool, int, float)) or value is None:
+        text = repr(value)
+    else:
+        return f"a {type(value).__name__}"
+    return text if len(text) <= ECHO_LIMIT + 40 else text[: ECHO_LIMIT + 40] + "…"
+
+
+def quoted(value: Any) -> str:
+    """`value` quoted for a message, or "(a value that looks like a secret)"."""
+    return "(a value that looks like a secret)" if could_be_secret(value) else shown(value)
+
+
+def got(value: Any, secret: bool = False) -> str:
+    """` (got <value>)` for a message, or nothing when the value is or could be a secret."""
+    if secret or could_be_secret(value) or isinstance(value, (dict, list, tuple)):
+        return ""
+    return f" (got {shown(value)})"
+
+
+def duration_ms(duration: str) -> int:
+    """Milliseconds in a Prometheus duration such as `1m30s`, exactly."""
+    return sum(int(n) * (1 if u == "ms" else _DURATION_UNITS[u] * 1000)
+               for n, u in re.findall(r"(\d+)(ms|[ywdhms])", duration))
+
+
 def duration_seconds(duration: str) -> int:
-    """Seconds in a Prometheus duration such as `1m30s`."""
-    total = sum(int(n) * _DURATION_UNITS[u] for n, u in re.findall(r"(\d+)(ms|[ywdhms])", duration))
-    return int(total)
+    """Whole seconds in a Prometheus duration such as `1m30s`."""
+    return duration_ms(duration) // 1000
 
 
 def kebab(name: str) -> str:
@@ -48,10 +223,11 @@ def secret(default: Any = ..., **kwargs: Any) -> Any:
 
 
 class Model(BaseModel):
-    """Strict base: camelCase keys as in Pulumi config, unknown keys refused, immutable."""
+    """Strict base: camelCase keys as in Pulumi config, unknown keys refused, immutable, no coercion
+    (`true` is no integer, `"5"` no number, `1` no boolean)."""
 
     model_config = ConfigDict(
-        alias_generator=to_camel, populate_by_name=True, extra="forbid", frozen=True
+        alias_generator=to_camel, populate_by_name=True, extra="forbid", frozen=True, strict=True
     )
 
 
@@ -80,19 +256,45 @@ def _children(value: Any) -> typing.Iterator[tuple[tuple, BaseModel]]:
                 yield (i,), v
 
 
+MAX_LINES = 15  # a message is at most this many lines: the first problems, then how many more
+_LINE_LIMIT = 400
+
+
 class ConfigError(Exception):
     """A configuration problem: the program stops before it registers any resource.
 
     The program re-raises it as a Pulumi RunError, which Pulumi prints alone, without a traceback.
+    The message is at most MAX_LINES lines of at most ~400 characters, one line per problem.
     """
 
     def __init__(self, file: str, problems: list[tuple[str, str]]):
         self.file = file
         self.problems = problems
         count = f"{len(problems)} problem{'s' if len(problems) != 1 else ''}"
-        lines = [f"{file}: invalid configuration ({count}); nothing was deployed:"]
-        lines += [f"  {path}: {message}" if path else f"  {message}" for path, message in problems]
+        lines = [f"{_one_line(file)}: invalid configuration ({count}); nothing was deployed:"]
+        listed = [f"  {path}: {message}" if path else f"  {message}" for path, message in problems]
+        if len(listed) > MAX_LINES - 1:
+            rest = len(listed) - (MAX_LINES - 2)
+            listed = listed[: MAX_LINES - 2] + [f"  … and {rest} more problems (fix these first, or see them all "
+                                                  "by fixing the file in parts)"]
+        lines += [_one_line(line) for line in listed]
         super().__init__("\n".join(lines))
+
+    def hiding(self, secrets: typing.Iterable[str]) -> "ConfigError":
+        """The same error with every occurrence of the `secrets` (the `secure:` values) masked."""
+        hidden = sorted({s for s in secrets if isinstance(s, str) and len(s) >= 3}, key=len, reverse=True)
+
+        def mask(text: str) -> str:
+            for value in hidden:
+                text = text.replace(value, "[secret]")
+            return text
+        return type(self)(self.file, [(p, mask(m)) for p, m in self.problems]) if hidden else self
+
+
+def _one_line(text: str) -> str:
+    """No line breaks or control characters from a value, and no endless line."""
+    text = "".join(c if c.isprintable() else "\\n" if c == "\n" else " " for c in text)
+    return text if len(text) <= _LINE_LIMIT else text[: _LINE_LIMIT - 1] + "…"
 
 
 def dotted(path: typing.Iterable[Any]) -> str:
@@ -100,7 +302,8 @@ def dotted(path: typing.Iterable[Any]) -> str:
 
 
 def validation_problems(error: ValidationError, model: type[BaseModel], prefix: str = "") -> list[tuple[str, str]]:
-    """pydantic errors as (field path, what is wrong and what is allowed)."""
+    """pydantic errors as (field path, what is wrong and what is allowed), values shown only where
+    they cannot be secrets (see `got`)."""
     problems = []
     for err in error.errors():
         loc = tuple(err["loc"])
@@ -117,16 +320,25 @@ def validation_problems(error: ValidationError, model: type[BaseModel], prefix: 
             message = "unknown field" + (f" (did you mean '{hint[0]}'?)" if hint else "")
             message += f"; allowed: {', '.join(allowed)}"
         elif err["type"] == "missing":
-            message = "is required"
+            message = MISSING_SECRET if _is_secret(model, loc) else "is required"
         else:
             message = err["msg"].removeprefix("Value error, ")
             if err["type"] == "string_pattern_mismatch":
                 message = _PATTERN_HINTS.get((err.get("ctx") or {}).get("pattern"), message)
-            if ("input" in err and not isinstance(err["input"], (dict, list)) and err["type"] != "value_error"
-                    and not _is_secret(model, loc)):  # never echo a secret into logs
-                message += f" (got {err['input']!r})"
+            elif err["type"] in _TYPE_HINTS:
+                message += _TYPE_HINTS[err["type"]]
+            if "input" in err and err["type"] != "value_error":
+                message += got(err["input"], secret=may_hold_secret(model, loc))
         problems.append((path, message))
     return problems
+
+
+_TYPE_HINTS = {
+    "int_type": " (a whole number, without quotes)",
+    "float_type": " (a number, without quotes)",
+    "bool_type": " (true or false, without quotes)",
+    "finite_number": " (NaN and infinity never compare as a threshold should)",
+}
 
 
 class Problems(ValueError):
@@ -140,8 +352,34 @@ class Problems(ValueError):
 def _is_secret(model: type[BaseModel], loc: tuple) -> bool:
     """Whether the field at `loc` inside `model` is a secret field."""
     _, field = _walk(model, loc)
+    return _secret_field(field)
+
+
+def _secret_field(field: Any) -> bool:
     extra = field.json_schema_extra if field is not None and isinstance(field.json_schema_extra, dict) else {}
     return bool(extra.get("secret"))
+
+
+def may_hold_secret(model: type[BaseModel], loc: tuple) -> bool:
+    """Whether what sits at `loc` inside `model` is, holds or could be a secret: a secret field, a
+    field whose type holds secret fields (a contact point, its integrations), a place under a key
+    named like a credential, or a place the models do not know."""
+    if any(_SECRET_NAMES.search(str(part)) for part in loc):
+        return True
+    annotation, field = _walk(model, loc)
+    if annotation is None:
+        return True
+    return _secret_field(field) or _holds_secret(annotation)
+
+
+def _holds_secret(annotation: Any, seen: frozenset = frozenset()) -> bool:
+    annotation = _model_in(annotation)
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        if annotation in seen:
+            return False
+        return any(_secret_field(f) or _holds_secret(f.annotation, seen | {annotation})
+                   for f in annotation.model_fields.values())
+    return any(_holds_secret(arg, seen) for arg in typing.get_args(annotation))
 
 
 def _allowed_keys(model: type[BaseModel], loc: tuple) -> list[str]:

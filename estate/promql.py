@@ -67,8 +67,12 @@ def _matchers_of(node: pp.VectorSelector) -> tuple[Matcher, ...]:
 
 
 def matchers(selector: str) -> tuple[Matcher, ...]:
-    """`job="a", env="prod"` as its matchers, in written order; ValueError when it is not a selector."""
-    return _matchers_of(parse("{" + selector + "}"))
+    """`job="a", env="prod"` as its matchers, in written order; ValueError unless `selector` is label
+    matchers alone (PromQL such as `a="b"} or vector(1)` would parse, and mean something else)."""
+    node = parse("{" + selector + "}")
+    if not isinstance(node, pp.VectorSelector) or node.name or node.offset or node.at:
+        raise ValueError("write label matchers only, e.g. job=\"api\", env=~\"prod|staging\"")
+    return _matchers_of(node)
 
 
 def selector_name(node: pp.VectorSelector) -> str | None:

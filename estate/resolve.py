@@ -5,27 +5,26 @@ a team that failed to load must never silently vanish (Pulumi would delete what 
 """
 from __future__ import annotations
 
-import importlib.util
-import sys
+import re
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Mapping
 
 from pydantic import ValidationError
 
-from dashboards.finalize import canonical_json, finalize, panels, to_dict
-from dashboards.importer import ImportProblems, import_dashboard, load_exported
+from dashboards.finalize import canonical_json, finalize, panels
+from dashboards.importer import ImportProblems, from_export, import_dashboard
 from dashboards.slo import with_error_budget_rows
 
-from . import grafana_templates, promql, slo, template
+from . import grafana_templates, promql, slo, team_code, template
 from .config import config_from_file, load_stack_config
 from .contract import Contract
-from .files import read_yaml
+from .files import depth, read_json, read_yaml
 from .layout import PROJECT, PROJECT_LAYOUT, Layout
-from .model import UID_MAX, ConfigError, duration_seconds, kebab, validation_problems
+from .model import UID_MAX, ConfigError, duration_seconds, got, kebab, quoted, validation_problems
 from .notifications import team_overrides
 from .stack import StackConfig, TeamSettings
 from .team import SELECTOR, SOURCE_SELECTOR, WINDOW, AlertRule, TeamSpec, source_selector
+from .team_view import AlertView, TeamView
 
 
 @dataclass(frozen=True)
@@ -94,27 +93,40 @@ class Estate:
     stack: str
     config: StackConfig
     teams: tuple[Team, ...]
+    secure_values: frozenset[str] = frozenset()  # values that came from secrets: masked wherever they land
 
 
 def load_estate(stack: str, config: Mapping[str, str], secret_keys: set[str],
                 layout: Layout = PROJECT_LAYOUT) -> Estate:
     """The stack's whole estate from the engine's `config` (namespaced keys, values as text) and
-    the keys it marks secret; ConfigError, before any resource exists, when anything is wrong."""
-    stack_config = load_stack_config(stack, config, secret_keys, layout)
-    where = layout.relative(layout.stack_file(stack))
-    available = layout.team_names()
-    unknown = [slug for slug in stack_config.teams if slug not in available]
-    if unknown:
-        raise ConfigError(where, [
-            (f"{PROJECT}:teams.{slug}", f"unknown team '{slug}'; allowed: {', '.join(available)}")
-            for slug in unknown
-        ])
-    teams = tuple(_load_team(slug, settings, stack_config, where, layout)
-                  for slug, settings in sorted(stack_config.teams.items()))
-    for team in teams:  # what Grafana cannot run as promtool tested it stops here, before any resource
-        grafana_templates.check_rules(team.rules, layout.relative(layout.team_dir(team.slug) / "team.yaml"))
-    _check_unique_uids(stack_config, teams, where)
-    return Estate(stack=stack, config=stack_config, teams=teams)
+    the keys it marks secret; ConfigError, before any resource exists, when anything is wrong.
+
+    Each file's problems are reported together, in this order: the stack file, then each team's
+    team.yaml and code; a problem is blamed on the file that holds it."""
+    team_code.prepare()  # the team-code process starts while the files are read
+    loaded = load_stack_config(stack, config, secret_keys, layout)
+    try:
+        stack_config = loaded.config
+        where = layout.relative(layout.stack_file(stack))
+        available = layout.team_names()
+        unknown = [slug for slug in stack_config.teams if slug not in available]
+        if unknown:
+            raise ConfigError(where, [
+                (f"{PROJECT}:teams.{slug}", f"unknown team {quoted(slug)}; allowed: {', '.join(available)}")
+                for slug in unknown
+            ])
+        specs = {slug: load_team_spec(slug, layout) for slug in sorted(stack_config.teams)}
+        problems = [p for slug, spec in specs.items() for p in _settings_problems(slug, spec, stack_config.teams[slug])]
+        if problems:
+            raise ConfigError(where, problems)
+        teams = tuple(_load_team(slug, spec, stack_config.teams[slug], stack_config, layout)
+                      for slug, spec in specs.items())
+        for team in teams:  # what Grafana cannot run as promtool tested it stops here, before any resource
+            grafana_templates.check_rules(team.rules, layout.relative(layout.team_dir(team.slug) / "team.yaml"))
+        _check_unique_uids(stack_config, teams, where, layout)
+        return Estate(stack=stack, config=stack_config, teams=teams, secure_values=loaded.secure_values)
+    except ConfigError as e:
+        raise e.hiding(loaded.secure_values) from None
 
 
 def estate_from_file(stack: str, layout: Layout = PROJECT_LAYOUT) -> Estate:
@@ -130,24 +142,9 @@ def load_team_spec(slug: str, layout: Layout = PROJECT_LAYOUT) -> TeamSpec:
         raise ConfigError(layout.relative(path), validation_problems(e, TeamSpec)) from None
 
 
-def _load_team(slug: str, settings: TeamSettings, config: StackConfig, where: str, layout: Layout) -> Team:
-    spec = load_team_spec(slug, layout)
+def _settings_problems(slug: str, spec: TeamSpec, settings: TeamSettings) -> list[tuple[str, str]]:
+    """What the stack file says about a team that the team does not have."""
     at = f"{PROJECT}:teams.{slug}"
-    selector = ", ".join(s for s in (spec.selector, settings.selector) if s.strip())
-    try:
-        promql.matchers(selector)
-    except ValueError as e:
-        raise ConfigError(where, [(f"{at}.selector", f"not valid label matchers: {e}")]) from None
-    spec_file = layout.relative(layout.team_dir(slug) / "team.yaml")
-    # an exporter's series carry the stack's labels (env="prod") as the team's own do
-    sources = {name: ", ".join(s for s in (own, settings.selector) if s.strip()) for name, own in spec.sources.items()}
-    for name, full in sources.items():
-        try:
-            promql.matchers(full)
-        except ValueError as e:
-            raise ConfigError(spec_file, [(f"sources.{name}", f"not valid label matchers: {e}")]) from None
-    contract = Contract(slug, selector, {m.name: m for m in spec.metrics}, sources)
-    selectors = {"selector": selector, **{SOURCE_SELECTOR.format(name): full for name, full in sources.items()}}
     problems = [
         (f"{at}.overrides.{name}", f"unknown alert; allowed: {', '.join(a.alert for a in spec.alerts)}")
         for name in settings.overrides if name not in {a.alert for a in spec.alerts}
@@ -160,12 +157,35 @@ def _load_team(slug: str, settings: TeamSettings, config: StackConfig, where: st
         (f"{at}.variables.{name}", f"unknown variable; allowed: {', '.join(sorted(spec.variables)) or 'none'}")
         for name in settings.variables if name not in spec.variables
     ]
-    if problems:
-        raise ConfigError(where, problems)
+    return problems
+
+
+def _load_team(slug: str, spec: TeamSpec, settings: TeamSettings, config: StackConfig, layout: Layout) -> Team:
+    selector = ", ".join(s for s in (spec.selector, settings.selector) if s.strip())
+    spec_file = layout.relative(layout.team_dir(slug) / "team.yaml")
+    # an exporter's series carry the stack's labels (env="prod") as the team's own do
+    sources = {name: ", ".join(s for s in (own, settings.selector) if s.strip()) for name, own in spec.sources.items()}
+    for name, full in sources.items():
+        try:
+            promql.matchers(full)
+        except ValueError as e:
+            raise ConfigError(spec_file, [(f"sources.{name}", f"not valid label matchers: {e}")]) from None
+    contract = Contract(slug, selector, {m.name: m for m in spec.metrics}, sources)
+    selectors = {"selector": selector, **{SOURCE_SELECTOR.format(name): full for name, full in sources.items()}}
     variables = {**spec.variables, **settings.variables}
-    rules = tuple(_resolve_rule(slug, rule, settings, config, selectors, contract, variables, spec, spec_file)
-                  for rule in (*spec.alerts, *slo.alert_rules(spec.slos)))
-    view = TeamView(slug, spec.title, selectors, variables, {r.alert: r for r in rules}, spec)
+    rules, problems = [], []
+    for rule in (*spec.alerts, *slo.alert_rules(spec.slos)):  # every rule's problems, not only the first rule's
+        try:
+            rules.append(_resolve_rule(slug, rule, settings, config, selectors, contract, variables, spec, spec_file))
+        except ConfigError as e:
+            problems += e.problems
+    if problems:
+        raise ConfigError(spec_file, problems)
+    rules = tuple(rules)
+    view = TeamView(slug, spec.title, variables,
+                    {r.alert: AlertView(r.alert, r.quantity, r.comparison, r.threshold, r.unit) for r in rules},
+                    {name: promql_text(spec, template.placeholder(name), selectors, variables, {}, keep=(WINDOW,))
+                     for name in spec.expressions})
     dashboards = tuple(_dashboards(slug, spec, selectors, contract, view, config, layout))
     return Team(slug=slug, spec=spec, settings=settings, selector=selector,
                 folder_uid=spec.folder_uid or slug, dashboards=dashboards, rules=rules,
@@ -212,59 +232,104 @@ def _resolve_rule(slug: str, rule: AlertRule, settings: TeamSettings, config: St
 
 
 def promql_text(spec: TeamSpec, text: str, selectors: dict[str, str], variables: dict[str, float],
-                params: dict[str, str]) -> str:
+                params: dict[str, str], keep: tuple[str, ...] = ()) -> str:
     """A team's PromQL template filled for one stack: expressions written out, then the selectors (the
-    team's and its sources'), the variables (e.g. prices a stack may override) and `params` (the window)."""
+    team's and its sources'), the variables (e.g. prices a stack may override) and `params` (the window);
+    the placeholders named in `keep` stay for later."""
     values = {**selectors, **{name: promql.number(v) for name, v in variables.items()}, **params}
-    return template.fill(spec.expand(text), values)
+
+    def value(name: str) -> str | None:
+        if name in values:
+            return values[name]
+        if name in keep:
+            return None
+        raise template.UnknownPlaceholder(name)
+
+    return template.fill(spec.expand(text), value, keep_unknown=True)
 
 
-def _dashboards(slug: str, spec: TeamSpec, selectors: dict[str, str], contract: Contract, view: "TeamView",
+def _dashboards(slug: str, spec: TeamSpec, selectors: dict[str, str], contract: Contract, view: TeamView,
                 config: StackConfig, layout: Layout) -> list[Dashboard]:
     team_dir = layout.team_dir(slug)
     relative = layout.relative
+    spec_file = relative(team_dir / "team.yaml")
     sources: list[tuple[str, dict]] = []
     module_path = team_dir / "dashboards.py"
-    if module_path.exists():
-        try:
-            built = _load_module(slug, module_path).dashboards(view)
-            sources += [(relative(module_path), to_dict(b)) for b in built]
-        except Exception as e:  # a team's code failing must stop the program with its file named
-            raise ConfigError(relative(module_path), [("dashboards()", f"{type(e).__name__}: {e}")]) from None
+    module_file = relative(module_path)
+    if module_path.exists() or spec.dashboards:
+        if not module_path.exists():
+            raise ConfigError(spec_file, [("dashboards", f"declares {', '.join(spec.dashboards)}, which "
+                                                         f"{module_file} builds; that file is missing")])
+        built = team_code.run_dashboards(slug, module_path, view, module_file)
+        for board in built:
+            _check_uid(module_file, board)
+        sources += [(module_file, board) for board in built]
+        produced = [str(b.get("uid")) for b in built]
+        missing = [u for u in spec.dashboards if u not in produced]
+        undeclared = [u for u in produced if u not in spec.dashboards]
+        problems = []
+        if missing:
+            problems.append(("dashboards()", f"did not build {', '.join(missing)}, which team.yaml declares "
+                                             f"(it built: {', '.join(produced) or 'nothing'})"))
+        if undeclared:
+            problems.append(("dashboards()", f"built {', '.join(_shown_uid(u) for u in undeclared)}, which team.yaml "
+                                             "does not declare: list every uid it builds under `dashboards:`"))
+        if problems:
+            raise ConfigError(module_file, problems)
     for index, item in enumerate(spec.imports):
-        try:
-            board = import_dashboard(load_exported(team_dir / item.file), selectors["selector"]).board
-        except ImportProblems as e:  # what would change the dashboard's meaning, per panel
-            raise ConfigError(relative(team_dir / item.file), e.problems) from None
-        except OSError as e:
-            raise ConfigError(relative(team_dir / "team.yaml"), [(
+        path = team_dir / item.file
+        if not path.resolve().is_relative_to(team_dir.resolve()):
+            raise ConfigError(spec_file, [(f"imports.{index}.file", f"must be a file inside teams/{slug}/")])
+        if not path.exists():
+            raise ConfigError(spec_file, [(
                 f"imports.{index}.file",
-                f"cannot read '{item.file}' ({e.strerror}); give a JSON file's path relative to teams/{slug}/")]) from None
+                f"cannot read '{item.file}' (No such file or directory); give a JSON file's path relative to "
+                f"teams/{slug}/")])
+        try:
+            board = import_dashboard(from_export(read_json(path, relative(path))), selectors["selector"]).board
+        except ImportProblems as e:  # what would change the dashboard's meaning, per panel
+            raise ConfigError(relative(path), e.problems) from None
         except ValueError as e:
-            raise ConfigError(relative(team_dir / item.file), [("", str(e))]) from None
+            raise ConfigError(relative(path), [("", str(e))]) from None
         if item.title:
             board["title"] = item.title
         board["uid"] = item.uid
-        sources.append((relative(team_dir / item.file), board))
-    sources = with_error_budget_rows(sources, spec.slos, relative(team_dir / "team.yaml"))
+        sources.append((relative(path), board))
+    sources = with_error_budget_rows(sources, spec.slos, spec_file)
     prometheus = config.datasources.prometheus
     result = []
     for source, board in sources:
-        uid = board.get("uid") or ""
-        if not uid or len(uid) > UID_MAX:
-            raise ConfigError(source, [(f"dashboard '{board.get('title')}'.uid",
-                                        f"needs a uid of 1 to {UID_MAX} characters (got '{uid}')")])
+        uid = _check_uid(source, board)
+        title = _shown_uid(board.get("title"))
+        if depth(board) > 64:
+            raise ConfigError(source, [(f"dashboard {title}", "nested more than 64 levels deep")])
         try:
             final = finalize(board, uid=uid, team=slug, selectors=selectors,
                              datasource_uid=prometheus.uid, datasource_name=prometheus.name)
             _check_queries(source, final, contract)
-        except (AttributeError, TypeError, KeyError) as e:  # a JSON value of the wrong shape
-            raise ConfigError(source, [(f"dashboard '{board.get('title')}'",
-                                        f"not a dashboard model Grafana accepts ({type(e).__name__}: {e}); "
+        except (AttributeError, TypeError, KeyError, ValueError, RecursionError) as e:  # a JSON value of the wrong shape
+            if isinstance(e, ConfigError):
+                raise
+            raise ConfigError(source, [(f"dashboard {title}",
+                                        f"not a dashboard model Grafana accepts ({type(e).__name__}); "
                                         "tags, templating.list, panels and targets must be lists of objects, "
                                         "target expr a string")]) from None
         result.append(Dashboard(uid=uid, title=final["title"], config_json=canonical_json(final)))
     return result
+
+
+def _check_uid(source: str, board: dict) -> str:
+    """The board's uid, which Grafana allows as [a-zA-Z0-9_-] up to 40 characters (it is also a file name
+    in the render: `../../x` must never be one)."""
+    uid = board.get("uid")
+    if not isinstance(uid, str) or not re.fullmatch(r"[A-Za-z0-9_-]{1,%d}" % UID_MAX, uid):
+        raise ConfigError(source, [(f"dashboard {_shown_uid(board.get('title'))}.uid",
+                                    f"a uid is 1 to {UID_MAX} letters, digits, '-' or '_' (Grafana's rule)" + got(uid))])
+    return uid
+
+
+def _shown_uid(value) -> str:
+    return got(value).removeprefix(" (got ").removesuffix(")") or "(hidden)"
 
 
 def _check_queries(source: str, board: dict, contract: Contract) -> None:
@@ -296,67 +361,36 @@ def _selector_problems(where: str, expr: str, contract: Contract, variables: boo
             for placeholder, names in by_placeholder.items()]
 
 
-@dataclass(frozen=True)
-class TeamView:
-    """What a team's dashboards module may read, resolved for the stack being deployed.
-
-    `rules` are the team's alerts as they run in this stack (quantity, comparison, threshold in
-    force), so a panel that shows an alerted quantity is built from its rule (dashboards.alerts);
-    `expression()` gives one of team.yaml's shared expressions.
-    """
-
-    slug: str
-    title: str
-    selectors: dict[str, str]  # selector -> the team's in this stack; selector:<source> -> each source's
-    variables: dict[str, float]
-    rules: dict[str, Rule]
-    spec: TeamSpec
-
-    def rule(self, alert: str) -> Rule:
-        if alert not in self.rules:
-            raise LookupError(f"no alert '{alert}' in teams/{self.slug}/team.yaml; its alerts: {', '.join(self.rules)}")
-        return self.rules[alert]
-
-    def expression(self, name: str, **params: str) -> str:
-        """The expression `name` of team.yaml as PromQL for this stack; `window=` fills its %(window)s."""
-        if name not in self.spec.expressions:
-            raise LookupError(f"no expression '{name}' in teams/{self.slug}/team.yaml; "
-                              f"its expressions: {', '.join(self.spec.expressions) or 'none'}")
-        try:
-            return promql_text(self.spec, template.placeholder(name), self.selectors, self.variables, params)
-        except template.UnknownPlaceholder as e:
-            raise LookupError(f"expression '{name}' needs {e.name}=... (it uses %({e.name})s)") from None
-
-
-def _load_module(slug: str, path: Path):
-    name = f"teams_{slug.replace('-', '_')}_dashboards"
-    spec = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-def _check_unique_uids(config: StackConfig, teams: tuple[Team, ...], where: str) -> None:
+def _check_unique_uids(config: StackConfig, teams: tuple[Team, ...], where: str, layout: Layout) -> None:
+    """uids unique where Grafana needs them; a clash inside one team is that team's team.yaml's
+    problem, a clash between teams (or with a datasource) the stack file's, which puts them together."""
     # Folders and dashboards share one uid space in Grafana; rules and datasources have their own.
     spaces = {
-        "folder/dashboard": [(f"{t.slug} (folder)", t.folder_uid) for t in teams]
-        + [(f"{t.slug} (dashboard '{d.title}')", d.uid) for t in teams for d in t.dashboards],
-        "alert rule": [(f"{t.slug} (alerts.{r.alert})", r.uid) for t in teams for r in t.rules],
-        "datasource": [(kind, ds.uid) for kind, ds in config.datasources.items()],
-        "folder title": [(t.slug, t.spec.folder) for t in teams],
+        "folder/dashboard": [(t.slug, f"{t.slug} (folder)", t.folder_uid) for t in teams]
+        + [(t.slug, f"{t.slug} (dashboard '{d.title}')", d.uid) for t in teams for d in t.dashboards],
+        "alert rule": [(t.slug, f"{t.slug} (alerts.{r.alert})", r.uid) for t in teams for r in t.rules],
+        "datasource": [(None, kind, ds.uid) for kind, ds in config.datasources.items()],
+        "folder title": [(t.slug, t.slug, t.spec.folder) for t in teams],
     }
-    problems = []
+    by_file: dict[str, list[tuple[str, str]]] = {}
+
+    def blame(slugs: set, problem: tuple[str, str]) -> None:
+        slug = next(iter(slugs)) if len(slugs) == 1 and None not in slugs else None
+        file = layout.relative(layout.team_dir(slug) / "team.yaml") if slug else where
+        by_file.setdefault(file, []).append(problem)
+
     for space, owned in spaces.items():
-        seen: dict[str, str] = {}
-        for owner, uid in owned:
+        seen: dict[str, tuple] = {}
+        for slug, owner, uid in owned:
             if uid in seen:
                 what = "folder titles" if space == "folder title" else "uids"
-                problems.append((f"{space} '{uid}'", f"used by both {seen[uid]} and {owner}; {what} must be unique"))
-            seen.setdefault(uid, owner)
+                blame({slug, seen[uid][0]}, (f"{space} '{uid}'", f"used by both {seen[uid][1]} and {owner}; {what} "
+                                                                 "must be unique"))
+            seen.setdefault(uid, (slug, owner))
     for team in teams:
         titles = [d.title for d in team.dashboards]
-        problems += [(f"teams.{team.slug}", f"two dashboards titled '{t}' in one folder")
-                     for t in sorted({t for t in titles if titles.count(t) > 1})]
-    if problems:
-        raise ConfigError(where, problems)
+        for t in sorted({t for t in titles if titles.count(t) > 1}):
+            blame({team.slug}, (f"teams.{team.slug}", f"two dashboards titled '{t}' in one folder"))
+    if by_file:
+        file = where if where in by_file else sorted(by_file)[0]
+        raise ConfigError(file, by_file[file])

@@ -5,12 +5,14 @@ import datetime
 import functools
 import operator
 import re
+import urllib.parse
 import zoneinfo
 from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BeforeValidator, Field, WithJsonSchema, field_validator, model_validator
 
-from .model import Duration, HttpUrl, LabelName, Model, NonEmpty, Problems, Slug, Uid, secret
+from .model import (MISSING_SECRET, Duration, HttpUrl, LabelName, Model, NonEmpty, Number, Problems, Selector, Slug,
+                    Uid, got, placeholder_or, quoted, secret)
 
 Severity = Literal["critical", "warning", "info"]
 SEVERITIES: tuple[Severity, ...] = ("critical", "warning", "info")
@@ -23,7 +25,7 @@ def _matching(pattern: str, max_length: int, what: str) -> tuple[AfterValidator,
     """A string check with its own message, and the same pattern in the JSON Schema (tools/schemas.py)."""
     def check(value: str) -> str:
         if len(value) > max_length or not re.fullmatch(pattern, value):
-            raise ValueError(f"{what} (got {value!r})")
+            raise ValueError(what + got(value))
         return value
     return AfterValidator(check), WithJsonSchema({"type": "string", "pattern": f"^{pattern}$", "maxLength": max_length})
 
@@ -64,15 +66,22 @@ class Datasource(Model):
     service: ClusterService | None = Field(None, description="an in-cluster service instead of a url")
     is_default: bool = False
     json_data: dict[str, Any] = {}
-    basic_auth_user: str | None = None
+    basic_auth_user: NonEmpty | None = None
     basic_auth_password: str | None = secret(None)
 
     @model_validator(mode="after")
     def _url_or_service(self) -> "Datasource":
+        problems = []
         if (self.url is None) == (self.service is None):
             found = "both url and service" if self.url else "neither url nor service"
-            raise Problems([("", f"has {found}; set exactly one: url (an http(s) URL) or "
-                                 "service ({name, namespace, port} of an in-cluster service)")])
+            problems.append(("", f"has {found}; set exactly one: url (an http(s) URL) or "
+                                 "service ({name, namespace, port} of an in-cluster service)"))
+        if self.basic_auth_user is not None and self.basic_auth_password is None:
+            problems.append(("basicAuthPassword", MISSING_SECRET))
+        if self.basic_auth_user is None and self.basic_auth_password is not None:
+            problems.append(("basicAuthPassword", "is sent only with a basicAuthUser: set basicAuthUser too"))
+        if problems:
+            raise Problems(problems)
         return self
 
     @property
@@ -99,23 +108,47 @@ class Datasources(Model):
         return [(kind, ds) for kind in ("prometheus", "loki", "alertmanager") if (ds := getattr(self, kind))]
 
 
+# The endpoints are secrets: their checks raise ValueError with a message that never repeats the value.
+def _addresses(addresses: str) -> str:
+    parts = [a.strip() for a in addresses.split(";") if a.strip()]
+    if not parts or not all(re.fullmatch(r"[^@\s]+@[^@\s]+\.[^@\s]+", a) for a in parts):
+        raise ValueError("must be e-mail addresses separated by ';'")
+    return addresses
+
+
+def _endpoint(schemes: tuple[str, ...]) -> AfterValidator:
+    def check(url: str) -> str:
+        parts = urllib.parse.urlsplit(url) if not any(c.isspace() for c in url) else None
+        if parts is None or parts.scheme not in schemes or not parts.hostname:
+            raise ValueError(f"must be a {' or '.join(s + '://' for s in schemes)} URL without spaces")
+        return url
+    return AfterValidator(placeholder_or(check))
+
+
+def _key(key: str) -> str:
+    if not key.strip() or any(c.isspace() for c in key):
+        raise ValueError("must be the integration key, without spaces")
+    return key
+
+
 class EmailIntegration(Model):
-    addresses: str = secret(min_length=3, description="';'-separated addresses")
+    addresses: Annotated[str, AfterValidator(placeholder_or(_addresses))] = secret(description="';'-separated addresses")
     single_email: bool = False
 
 
 class SlackIntegration(Model):
-    url: str = secret(min_length=1, description="incoming webhook URL")
+    url: Annotated[str, _endpoint(("https",))] = secret(description="incoming webhook URL")
     recipient: str | None = None
 
 
 class WebhookIntegration(Model):
-    url: str = secret(min_length=1)
+    # A secret: it may carry credentials (user:password@), which Grafana sends as basic auth.
+    url: Annotated[str, _endpoint(("http", "https"))] = secret()
     http_method: Literal["POST", "PUT"] = "POST"
 
 
 class PagerDutyIntegration(Model):
-    integration_key: str = secret(min_length=1)
+    integration_key: Annotated[str, AfterValidator(placeholder_or(_key))] = secret()
 
 
 class ContactPoint(Model):
@@ -161,8 +194,10 @@ class MuteTiming(Model):
 
     @model_validator(mode="after")
     def _known_location(self) -> "MuteTiming":
+        # An empty mute timing `{}` mutes always: _mutes_sometimes refuses it.
         if self.location is not None and self.location not in zoneinfo.available_timezones():
-            raise Problems([("location", f"unknown time zone '{self.location}'; use an IANA name such as Europe/Paris")])
+            raise Problems([("location", f"unknown time zone {quoted(self.location)}; use an IANA name such as "
+                                         "Europe/Paris")])
         return self
 
     @model_validator(mode="after")
@@ -204,14 +239,14 @@ class NotificationPolicy(Model):
     """The root of the organization's single policy tree."""
 
     receiver: NonEmpty
-    group_by: list[str] = ["grafana_folder", "alertname"]
+    group_by: list[LabelName | Literal["..."]] = ["grafana_folder", "alertname"]
     group_wait: Duration = "30s"
     group_interval: Duration = "5m"
     repeat_interval: Duration = "1h"
 
 
 class RuleOverride(Model):
-    threshold: float | None = None
+    threshold: Number | None = None
     for_: Duration | None = Field(None, alias="for")
 
 
@@ -221,7 +256,7 @@ class TeamRouting(Model):
     receiver: NonEmpty | None = None
     severity_receivers: dict[Severity, NonEmpty] = Field({}, description="also notified, per severity")
     mute_timings: list[NonEmpty] = []
-    group_by: list[LabelName] | None = None
+    group_by: list[LabelName | Literal["..."]] | None = None
 
 
 class FolderPermission(Model):
@@ -254,12 +289,12 @@ class GrafanaTeam(Model):
 class TeamSettings(Model):
     """What differs for one team in one stack."""
 
-    selector: str = Field("", description="extra label matchers, e.g. env=\"prod\"")
+    selector: Selector = Field("", description="extra label matchers, e.g. env=\"prod\"")
     overrides: dict[NonEmpty, RuleOverride] = {}
     routing: TeamRouting = TeamRouting()
     permissions: list[FolderPermission] = []
     grafana_team: GrafanaTeam | None = None
-    variables: dict[NonEmpty, float] = {}
+    variables: dict[NonEmpty, Number] = {}
 
 
 class Persistence(Model):
@@ -319,7 +354,7 @@ class Kubernetes(Model):
     @classmethod
     def _strong_enough(cls, password: str) -> str:
         if password.strip().lower() == "admin":
-            raise ValueError("must not be 'admin' (Grafana's default); choose a strong password")
+            raise ValueError("must not be Grafana's default password; choose a strong one")
         if len(password) < 8:
             raise ValueError("must be at least 8 characters")
         return password
@@ -334,9 +369,8 @@ class Kubernetes(Model):
     @model_validator(mode="after")
     def _ha_needs_a_database(self) -> "Kubernetes":
         if self.replicas > 1 and self.database_url is None:
-            raise Problems([("databaseUrl", f"replicas: {self.replicas} needs an external database shared by all "
-                                            "replicas (SQLite cannot be shared); set databaseUrl as a secret, e.g. "
-                                            "postgres://grafana:<password>@<host>:5432/grafana")])
+            # replicas > 1 needs an external database shared by all replicas (SQLite cannot be shared).
+            raise Problems([("databaseUrl", MISSING_SECRET)])
         if self.database_url is None and not self.persistence.enabled:
             raise Problems([("persistence.enabled", "without databaseUrl Grafana keeps its SQLite database on this "
                                                     "volume; keep persistence enabled or set databaseUrl")])
@@ -350,7 +384,7 @@ class Kubernetes(Model):
 class StackConfig(Model):
     grafana_url: HttpUrl
     grafana_auth: str | None = secret(None, min_length=1, description="service account token")
-    org_id: int = Field(ge=1)
+    org_id: int = Field(ge=1, le=2**63 - 1)  # Grafana holds org ids as int64
     protect: bool
     runbook_base_url: HttpUrl
     datasources: Datasources
@@ -364,15 +398,14 @@ class StackConfig(Model):
     def _kubernetes_consistent(self) -> "StackConfig":
         problems = []
         if self.kubernetes is None and self.grafana_auth is None:
-            problems.append(("grafanaAuth", "is required: the Grafana service account token, set with `pulumi config "
-                                            "set --secret grafanaAuth <token>` (a stack with a kubernetes section "
-                                            "deploys Grafana and logs in as its admin instead)"))
+            # The Grafana service account token (a stack with a kubernetes section logs in as its admin instead).
+            problems.append(("grafanaAuth", MISSING_SECRET))
         if self.kubernetes is not None and self.grafana_auth is not None:
             problems.append(("grafanaAuth", "is not used when the kubernetes section deploys Grafana (the provider "
                                             "logs in as its admin): remove it"))
         if self.kubernetes and self.grafana_url.rstrip("/") != self.kubernetes.url:
             problems.append(("grafanaUrl", f"must be {self.kubernetes.url}, where kubernetes.ingress.host serves the "
-                                           f"Grafana this stack deploys (got {self.grafana_url})"))
+                                           f"Grafana this stack deploys{got(self.grafana_url)}"))
         mailing = sorted(name for name, cp in self.contact_points.items() if cp.email)
         if self.kubernetes and self.kubernetes.smtp is None and mailing:
             problems.append(("kubernetes.smtp", f"is required: contact points {', '.join(mailing)} send e-mail, and the "

@@ -1,15 +1,18 @@
 """What a team declares once, for every environment: teams/<slug>/team.yaml."""
 from __future__ import annotations
 
+import re
 from typing import Annotated, Literal
 
 from pydantic import Field, PositiveFloat, StringConstraints, model_validator
 
 from . import template
-from .model import Duration, LabelName, Model, NonEmpty, Problems, Slug, Uid, duration_seconds, kebab
+from .model import (Duration, LabelName, Model, NonEmpty, Number, Problems, Selector, Slug, Template, Uid, duration_ms,
+                    kebab)
 from .slo import Slo, unique_names
 from .stack import Severity
 
+_BROKEN_PLACEHOLDER = re.compile(r"%\(")  # a '%(' left when every placeholder is taken out
 SELECTOR = template.placeholder("selector")
 THRESHOLD = template.placeholder("threshold")
 WINDOW = "window"  # the parameter an expression takes for its range, e.g. `increase(x[%(window)s])`
@@ -19,6 +22,8 @@ SOURCE_SELECTOR = "selector:{}"  # %(selector:kafka)s: the selector of the team'
 
 def source_selector(source: str) -> str:
     return template.placeholder(SOURCE_SELECTOR.format(source))
+
+
 MetricName = Annotated[str, StringConstraints(pattern=r"^[a-zA-Z_:][a-zA-Z0-9_:]*$")]
 Name = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]*$")]
 Comparison = Literal[">", "<", ">=", "<=", "==", "!="]
@@ -39,7 +44,7 @@ class Metric(Model):
         {}, description="values a label takes; as a map, each value's share of the traffic (counters)")
     rate: PositiveFloat | None = Field(None, description="counter: increase per second of one series; "
                                                          "histogram, summary: observations per second")
-    range: tuple[float, float] | None = Field(None, description="gauge: where its values lie ([0, 1]: a 0/1 flag); "
+    range: Annotated[list[Number], Field(min_length=2, max_length=2)] | None = Field(None, description="gauge: where its values lie ([0, 1]: a 0/1 flag); "
                                                                 "histogram, summary: where most observations lie")
     buckets: list[float] | None = Field(None, description="histogram: its bucket bounds (le), +Inf implied")
     source: Name | None = Field(None, description="one of the team's `sources` when an exporter, not the team's "
@@ -74,13 +79,13 @@ class AlertRule(Model):
     quantity: NonEmpty = Field(description=f"PromQL scoped with {SELECTOR}, or the name of one of the team's "
                                            "expressions; may use the team's expressions and variables as %(name)s")
     comparison: Comparison | None = None
-    threshold: float | None = Field(None, description=f"compared with the quantity; {THRESHOLD} in annotations")
+    threshold: Number | None = Field(None, description=f"compared with the quantity; {THRESHOLD} in annotations")
     window: Duration | None = Field(None, description="the range of expressions written with %(window)s")
     unit: NonEmpty | None = Field(None, description="Grafana unit of the quantity (percentunit, s, bytes, ...)")
     for_: Duration = Field(alias="for")
     severity: Severity
-    summary: NonEmpty
-    description: NonEmpty
+    summary: Template
+    description: Template
     runbook: Slug | None = Field(None, description="page under the stack's runbookBaseUrl")
     labels: dict[LabelName, str] = {}
     no_data: Literal["ok", "alerting"] = Field(description="what an empty result means for Grafana: ok, or alerting")
@@ -117,7 +122,8 @@ class TeamSpec(Model):
     title: NonEmpty
     folder: NonEmpty = Field(description="Grafana folder title")
     folder_uid: Uid | None = None
-    selector: NonEmpty = Field(description='label matchers every query carries, e.g. job="voicebot"')
+    selector: Annotated[Selector, StringConstraints(min_length=1)] = Field(
+        description='label matchers every query carries, e.g. job="voicebot"')
     sources: dict[Name, NonEmpty] = Field(
         {}, description='other scrape jobs the team reads (exporters), by name: {kafka: job="kafka-exporter"}')
     metrics: list[Metric] = Field(min_length=1)
@@ -126,7 +132,9 @@ class TeamSpec(Model):
     alert_interval: Duration = "1m"
     alert_group: NonEmpty | None = Field(None, description="the Grafana rule group's name (an adopted group keeps its own); the slug when unset")
     alerts: list[AlertRule] = []
-    variables: dict[NonEmpty, float] = Field({}, description="dashboard constants a stack may override")
+    variables: dict[Annotated[str, StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")], Number] = Field(
+        {}, description="dashboard constants a stack may override")
+    dashboards: list[Uid] = Field([], description="uids of the dashboards dashboards.py builds; exactly these")
     imports: list[DashboardImport] = []
     slos: list[Slo] = Field([], description="service level objectives: burn-rate alerts and an error-budget row "
                                             "(docs/slo.md)")
@@ -139,8 +147,8 @@ class TeamSpec(Model):
         dupes = sorted({n for n in names if names.count(n) > 1})
         if dupes:
             problems.append(("alerts", f"duplicate alert names: {', '.join(dupes)}; each alert needs its own name"))
-        seconds = duration_seconds(self.alert_interval)
-        if seconds < 10 or seconds % 10:  # Grafana's scheduler ticks every 10s and refuses other intervals
+        ms = duration_ms(self.alert_interval)
+        if ms < 10_000 or ms % 10_000:  # Grafana's scheduler ticks every 10s and refuses other intervals
             problems.append(("alert_interval", f"must be a multiple of 10s, e.g. 1m (got '{self.alert_interval}')"))
         problems += [(f"metrics.{i}.source", f"unknown source '{m.source}'; the team's sources: "
                                              f"{', '.join(self.sources) or 'none (declare them under sources:)'}")
@@ -165,6 +173,17 @@ class TeamSpec(Model):
             if (template.placeholder(WINDOW) in quantity) != (alert.window is not None):
                 problems.append((f"alerts.{index}.window", "give a window exactly when the quantity's expressions "
                                                            f"use {template.placeholder(WINDOW)}"))
+        declared = list(self.dashboards)
+        problems += [("dashboards", f"lists '{uid}' twice") for uid in sorted({u for u in declared if declared.count(u) > 1})]
+        for index, rule in enumerate(self.alerts):
+            for field in ("summary", "description"):
+                text = getattr(rule, field)
+                for name in template.names(text):
+                    if name not in {"threshold", *self.variables}:
+                        problems.append((f"alerts.{index}.{field}", f"unknown placeholder %({name})s; known: "
+                                                                    f"{', '.join(f'%({k})s' for k in sorted({'threshold', *self.variables}))}"))
+                if _BROKEN_PLACEHOLDER.search(template.PLACEHOLDER.sub("", text)):
+                    problems.append((f"alerts.{index}.{field}", "a '%(' that is no placeholder: write %(name)s"))
         problems += unique_names(self.slos, names)
         if problems:
             raise Problems(problems)

@@ -213,7 +213,7 @@ def test_a_bad_smtp_setting_names_the_field_and_what_is_allowed(prod_values, fie
 def test_a_missing_smtp_password_is_required_without_a_value_in_the_message(prod_values):
     message, monitor = run_fails(*on_kubernetes(prod_values, {**SINGLE, "smtp": {k: v for k, v in SMTP.items()
                                                                                    if k != "password"}}))
-    assert "grafana-platform:kubernetes.smtp.password: is required" in message
+    assert "grafana-platform:kubernetes.smtp.password: a secret this stack needs, not set" in message
     assert monitor.registrations == []
 
 
@@ -244,8 +244,9 @@ def test_an_smtp_password_written_in_clear_in_the_stack_file_is_refused(tmp_path
         "      user: grafana@acme-corp.com\n", "      user: grafana@acme-corp.com\n      password: in-clear-4711\n", 1))
     with pytest.raises(ConfigError) as error:
         render("prod", Layout.at(root))
-    assert ("grafana-platform:kubernetes.smtp.password: must be a secret; set it with: pulumi config set --stack prod "
-            "--secret --path 'grafana-platform:kubernetes.smtp.password' <value>") in str(error.value)
+    assert ("grafana-platform:kubernetes.smtp.password: must be a secret, not plain text in the stack file; set it "
+            "with: pulumi config set --stack prod --secret --path 'grafana-platform:kubernetes.smtp.password' "
+            "(value on stdin)") in str(error.value)
     assert "in-clear-4711" not in str(error.value)
 
 
@@ -407,7 +408,7 @@ def test_the_mute_timings_of_a_stack_carry_its_org_id_too(prod_values):
 
 def test_admin_as_the_admin_password_is_refused(prod_values):
     message, monitor = run_fails(*on_kubernetes(prod_values, {**SINGLE, "adminPassword": "admin"}))
-    assert "grafana-platform:kubernetes.adminPassword: must not be 'admin' (Grafana's default)" in message
+    assert "grafana-platform:kubernetes.adminPassword: must not be Grafana's default password" in message
     assert monitor.registrations == []
 
 
@@ -423,14 +424,15 @@ def test_a_plain_text_admin_password_is_refused_with_the_command_to_set_it(prod_
     secrets.remove("kubernetes")
     message, monitor = run_fails(values, secrets)
     assert ("pulumi config set --stack unit-test --secret --path "
-            "'grafana-platform:kubernetes.adminPassword' <value>") in message
+            "'grafana-platform:kubernetes.adminPassword' (value on stdin)") in message
     assert monitor.registrations == []
 
 
 def test_several_replicas_without_an_external_database_are_refused(prod_values):
     section = {k: v for k, v in PROD_HA.items() if k != "databaseUrl"}
     message, monitor = run_fails(*on_kubernetes(prod_values, section))
-    assert "grafana-platform:kubernetes.databaseUrl: replicas: 2 needs an external database" in message
+    assert ("grafana-platform:kubernetes.databaseUrl: a secret this stack needs, not set; set it with: pulumi config "
+            "set --stack unit-test --secret --path 'grafana-platform:kubernetes.databaseUrl'") in message
     assert monitor.registrations == []
 
 

@@ -1,13 +1,22 @@
-"""Property: random damage to a valid stack or team file gives success or one ConfigError, never a traceback.
+"""Property: random damage to a valid stack file, team file or team code gives success or one
+ConfigError, never a traceback, a hang or a write.
 
-Mutations (one to three per example): delete a key or list item, change a value's type, insert an
-unknown key, replace a string with garbage. The program runs for real under recording mocks; a
-ConfigError must come before any resource is registered.
+- Values (one to three mutations per example): delete a key or list item, change a value's type,
+  insert an unknown key, replace a string with garbage; run through the real program under mocks.
+- Structure (the YAML text itself): duplicate keys in any spelling (case, NFKC, bare beside
+  namespaced), namespaces misspelled, tags, anchors and aliases (recursive ones too), nesting
+  hundreds deep, odd Unicode (zero-width, bidi, combining, escaped control characters); run
+  through `python -m tools.render` in-process: exit 0, or exit 1 with one message and nothing written.
+- Team code: dashboards.py built from statements that return odd shapes, raise anything (SystemExit
+  and KeyboardInterrupt too), exit the process, cancel the time limit and loop, flood the output;
+  the estate is either complete (every declared dashboard) or one error naming a team file.
+A ConfigError must come before any resource is registered.
 """
 from __future__ import annotations
 
 import copy
 import os
+import re
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -145,3 +154,177 @@ def test_a_mutated_team_file_gives_success_or_one_config_error(private_teams, ca
     spec, _ = case
     (private_teams / TEAM / "team.yaml").write_text(yaml.safe_dump(spec, sort_keys=False, allow_unicode=True))
     event(outcome(copy.deepcopy(PROD), list(PROD_SECRETS)))
+
+
+# ------------------------------------------------------------------------------------- structure
+
+P = "grafana-platform:"
+TAGS = ["!!binary", "!!set", "!!timestamp", "!!python/object:os.system", "!x", "!!str", "!!int", "!!float", "!!map",
+        "!!omap", "!"]
+ODD = ["\u200b", "\u200f", "\u202e", "\u0301", "\ufeff", "ｘ", "\u00a0", "\\0", "\\x07", "\\ud800", "\\U0001F600"]
+LINE = re.compile(r"^(?P<indent> *)(?P<dash>- )?(?P<key>[^:#\s][^:#]*?):(?P<rest>( .*)?)$")
+
+
+def keyed_lines(text: str) -> list[int]:
+    return [i for i, line in enumerate(text.split("\n")) if LINE.match(line)]
+
+
+@st.composite
+def damaged_text(draw, original: str) -> tuple[str, list[str]]:
+    """`original` YAML text with 1-3 structural mutations, and what was done."""
+    lines = original.split("\n")
+    done = []
+    for _ in range(draw(st.integers(1, 3))):
+        candidates = [i for i, line in enumerate(lines) if LINE.match(line)]
+        i = draw(st.sampled_from(candidates))
+        m = LINE.match(lines[i])
+        indent, dash, key, rest = m["indent"], m["dash"] or "", m["key"], m["rest"] or ""
+        kind = draw(st.sampled_from(["duplicate", "respell", "namespace", "tag", "alias", "nest", "unicode"]))
+        if kind == "duplicate":  # the same key again, in its own spelling or another
+            spelling = draw(st.sampled_from([key, key.upper(), key.title(), key.replace(P, ""),
+                                             "".join(chr(ord(c) + 0xFEE0) if "!" <= c <= "~" else c for c in key)]))
+            lines.insert(i + 1, f"{indent}{' ' * len(dash)}{spelling}: 1")
+        elif kind == "respell":
+            lines[i] = f"{indent}{dash}{draw(st.sampled_from([key.upper(), key + 's', key[:-1] or 'x']))}:{rest}"
+        elif kind == "namespace" and ":" in key:
+            namespace = draw(st.sampled_from(["grafana-platfrom", "Grafana-Platform", "grafana", "kubernetes",
+                                              "pulumi", "", "x"]))
+            lines[i] = f"{indent}{dash}{namespace}{':' if namespace else ''}{key.split(':', 1)[1]}:{rest}"
+        elif kind == "tag" and rest.strip():
+            lines[i] = f"{indent}{dash}{key}: {draw(st.sampled_from(TAGS))} {rest.strip()}"
+        elif kind == "alias" and rest.strip():
+            name = draw(st.sampled_from(["a", "b"]))
+            target = draw(st.sampled_from(candidates))
+            lines[i] = f"{indent}{dash}{key}: &{name} {rest.strip()}"
+            t = LINE.match(lines[target])
+            recursive = draw(st.booleans())
+            value = f"&{name} [*{name}]" if recursive else f"*{name}"
+            lines[target] = f"{t['indent']}{t['dash'] or ''}{t['key']}: {value}"
+        elif kind == "nest" and rest.strip():
+            depth = draw(st.integers(1, 400))
+            lines[i] = f"{indent}{dash}{key}: {'[' * depth}{rest.strip()}{']' * depth}"
+        elif kind == "unicode":
+            odd = draw(st.sampled_from(ODD))
+            where = draw(st.integers(0, len(key)))
+            lines[i] = f'{indent}{dash}"{key[:where]}{odd}{key[where:]}":{rest}'
+        else:
+            continue
+        done.append(f"{kind} line {i + 1}")
+    return "\n".join(lines), done
+
+
+def render_outcome(layout, stack: str, out: Path) -> str:
+    """`ok` or `error`; an error is one short message, exit 1, and nothing written."""
+    import contextlib
+    import io
+
+    import tools.render
+
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
+        code = tools.render.main(["--root", str(layout.root), "--stack", stack, "--out", str(out)])
+    if code == 0:
+        return "ok"
+    message = err.getvalue()
+    assert code == 1 and message.startswith("error: "), message
+    assert message.count("invalid configuration") == 1 and "Traceback" not in message, message
+    assert len(message.splitlines()) <= 15, message
+    assert not out.exists(), message
+    return "error"
+
+
+@pytest.fixture(scope="module")
+def structure_project():
+    with tempfile.TemporaryDirectory() as tmp:
+        yield scratch_layout(Path(tmp) / "project", (TEAM,)), Path(tmp)
+
+
+def one_team_stack_text() -> str:
+    data = yaml.safe_load((ROOT / "stacks" / "Pulumi.prod.yaml").read_text())
+    data["config"][f"{P}teams"] = {TEAM: data["config"][f"{P}teams"][TEAM]}
+    return yaml.safe_dump(data, sort_keys=False)
+
+
+STACK_TEXT = one_team_stack_text()
+TEAM_TEXT = (ROOT / "teams" / TEAM / "team.yaml").read_text()
+
+
+def test_the_undamaged_texts_render(structure_project):
+    layout, tmp = structure_project
+    layout.stack_file("fuzz").write_text(STACK_TEXT)
+    assert render_outcome(layout, "fuzz", tmp / "undamaged") == "ok"
+
+
+@FUZZ
+@given(case=damaged_text(STACK_TEXT))
+def test_a_structurally_damaged_stack_file_renders_or_gives_one_error(structure_project, case):
+    layout, tmp = structure_project
+    text, _ = case
+    layout.stack_file("fuzz").write_text(text)
+    (layout.team_dir(TEAM) / "team.yaml").write_text(TEAM_TEXT)
+    out = Path(tempfile.mkdtemp(dir=tmp)) / "out"
+    event(render_outcome(layout, "fuzz", out))
+
+
+@FUZZ
+@given(case=damaged_text(TEAM_TEXT))
+def test_a_structurally_damaged_team_file_renders_or_gives_one_error(structure_project, case):
+    layout, tmp = structure_project
+    text, _ = case
+    layout.stack_file("fuzz").write_text(STACK_TEXT)
+    (layout.team_dir(TEAM) / "team.yaml").write_text(text)
+    out = Path(tempfile.mkdtemp(dir=tmp)) / "out"
+    event(render_outcome(layout, "fuzz", out))
+
+
+# ------------------------------------------------------------------------------------- team code
+
+DECLARED = "api-production-overview"
+RETURNS = ["[]", "None", "[1]", "'x'", "{}", "[None]", f"[board({DECLARED!r}, 'A')]", f"[board({DECLARED!r}, 'A')] * 2",
+           "[board('../x', 'A')]", "[board('a' * 41, 'A')]", "(board(%r, 'A'),)" % DECLARED, "iter([])",
+           "[board('api-production-other', 'B')]", "[object()]"]
+STATEMENTS = [
+    "raise SystemExit(0)", "raise SystemExit('bye')", "raise KeyboardInterrupt", "raise GeneratorExit",
+    "raise StopIteration", "raise MemoryError", "raise ValueError('x' * 100000)", "raise BaseException()",
+    "import os; os._exit(0)", "import sys; sys.exit(3)", "import posix; posix._exit(0)",
+    "print('x' * 200000)", "import sys; sys.stderr.write('y' * 200000)",
+    "import os; os.environ.clear()", "import signal; signal.setitimer(signal.ITIMER_REAL, 0)",
+    "import faulthandler; faulthandler.cancel_dump_traceback_later()",
+    "import signal; signal.signal(signal.SIGALRM, signal.SIG_IGN)",
+    "def f(): return f()\n    f()", "import sys; sys.setrecursionlimit(10)",
+    "import os; os.kill(os.getppid(), 9)", "import os; os.system('true')", "open('x.txt', 'w')",
+    "import ctypes; ctypes.string_at(0)", "while True: pass", "pass", "pass", "pass",
+]
+
+
+@st.composite
+def team_code(draw) -> str:
+    body = draw(st.one_of(st.just([]), st.lists(st.sampled_from(STATEMENTS), max_size=3)))
+    body.append(f"return {draw(st.one_of(st.just(RETURNS[6]), st.sampled_from(RETURNS)))}")
+    at_import = draw(st.sampled_from(["", "", "", "import sys\nsys.exit(0)\n", "raise KeyboardInterrupt\n", "x = (\n"]))
+    return ("from dashboards import board\n" + at_import + "\n\ndef dashboards(team):\n"
+            + "".join(f"    {line}\n" for line in body))
+
+
+@settings(max_examples=int(os.environ.get("FUZZ_EXAMPLES", 60)), deadline=None,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+@given(source=team_code())
+def test_team_code_gives_its_declared_dashboards_or_one_error_naming_a_team_file(private_teams, source, monkeypatch):
+    import estate.team_code
+
+    monkeypatch.setattr(estate.team_code, "TIME_LIMIT", 0.5)
+    (private_teams / TEAM / "team.yaml").write_text(TEAM_TEXT)
+    (private_teams / TEAM / "dashboards.py").write_text(source)
+    monitor = RecordingMonitor()
+    try:
+        run = run_values(copy.deepcopy(PROD), list(PROD_SECRETS), monitor)
+    except ConfigError as e:
+        message = str(e)
+        assert message.startswith((f"teams/{TEAM}/dashboards.py: ", f"teams/{TEAM}/team.yaml: ")), message
+        assert message.count("invalid configuration") == 1 and "Traceback" not in message, message
+        assert len(message.splitlines()) <= 15, message
+        assert monitor.registrations == []
+        event("error")
+        return
+    assert [d.uid for d in run.estate.teams[0].dashboards] == [DECLARED]
+    event("ok")

@@ -377,7 +377,7 @@ class Receivers:
     notes: list[str] = field(default_factory=list)
 
 
-_SECRET = "<set with pulumi config set --secret>"
+_SECRET = "<secure set with pulumi config set --secret>"  # the estate's placeholder form (estate.model.PLACEHOLDER)
 
 
 def contact_points_for(folder: Folder, rules: list[dict], stack: str) -> Receivers:

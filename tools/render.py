@@ -13,6 +13,8 @@ import argparse
 import atexit
 import functools
 import json
+import os
+import re
 import shutil
 import sys
 import tempfile
@@ -24,14 +26,14 @@ import yaml
 
 from components.types import ResourceType
 from estate import PROJECT, PROJECT_LAYOUT, ConfigError, Estate, Layout, Team
-from estate.config import config_from_file
+from estate.config import config_from_file, stack_file
 from tools.mocks import Run, run_program
 
 
 def render(stack: str, layout: Layout = PROJECT_LAYOUT) -> Run:
-    path = layout.stack_file(stack)
-    if not path.exists():
-        raise ConfigError(layout.relative(path), [("", f"no such stack; available: {', '.join(layout.stack_names())}")])
+    """Run the program for `stack` on its stack file alone: the config set in-process, so an
+    ambient PULUMI_CONFIG is never merged in (program.engine_config reads one source)."""
+    stack_file(stack, layout)
     return run_program(stack, *config_from_file(stack, layout), layout=layout)
 
 
@@ -66,14 +68,40 @@ _RuleFileDumper.add_representer(str, lambda dumper, text: dumper.represent_scala
     "tag:yaml.org,2002:str", text, style="|" if "\n" in text else None))
 
 
-def write(run: Run, out: Path) -> None:
-    """Write the render into `out`, replacing what was there only once everything is written.
+MARKER = ".grafana-platform-render"  # marks a folder as a render this tool may replace
+_FILE_NAME = re.compile(r"[A-Za-z0-9_-]{1,40}")  # a uid or team slug: never a path
 
-    Everything is written into a staging folder next to `out` (same file system, so the final
-    rename is one step); on any failure the staging folder is removed and `out` left as it was.
+
+class OutError(Exception):
+    """An --out the render must not write to; the message is one line."""
+
+
+def check_out(out: Path, layout: Layout = PROJECT_LAYOUT) -> None:
+    """Refuse an `out` that is a file, or a folder holding anything but an earlier render (the
+    project's teams/ or stacks/, a home folder), or a folder inside the project's stacks/ or teams/."""
+    target = out.resolve()
+    if target.exists() and not target.is_dir():
+        raise OutError(f"--out {out}: is a file, not a folder; give a new or empty folder, or an earlier render's")
+    for folder in (layout.stacks, layout.teams):
+        if target == folder.resolve() or target.is_relative_to(folder.resolve()):
+            raise OutError(f"--out {out}: is inside the project's {folder.name}/ folder; give a folder outside it, "
+                           "e.g. render/<stack>")
+    if target.is_dir() and any(target.iterdir()) and not (target / MARKER).is_file():
+        raise OutError(f"--out {out}: holds files that are not an earlier render (no {MARKER}); give a new or "
+                       "empty folder, or an earlier render's")
+
+
+def write(run: Run, out: Path) -> None:
+    """Write the render into `out`, and only there, replacing an earlier render once everything is written.
+
+    `out` must be new, empty or an earlier render (check_out). Everything is written into a staging
+    folder inside `out` first; only then are the earlier render's files replaced by the new ones.
+    On any failure the staging folder is removed and `out` is left as it was.
     """
-    out.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=".render-", dir=out.parent))
+    check_out(out)
+    created = not out.exists()
+    out.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=out))
     try:
         registrations = sorted(run.registrations, key=lambda r: (r.type, r.name, r.parent))
         (staging / "resources.json").write_text(
@@ -83,16 +111,22 @@ def write(run: Run, out: Path) -> None:
             (staging / ALERTS).write_text(json.dumps(alerts(run.estate), indent=2, sort_keys=True) + "\n")
         (staging / "dashboards").mkdir()
         for board in run.of_type(ResourceType.DASHBOARD):
-            (staging / "dashboards" / f"{board.name}.json").write_text(board.inputs["configJson"])
+            (staging / "dashboards" / f"{_file_name(board.name)}.json").write_text(board.inputs["configJson"])
         (staging / "rules").mkdir()
         for team in run.estate.teams:
-            (staging / "rules" / f"{team.slug}.yaml").write_text(
+            (staging / "rules" / f"{_file_name(team.slug)}.yaml").write_text(
                 yaml.dump(rules_file(team), Dumper=_RuleFileDumper, sort_keys=False, width=120, allow_unicode=True))
-        if out.exists():
-            shutil.rmtree(out)
-        staging.rename(out)
+        (staging / MARKER).write_text("written by python -m tools.render; the next render replaces this folder\n")
+        for old in out.iterdir():
+            if old != staging:
+                shutil.rmtree(old) if old.is_dir() and not old.is_symlink() else old.unlink()
+        for new in staging.iterdir():
+            new.rename(out / new.name)
+        staging.rmdir()
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
+        if created:
+            shutil.rmtree(out, ignore_errors=True)
         raise
 
 
@@ -103,6 +137,12 @@ def alerts(estate: Estate) -> dict:
                                      "noData": rule.no_data}
                         for rule in team.rules}
             for team in estate.teams}
+
+
+def _file_name(name: str) -> str:
+    if not _FILE_NAME.fullmatch(name):  # the estate refuses such uids; a render never writes outside --out
+        raise OutError(f"refusing to write a file named {name[:60]!r}: not a uid")
+    return name
 
 
 def summary(stack: str, run: Run) -> str:
@@ -170,12 +210,23 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--root", type=Path, default=PROJECT_LAYOUT.root,
                         help="project folder holding Pulumi.yaml, stacks/ and teams/ (default: this checkout)")
     args = parser.parse_args(argv)
+    layout = Layout.at(args.root)
     try:
-        run = render(args.stack, Layout.at(args.root))
+        check_out(args.out, layout)  # before the run: a refused --out costs nothing and writes nothing
+        if "PULUMI_CONFIG" in os.environ:
+            print("note: PULUMI_CONFIG in the environment is ignored; the render reads "
+                  f"stacks/Pulumi.{args.stack}.yaml alone", file=sys.stderr)
+        run = render(args.stack, layout)
+        write(run, args.out)
     except ConfigError as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
-    write(run, args.out)
+    except OutError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    except OSError as e:
+        print(f"error: --out {args.out}: cannot write the render ({e.strerror or e})", file=sys.stderr)
+        return 1
     print(summary(args.stack, run))
     return 0
 

@@ -150,7 +150,8 @@ def _both_spellings(by_alias: Any, by_name: Any, one_spelling: set[str] = frozen
     for alias, name in renamed.items():
         properties[name] = {**properties[alias], "doNotSuggest": True,
                             "description": f"the same as {alias}, which is the spelling to use"}
-    required = by_alias.get("required", [])
+    # A secret is never required in the file (see _secrets_as_secure): at most one spelling of it.
+    required = [r for r in by_alias.get("required", []) if by_alias["properties"].get(r, {}).get("secret") is not True]
     rules = [{"oneOf": [{"required": [alias]}, {"required": [renamed[alias]]}]} if alias in required
              else {"not": {"required": [alias, renamed[alias]]}}
              for alias in renamed]
