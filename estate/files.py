@@ -82,7 +82,7 @@ class _Constructor(yaml.constructor.SafeConstructor):
         for key_node, value_node in node.value:
             if key_node.tag == "tag:yaml.org,2002:merge" or (key_node.tag == _STR and key_node.value == "<<"
                                                               and isinstance(key_node, yaml.ScalarNode)
-                                                              and key_node.style is None):
+                                                              and not key_node.style):  # plain: None, or '' from libyaml
                 self.problem(key_node, "merge keys (<<) are not allowed; write the keys out")
                 continue
             key = self.construct_object(key_node, deep=deep)
@@ -115,10 +115,15 @@ for _tag in ("tag:yaml.org,2002:timestamp", "tag:yaml.org,2002:binary", "tag:yam
     _Constructor.yaml_constructors.pop(_tag, None)
 
 
-if hasattr(yaml, "CParser"):  # libyaml's parser and composer: fast, and safe once the events were checked
-    class _Loader(yaml.CParser, _Constructor, _Resolver):
+try:  # libyaml's parser and composer (PyYAML's wheels ship it): fast, and safe once the events were checked
+    from yaml._yaml import CParser
+except ImportError:
+    CParser = None
+
+if CParser is not None:
+    class _Loader(CParser, _Constructor, _Resolver):
         def __init__(self, stream: str) -> None:
-            yaml.CParser.__init__(self, stream)
+            CParser.__init__(self, stream)
             _Constructor.__init__(self)
             _Resolver.__init__(self)
 else:

@@ -53,7 +53,10 @@ def synthetic_project(root: Path, teams: int) -> Path:
     for index in range(teams):
         slug = sources[index % len(sources)]
         new = clone_slug(slug, index)
-        clones[new] = originals[slug]
+        clones[new] = dict(originals[slug])
+        if "grafanaTeam" in clones[new]:  # Grafana team names are unique in an organization
+            clones[new]["grafanaTeam"] = {**clones[new]["grafanaTeam"],
+                                          "name": f"{clones[new]['grafanaTeam']['name']} {index}"}
         _clone_team(PROJECT_LAYOUT.team_dir(slug), layout.team_dir(new), slug, new, index)
     stack["config"][f"{PROJECT}:teams"] = clones
     layout.stack_file(STACK).write_text(yaml.safe_dump(stack, sort_keys=False))
