@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Mapping
+from typing import Callable, Mapping
 
 from pydantic import ValidationError
 
@@ -115,12 +115,7 @@ def load_estate(stack: str, config: Mapping[str, str], secret_keys: set[str],
                 (f"{PROJECT}:teams.{slug}", f"unknown team {quoted(slug)}; allowed: {', '.join(available)}")
                 for slug in unknown
             ])
-        specs = {slug: load_team_spec(slug, layout) for slug in sorted(stack_config.teams)}
-        problems = [p for slug, spec in specs.items() for p in _settings_problems(slug, spec, stack_config.teams[slug])]
-        if problems:
-            raise ConfigError(where, problems)
-        teams = tuple(_load_team(slug, spec, stack_config.teams[slug], stack_config, layout)
-                      for slug, spec in specs.items())
+        teams = _load_teams(stack_config, where, layout)
         for team in teams:  # what Grafana cannot run as promtool tested it stops here, before any resource
             grafana_templates.check_rules(team.rules, layout.relative(layout.team_dir(team.slug) / "team.yaml"))
         _check_unique_uids(stack_config, teams, where, layout)
@@ -160,7 +155,38 @@ def _settings_problems(slug: str, spec: TeamSpec, settings: TeamSettings) -> lis
     return problems
 
 
-def _load_team(slug: str, spec: TeamSpec, settings: TeamSettings, config: StackConfig, layout: Layout) -> Team:
+def _load_teams(config: StackConfig, where: str, layout: Layout) -> tuple[Team, ...]:
+    """Every team, in order, with the problem a load one step at a time would meet first: a team.yaml
+    that does not validate, then what the stack file says of a team that it does not have, then
+    each team's own problems in order.
+
+    Each team's code goes to the worker as soon as its rules are resolved, while the next team.yaml
+    is read; its dashboards are finished after, so the worker builds them meanwhile."""
+    problems: list[tuple[str, str]] = []
+    started: list[Callable[[], Team]] = []
+    failure = None
+    try:
+        for slug in sorted(config.teams):
+            spec = load_team_spec(slug, layout)
+            problems += _settings_problems(slug, spec, config.teams[slug])
+            if not problems and failure is None:
+                try:
+                    started.append(_load_team(slug, spec, config.teams[slug], config, layout))
+                except Exception as e:  # raised after the problems of the teams before it
+                    failure = e
+        if problems:
+            raise ConfigError(where, problems)
+        teams = tuple(finish() for finish in started)
+        if failure is not None:
+            raise failure
+        return teams
+    finally:
+        team_code.cancel_outstanding()  # a problem stops the load: the team code sent after it is ended
+
+
+def _load_team(slug: str, spec: TeamSpec, settings: TeamSettings, config: StackConfig,
+               layout: Layout) -> Callable[[], Team]:
+    """Resolve a team up to its team code, which is sent to the worker; the function returned finishes it."""
     selector = ", ".join(s for s in (spec.selector, settings.selector) if s.strip())
     spec_file = layout.relative(layout.team_dir(slug) / "team.yaml")
     # an exporter's series carry the stack's labels (env="prod") as the team's own do
@@ -186,10 +212,13 @@ def _load_team(slug: str, spec: TeamSpec, settings: TeamSettings, config: StackC
                     {r.alert: AlertView(r.alert, r.quantity, r.comparison, r.threshold, r.unit) for r in rules},
                     {name: promql_text(spec, template.placeholder(name), selectors, variables, {}, keep=(WINDOW,))
                      for name in spec.expressions})
-    dashboards = tuple(_dashboards(slug, spec, selectors, contract, view, config, layout))
-    return Team(slug=slug, spec=spec, settings=settings, selector=selector,
-                folder_uid=spec.folder_uid or slug, dashboards=dashboards, rules=rules,
-                notification_templates=team_overrides(slug, layout), sources=sources)
+    finish_dashboards = _dashboards(slug, spec, selectors, contract, view, config, layout)
+
+    def finish() -> Team:
+        return Team(slug=slug, spec=spec, settings=settings, selector=selector,
+                    folder_uid=spec.folder_uid or slug, dashboards=tuple(finish_dashboards()), rules=rules,
+                    notification_templates=team_overrides(slug, layout), sources=sources)
+    return finish
 
 
 def _resolve_rule(slug: str, rule: AlertRule, settings: TeamSettings, config: StackConfig,
@@ -249,18 +278,30 @@ def promql_text(spec: TeamSpec, text: str, selectors: dict[str, str], variables:
 
 
 def _dashboards(slug: str, spec: TeamSpec, selectors: dict[str, str], contract: Contract, view: TeamView,
-                config: StackConfig, layout: Layout) -> list[Dashboard]:
+                config: StackConfig, layout: Layout) -> Callable[[], list[Dashboard]]:
+    """Send the team's code to the worker; the function returned builds the dashboards once it answered."""
+    team_dir = layout.team_dir(slug)
+    module_path = team_dir / "dashboards.py"
+    module_file = layout.relative(module_path)
+    pending = None
+    if module_path.exists() or spec.dashboards:
+        if not module_path.exists():
+            raise ConfigError(layout.relative(team_dir / "team.yaml"), [
+                ("dashboards", f"declares {', '.join(spec.dashboards)}, which {module_file} builds; that file is missing")])
+        pending = team_code.start_dashboards(slug, module_path, view, module_file)
+    return lambda: _finish_dashboards(slug, spec, selectors, contract, pending, config, layout)
+
+
+def _finish_dashboards(slug: str, spec: TeamSpec, selectors: dict[str, str], contract: Contract,
+                       pending: team_code.PendingDashboards | None, config: StackConfig,
+                       layout: Layout) -> list[Dashboard]:
     team_dir = layout.team_dir(slug)
     relative = layout.relative
     spec_file = relative(team_dir / "team.yaml")
     sources: list[tuple[str, dict]] = []
-    module_path = team_dir / "dashboards.py"
-    module_file = relative(module_path)
-    if module_path.exists() or spec.dashboards:
-        if not module_path.exists():
-            raise ConfigError(spec_file, [("dashboards", f"declares {', '.join(spec.dashboards)}, which "
-                                                         f"{module_file} builds; that file is missing")])
-        built = team_code.run_dashboards(slug, module_path, view, module_file)
+    module_file = relative(team_dir / "dashboards.py")
+    if pending is not None:
+        built = pending.result()
         for board in built:
             _check_uid(module_file, board)
         sources += [(module_file, board) for board in built]

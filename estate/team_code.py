@@ -44,11 +44,17 @@ _ANSWER_LIMIT = 64 << 20
 
 
 class _Worker:
-    """The team-code process: started once, restarted if it ever ends."""
+    """The team-code process: started once, restarted if it ever ends.
+
+    Requests are sent as soon as a team's view is known (`submit`); the worker runs them side by
+    side and answers in the order asked (`answer`), so the program resolves the next team while
+    the worker builds the dashboards of the ones before."""
 
     def __init__(self) -> None:
         self.process: subprocess.Popen | None = None
         self.lock = threading.Lock()
+        self.sent = self.received = 0  # requests sent to this process, answers read from it
+        self.buffer = bytearray()
 
     def start(self) -> None:
         with self.lock:
@@ -59,23 +65,91 @@ class _Worker:
                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
                     env={"PATH": os.defpath, "LC_ALL": "C.UTF-8", "PYTHONHASHSEED": "0"},
                     cwd="/", close_fds=True, start_new_session=True)
+                self.sent = self.received = 0
+                self.buffer.clear()
 
-    def ask(self, request: dict, limit: float) -> dict:
+    def submit(self, request: dict) -> "_Ticket":
         self.start()
         with self.lock:
             process = self.process
             try:
                 process.stdin.write((json.dumps(request) + "\n").encode())
                 process.stdin.flush()
-                line = _read_line(process.stdout, limit + _ANSWER_GRACE)
+            except OSError as e:
+                self._stop()
+                return _Ticket(None, 0, f"the team-code process failed ({e})")
+            self.sent += 1
+            return _Ticket(process, self.sent - 1)
+
+    def answer(self, ticket: "_Ticket", limit: float) -> dict:
+        with self.lock:
+            if ticket.failure is None and ticket.process is not self.process:
+                ticket.failure = "the team-code process failed (it ended before it answered)"
+            if ticket.failure is None and ticket.index < self.received:
+                ticket.failure = "the request was cancelled"
+            if ticket.failure is not None:
+                return _worker_error(ticket.failure)
+            try:
+                while self.received <= ticket.index:  # answers to abandoned requests are passed over
+                    kind, body = self._read_frame(limit + _ANSWER_GRACE)
+                    self.received += 1
             except (OSError, TimeoutError, ValueError) as e:
                 self._stop()
-                return {"error": {"type": "Worker", "message": f"the team-code process failed ({e})", "line": None}}
+                return _worker_error(f"the team-code process failed ({e})")
         try:
-            return json.loads(line)
+            answer = json.loads(body)
         except ValueError:
+            answer = None
+        if kind == b"R":  # the team's process's own bytes: whatever they are, they are its answer
+            if isinstance(answer, dict):
+                return answer
+            return {"error": {"type": "Exit", "message": "the team code's process ended before it answered", "line": None}}
+        if isinstance(answer, dict):
+            return answer
+        with self.lock:
             self._stop()
-            return {"error": {"type": "Worker", "message": "the team-code process answered nonsense", "line": None}}
+        return _worker_error("the team-code process answered nonsense")
+
+    def cancel(self) -> None:
+        """End the requests still outstanding (the program stopped at an earlier team's problem)."""
+        with self.lock:
+            if self.process is None or self.received == self.sent:
+                return
+            try:
+                self.process.stdin.write(b'{"cancel": true}\n')
+                self.process.stdin.flush()
+                while self.received < self.sent:
+                    self._read_frame(_ANSWER_GRACE)
+                    self.received += 1
+            except (OSError, TimeoutError, ValueError):
+                self._stop()
+
+    def _read_frame(self, timeout: float) -> tuple[bytes, bytes]:
+        """One answer: `R <n>` or `E <n>`, a newline, n bytes."""
+        deadline = time.monotonic() + timeout
+        header = self._read_until(lambda: self.buffer.find(b"\n") + 1, deadline)
+        kind, _, size = bytes(self.buffer[:header - 1]).partition(b" ")
+        if kind not in (b"R", b"E") or not size.isdigit() or int(size) > _ANSWER_LIMIT + 1024:
+            raise ValueError("answer too large" if size.isdigit() else "it answered nonsense")
+        end = header + int(size)
+        self._read_until(lambda: end if len(self.buffer) >= end else 0, deadline)
+        body = bytes(self.buffer[header:end])
+        del self.buffer[:end]
+        return kind, body
+
+    def _read_until(self, complete, deadline: float) -> int:
+        fd = self.process.stdout.fileno()
+        while not (position := complete()):
+            if len(self.buffer) > _ANSWER_LIMIT + 2048:
+                raise ValueError("answer too large")
+            wait = deadline - time.monotonic()
+            if wait <= 0 or not select.select([fd], [], [], wait)[0]:
+                raise TimeoutError("no answer in time")
+            chunk = os.read(fd, 1 << 20)
+            if not chunk:
+                raise OSError("it ended")
+            self.buffer += chunk
+        return position
 
     def _stop(self) -> None:
         if self.process is not None:
@@ -84,21 +158,15 @@ class _Worker:
             self.process = None
 
 
-def _read_line(stream, timeout: float) -> bytes:
-    deadline = time.monotonic() + timeout
-    data = bytearray()
-    fd = stream.fileno()
-    while not data.endswith(b"\n"):
-        wait = deadline - time.monotonic()
-        if wait <= 0 or not select.select([fd], [], [], wait)[0]:
-            raise TimeoutError("no answer in time")
-        chunk = os.read(fd, 1 << 16)
-        if not chunk:
-            raise OSError("it ended")
-        data += chunk
-        if len(data) > _ANSWER_LIMIT + 1024:
-            raise ValueError("answer too large")
-    return bytes(data)
+class _Ticket:
+    """A request sent to the worker: its place in that process's answers."""
+
+    def __init__(self, process: subprocess.Popen | None, index: int, failure: str | None = None) -> None:
+        self.process, self.index, self.failure = process, index, failure
+
+
+def _worker_error(message: str) -> dict:
+    return {"error": {"type": "Worker", "message": message, "line": None}}
 
 
 def _not_dumpable() -> None:
@@ -118,26 +186,49 @@ def prepare() -> None:
     _worker.start()
 
 
-def run_dashboards(slug: str, path: Path, view: TeamView, shown_as: str) -> list[dict]:
-    """The dashboards `dashboards(view)` in `path` returns, as JSON data; one ConfigError naming
-    `shown_as` and the line otherwise."""
+class PendingDashboards:
+    """Team code sent to the worker; `result()` waits for its dashboards (or raises its ConfigError)."""
+
+    def __init__(self, ticket: _Ticket, limit: float, shown_as: str) -> None:
+        self.ticket, self.limit, self.shown_as = ticket, limit, shown_as
+
+    def result(self) -> list[dict]:
+        answer = _worker.answer(self.ticket, self.limit)
+        if "ok" in answer and isinstance(answer["ok"], list) and all(isinstance(b, dict) for b in answer["ok"]):
+            return answer["ok"]
+        error: dict[str, Any] = answer.get("error") if isinstance(answer.get("error"), dict) else {}
+        kind, message, line = error.get("type", "Error"), error.get("message", "failed"), error.get("line")
+        if kind == "TimeLimit":
+            message = f"did not return within {self.limit:g} s (an endless loop?); it was stopped"
+        elif kind not in ("Missing", "Result", "Exit", "Worker", "TooLarge"):
+            message = f"{kind}: {message}" if message else kind
+        return _fail(self.shown_as, line, message)
+
+
+def start_dashboards(slug: str, path: Path, view: TeamView, shown_as: str) -> PendingDashboards:
+    """Send `dashboards(view)` in `path` to the worker; the answer is read by `.result()`: the
+    dashboards as JSON data, or one ConfigError naming `shown_as` and the line."""
     source = read_text(path, shown_as)  # a regular file of at most 1 MiB of UTF-8 (a link to /dev/zero is refused)
-    answer = _worker.ask({
+    limit = TIME_LIMIT
+    ticket = _worker.submit({
         "path": str(path.resolve()),
         "source": source,
         "module": f"teams_{slug.replace('-', '_')}_dashboards",
         "view": view.as_json(),
-        "limit": TIME_LIMIT,
-    }, TIME_LIMIT)
-    if "ok" in answer and isinstance(answer["ok"], list) and all(isinstance(b, dict) for b in answer["ok"]):
-        return answer["ok"]
-    error: dict[str, Any] = answer.get("error") if isinstance(answer.get("error"), dict) else {}
-    kind, message, line = error.get("type", "Error"), error.get("message", "failed"), error.get("line")
-    if kind == "TimeLimit":
-        message = f"did not return within {TIME_LIMIT:g} s (an endless loop?); it was stopped"
-    elif kind not in ("Missing", "Result", "Exit", "Worker", "TooLarge"):
-        message = f"{kind}: {message}" if message else kind
-    return _fail(shown_as, line, message)
+        "limit": limit,
+    })
+    return PendingDashboards(ticket, limit, shown_as)
+
+
+def run_dashboards(slug: str, path: Path, view: TeamView, shown_as: str) -> list[dict]:
+    """The dashboards `dashboards(view)` in `path` returns, as JSON data; one ConfigError naming
+    `shown_as` and the line otherwise."""
+    return start_dashboards(slug, path, view, shown_as).result()
+
+
+def cancel_outstanding() -> None:
+    """Stop the team code sent and not waited for (the program stopped at an earlier problem)."""
+    _worker.cancel()
 
 
 def _fail(shown_as: str, line: int | None, message: str):

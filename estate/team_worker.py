@@ -16,7 +16,9 @@ config, no secret and no engine connection, so there is nothing for team code to
 """
 from __future__ import annotations
 
+import collections
 import faulthandler
+import gc
 import importlib.util
 import json
 import os
@@ -32,13 +34,27 @@ MEMORY_LIMIT = 2 << 30
 OUTPUT_LIMIT = 64 << 20
 KILL_GRACE = 2.0  # seconds past the limit before the child is killed outright
 _REAL_EXIT = os._exit  # team code gets a stand-in that raises; the child ends with this one
-_TEAM_FILE: str | None = None  # the file of the request being served: its lines are the ones reported
 _REFUSED_EVENTS = ("os.system", "os.exec", "os.posix_spawn", "os.spawn", "os.fork", "os.forkpty", "os.kill",
                    "os.killpg", "subprocess.Popen", "pty.spawn", "os.putenv", "os.unsetenv")
 
 
 class TimeLimit(BaseException):
     """Raised inside team code when its time is up (a BaseException, like KeyboardInterrupt)."""
+
+
+PARALLEL = max(1, min(os.cpu_count() or 1, 4))  # children at once: each team still has its own process
+
+
+class _Child:
+    """One team's process, while it runs: its answer and output so far, and when it must be ended."""
+
+    def __init__(self, pid: int, result_fd: int, output_fd: int, path: str, limit: float) -> None:
+        self.pid, self.result_fd, self.output_fd, self.path = pid, result_fd, output_fd, path
+        self.deadline = time.monotonic() + limit + KILL_GRACE
+        self.open_fds = {result_fd, output_fd}
+        self.result, self.output = bytearray(), bytearray()
+        self.killed: str | None = None
+        self.status: int | None = None  # its wait status, once reaped
 
 
 def main(root: str) -> None:
@@ -50,17 +66,94 @@ def main(root: str) -> None:
     import dashboards  # noqa: F401  the panel library, imported once for every child
     from dashboards.finalize import to_dict
 
-    answers = os.fdopen(os.dup(1), "w")
+    # What every child shares stays out of the collector's way: a collection in a child would
+    # otherwise touch (and so copy) every page of it.
+    gc.freeze()
+    answers = os.dup(1)
     os.dup2(os.open(os.devnull, os.O_WRONLY), 1)
-    for line in sys.stdin:
-        request = json.loads(line)
-        answers.write(json.dumps(_serve(request, view_module.TeamView, to_dict)) + "\n")
-        answers.flush()
+    _serve(0, answers, view_module.TeamView, to_dict)
 
 
-def _serve(request: dict, view_class: type, to_dict) -> dict:
-    global _TEAM_FILE
-    _TEAM_FILE = request["path"]
+def _serve(requests: int, answers: int, view_class: type, to_dict) -> None:
+    """Read requests (one JSON line each) as they come, run up to PARALLEL children at once, and answer
+    in the order asked: `R <n>` and the child's own n bytes of JSON, or `E <n>` and this process's
+    JSON about it. A `{"cancel": true}` line ends the children still running or waiting (each
+    answered with an error), so a program that stopped at one team's problem does not wait for the
+    rest. Nothing the children write can hold up reading the others: every descriptor is polled."""
+    os.set_blocking(answers, False)
+    inbox, outbox = bytearray(), bytearray()
+    waiting: collections.deque = collections.deque()  # (ticket, request) not started yet
+    running: dict[int, _Child] = {}  # ticket -> child
+    done: dict[int, bytes] = {}  # ticket -> its answer, until the ones asked before it are sent
+    asked = sent = 0
+    reading = True
+    try:
+        while reading or waiting or running or done or outbox:
+            while waiting and len(running) < PARALLEL:
+                ticket, request = waiting.popleft()
+                running[ticket] = _start(request, view_class, to_dict)
+            now = time.monotonic()
+            for ticket, child in list(running.items()):
+                if now >= child.deadline and not child.killed:
+                    child.killed = "time"
+                    _end(child)
+                if not child.open_fds and _ended(child):
+                    done[ticket] = _answer(child)
+                    del running[ticket]
+            while sent in done:
+                outbox += done.pop(sent)
+                sent += 1
+            readable = [fd for child in running.values() for fd in child.open_fds] + ([requests] if reading else [])
+            if not readable and not outbox and not running:
+                continue
+            wait = max(0.0, min(c.deadline for c in running.values()) - now) if running else None
+            if any(not c.open_fds for c in running.values()):  # a child that closed its pipes, ending
+                wait = min(wait, 0.001)
+            ready, writable, _ = select.select(readable, [answers] if outbox else [], [], wait)
+            for child in running.values():
+                for fd in [fd for fd in (child.result_fd, child.output_fd) if fd in ready]:
+                    if fd in child.open_fds:  # not closed meanwhile (an answer grown too large)
+                        _read(child, fd)
+            if requests in ready:
+                chunk = os.read(requests, 1 << 16)
+                reading = bool(chunk)
+                inbox += chunk
+                while b"\n" in inbox:
+                    line, _, rest = bytes(inbox).partition(b"\n")
+                    inbox[:] = rest
+                    request = json.loads(line)
+                    if request.get("cancel"):  # end what runs, drop what waits: each answered as cancelled
+                        for child in running.values():
+                            child.killed = "cancel"
+                            _end(child)
+                        while waiting:
+                            done[waiting.popleft()[0]] = _frame("E", {"error": _CANCELLED})
+                    else:
+                        waiting.append((asked, request))
+                        asked += 1
+            if writable:
+                try:
+                    del outbox[:os.write(answers, outbox[: 1 << 16])]
+                except BlockingIOError:
+                    pass
+    except BrokenPipeError:  # the program has gone
+        pass
+    finally:  # nothing outlives this process
+        for child in running.values():
+            if child.status is None:
+                _end(child)
+
+
+_CANCELLED = {"type": "Cancelled", "message": "not run: the program stopped at an earlier problem", "line": None}
+
+
+def _frame(kind: str, data) -> bytes:
+    body = data if isinstance(data, bytes) else json.dumps(data).encode()
+    return f"{kind} {len(body)}\n".encode() + body
+
+
+def _start(request: dict, view_class: type, to_dict) -> _Child:
+    """Fork the child that runs one team's code; it writes its answer to its result pipe and ends."""
     result_read, result_write = os.pipe()
     output_read, output_write = os.pipe()
     pid = os.fork()
@@ -71,7 +164,7 @@ def _serve(request: dict, view_class: type, to_dict) -> dict:
             os.dup2(output_write, 1)
             os.dup2(output_write, 2)
             os.dup2(os.open(os.devnull, os.O_RDONLY), 0)
-            os.dup2(result_write, 3)  # and nothing else: not the requests, not this process's answers
+            os.dup2(result_write, 3)  # and nothing else: not the requests, not the answers, not other children's
             os.closerange(4, 1 << 16)
             result_write = 3
             answer = _run(request, view_class, to_dict)
@@ -86,66 +179,67 @@ def _serve(request: dict, view_class: type, to_dict) -> dict:
             _REAL_EXIT(0)
     os.close(result_write)
     os.close(output_write)
-    result, output = _collect(pid, result_read, output_read, request["limit"] + KILL_GRACE)
-    if result is None:
-        return {"error": output}
-    try:
-        return json.loads(result)
-    except ValueError:
-        return {"error": {"type": "Exit", "message": "the team code's process ended before it answered", "line": None}}
+    return _Child(pid, result_read, output_read, request["path"], request["limit"])
 
 
-def _collect(pid: int, result_fd: int, output_fd: int, limit: float) -> tuple[bytes | None, dict | str]:
-    """Read the child's answer and output until it ends or its time is up (then kill it)."""
-    deadline = time.monotonic() + limit
-    result, output = bytearray(), bytearray()
-    open_fds = {result_fd, output_fd}
-    killed = None
-    while open_fds:
-        wait = deadline - time.monotonic()
-        if wait <= 0:
-            killed = "time"
-            break
-        ready, _, _ = select.select(list(open_fds), [], [], wait)
-        for fd in ready:
-            chunk = os.read(fd, 1 << 16)
-            if not chunk:
-                open_fds.discard(fd)
-                os.close(fd)
-            elif fd == result_fd:
-                result += chunk
-                if len(result) > OUTPUT_LIMIT:
-                    killed = "size"
-            else:
-                output = (output + chunk)[-(1 << 16):]  # the last 64 KiB: a fatal dump names the line
-        if killed:
-            break
-    if killed:
-        os.kill(pid, signal.SIGKILL)
-        for fd in open_fds:
-            os.close(fd)
-    _, status = os.waitpid(pid, 0)
-    line = _last_line(output.decode(errors="replace"))
-    if killed == "time":
-        return None, {"type": "TimeLimit", "message": "did not return in time (it was stopped)", "line": line}
-    if killed == "size":
-        return None, {"type": "TooLarge", "message": f"returned more than {OUTPUT_LIMIT >> 20} MiB of dashboards",
-                      "line": None}
-    if not result:
+def _read(child: _Child, fd: int) -> None:
+    chunk = os.read(fd, 1 << 16)
+    if not chunk:
+        child.open_fds.discard(fd)
+        os.close(fd)
+    elif fd == child.result_fd:
+        child.result += chunk
+        if len(child.result) > OUTPUT_LIMIT and not child.killed:
+            child.killed = "size"
+            _end(child)
+    else:
+        child.output = (child.output + chunk)[-(1 << 16):]  # the last 64 KiB: a fatal dump names the line
+
+
+def _end(child: _Child) -> None:
+    """Kill a child whose time is up (or whose answer is too large); its descriptors are closed."""
+    os.kill(child.pid, signal.SIGKILL)
+    for fd in child.open_fds:
+        os.close(fd)
+    child.open_fds.clear()
+
+
+def _ended(child: _Child) -> bool:
+    """Whether the child has ended (and was reaped); one that closed its pipes may still run until its time is up."""
+    if child.status is None:
+        pid, status = os.waitpid(child.pid, 0 if child.killed else os.WNOHANG)
+        if pid:
+            child.status = status
+    return child.status is not None
+
+
+def _answer(child: _Child) -> bytes:
+    """The frame for a child that ended: its own JSON, or what this process knows of how it ended."""
+    status = child.status
+    line = _last_line(child.output.decode(errors="replace"), child.path)
+    if child.killed == "cancel":
+        return _frame("E", {"error": _CANCELLED})
+    if child.killed == "time":
+        return _frame("E", {"error": {"type": "TimeLimit", "message": "did not return in time (it was stopped)",
+                                      "line": line}})
+    if child.killed == "size":
+        return _frame("E", {"error": {"type": "TooLarge", "line": None,
+                                      "message": f"returned more than {OUTPUT_LIMIT >> 20} MiB of dashboards"}})
+    if not child.result:
         how = (f"was ended by signal {os.WTERMSIG(status)}" if os.WIFSIGNALED(status)
                else f"exited with status {os.WEXITSTATUS(status)}")
-        if "Timeout (" in output.decode(errors="replace"):
-            return None, {"type": "TimeLimit", "message": "did not return in time and ignored the interruption "
-                                                          "(it was stopped)", "line": line}
-        return None, {"type": "Exit", "message": f"its process {how} before dashboards() returned "
-                                                 "(os._exit, a crash, or memory exhausted)", "line": line}
-    return bytes(result), ""
+        if "Timeout (" in child.output.decode(errors="replace"):
+            return _frame("E", {"error": {"type": "TimeLimit", "line": line, "message": "did not return in time and "
+                                          "ignored the interruption (it was stopped)"}})
+        return _frame("E", {"error": {"type": "Exit", "line": line, "message": f"its process {how} before "
+                                      "dashboards() returned (os._exit, a crash, or memory exhausted)"}})
+    return _frame("R", bytes(child.result))  # parsed by the program, never here
 
 
-def _last_line(dump: str) -> int | None:
+def _last_line(dump: str, path: str) -> int | None:
     """The team file's innermost line in a faulthandler dump (`File "…/dashboards.py", line 7 in f`)."""
     lines = [int(part.split(", line ")[1].split()[0]) for part in dump.splitlines()
-             if _TEAM_FILE and f'"{_TEAM_FILE}", line ' in part]
+             if f'"{path}", line ' in part]
     return lines[0] if lines else None  # faulthandler lists the innermost frame first
 
 
@@ -214,24 +308,30 @@ def _short(text: str, limit: int = 200) -> str:
     return text if len(text) <= limit else text[:limit] + "…"
 
 
+if sys.platform.startswith("linux"):  # loaded once here, not in every child (ctypes' import is its costly part)
+    import ctypes
+
+    class _CapabilityHeader(ctypes.Structure):
+        _fields_ = [("version", ctypes.c_uint32), ("pid", ctypes.c_int)]
+
+    class _CapabilityData(ctypes.Structure):
+        _fields_ = [("effective", ctypes.c_uint32), ("permitted", ctypes.c_uint32), ("inheritable", ctypes.c_uint32)]
+
+    try:
+        _LIBC = ctypes.CDLL(None, use_errno=True)
+    except OSError:
+        _LIBC = None
+
+
 def _drop_capabilities() -> None:
     """Keep the user (so the interpreter can still import from a root-only install) but drop every
     capability: as root without CAP_SYS_PTRACE it cannot read the non-dumpable program's
     /proc/<pid>/environ or memory, and PR_SET_NO_NEW_PRIVS keeps it from getting them back."""
-    if not sys.platform.startswith("linux"):
+    if not sys.platform.startswith("linux") or _LIBC is None:
         return
-    import ctypes
-
-    class Header(ctypes.Structure):
-        _fields_ = [("version", ctypes.c_uint32), ("pid", ctypes.c_int)]
-
-    class Data(ctypes.Structure):
-        _fields_ = [("effective", ctypes.c_uint32), ("permitted", ctypes.c_uint32), ("inheritable", ctypes.c_uint32)]
-
     try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(38, 1, 0, 0, 0)  # PR_SET_NO_NEW_PRIVS
-        libc.capset(ctypes.byref(Header(0x20080522, 0)), (Data * 2)())  # _LINUX_CAPABILITY_VERSION_3: none
+        _LIBC.prctl(38, 1, 0, 0, 0)  # PR_SET_NO_NEW_PRIVS
+        _LIBC.capset(ctypes.byref(_CapabilityHeader(0x20080522, 0)), (_CapabilityData * 2)())  # _LINUX_CAPABILITY_VERSION_3: none
     except (OSError, AttributeError):
         pass
 

@@ -17,6 +17,16 @@ def placeholder(name: str) -> str:
     return f"%({name})s"
 
 
+# What team queries scope their metrics with: the team's selector, and a source's (`%(selector:kafka)s`).
+# Here, not in estate.team, so the panel library reads them without the models (the team-code worker).
+SELECTOR = placeholder("selector")
+SOURCE_SELECTOR = "selector:{}"  # %(selector:kafka)s: the selector of the team's source `kafka`
+
+
+def source_selector(source: str) -> str:
+    return placeholder(SOURCE_SELECTOR.format(source))
+
+
 def names(text: str) -> list[str]:
     """The placeholder names in `text`, in order, each once."""
     return list(dict.fromkeys(PLACEHOLDER.findall(text)))
