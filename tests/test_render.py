@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from hypothesis import given, settings, strategies as st
 
 import tools.render
 from estate import PROJECT_ROOT as ROOT
@@ -74,3 +75,22 @@ def test_a_failed_write_keeps_the_previous_render_and_leaves_no_staging_folder(t
     with pytest.raises(ZeroDivisionError):
         write(run, tmp_path / "new" / "out")  # its parent is created next to nothing else
     assert list((tmp_path / "new").iterdir()) == []
+
+
+_TEXT = st.one_of(
+    st.text(st.characters(codec="utf-8", exclude_categories=("Cs",)), max_size=200),  # any character at all
+    st.lists(st.sampled_from([*" \n\t{}[]()$.,:#-'\"|>!%@&*?=~019azAZ_\\", "{{ ", " }}", "\n\n", "  ", "é", "🔥",
+                              "word ", "a-longer-word "]), max_size=120).map("".join),  # what rule texts are made of
+)
+_RULE = st.fixed_dictionaries({"alert": _TEXT, "expr": _TEXT, "for": _TEXT}, optional={
+    "labels": st.dictionaries(st.from_regex(r"[a-zA-Z_][a-zA-Z0-9_]{0,15}", fullmatch=True), _TEXT, max_size=3),
+    "annotations": st.dictionaries(st.sampled_from(["summary", "description", "runbook_url"]), _TEXT)})
+
+
+@settings(max_examples=300, deadline=None)
+@given(rules=st.lists(_RULE, max_size=3))
+def test_a_rule_file_is_written_byte_for_byte_as_pyyamls_own_emitter_writes_it(rules):
+    """libyaml's emitter writes most files (fast); what it would write differently goes through PyYAML's."""
+    data = {"groups": [{"name": "team", "interval": "60s", "rules": rules}]}
+    expected = yaml.dump(data, Dumper=tools.render._RuleFileDumper, sort_keys=False, width=120, allow_unicode=True)
+    assert tools.render.rules_file_text(data) == expected
