@@ -187,6 +187,12 @@ WEEK = 7 * 24 * 60  # minutes
 OFFSET_DAYS = (datetime.datetime(2026, 1, 15), datetime.datetime(2026, 7, 15))
 
 
+@functools.cache
+def _time_zones() -> frozenset[str]:
+    """The IANA time zones this system knows: read once (each read walks the whole time zone database)."""
+    return frozenset(zoneinfo.available_timezones())
+
+
 class MuteTiming(Model):
     weekdays: list[Weekday] = []
     times: list[TimeRange] = []
@@ -195,7 +201,7 @@ class MuteTiming(Model):
     @model_validator(mode="after")
     def _known_location(self) -> "MuteTiming":
         # An empty mute timing `{}` mutes always: _mutes_sometimes refuses it.
-        if self.location is not None and self.location not in zoneinfo.available_timezones():
+        if self.location is not None and self.location not in _time_zones():
             raise Problems([("location", f"unknown time zone {quoted(self.location)}; use an IANA name such as "
                                          "Europe/Paris")])
         return self

@@ -32,10 +32,11 @@ import time
 from pathlib import Path
 from typing import Any
 
-from .files import read_text
 from .layout import PROJECT_ROOT
-from .model import ConfigError
 from .team_view import TeamView
+
+# Nothing heavier at import: the program starts the worker (`prepare`) before it loads its own
+# modules, so the two overlap; the reader and ConfigError are imported where they are used.
 
 TIME_LIMIT = 10.0  # seconds a team's dashboards() may take (the five teams take ~50 ms each)
 _WORKER = Path(__file__).with_name("team_worker.py")
@@ -182,7 +183,8 @@ _worker = _Worker()
 
 
 def prepare() -> None:
-    """Start the team-code process now, so its start overlaps the program's own loading."""
+    """Start the team-code process now, so its start overlaps the program's own loading (its imports,
+    the files): `__main__.py` and `python -m tools.render` call this first thing."""
     _worker.start()
 
 
@@ -208,6 +210,8 @@ class PendingDashboards:
 def start_dashboards(slug: str, path: Path, view: TeamView, shown_as: str) -> PendingDashboards:
     """Send `dashboards(view)` in `path` to the worker; the answer is read by `.result()`: the
     dashboards as JSON data, or one ConfigError naming `shown_as` and the line."""
+    from .files import read_text
+
     source = read_text(path, shown_as)  # a regular file of at most 1 MiB of UTF-8 (a link to /dev/zero is refused)
     limit = TIME_LIMIT
     ticket = _worker.submit({
@@ -232,5 +236,7 @@ def cancel_outstanding() -> None:
 
 
 def _fail(shown_as: str, line: int | None, message: str):
+    from .model import ConfigError
+
     where = f"line {line}, dashboards()" if line else "dashboards()"
     raise ConfigError(shown_as, [(where, message)])

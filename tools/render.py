@@ -9,6 +9,11 @@ comparison, threshold, for, unit, no data; tools.diff reads thresholds from it).
 """
 from __future__ import annotations
 
+if __name__ == "__main__":  # as a command: the team-code process starts while the modules below load
+    from estate import team_code
+
+    team_code.prepare()
+
 import argparse
 import atexit
 import functools
