@@ -94,5 +94,96 @@ def _datasource_variable(uid: str, name: str) -> dict:
 
 
 def canonical_json(dashboard: dict) -> str:
-    """Sorted keys and fixed indentation: the same dashboard always gives the same bytes."""
-    return json.dumps(dashboard, sort_keys=True, indent=2, ensure_ascii=False) + "\n"
+    """Sorted keys and fixed indentation: the same dashboard always gives the same bytes.
+
+    Exactly `json.dumps(dashboard, sort_keys=True, indent=2, ensure_ascii=False) + "\\n"`, written
+    without the standard encoder's generators (with `indent`, Python's json has no C encoder, and
+    every piece passes up through one generator per level): several times faster. JSON data of
+    any other shape (a key that is not text, a value that is not JSON) goes through json.dumps."""
+    parts: list[str] = []
+    try:
+        _encode(dashboard, parts, "\n")
+    except _NotPlainJson:
+        return json.dumps(dashboard, sort_keys=True, indent=2, ensure_ascii=False) + "\n"
+    parts.append("\n")
+    return "".join(parts)
+
+
+class _NotPlainJson(Exception):
+    pass
+
+
+_STRING = json.encoder.encode_basestring  # ensure_ascii=False: what json.dumps uses for text
+
+
+def _encode(value: Any, parts: list[str], newline: str) -> None:
+    """Append `value` as json.dumps(indent=2, sort_keys=True, ensure_ascii=False) writes it; `newline`
+    is a line break and the current indentation."""
+    kind = type(value)
+    if kind is dict:
+        if not value:
+            parts.append("{}")
+            return
+        inner = newline + "  "
+        opening = "{" + inner
+        following = "," + inner
+        try:
+            keys = sorted(value)
+        except TypeError:
+            raise _NotPlainJson from None
+        for key in keys:
+            if type(key) is not str:
+                raise _NotPlainJson
+            item = value[key]
+            scalar = _scalar(item)
+            if scalar is None:
+                parts.append(opening + _STRING(key) + ": ")
+                _encode(item, parts, inner)
+            else:
+                parts.append(opening + _STRING(key) + ": " + scalar)
+            opening = following
+        parts.append(newline + "}")
+    elif kind is list:
+        if not value:
+            parts.append("[]")
+            return
+        inner = newline + "  "
+        opening = "[" + inner
+        following = "," + inner
+        for item in value:
+            scalar = _scalar(item)
+            if scalar is None:
+                parts.append(opening)
+                _encode(item, parts, inner)
+            else:
+                parts.append(opening + scalar)
+            opening = following
+        parts.append(newline + "]")
+    else:
+        scalar = _scalar(value)
+        if scalar is None:
+            raise _NotPlainJson
+        parts.append(scalar)
+
+
+def _scalar(value: Any) -> str | None:
+    """A JSON scalar's text; None for a dict or list (and a ValueError-free refusal for anything else)."""
+    kind = type(value)
+    if kind is str:
+        return _STRING(value)
+    if kind is dict or kind is list:
+        return None
+    if value is None:
+        return "null"
+    if value is True:
+        return "true"
+    if value is False:
+        return "false"
+    if kind is int:
+        return int.__repr__(value)
+    if kind is float and value == value and value not in (_INFINITY, -_INFINITY):
+        return float.__repr__(value)
+    raise _NotPlainJson  # NaN, infinities, tuples, subclasses, anything else: as json.dumps writes (or refuses) them
+
+
+_INFINITY = float("inf")
