@@ -19,13 +19,13 @@ import pytest
 import yaml
 
 from dashboards.finalize import panels
-from estate import PROJECT_LAYOUT, estate_from_file
+from estate import PROJECT_LAYOUT
 from estate.contract import Contract, contracts
 from estate.model import duration_seconds
 from estate.promql import substitute_macros, without_absence, without_filters
 from estate.team import Metric
 from tools import synthetic
-from tools.render import read_render, rendered_stacks
+from tools.render import committed, read_render, rendered_stacks
 from dashboards.importer import interpolate  # template variables of imported dashboards, at their defaults
 from tools.prometheus_server import (
     SETUP_HINT, PrometheusMissing, PrometheusServer, QueryError, binary, result_size,
@@ -94,7 +94,7 @@ def collect() -> list[Case]:
 
 
 CASES = collect()
-CONTRACTS = {stack: contracts(estate_from_file(stack)) for stack in rendered_stacks()}
+CONTRACTS = {stack: contracts(committed(stack).run.estate) for stack in rendered_stacks()}
 
 
 # ---------------------------------------------------------------------------------------------

@@ -35,12 +35,12 @@ from pathlib import Path
 
 import yaml
 
-from estate import PROJECT_LAYOUT, Rule, estate_from_file, promql, template
+from estate import PROJECT_LAYOUT, Rule, promql, template
 from estate.model import ConfigError, duration_seconds
 from estate.stack import TeamSettings
 from tools.mocks import Run
 from tools.prometheus_server import PrometheusMissing, binary
-from tools.render import render, write
+from tools.render import committed, write
 
 TEST_FILE = "alerts_test.yaml"
 _DURATION = r"\d+(?:ms|[ywdhms])(?:\d+(?:ms|[ywdhms]))*"  # 1h, 1h30m
@@ -143,11 +143,11 @@ def format_duration(seconds: int) -> str:
 
 def stack_teams(stack: str) -> dict[str, TeamSettings]:
     """The teams a committed stack deploys, with their settings (selector, overrides)."""
-    return {t.slug: t.settings for t in estate_from_file(stack).teams}
+    return {t.slug: t.settings for t in committed(stack).run.estate.teams}
 
 
 def context(stack: str, team: str) -> Context:
-    estate = estate_from_file(stack)
+    estate = committed(stack).run.estate
     resolved = {t.slug: t for t in estate.teams}[team]  # selector extended, overrides applied
     ctx = Context(stack=stack, team=team, selector=resolved.selector, sources=dict(resolved.sources),
                   rules={r.alert: r for r in resolved.rules}, runbook_base=estate.config.runbook_base_url.rstrip("/"))
@@ -270,7 +270,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         binary("promtool")
-        rendered = render(args.stack)
+        rendered = committed(args.stack).run  # the one render context() reads too
     except (PrometheusMissing, ConfigError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
