@@ -11,8 +11,8 @@ from typing import Any, Callable
 import pytest
 
 from estate import PROJECT, PROJECT_LAYOUT, Layout
-from estate.config import config_from_file
-from tools.catalog import STACKS  # noqa: F401  (re-exported for the tests)
+from estate.config import config_from_file, project_values
+from tools.catalog import STACKS
 from tools.mocks import RecordingMonitor, Run, run_program
 
 
@@ -26,6 +26,15 @@ def stack_values(stack: str) -> tuple[dict[str, Any], list[str]]:
         except ValueError:
             values[key.split(":", 1)[1]] = raw
     return values, sorted(k.split(":", 1)[1] for k in secret_keys)
+
+
+def teams_of(stack: str) -> list[str]:
+    """The teams a committed stack deploys, read from its file alone: cheap enough to parametrize
+    tests with at collection, where nothing is rendered (a render problem fails tests, not collection)."""
+    return sorted(project_values(config_from_file(stack, PROJECT_LAYOUT)[0]).get("teams") or {})
+
+
+STACK_TEAMS = [(stack, team) for stack in STACKS for team in teams_of(stack)]
 
 
 # The project folder runs read unless a test names another; a module may point it at a scratch copy.
