@@ -35,7 +35,7 @@ from typing import Any, Iterator
 
 from .finalize import panels
 from .panels import DATASOURCE_VARIABLE
-from .promql_rewrite import (
+from syntax.promql_rewrite import (
     LABEL_NAMES_MATCH, LABEL_VALUES, METRICS, QUERY_RESULT, VARIABLE, RewriteError, scope, scope_variable_query,
 )
 

@@ -6,22 +6,17 @@ from typing import Annotated, Literal
 
 from pydantic import Field, PositiveFloat, StringConstraints, model_validator
 
-from . import template
+from syntax import template
+from syntax.template import SELECTOR, SOURCE_SELECTOR, source_selector
 from .model import (Duration, LabelName, Model, NonEmpty, Number, Problems, Selector, Slug, Template, Uid, duration_ms,
                     kebab)
 from .slo import Slo, unique_names
 from .stack import Severity
 
 _BROKEN_PLACEHOLDER = re.compile(r"%\(")  # a '%(' left when every placeholder is taken out
-SELECTOR = template.placeholder("selector")
 THRESHOLD = template.placeholder("threshold")
 WINDOW = "window"  # the parameter an expression takes for its range, e.g. `increase(x[%(window)s])`
 RESERVED = {"selector", "threshold", WINDOW}
-SOURCE_SELECTOR = "selector:{}"  # %(selector:kafka)s: the selector of the team's source `kafka`
-
-
-def source_selector(source: str) -> str:
-    return template.placeholder(SOURCE_SELECTOR.format(source))
 
 
 MetricName = Annotated[str, StringConstraints(pattern=r"^[a-zA-Z_:][a-zA-Z0-9_:]*$")]

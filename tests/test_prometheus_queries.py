@@ -24,7 +24,7 @@ from dashboards.finalize import panels
 from estate import PROJECT_LAYOUT
 from estate.contract import Contract, contracts
 from estate.model import duration_seconds
-from estate.promql import substitute_macros, without_absence, without_filters
+from syntax.promql import substitute_macros, without_absence, without_filters
 from estate.team import Metric
 from tests.conftest import STACK_TEAMS
 from tools import synthetic

@@ -50,10 +50,11 @@ import promql_parser as pp
 
 from dashboards.finalize import panels as all_panels
 from dashboards.panels import DATASOURCE_VARIABLE
-from estate import ConfigError, promql
+from estate import ConfigError
+from syntax import promql
 from estate.contract import COUNTER_SUFFIXES, Contract, contracts
 from estate.model import UID_MAX
-from estate.promql import selector_name, walk
+from syntax.promql import selector_name, walk
 from tools.render import committed, read_render, rendered_stacks
 from tools import routing
 

@@ -35,7 +35,8 @@ from pathlib import Path
 
 import yaml
 
-from estate import PROJECT_LAYOUT, Rule, promql, template
+from estate import PROJECT_LAYOUT, Rule
+from syntax import promql, template
 from estate.model import ConfigError, duration_seconds
 from estate.stack import TeamSettings
 from tools.mocks import Run

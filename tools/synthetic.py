@@ -38,7 +38,7 @@ import promql_parser as pp
 import yaml
 
 from dashboards.finalize import panels
-from estate import promql
+from syntax import promql
 from estate.contract import Contract, contracts
 from estate.team import Metric
 from dashboards.importer import interpolate

@@ -17,6 +17,14 @@ def placeholder(name: str) -> str:
     return f"%({name})s"
 
 
+SELECTOR = placeholder("selector")  # where a team query's metrics take the team's selector
+SOURCE_SELECTOR = "selector:{}"  # %(selector:kafka)s: the selector of the team's source `kafka`
+
+
+def source_selector(source: str) -> str:
+    return placeholder(SOURCE_SELECTOR.format(source))
+
+
 def names(text: str) -> list[str]:
     """The placeholder names in `text`, in order, each once."""
     return list(dict.fromkeys(PLACEHOLDER.findall(text)))

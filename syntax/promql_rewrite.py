@@ -26,8 +26,8 @@ from typing import Iterator
 
 import promql_parser as pp
 
-from estate.promql import MACROS
-from estate.team import SELECTOR  # the placeholder teams write by hand; injected as it is
+from syntax.promql import MACROS
+from syntax.template import SELECTOR  # the placeholder teams write by hand; injected as it is
 
 VARIABLE = re.compile(r"\$(\w+)|\[\[(\w+?)(?::(\w+))?\]\]|\$\{(\w+)(?:\.([^:^}]+))?(?::([^}]+))?\}")
 _SPACE = re.compile(r"\s+")
