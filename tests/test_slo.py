@@ -1,4 +1,4 @@
-"""SLOs (estate/slo.py, dashboards/slo.py, docs/slo.md): the model, the workbook's burn-rate alerts, the
+"""SLOs (estate/slo.py, estate/slo_dashboard.py, docs/slo.md): the model, the workbook's burn-rate alerts, the
 error-budget row, and promtool proving that a fast burn pages, a slow burn tickets, a healthy service
 stays silent and a page resets once the burn stops; the whole chain on a scratch team under mocks."""
 from __future__ import annotations

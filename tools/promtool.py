@@ -18,7 +18,7 @@ per stack (docs/alert-tests.md):
 The values come from the stack's estate as the program's own loader resolves it (estate/resolve.py:
 each team's rules with the stack file's threshold and `for` overrides, and its selector extension),
 not from the render: the rendered rules are what promtool tests, so a render that lost an override
-fails the tests. Placeholders are filled by the project's one substitution (estate/template.py).
+fails the tests. Placeholders are filled by the project's one substitution (syntax/template.py).
 The filled-in file goes to DIR/alert-tests/<team>.yaml with `rule_files: [../rules/<team>.yaml]`,
 next to the rules `python -m tools.render` wrote, and `promtool test rules` runs on it.
 """
