@@ -43,7 +43,6 @@ def _integrations(cp: ContactPoint) -> dict:
 @dataclass(frozen=True)
 class ContactPointsArgs:
     contact_points: dict[str, ContactPoint]
-    templates: tuple[pulumi.Resource, ...]  # the notification templates the messages name
     org_id: str | None
 
 
@@ -53,7 +52,8 @@ class ContactPoints(pulumi.ComponentResource):
         self.by_name = {
             cp_name: grafana.alerting.ContactPoint(
                 cp_name, name=cp_name, **_integrations(cp), org_id=args.org_id,
-                opts=pulumi.ResourceOptions(parent=self, depends_on=list(args.templates)))
+                # what this component waits for (the message templates the messages name), each contact point waits for
+                opts=pulumi.ResourceOptions(parent=self, depends_on=opts.depends_on if opts else None))
             for cp_name, cp in sorted(args.contact_points.items())
         }
         self.register_outputs({"names": sorted(self.by_name)})

@@ -51,7 +51,8 @@ class GrafanaPlatform(pulumi.ComponentResource):
             teams={t.slug: t.notification_templates for t in estate.teams if t.notification_templates},
             org_id=resource_org), grafana)
         contact_points = ContactPoints("contact-points", ContactPointsArgs(
-            contact_points=config.contact_points, templates=tuple(templates.templates), org_id=resource_org), grafana)
+            contact_points=config.contact_points, org_id=resource_org),
+            pulumi.ResourceOptions.merge(grafana, pulumi.ResourceOptions(depends_on=templates.templates)))
         NotificationPolicyTree("notification-policy", NotificationPolicyTreeArgs(
             root=config.notification_policy, teams=estate.teams, contact_points=contact_points,
             mute_timings=config.mute_timings, org_id=resource_org), grafana)

@@ -1,7 +1,7 @@
 """The dashboard-building library every team uses: panels, finalization per stack, JSON import."""
-from estate.promql import number  # PromQL number literals, e.g. prices in queries
+from syntax.promql import number  # PromQL number literals, e.g. prices in queries
 
-from estate.template import source_selector  # %(selector:<source>)s: a source's selector in queries
+from syntax.template import source_selector  # %(selector:<source>)s: a source's selector in queries
 
 from .alerts import alert_line, alert_query, alert_thresholds
 from .panels import (

@@ -17,12 +17,12 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from estate.promql import number, times
+from syntax.promql import number, times
 
 from .panels import dashboard, prometheus, query, threshold_line, thresholds
 
 if TYPE_CHECKING:  # estate imports dashboards.finalize: no import of estate's package at load time
-    from estate import Rule
+    from estate.team_view import AlertView as Rule  # what team code holds: the rule as its view shows it
 
 # (unit of the rule's quantity, unit shown) -> factor; Grafana's unit ids
 # (https://github.com/grafana/grafana/blob/main/packages/grafana-data/src/valueFormats/categories.ts).

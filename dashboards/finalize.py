@@ -10,7 +10,7 @@ with warnings.catch_warnings():
     warnings.simplefilter("ignore", DeprecationWarning)
     from grafana_foundation_sdk.cog.encoder import JSONEncoder
 
-from estate import template
+from syntax import template
 
 from .panels import DATASOURCE_VARIABLE
 

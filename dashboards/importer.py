@@ -4,7 +4,7 @@
 
 - every metric selector of every Prometheus query (panel targets, query variables, annotation
   queries) gets the team's selector, by a rewrite that keeps the query's text, Grafana macros
-  and `$variables` exactly (dashboards/promql_rewrite.py);
+  and `$variables` exactly (syntax/promql_rewrite.py);
 - legacy Angular panels become the panels Grafana itself migrates them to, following Grafana's
   own migrations (grafana/grafana, public/app/plugins/panel/{timeseries,stat,table,piechart}/
   migrations): `graph` -> timeseries (bargauge for `xaxis.mode: series`, histogram for
@@ -35,7 +35,7 @@ from typing import Any, Iterator
 
 from .finalize import panels
 from .panels import DATASOURCE_VARIABLE
-from .promql_rewrite import (
+from syntax.promql_rewrite import (
     LABEL_NAMES_MATCH, LABEL_VALUES, METRICS, QUERY_RESULT, VARIABLE, RewriteError, scope, scope_variable_query,
 )
 
@@ -942,7 +942,7 @@ def variable_values(board: dict) -> dict[str, tuple[str, str]]:
 
 def interpolate(expr: str, board: dict) -> str:
     """`expr` with the dashboard's template variables filled in as Grafana would with their defaults
-    (macros such as `$__rate_interval` are left for estate.promql.substitute_macros)."""
+    (macros such as `$__rate_interval` are left for syntax.promql.substitute_macros)."""
     values = variable_values(board)
 
     def fill(m: re.Match) -> str:

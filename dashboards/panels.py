@@ -23,7 +23,7 @@ from grafana_foundation_sdk.models.dashboard import (
 from grafana_foundation_sdk.models.piechart import PieChartType
 from grafana_foundation_sdk.models.prometheus import PromQueryFormat
 
-from estate.template import SELECTOR
+from syntax.template import SELECTOR
 
 DATASOURCE_VARIABLE = "datasource"
 

@@ -4,8 +4,8 @@ No Pulumi here: `program.py` hands the engine's config in, `components/` turns t
 Estate into resources.
 
 The names below are loaded when first used (PEP 562), so importing one light module
-(`estate.template`, `estate.promql`: what the panel library reads in the team-code worker) does
-not load the models and the resolver with it.
+(`estate.team_code`, which the program imports first to start the team-code process while the
+rest loads) does not load the models and the resolver with it.
 """
 from __future__ import annotations
 

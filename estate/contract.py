@@ -11,7 +11,7 @@ from typing import Iterable
 
 import promql_parser as pp
 
-from . import promql
+from syntax import promql
 from .team import Metric
 
 # Labels every series has or may have whatever the contract says: Prometheus adds `instance` and

@@ -12,7 +12,7 @@ import urllib.parse
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 from pydantic.alias_generators import to_camel
 
-from . import promql
+from syntax import promql
 
 # Grafana refuses uids longer than 40 characters.
 UID_MAX = 40

@@ -13,9 +13,11 @@ from pydantic import ValidationError
 
 from dashboards.finalize import canonical_json, finalize, panels
 from dashboards.importer import ImportProblems, from_export, import_dashboard
-from dashboards.slo import with_error_budget_rows
+from estate.slo_dashboard import with_error_budget_rows
 
-from . import grafana_templates, promql, slo, team_code, template
+from syntax import promql, template
+
+from . import grafana_templates, slo, team_code
 from .config import config_from_file, load_stack_config
 from .contract import Contract
 from .files import depth, read_json, read_yaml

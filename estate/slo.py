@@ -20,7 +20,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field, StringConstraints, model_validator
 
-from . import promql
+from syntax import promql
 from .model import Duration, LabelName, Model, NonEmpty, Problems, Uid, duration_seconds
 
 WINDOW = "%(window)s"  # where an SLI query's range goes, e.g. rate(x{%(selector)s}[%(window)s])

@@ -6,8 +6,8 @@ from typing import Annotated, Literal
 
 from pydantic import Field, PositiveFloat, StringConstraints, model_validator
 
-from . import template
-from .template import SELECTOR, SOURCE_SELECTOR, source_selector  # noqa: F401  (estate.team's names)
+from syntax import template
+from syntax.template import SELECTOR, SOURCE_SELECTOR, source_selector
 from .model import (Duration, LabelName, Model, NonEmpty, Number, Problems, Selector, Slug, Template, Uid, duration_ms,
                     kebab)
 from .slo import Slo, unique_names
@@ -17,6 +17,8 @@ _BROKEN_PLACEHOLDER = re.compile(r"%\(")  # a '%(' left when every placeholder i
 THRESHOLD = template.placeholder("threshold")
 WINDOW = "window"  # the parameter an expression takes for its range, e.g. `increase(x[%(window)s])`
 RESERVED = {"selector", "threshold", WINDOW}
+
+
 MetricName = Annotated[str, StringConstraints(pattern=r"^[a-zA-Z_:][a-zA-Z0-9_:]*$")]
 Name = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]*$")]
 Comparison = Literal[">", "<", ">=", "<=", "==", "!="]

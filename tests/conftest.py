@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import copy
 import json
+import os
 import shutil
 from pathlib import Path
 from typing import Any, Callable
@@ -10,8 +11,8 @@ from typing import Any, Callable
 import pytest
 
 from estate import PROJECT, PROJECT_LAYOUT, Layout
-from estate.config import config_from_file
-from tools.catalog import STACKS  # noqa: F401  (re-exported for the tests)
+from estate.config import config_from_file, project_values
+from tools.catalog import STACKS
 from tools.mocks import RecordingMonitor, Run, run_program
 
 
@@ -27,15 +28,48 @@ def stack_values(stack: str) -> tuple[dict[str, Any], list[str]]:
     return values, sorted(k.split(":", 1)[1] for k in secret_keys)
 
 
+def teams_of(stack: str) -> list[str]:
+    """The teams a committed stack deploys, read from its file alone: cheap enough to parametrize
+    tests with at collection, where nothing is rendered (a render problem fails tests, not collection)."""
+    return sorted(project_values(config_from_file(stack, PROJECT_LAYOUT)[0]).get("teams") or {})
+
+
+STACK_TEAMS = [(stack, team) for stack in STACKS for team in teams_of(stack)]
+
+
 # The project folder runs read unless a test names another; a module may point it at a scratch copy.
 LAYOUT = PROJECT_LAYOUT
+
+
+# Runs of the project's own files, by their whole input: the program is deterministic, so tests that
+# run the same config share one run (as they share `rendered`). Forgotten around every test that
+# patches anything (see _runs_forget_what_a_patched_test_saw), and never kept for scratch layouts.
+_RUNS: dict[tuple, Run] = {}
 
 
 def run_values(values: dict[str, Any], secret_keys: list[str], monitor: RecordingMonitor | None = None,
                stack: str = "unit-test", layout: Layout | None = None) -> Run:
     """Run the program with hand-edited config; `unit-test` has no stack file, so secrecy comes from secret_keys."""
     config = {f"{PROJECT}:{k}": v if isinstance(v, str) else json.dumps(v) for k, v in values.items()}
-    return run_program(stack, config, {f"{PROJECT}:{k}" for k in secret_keys}, monitor, layout or LAYOUT)
+    secrets = {f"{PROJECT}:{k}" for k in secret_keys}
+    layout = layout or LAYOUT
+    if monitor is not None or layout != PROJECT_LAYOUT:
+        return run_program(stack, config, secrets, monitor, layout)
+    key = (stack, json.dumps(config, sort_keys=True), tuple(sorted(secrets)),
+           tuple(sorted((k, v) for k, v in os.environ.items() if k.startswith("PULUMI"))))
+    if key not in _RUNS:
+        _RUNS[key] = run_program(stack, config, secrets, None, layout)
+    return _RUNS[key]
+
+
+@pytest.fixture(autouse=True)
+def _runs_forget_what_a_patched_test_saw(request):
+    patched = "monkeypatch" in request.fixturenames
+    if patched:
+        _RUNS.clear()
+    yield
+    if patched:
+        _RUNS.clear()
 
 
 def run_fails(values: dict[str, Any], secret_keys: list[str], layout: Layout | None = None) -> tuple[str, RecordingMonitor]:
@@ -79,12 +113,6 @@ def prod_values() -> tuple[dict[str, Any], list[str]]:
 @pytest.fixture(scope="session")
 def rendered() -> Callable[[str], Run]:
     """The committed stacks, each run once per test session (the program is deterministic)."""
-    from tools.render import render
+    from tools.render import committed
 
-    cache: dict[str, Run] = {}
-
-    def rendered_stack(stack: str) -> Run:
-        if stack not in cache:
-            cache[stack] = render(stack)
-        return cache[stack]
-    return rendered_stack
+    return lambda stack: committed(stack).run

@@ -9,10 +9,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from estate import promql
+from syntax import promql
 from dashboards.finalize import panels
 from dashboards.importer import ImportProblems, import_dashboard, load_exported
-from dashboards.promql_rewrite import SELECTOR, RewriteError, scope, scope_variable_query
+from syntax.promql_rewrite import SELECTOR, RewriteError, scope, scope_variable_query
 
 FIXTURES = Path(__file__).parent / "fixtures" / "adopt"
 EXPORTS = sorted(FIXTURES.glob("grafana*.json"))

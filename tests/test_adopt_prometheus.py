@@ -18,7 +18,7 @@ import yaml
 from dashboards.finalize import panels
 from dashboards.importer import interpolate, variable_exprs
 from estate.contract import Contract
-from estate.promql import substitute_macros, without_filters
+from syntax.promql import substitute_macros, without_filters
 from estate.team import Metric
 from tests.conftest import scratch_layout
 from tests.test_adopt_team import run_payments, write_payments_team

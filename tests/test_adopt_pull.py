@@ -183,7 +183,8 @@ class _Handler(BaseHTTPRequestHandler):
 @pytest.fixture
 def grafana():
     server = FakeGrafana(grafana_api())
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    # shutdown() waits for the serving loop's next poll: poll often, so each test ends at once
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.01}, daemon=True)
     thread.start()
     try:
         yield server

@@ -10,7 +10,8 @@ import yaml
 
 from components.types import ResourceType as T
 from dashboards.finalize import panels
-from estate import ConfigError, Layout, promql
+from estate import ConfigError, Layout
+from syntax import promql
 from estate.team import TeamSpec
 from tests.conftest import run_values, scratch_layout, stack_values
 from tools import adopt

@@ -5,10 +5,12 @@ temporary storage that holds synthetic history for every team's metric contract 
 (tools/synthetic.py, backfilled with `promtool tsdb create-blocks-from openmetrics` before the
 server starts). Each query first has to name only metrics and labels of its team's contract;
 then it must run without error and return data (at least one series with a number that is not
-NaN). Queries run in one concurrent batch; each parametrized test reads its own result.
+NaN). Queries run in one concurrent batch; each team's test reads its queries' results. Nothing is
+rendered at collection: the stacks render on first use, once per session (tools.render.committed).
 """
 from __future__ import annotations
 
+import functools
 import math
 import re
 import time
@@ -19,13 +21,14 @@ import pytest
 import yaml
 
 from dashboards.finalize import panels
-from estate import PROJECT_LAYOUT, estate_from_file
+from estate import PROJECT_LAYOUT
 from estate.contract import Contract, contracts
 from estate.model import duration_seconds
-from estate.promql import substitute_macros, without_absence, without_filters
+from syntax.promql import substitute_macros, without_absence, without_filters
 from estate.team import Metric
+from tests.conftest import STACK_TEAMS
 from tools import synthetic
-from tools.render import read_render, rendered_stacks
+from tools.render import committed, read_render, rendered_stacks
 from dashboards.importer import interpolate  # template variables of imported dashboards, at their defaults
 from tools.prometheus_server import (
     SETUP_HINT, PrometheusMissing, PrometheusServer, QueryError, binary, result_size,
@@ -66,7 +69,9 @@ def _slug(text: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
 
 
+@functools.lru_cache(maxsize=None)
 def collect() -> list[Case]:
+    """Every query of every committed stack: each panel target and each alert (rendered on first use)."""
     cases: list[Case] = []
     for stack, folder in rendered_stacks().items():
         for board in read_render(folder)[1]:
@@ -93,8 +98,6 @@ def collect() -> list[Case]:
     return cases
 
 
-CASES = collect()
-CONTRACTS = {stack: contracts(estate_from_file(stack)) for stack in rendered_stacks()}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -173,7 +176,8 @@ def _run(server: PrometheusServer, end: int, case: Case) -> Outcome:
 @pytest.fixture(scope="session")
 def outcomes(history: History) -> dict[str, Outcome]:
     with ThreadPoolExecutor(max_workers=8) as pool:
-        return dict(zip((c.id for c in CASES), pool.map(lambda c: _run(history.server, history.end, c), CASES)))
+        cases = collect()
+        return dict(zip((c.id for c in cases), pool.map(lambda c: _run(history.server, history.end, c), cases)))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -184,30 +188,44 @@ def describe(case: Case) -> str:
     return f"stack {case.stack}, team {case.team}, {case.where}:\n  {case.expr}"
 
 
-@pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
-def test_query_names_only_its_contract_and_returns_data(case: Case, outcomes: dict[str, Outcome]):
-    problems = CONTRACTS[case.stack][case.team].problems(case.expr)
-    assert not problems, f"{describe(case)}\nnames what team {case.team}'s metric contract lacks:\n  " + \
-        "\n  ".join(problems)
-    outcome = outcomes[case.id]
-    assert outcome.error is None, f"{describe(case)}\nPrometheus refused it: {outcome.error}"
-    assert outcome.data_error is None, f"{describe(case)}\nits left side `{case.data_expr}` failed: {outcome.data_error}"
+def query_problems(case: Case, contract: Contract, outcome: Outcome) -> list[str]:
+    """Why one query fails: it names what the contract lacks, Prometheus refuses it, or it finds no data."""
+    problems = contract.problems(case.expr)
+    if problems:
+        return [f"names what team {case.team}'s metric contract lacks:\n  " + "\n  ".join(problems)]
+    if outcome.error is not None:
+        return [f"Prometheus refused it: {outcome.error}"]
+    if outcome.data_error is not None:
+        return [f"its left side `{case.data_expr}` failed: {outcome.data_error}"]
     what = "the query" if case.data_expr == case.expr else f"what it compares, `{case.data_expr}`,"
-    assert outcome.series, f"{describe(case)}\n{what} returned no series from the synthetic history"
-    assert outcome.numbers, f"{describe(case)}\n{what} returned only NaN"
-    if case.guard:  # every metric the guard watches is there, so it must not fire: a typo would make it fire forever
-        assert outcome.as_written == 0, f"{describe(case)}\nthe guard fires on a history that holds every metric it watches"
+    if not outcome.series:
+        return [f"{what} returned no series from the synthetic history"]
+    if not outcome.numbers:
+        return [f"{what} returned only NaN"]
+    if case.guard and outcome.as_written:  # every metric the guard watches is there: a typo would make it fire forever
+        return ["the guard fires on a history that holds every metric it watches"]
+    return []
+
+
+@pytest.mark.parametrize("stack, team", STACK_TEAMS, ids=[f"{s}-{t}" for s, t in STACK_TEAMS])
+def test_every_query_of_the_team_names_only_its_contract_and_returns_data(stack, team, outcomes: dict[str, Outcome]):
+    contract = contracts(committed(stack).run.estate)[team]
+    cases = [c for c in collect() if c.stack == stack and c.team == team]
+    assert cases, f"stack {stack} renders no query of team {team}"
+    failures = [f"{describe(case)}\n{problem}" for case in cases for problem in query_problems(case, contract, outcomes[case.id])]
+    assert not failures, f"{len(failures)} of {len(cases)} queries fail:\n\n" + "\n\n".join(failures)
 
 
 def test_every_stack_dashboard_and_alert_is_covered():
-    assert {c.stack for c in CASES} == set(PROJECT_LAYOUT.stack_names())
+    cases = collect()
+    assert {c.stack for c in cases} == set(PROJECT_LAYOUT.stack_names())
     for stack, folder in rendered_stacks().items():
         boards = {b.uid for b in read_render(folder)[1]
                   if any(t.get("expr") for p in panels(b.board) for t in p.get("targets") or [])}
         alerts = sum(len(g.get("rules") or []) for f in (folder / "rules").glob("*.yaml")
                      for g in yaml.safe_load(f.read_text()).get("groups") or [])
-        assert {c.where.split(",")[0].split()[1] for c in CASES if c.stack == stack and not c.alert} == boards
-        assert sum(c.alert for c in CASES if c.stack == stack) == alerts
+        assert {c.where.split(",")[0].split()[1] for c in cases if c.stack == stack and not c.alert} == boards
+        assert sum(c.alert for c in cases if c.stack == stack) == alerts
 
 
 def test_the_synthetic_history_holds_every_contract_series_of_every_stack(history: History):
@@ -216,8 +234,8 @@ def test_the_synthetic_history_holds_every_contract_series_of_every_stack(histor
     found = history.server.query('count by (__name__, job, env) ({__name__=~".+"})', history.end)["result"]
     have = {(r["metric"]["__name__"], r["metric"].get("job"), r["metric"].get("env")) for r in found}
     missing = []
-    for stack, contracts in CONTRACTS.items():
-        for contract in contracts.values():
+    for stack in rendered_stacks():
+        for contract in contracts(committed(stack).run.estate).values():
             for series, (metric, suffix) in contract.series.items():
                 if suffix in ("_total", "_info"):
                     continue  # the other spelling of a counter / info metric named without the suffix

@@ -13,12 +13,12 @@ from typing import Callable, Iterator
 import pytest
 import yaml
 
-from tests.conftest import STACKS
+from tests.conftest import STACK_TEAMS, STACKS
 from tools import promtool as pt
 from tools.prometheus_server import PrometheusMissing, binary
 from tools.render import write
 
-CASES = [(stack, team) for stack in STACKS for team in sorted(pt.stack_teams(stack))]
+CASES = STACK_TEAMS
 IDS = [f"{stack}-{team}" for stack, team in CASES]
 
 

@@ -1,4 +1,4 @@
-"""SLOs (estate/slo.py, dashboards/slo.py, docs/slo.md): the model, the workbook's burn-rate alerts, the
+"""SLOs (estate/slo.py, estate/slo_dashboard.py, docs/slo.md): the model, the workbook's burn-rate alerts, the
 error-budget row, and promtool proving that a fast burn pages, a slow burn tickets, a healthy service
 stays silent and a page resets once the burn stops; the whole chain on a scratch team under mocks."""
 from __future__ import annotations
@@ -14,11 +14,11 @@ import yaml
 from pydantic import ValidationError
 
 from components.types import ResourceType as T
-from dashboards.slo import ROW_TITLE, error_budget_panels, with_error_budget_row
+from estate.slo_dashboard import ROW_TITLE, error_budget_panels, with_error_budget_row
 from estate import ConfigError
 from estate.model import duration_seconds, validation_problems
 from estate.slo import PAGE, TICKET, Slo, alert_rules, alerts, budget, budget_remaining, burn_rate, good_ratio
-from estate.team import SELECTOR
+from syntax.template import SELECTOR
 from tests.conftest import existing_grafana, run_values, stack_values
 from tools.lint import gridpos_problems
 from tools.prometheus_server import PrometheusMissing, binary

@@ -8,9 +8,7 @@ import yaml
 
 from components.types import ResourceType as T
 from estate import PROJECT_LAYOUT
-from estate.contract import Contract
 from estate.model import duration_seconds
-from estate.promql import metrics_without
 from tests.conftest import STACKS
 from tools.catalog import CATALOG, PROMOTION, _team_section, catalog
 from tools.mocks import Run

@@ -47,7 +47,8 @@ import yaml
 from pydantic import ValidationError
 
 from components.types import ResourceType as T
-from estate import PROJECT, PROJECT_LAYOUT, ConfigError, Layout, promql, template
+from estate import PROJECT, PROJECT_LAYOUT, ConfigError, Layout
+from syntax import promql, template
 from estate.config import config_from_file
 from estate.files import read_yaml
 from estate.model import kebab, validation_problems
@@ -55,10 +56,11 @@ from estate.grafana_templates import TemplateError
 from estate.grafana_templates import check as check_template
 from estate.grafana_templates import tokenize as grafana_tokenize
 from estate.contract import TARGET_LABELS
-from estate.promql import selector_name, split_comparison, walk
-from estate.team import SELECTOR, TeamSpec
+from syntax.promql import selector_name, split_comparison, walk
+from estate.team import TeamSpec
+from syntax.template import SELECTOR
 from dashboards.importer import ImportProblems, import_dashboard, iter_queries, load_exported, variable_exprs
-from dashboards.promql_rewrite import VARIABLE, RewriteError, parse_matchers, scope
+from syntax.promql_rewrite import VARIABLE, RewriteError, parse_matchers, scope
 from tools.mocks import Registration, run_program
 
 TOKEN_ENV = "GRAFANA_TOKEN"

@@ -14,7 +14,7 @@ import sys
 
 from components.types import ResourceType
 from estate import PROJECT_LAYOUT, PROJECT_ROOT as ROOT, Rule
-from estate.promql import number
+from syntax.promql import number
 from estate.stack import SEVERITIES
 from tools.mocks import Run
 from tools.render import render

@@ -36,7 +36,7 @@ from typing import Any
 from estate import PROJECT_ROOT as ROOT, Layout
 from components.types import ResourceType as T
 from dashboards.finalize import panels as every_panel
-from estate.promql import number
+from syntax.promql import number
 from tools.mocks import MASK
 from tools import routing
 from tools.render import read_alerts, rule_expr

@@ -50,11 +50,12 @@ import promql_parser as pp
 
 from dashboards.finalize import panels as all_panels
 from dashboards.panels import DATASOURCE_VARIABLE
-from estate import ConfigError, estate_from_file, promql
+from estate import ConfigError
+from syntax import promql
 from estate.contract import COUNTER_SUFFIXES, Contract, contracts
 from estate.model import UID_MAX
-from estate.promql import selector_name, walk
-from tools.render import read_render, rendered_stacks
+from syntax.promql import selector_name, walk
+from tools.render import committed, read_render, rendered_stacks
 from tools import routing
 
 DATASOURCE_REFS = {"${%s}" % DATASOURCE_VARIABLE, "$%s" % DATASOURCE_VARIABLE}
@@ -279,7 +280,7 @@ def lint_dashboards(boards: Iterable[tuple[dict, Contract | None, str]]) -> list
 
 def contracts_of(stack: str) -> dict[str, Contract]:
     """Each team of a committed stack: its metric contract with its selector in that stack (the estate's own loader)."""
-    return contracts(estate_from_file(stack))
+    return contracts(committed(stack).run.estate)
 
 
 def lint_render(folder: Path, contracts: dict[str, Contract] | None = None) -> tuple[list[Finding], int]:

@@ -18,7 +18,7 @@ per stack (docs/alert-tests.md):
 The values come from the stack's estate as the program's own loader resolves it (estate/resolve.py:
 each team's rules with the stack file's threshold and `for` overrides, and its selector extension),
 not from the render: the rendered rules are what promtool tests, so a render that lost an override
-fails the tests. Placeholders are filled by the project's one substitution (estate/template.py).
+fails the tests. Placeholders are filled by the project's one substitution (syntax/template.py).
 The filled-in file goes to DIR/alert-tests/<team>.yaml with `rule_files: [../rules/<team>.yaml]`,
 next to the rules `python -m tools.render` wrote, and `promtool test rules` runs on it.
 """
@@ -35,12 +35,13 @@ from pathlib import Path
 
 import yaml
 
-from estate import PROJECT_LAYOUT, Rule, estate_from_file, promql, template
+from estate import PROJECT_LAYOUT, Rule
+from syntax import promql, template
 from estate.model import ConfigError, duration_seconds
 from estate.stack import TeamSettings
 from tools.mocks import Run
 from tools.prometheus_server import PrometheusMissing, binary
-from tools.render import render, write
+from tools.render import committed, write
 
 TEST_FILE = "alerts_test.yaml"
 _DURATION = r"\d+(?:ms|[ywdhms])(?:\d+(?:ms|[ywdhms]))*"  # 1h, 1h30m
@@ -143,11 +144,11 @@ def format_duration(seconds: int) -> str:
 
 def stack_teams(stack: str) -> dict[str, TeamSettings]:
     """The teams a committed stack deploys, with their settings (selector, overrides)."""
-    return {t.slug: t.settings for t in estate_from_file(stack).teams}
+    return {t.slug: t.settings for t in committed(stack).run.estate.teams}
 
 
 def context(stack: str, team: str) -> Context:
-    estate = estate_from_file(stack)
+    estate = committed(stack).run.estate
     resolved = {t.slug: t for t in estate.teams}[team]  # selector extended, overrides applied
     ctx = Context(stack=stack, team=team, selector=resolved.selector, sources=dict(resolved.sources),
                   rules={r.alert: r for r in resolved.rules}, runbook_base=estate.config.runbook_base_url.rstrip("/"))
@@ -270,7 +271,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         binary("promtool")
-        rendered = render(args.stack)
+        rendered = committed(args.stack).run  # the one render context() reads too
     except (PrometheusMissing, ConfigError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 1

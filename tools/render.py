@@ -229,16 +229,34 @@ def read_alerts(folder: Path) -> dict | None:
     return json.loads(path.read_text()) if path.exists() else None
 
 
+@dataclass(frozen=True)
+class Committed:
+    """A committed stack as rendered once in this process: the run (with its estate) and its folder."""
+
+    run: Run
+    folder: Path
+
+
 @functools.lru_cache(maxsize=None)
-def rendered_stacks() -> dict[str, Path]:
-    """Every committed stack rendered once per process into a temporary folder: {stack: folder}."""
+def committed(stack: str) -> Committed:
+    """The committed stack `stack`, rendered once per process into a temporary folder (the tools and
+    the tests of one process share it: the program is deterministic)."""
+    root = _scratch_root()
+    run = render(stack)
+    write(run, root / stack)
+    return Committed(run, root / stack)
+
+
+@functools.lru_cache(maxsize=None)
+def _scratch_root() -> Path:
     root = Path(tempfile.mkdtemp(prefix="grafana-platform-render-"))
     atexit.register(shutil.rmtree, root, ignore_errors=True)
-    out = {}
-    for stack in PROJECT_LAYOUT.stack_names():
-        write(render(stack), root / stack)
-        out[stack] = root / stack
-    return out
+    return root
+
+
+def rendered_stacks() -> dict[str, Path]:
+    """Every committed stack rendered once per process: {stack: folder}."""
+    return {stack: committed(stack).folder for stack in PROJECT_LAYOUT.stack_names()}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -38,12 +38,12 @@ import promql_parser as pp
 import yaml
 
 from dashboards.finalize import panels
-from estate import estate_from_file, promql
+from syntax import promql
 from estate.contract import Contract, contracts
 from estate.team import Metric
 from dashboards.importer import interpolate
 from tools.prometheus_server import binary
-from tools.render import read_render, rendered_stacks
+from tools.render import committed, read_render, rendered_stacks
 
 STEP_SECONDS = 15  # the stacks' Prometheus datasources say timeInterval: 15s
 HISTORY_MINUTES = 120
@@ -362,7 +362,7 @@ def backfill(texts: Iterable[str], data_dir: Path, promtool: str) -> None:
 
 def sources_for(stack: str, render_dir: Path) -> list[TeamSource]:
     """Each team of a rendered stack, with the queries of its dashboards and rules."""
-    team_contracts = contracts(estate_from_file(stack))
+    team_contracts = contracts(committed(stack).run.estate)
     exprs: dict[str, list[str]] = defaultdict(list)
     for board in read_render(render_dir)[1]:
         for panel in panels(board.board):

@@ -125,7 +125,7 @@ def test_a_snappy_block_longer_than_one_literal_keeps_every_byte():
 
 def test_the_webhook_receiver_keeps_each_payload_with_its_path_until_cleared():
     server = serve("127.0.0.1", 0)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.01}, daemon=True)
     thread.start()
     url = f"http://127.0.0.1:{server.server_address[1]}"
     try:

@@ -17,9 +17,7 @@ def placeholder(name: str) -> str:
     return f"%({name})s"
 
 
-# What team queries scope their metrics with: the team's selector, and a source's (`%(selector:kafka)s`).
-# Here, not in estate.team, so the panel library reads them without the models (the team-code worker).
-SELECTOR = placeholder("selector")
+SELECTOR = placeholder("selector")  # where a team query's metrics take the team's selector
 SOURCE_SELECTOR = "selector:{}"  # %(selector:kafka)s: the selector of the team's source `kafka`
 
 

@@ -41,7 +41,7 @@ def parse(expr: str, values: Mapping[str, str] = MACROS, variables: bool = False
     """
     text = substitute_macros(expr, values)
     if variables and ("$" in text or "[[" in text):
-        from dashboards.promql_rewrite import stand_ins  # here: the dashboards package imports this module
+        from .promql_rewrite import stand_ins  # here: promql_rewrite builds on this module
         text = stand_ins(text)
     try:
         return pp.parse(text)

@@ -26,8 +26,8 @@ from typing import Iterator
 
 import promql_parser as pp
 
-from estate.promql import MACROS
-from estate.template import SELECTOR  # the placeholder teams write by hand; injected as it is
+from syntax.promql import MACROS
+from syntax.template import SELECTOR  # the placeholder teams write by hand; injected as it is
 
 VARIABLE = re.compile(r"\$(\w+)|\[\[(\w+?)(?::(\w+))?\]\]|\$\{(\w+)(?:\.([^:^}]+))?(?::([^}]+))?\}")
 _SPACE = re.compile(r"\s+")
@@ -46,7 +46,7 @@ _PROOF_TEXT = '__adopt_scope__="1"'
 
 
 # Grafana's global variables are `$__name`: the ones a Prometheus query may hold (the macros of
-# estate.promql, and `$__from`/`$__to`, e.g. `@ ${__to:date:seconds}`) get stand-ins; any other is
+# syntax.promql, and `$__from`/`$__to`, e.g. `@ ${__to:date:seconds}`) get stand-ins; any other is
 # a typo the parser must report.
 _GLOBALS = {m.strip("${}") for m in MACROS} | {"__from", "__to"}
 
@@ -278,7 +278,7 @@ def stand_ins(expr: str) -> str:
     """`expr` with every Grafana variable outside strings replaced by something that parses in its place.
 
     For parse-only checks (selectors, metric contract); Grafana's macros should be given values
-    first (estate.promql.substitute_macros). An expression that does not tokenize is returned
+    first (syntax.promql.substitute_macros). An expression that does not tokenize is returned
     as it is, for the parser to report.
     """
     try:

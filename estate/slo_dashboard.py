@@ -6,12 +6,12 @@ point of a 30-day range).
 """
 from __future__ import annotations
 
-from estate import slo as slos_
-from estate.model import ConfigError
-from estate.slo import PAGE, Slo
+from dashboards.finalize import to_dict
+from dashboards.panels import board, query, row, stat_panel, threshold_line, thresholds, timeseries_panel
 
-from .finalize import to_dict
-from .panels import board, query, row, stat_panel, threshold_line, thresholds, timeseries_panel
+from . import slo as slos_
+from .model import ConfigError
+from .slo import PAGE, Slo
 
 ROW_TITLE = "Error budget"
 BUDGET_LOW = 0.25  # orange below a quarter of the budget left: time to slow down risky changes
