@@ -94,18 +94,20 @@ def _datasource_variable(uid: str, name: str) -> dict:
 
 
 def canonical_json(dashboard: dict) -> str:
-    """Sorted keys and fixed indentation: the same dashboard always gives the same bytes.
+    """Sorted keys and fixed indentation: the same dashboard always gives the same bytes."""
+    return sorted_json(dashboard) + "\n"
 
-    Exactly `json.dumps(dashboard, sort_keys=True, indent=2, ensure_ascii=False) + "\\n"`, written
-    without the standard encoder's generators (with `indent`, Python's json has no C encoder, and
-    every piece passes up through one generator per level): several times faster. JSON data of
-    any other shape (a key that is not text, a value that is not JSON) goes through json.dumps."""
+
+def sorted_json(data: Any, *, ensure_ascii: bool = False) -> str:
+    """Exactly `json.dumps(data, sort_keys=True, indent=2, ensure_ascii=ensure_ascii)`, written without
+    the standard encoder's generators (with `indent`, Python's json has no C encoder, and every piece
+    passes up through one generator per level): several times faster. Data that is not plain JSON
+    (a key that is not text, NaN, a tuple, a subclass) goes through json.dumps itself."""
     parts: list[str] = []
     try:
-        _encode(dashboard, parts, "\n")
+        _encode(data, parts, "\n", _ASCII if ensure_ascii else _TEXT)
     except _NotPlainJson:
-        return json.dumps(dashboard, sort_keys=True, indent=2, ensure_ascii=False) + "\n"
-    parts.append("\n")
+        return json.dumps(data, sort_keys=True, indent=2, ensure_ascii=ensure_ascii)
     return "".join(parts)
 
 
@@ -113,12 +115,13 @@ class _NotPlainJson(Exception):
     pass
 
 
-_STRING = json.encoder.encode_basestring  # ensure_ascii=False: what json.dumps uses for text
+_TEXT = json.encoder.encode_basestring  # what json.dumps writes text with (ensure_ascii=False)
+_ASCII = json.encoder.encode_basestring_ascii  # and with ensure_ascii=True
 
 
-def _encode(value: Any, parts: list[str], newline: str) -> None:
+def _encode(value: Any, parts: list[str], newline: str, string) -> None:
     """Append `value` as json.dumps(indent=2, sort_keys=True, ensure_ascii=False) writes it; `newline`
-    is a line break and the current indentation."""
+    is a line break and the current indentation, `string` the encoder of text."""
     kind = type(value)
     if kind is dict:
         if not value:
@@ -135,12 +138,12 @@ def _encode(value: Any, parts: list[str], newline: str) -> None:
             if type(key) is not str:
                 raise _NotPlainJson
             item = value[key]
-            scalar = _scalar(item)
+            scalar = _scalar(item, string)
             if scalar is None:
-                parts.append(opening + _STRING(key) + ": ")
-                _encode(item, parts, inner)
+                parts.append(opening + string(key) + ": ")
+                _encode(item, parts, inner, string)
             else:
-                parts.append(opening + _STRING(key) + ": " + scalar)
+                parts.append(opening + string(key) + ": " + scalar)
             opening = following
         parts.append(newline + "}")
     elif kind is list:
@@ -151,26 +154,26 @@ def _encode(value: Any, parts: list[str], newline: str) -> None:
         opening = "[" + inner
         following = "," + inner
         for item in value:
-            scalar = _scalar(item)
+            scalar = _scalar(item, string)
             if scalar is None:
                 parts.append(opening)
-                _encode(item, parts, inner)
+                _encode(item, parts, inner, string)
             else:
                 parts.append(opening + scalar)
             opening = following
         parts.append(newline + "]")
     else:
-        scalar = _scalar(value)
+        scalar = _scalar(value, string)
         if scalar is None:
             raise _NotPlainJson
         parts.append(scalar)
 
 
-def _scalar(value: Any) -> str | None:
+def _scalar(value: Any, string) -> str | None:
     """A JSON scalar's text; None for a dict or list (and a ValueError-free refusal for anything else)."""
     kind = type(value)
     if kind is str:
-        return _STRING(value)
+        return string(value)
     if kind is dict or kind is list:
         return None
     if value is None:

@@ -9,7 +9,7 @@ from hypothesis import given, settings, strategies as st
 
 from components.types import ResourceType as T
 from dashboards import board, query, stat_panel, thresholds
-from dashboards.finalize import canonical_json, finalize, to_dict
+from dashboards.finalize import canonical_json, finalize, sorted_json, to_dict
 from dashboards.importer import import_dashboard, load_exported
 from tests.conftest import run_values
 
@@ -78,16 +78,18 @@ _JSON = st.recursive(
 
 
 @settings(max_examples=500, deadline=None)
-@given(data=st.dictionaries(st.text(max_size=8), _JSON, max_size=6))
-def test_canonical_json_is_byte_for_byte_what_json_dumps_writes(data):
+@given(data=st.one_of(_JSON, st.dictionaries(st.text(max_size=8), _JSON, max_size=6)), ensure_ascii=st.booleans())
+def test_sorted_json_is_byte_for_byte_what_json_dumps_writes(data, ensure_ascii):
     """Any JSON data (and data json.dumps writes its own way: NaN, tuples, keys that are not text)."""
     try:
-        expected = json.dumps(data, sort_keys=True, indent=2, ensure_ascii=False) + "\n"
-    except TypeError:  # keys of mixed types cannot be sorted: canonical_json refuses them the same way
+        expected = json.dumps(data, sort_keys=True, indent=2, ensure_ascii=ensure_ascii)
+    except TypeError:  # keys of mixed types cannot be sorted: sorted_json refuses them the same way
         with pytest.raises(TypeError):
-            canonical_json(data)
+            sorted_json(data, ensure_ascii=ensure_ascii)
         return
-    assert canonical_json(data) == expected
+    assert sorted_json(data, ensure_ascii=ensure_ascii) == expected
+    if isinstance(data, dict) and not ensure_ascii:
+        assert canonical_json(data) == expected + "\n"
 
 
 def test_a_team_can_import_an_exported_dashboard_into_its_folder(scratch, prod_values):

@@ -30,6 +30,7 @@ from pathlib import Path
 import yaml
 
 from components.types import ResourceType
+from dashboards.finalize import sorted_json  # json.dumps(sort_keys=True, indent=2)'s bytes, faster
 from estate import PROJECT, PROJECT_LAYOUT, ConfigError, Estate, Layout, Team
 from estate.config import config_from_file, stack_file
 from tools.mocks import Run, run_program
@@ -143,10 +144,10 @@ def write(run: Run, out: Path) -> None:
     try:
         registrations = sorted(run.registrations, key=lambda r: (r.type, r.name, r.parent))
         (staging / "resources.json").write_text(
-            json.dumps([r.as_json() for r in registrations], indent=2, sort_keys=True) + "\n")
-        (staging / "exports.json").write_text(json.dumps(run.exports, indent=2, sort_keys=True) + "\n")
+            sorted_json([r.as_json() for r in registrations], ensure_ascii=True) + "\n")
+        (staging / "exports.json").write_text(sorted_json(run.exports, ensure_ascii=True) + "\n")
         if run.estate is not None:
-            (staging / ALERTS).write_text(json.dumps(alerts(run.estate), indent=2, sort_keys=True) + "\n")
+            (staging / ALERTS).write_text(sorted_json(alerts(run.estate), ensure_ascii=True) + "\n")
         (staging / "dashboards").mkdir()
         for board in run.of_type(ResourceType.DASHBOARD):
             (staging / "dashboards" / f"{_file_name(board.name)}.json").write_text(board.inputs["configJson"])
@@ -187,11 +188,15 @@ def summary(stack: str, run: Run) -> str:
     by_type = Counter(r.type for r in run.registrations)
     lines = [f"stack {stack}: {len(run.registrations)} resources"]
     lines += [f"  {count:4d}  {type_}" for type_, count in sorted(by_type.items())]
+    children = Counter()  # parent -> dashboards, or alert rules, under it: one pass, not one per team
+    for r in run.registrations:
+        if r.type == ResourceType.DASHBOARD:
+            children[r.parent] += 1
+        elif r.type == ResourceType.RULE_GROUP:
+            children[r.parent] += len(r.inputs["rules"])
     for team in sorted(run.of_type(ResourceType.TEAM), key=lambda r: r.name):
-        groups = [g for g in run.of_type(ResourceType.RULE_GROUP)
-                  if g.parent == f"{ResourceType.TEAM_ALERT_RULES}::{team.name}"]  # none for a team without alerts
-        lines.append(f"  team {team.name}: {len(run.dashboards_of(team.name))} dashboards, "
-                     f"{sum(len(g.inputs['rules']) for g in groups)} alert rules")
+        lines.append(f"  team {team.name}: {children[f'{ResourceType.TEAM_DASHBOARDS}::{team.name}']} dashboards, "
+                     f"{children[f'{ResourceType.TEAM_ALERT_RULES}::{team.name}']} alert rules")  # 0: no alerts
     return "\n".join(lines)
 
 
