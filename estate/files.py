@@ -89,7 +89,8 @@ class _Constructor(yaml.constructor.SafeConstructor):
             if not isinstance(key, (str, int, float, bool)) and key is not None:
                 self.problem(key_node, "a key must be a plain scalar (text or a number)")
                 continue
-            if isinstance(key, str) and any(unicodedata.category(c) in _INVISIBLE for c in key):
+            if isinstance(key, str) and not key.isprintable() and any(unicodedata.category(c) in _INVISIBLE
+                                                                        for c in key):  # printable: none of them
                 self.problem(key_node, f"key {_short(key)!r} holds control or invisible characters; retype it")
             same = normalized(key)
             if same in seen:
@@ -176,47 +177,51 @@ def _check_events(text: str, shown_as: str) -> None:
     alone: it is read without recursion, so no input can exhaust the stack or memory here."""
     problems: list[tuple[str, str]] = []
     sizes: dict[str, int] = {}  # anchor -> nodes it stands for, once every alias in it is expanded
-    stack: list[list] = []  # open collections: [anchor, nodes so far]
+    stack: list[list] = [[None, 0]]  # the document, then each open collection: [anchor, nodes inside it so far]
     total = 0
 
     def where(event: yaml.Event) -> str:
         return f"line {event.start_mark.line + 1}, column {event.start_mark.column + 1}"
 
-    def add(count: int) -> None:
-        nonlocal total
-        total += count
-        for frame in stack:
-            frame[1] += count
+    def tag_problem(event: yaml.Event) -> None:
+        shown = event.tag.replace("tag:yaml.org,2002:", "!!")
+        problems.append((where(event), f"the tag {_short(shown)} is not allowed; write plain values (quote text "
+                                       "that should stay text)"))
 
     try:
         for event in yaml.parse(text, Loader=_SAFE_LOADER):
-            if isinstance(event, (yaml.ScalarEvent, yaml.SequenceStartEvent, yaml.MappingStartEvent)):
-                # The parser leaves `tag` None unless the file writes one (`!!binary x`, `!x`, `!!set`).
-                if event.tag is not None and not (isinstance(event, yaml.ScalarEvent) and event.tag == _STR):
-                    shown = event.tag.replace("tag:yaml.org,2002:", "!!")
-                    problems.append((where(event), f"the tag {_short(shown)} is not allowed; write plain "
-                                                   "values (quote text that should stay text)"))
-            if isinstance(event, yaml.ScalarEvent):
-                add(1)
+            kind = type(event)
+            # The parser leaves `tag` None unless the file writes one (`!!binary x`, `!x`, `!!set`).
+            if kind is yaml.ScalarEvent:
+                if event.tag is not None and event.tag != _STR:
+                    tag_problem(event)
+                total += 1
+                stack[-1][1] += 1
                 if event.anchor:
                     sizes[event.anchor] = 1
-            elif isinstance(event, (yaml.SequenceStartEvent, yaml.MappingStartEvent)):
-                add(1)
+            elif kind is yaml.MappingStartEvent or kind is yaml.SequenceStartEvent:
+                if event.tag is not None:
+                    tag_problem(event)
+                total += 1
                 stack.append([event.anchor, 0])
-                if len(stack) > MAX_DEPTH:
+                if len(stack) > MAX_DEPTH + 1:
                     raise ConfigError(shown_as, [(where(event), f"nested more than {MAX_DEPTH} levels deep")])
-            elif isinstance(event, (yaml.SequenceEndEvent, yaml.MappingEndEvent)):
-                anchor, count = stack.pop()
+            elif kind is yaml.MappingEndEvent or kind is yaml.SequenceEndEvent:
+                anchor, inside = stack.pop()
                 if anchor:
-                    sizes[anchor] = count + 1
-            elif isinstance(event, yaml.AliasEvent):
+                    sizes[anchor] = inside + 1
+                stack[-1][1] += inside + 1  # what the parent holds: this collection and all inside it
+            elif kind is yaml.AliasEvent:
                 if any(frame[0] == event.anchor for frame in stack):
                     raise ConfigError(shown_as, [(where(event), f"the alias *{_short(event.anchor)} refers to a "
                                                                 "collection that contains it (a recursive alias)")])
                 if event.anchor not in sizes:
                     raise ConfigError(shown_as, [(where(event), f"the alias *{_short(event.anchor)} has no anchor "
                                                                 "before it")])
-                add(sizes[event.anchor])
+                total += sizes[event.anchor]
+                stack[-1][1] += sizes[event.anchor]
+            else:
+                continue
             if total > MAX_NODES:
                 raise ConfigError(shown_as, [(where(event), f"more than {MAX_NODES} values once aliases are "
                                                             "expanded; write the values out")])
