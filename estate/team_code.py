@@ -40,7 +40,7 @@ from .team_view import TeamView
 # Nothing heavier at import: the program starts the worker (`prepare`) before it loads its own
 # modules, so the two overlap; the reader and ConfigError are imported where they are used.
 
-TIME_LIMIT = 10.0  # seconds a team's dashboards() may take (the five teams' take about 1 ms each)
+TIME_LIMIT = 10.0  # seconds a team's dashboards() may take (the five teams' code takes about 1 ms each)
 _WORKER = Path(__file__).with_name("team_worker.py")
 _ANSWER_GRACE = 10.0  # the worker kills a child 2 s past the limit; this bounds the worker itself
 _ANSWER_LIMIT = 64 << 20
