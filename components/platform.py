@@ -9,7 +9,6 @@ from estate.notifications import platform_template
 from .connection import GrafanaConnection, GrafanaConnectionArgs
 from .contact_points import ContactPoints, ContactPointsArgs
 from .datasources import Datasources, DatasourcesArgs
-from .grafana_deployment import GrafanaDeployment, GrafanaDeploymentArgs
 from .notification_policy import NotificationPolicyTree, NotificationPolicyTreeArgs
 from .notification_templates import NotificationTemplates, NotificationTemplatesArgs
 from .team import ProductTeam, ProductTeamArgs
@@ -30,6 +29,9 @@ class GrafanaPlatform(pulumi.ComponentResource):
         org_id = config.org_id if config.kubernetes else None
         resource_org = str(org_id) if org_id is not None else None
         if config.kubernetes:
+            # Only a stack that deploys Grafana loads pulumi-kubernetes (dev and staging never do).
+            from .grafana_deployment import GrafanaDeployment, GrafanaDeploymentArgs
+
             # Deploy Grafana, then manage it through its ingress as admin: a new instance has no token yet.
             # Every Grafana resource goes through the provider, and the provider waits for the ingress.
             deployment = GrafanaDeployment("grafana", GrafanaDeploymentArgs(config=config.kubernetes),
