@@ -2,7 +2,8 @@
 
 Started by estate/team_code.py with an empty environment, it imports the panel library once, then
 for each request (one JSON line on stdin: the team file, its view, the time limit) forks a child
-that runs the team's `dashboards(team)` and answers one JSON line on stdout. The child:
+that runs the team's `dashboards(team)`; up to PARALLEL children run at once, each its own process
+with its own limits, and the answers go back on stdout in the order asked. The child:
 - holds no secret: this process was started without the program's environment (PULUMI_CONFIG,
   PULUMI_CONFIG_SECRET_KEYS, cloud tokens) and never saw the stack config;
 - has no capability (also when started as root), so the program's /proc/<pid>/environ, closed by
@@ -11,7 +12,7 @@ that runs the team's `dashboards(team)` and answers one JSON line on stdout. The
   them), use more than MEMORY_LIMIT, or run longer than the time limit: a SIGALRM interrupts it
   where it is (its line is reported); code that swallows that is dumped by faulthandler and ended.
 - reports every exception, SystemExit and KeyboardInterrupt included, with the team file's line.
-The panel library imports the estate's models (never its config): this process holds no stack
+The panel library imports neither the estate's models nor its config: this process holds no stack
 config, no secret and no engine connection, so there is nothing for team code to find.
 """
 from __future__ import annotations

@@ -4,15 +4,18 @@
     python -m tools.benchmark --teams 5 50    # choose N
 
 For each N, a temporary project holds the dev stack with N teams cloned from the committed ones
-under new slugs (`cs7`, `vb12`...: selectors, uids and folder titles made unique). Two programs run
+under new slugs (`cs7`, `vb12`...: selectors, uids and folder titles made unique). Three programs run
 there, each in a fresh interpreter, under the same recording mocks:
 
 - render: `python -m tools.render` (load and validate, build dashboards, register, write files);
 - floor: a bare program that registers exactly the resources the render recorded, with the same
-  types, names, parents and inputs, and nothing else: what the Pulumi SDK itself costs.
+  types, names, parents and inputs, and nothing else: what the Pulumi SDK itself costs;
+- typed floor: the same, through the Grafana provider's own resource classes
+  (`pulumiverse_grafana.oss.Dashboard(...)`, as any program using the provider SDK registers them)
+  instead of bare `pulumi.CustomResource`s; it checks that it registered exactly the render's inputs.
 
-It prints wall seconds and peak memory (max RSS) of both, their ratios, and the cost per team.
-Timings are measured here, never asserted in tests.
+It prints wall seconds and peak memory (max RSS) of each, the render's ratios to both floors, and
+the cost per team. Timings are measured here, never asserted in tests.
 """
 from __future__ import annotations
 
@@ -87,13 +90,15 @@ def _child_render(root: str, out: str) -> None:
     print(json.dumps({"peak_mib": _peak_mib()}))
 
 
-def _child_floor(resources_file: str) -> None:
-    """Register what the render recorded, and nothing else, under the same mocks."""
+def _child_floor(resources_file: str, typed: bool = False) -> None:
+    """Register what the render recorded, and nothing else, under the same mocks; `typed`: through the
+    provider's resource classes."""
     import pulumi
 
     from tools.mocks import MASK, RecordingMonitor, run_under_mocks
 
     resources = json.loads(Path(resources_file).read_text())
+    typed_class = _typed_classes() if typed else None
 
     def secrets(value):
         if value == MASK:
@@ -116,7 +121,11 @@ def _child_floor(resources_file: str) -> None:
                     continue
                 opts = pulumi.ResourceOptions(parent=created.get(parent))
                 key = f"{r['type'].split('$')[-1]}::{r['name']}"
-                if r["type"].startswith("pulumi:providers:"):
+                if typed_class and (r["inputs"] or not r["type"].startswith(f"{PROJECT}:")):
+                    cls, argument = typed_class(r["type"])
+                    created[key] = cls(r["name"], opts=opts, **{argument(k, v): secrets(v) if not r["type"].startswith(
+                        "pulumi:providers:") else secrets(_provider_value(v)) for k, v in r["inputs"].items()})
+                elif r["type"].startswith("pulumi:providers:"):
                     created[key] = pulumi.ProviderResource(r["type"].split(":")[-1], r["name"], secrets(r["inputs"]), opts)
                 elif r["inputs"] or not r["type"].startswith(f"{PROJECT}:"):
                     created[key] = pulumi.CustomResource(r["type"], r["name"], secrets(r["inputs"]), opts)
@@ -130,7 +139,48 @@ def _child_floor(resources_file: str) -> None:
     run_under_mocks(PROJECT, STACK, program, monitor=monitor)
     if len(monitor.registrations) != len(resources):
         raise SystemExit(f"the floor registered {len(monitor.registrations)} resources, the render {len(resources)}")
+    if typed:
+        order = lambda r: (r["type"], r["name"], r["parent"])  # noqa: E731
+        different = [a for a, b in zip(sorted((r.as_json() for r in monitor.registrations), key=order),
+                                       sorted(resources, key=order)) if a != b]
+        if different:
+            raise SystemExit(f"the typed floor registered {different[0]['type']} {different[0]['name']} with other inputs")
     print(json.dumps({"peak_mib": _peak_mib()}))
+
+
+def _typed_classes():
+    """type token -> (the provider SDK's resource class, its Python argument name for a recorded input)."""
+    import pulumiverse_grafana
+    from pulumi import _types
+    from pulumi.runtime.rpc import get_resource_module
+
+    found: dict = {}
+
+    def of(token: str):
+        if token not in found:
+            if token.startswith("pulumi:providers:"):
+                cls, args = pulumiverse_grafana.Provider, pulumiverse_grafana.ProviderArgs
+            else:  # the module the provider SDK registered for the token (as the engine finds it)
+                pkg, mod, _ = token.split(":")
+                info = get_resource_module(pkg, mod, "").mod_info
+                module = __import__(info["fqn"], fromlist=["_"])
+                cls = getattr(module, info["classes"][token])
+                args = getattr(module, f"{cls.__name__}Args")
+            python = {wire: py for py, wire in _types.input_type_py_to_pulumi_names(args).items()}
+            found[token] = cls, lambda key, value: python.get(key, key)  # nested values keep the wire names
+        return found[token]
+    return of
+
+
+def _provider_value(recorded):
+    """A provider input as the program gave it: the SDK sends a provider's non-text inputs as JSON text."""
+    if isinstance(recorded, str):
+        try:
+            value = json.loads(recorded)
+        except ValueError:
+            return recorded
+        return value if not isinstance(value, (dict, list)) else recorded
+    return recorded
 
 
 def _run_child(*args: str) -> tuple[float, dict]:
@@ -151,10 +201,11 @@ def measure(teams: int, runs: int) -> dict:
         resources = out / "resources.json"
         count = len(json.loads(resources.read_text()))
         floor = [_run_child("--child-floor", str(resources)) for _ in range(runs)]
+        typed = [_run_child("--child-typed-floor", str(resources)) for _ in range(runs)]
     best = lambda results: (min(s for s, _ in results), max(m["peak_mib"] for _, m in results))  # noqa: E731
-    (render_s, render_mib), (floor_s, floor_mib) = best(render), best(floor)
-    return {"teams": teams, "resources": count, "render_s": render_s, "floor_s": floor_s,
-            "render_mib": render_mib, "floor_mib": floor_mib}
+    (render_s, render_mib), (floor_s, floor_mib), (typed_s, typed_mib) = best(render), best(floor), best(typed)
+    return {"teams": teams, "resources": count, "render_s": render_s, "floor_s": floor_s, "typed_s": typed_s,
+            "render_mib": render_mib, "floor_mib": floor_mib, "typed_mib": typed_mib}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -163,29 +214,33 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--runs", type=int, default=3, help="runs of each program per count (best time kept)")
     parser.add_argument("--child-render", nargs=2, help=argparse.SUPPRESS)
     parser.add_argument("--child-floor", help=argparse.SUPPRESS)
+    parser.add_argument("--child-typed-floor", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child_render:
         _child_render(*args.child_render)
         return 0
-    if args.child_floor:
-        _child_floor(args.child_floor)
+    if args.child_floor or args.child_typed_floor:
+        _child_floor(args.child_floor or args.child_typed_floor, typed=bool(args.child_typed_floor))
         return 0
     if any(n < 1 for n in args.teams) or args.runs < 1:
         parser.error("--teams and --runs take whole numbers of at least 1")
-    print("| teams | resources | render s | floor s | time ratio | render MiB | floor MiB | memory ratio |")
-    print("| --- | --- | --- | --- | --- | --- | --- | --- |")
+    print("| teams | resources | render s | floor s | time ratio | typed floor s | time ratio | render MiB | "
+          "floor MiB | memory ratio | typed floor MiB | memory ratio |")
+    print("| --- " * 12 + "|")
     rows = []
     for teams in args.teams:
         row = measure(teams, args.runs)
         rows.append(row)
         print(f"| {teams} | {row['resources']} | {row['render_s']:.2f} | {row['floor_s']:.2f} | "
-              f"{row['render_s'] / row['floor_s']:.2f}x | {row['render_mib']:.0f} | {row['floor_mib']:.0f} | "
-              f"{row['render_mib'] / row['floor_mib']:.2f}x |", flush=True)
+              f"{row['render_s'] / row['floor_s']:.2f}x | {row['typed_s']:.2f} | {row['render_s'] / row['typed_s']:.2f}x | "
+              f"{row['render_mib']:.0f} | {row['floor_mib']:.0f} | {row['render_mib'] / row['floor_mib']:.2f}x | "
+              f"{row['typed_mib']:.0f} | {row['render_mib'] / row['typed_mib']:.2f}x |", flush=True)
     if len(rows) > 1:
         first, last = rows[0], rows[-1]
         per_team = lambda key: (last[key] - first[key]) / (last["teams"] - first["teams"])  # noqa: E731
         print(f"\nper team: render {per_team('render_s') * 1000:.0f} ms and {per_team('render_mib'):.2f} MiB, "
-              f"floor {per_team('floor_s') * 1000:.0f} ms and {per_team('floor_mib'):.2f} MiB")
+              f"floor {per_team('floor_s') * 1000:.0f} ms and {per_team('floor_mib'):.2f} MiB, "
+              f"typed floor {per_team('typed_s') * 1000:.0f} ms and {per_team('typed_mib'):.2f} MiB")
     return 0
 
 

@@ -17,6 +17,7 @@ if __name__ == "__main__":  # as a command: the team-code process starts while t
 import argparse
 import atexit
 import functools
+import gc
 import json
 import os
 import re
@@ -293,4 +294,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    status = main()
+    # Everything is written and closed. The interpreter's last full collection would walk the run's
+    # millions of objects only to end the process (0.7 s at 500 teams); the collector leaves them alone.
+    gc.freeze()
+    sys.exit(status)
