@@ -57,6 +57,13 @@ class GrafanaClient:
         with urllib.request.urlopen(request, timeout=30) as r:
             return json.load(r)
 
+    def post(self, path: str, body: dict) -> Any:
+        request = urllib.request.Request(self.url + path, data=json.dumps(body).encode(), method="POST",
+                                         headers={"Authorization": self._auth, "Content-Type": "application/json",
+                                                  "Accept": "application/json"})
+        with urllib.request.urlopen(request, timeout=30) as r:
+            return json.load(r)
+
 
 def fetch(client: GrafanaClient, resources: list[dict]) -> dict[str, Any]:
     """Everything compare() needs, read from Grafana: what the render names, by uid and name."""

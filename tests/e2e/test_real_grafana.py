@@ -23,7 +23,11 @@ from pathlib import Path
 
 import pytest
 
-from estate.layout import PROJECT_ROOT as ROOT
+import yaml
+
+from estate.layout import PROJECT_LAYOUT, PROJECT_ROOT as ROOT, Layout
+from estate.team import TeamSpec
+from tools import adopt
 from tests.e2e import grafana_state as gs
 from tests.e2e.alert_texts import expected_text, rule_templates
 from tests.e2e.synthetic import STEP, Pusher, scenario_series
@@ -128,3 +132,29 @@ def test_every_alert_fires_reaches_its_contact_points_and_reads_as_prometheus_wo
             for text, template in templates[key].items():
                 assert alert["annotations"].get(text) == expected_text(template, alert["labels"], values["A"]), \
                     (key, path, text)
+
+
+def service_account_token(env: dict[str, str]) -> str:
+    """A Viewer service account's token, as a team adopting its folder would use (tools.adopt reads only)."""
+    account = client(env).post("/api/serviceaccounts", {"name": "adopt-e2e", "role": "Viewer"})
+    return client(env).post(f"/api/serviceaccounts/{account['id']}/tokens", {"name": "adopt-e2e"})["key"]
+
+
+def test_a_deployed_folder_pulled_back_is_the_team_that_made_it(deployed, tmp_path, monkeypatch):
+    """tools.adopt pull on Grafana's real API answers: the Voicebot folder reads back as a team with the
+    dashboards and alert rules the render deployed there, and an import file naming what the program registers."""
+    env, _, resources = deployed
+    layout = Layout(root=ROOT, stacks=PROJECT_LAYOUT.stacks, teams=tmp_path / "teams")
+    layout.teams.mkdir()
+    monkeypatch.setattr(adopt, "LAYOUT", layout)
+    monkeypatch.setenv(adopt.TOKEN_ENV, service_account_token(env))
+    import_file = tmp_path / "import.json"
+    assert adopt.main(["pull", "--url", GRAFANA, "--folder", "Voicebot", "--stack", STACK, "--team", "voicebot",
+                       "--import-file", str(import_file)]) == 0
+    spec = TeamSpec.model_validate(yaml.safe_load((layout.team_dir("voicebot") / "team.yaml").read_text()))
+    deployed_boards = {json.loads(d["inputs"]["configJson"])["uid"] for d in gs.of_type(resources, gs.DASHBOARD)
+                       if d["inputs"]["folder"] == "voicebot"}
+    assert {i.uid for i in spec.imports} == deployed_boards
+    [group] = [g for g in gs.of_type(resources, gs.RULE_GROUP) if g["inputs"]["folderUid"] == "voicebot"]
+    assert {a.alert for a in spec.alerts} == {r["name"] for r in group["inputs"]["rules"]}
+    assert json.loads(import_file.read_text())["resources"], "the import file names what already exists"
