@@ -77,7 +77,7 @@ _JSON = st.recursive(
     max_leaves=40)
 
 
-@settings(max_examples=500, deadline=None)
+@settings(max_examples=150, deadline=None)
 @given(data=st.one_of(_JSON, st.dictionaries(st.text(max_size=8), _JSON, max_size=6)), ensure_ascii=st.booleans())
 def test_sorted_json_is_byte_for_byte_what_json_dumps_writes(data, ensure_ascii):
     """Any JSON data (and data json.dumps writes its own way: NaN, tuples, keys that are not text)."""

@@ -87,7 +87,7 @@ _RULE = st.fixed_dictionaries({"alert": _TEXT, "expr": _TEXT, "for": _TEXT}, opt
     "annotations": st.dictionaries(st.sampled_from(["summary", "description", "runbook_url"]), _TEXT)})
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=120, deadline=None)
 @given(rules=st.lists(_RULE, max_size=3))
 def test_a_rule_file_is_written_byte_for_byte_as_pyyamls_own_emitter_writes_it(rules):
     """libyaml's emitter writes most files (fast); what it would write differently goes through PyYAML's."""
