@@ -113,7 +113,7 @@ def load_stack_config(stack: str, config: Mapping[str, str], secret_keys: set[st
     path = layout.stack_file(stack)
     where = layout.relative(path)
     values = project_values(config)
-    every = [(at, v) for at, v in leaves(values)]
+    every = list(leaves(values))
     # Where secrets came from: `secure:` values in the stack file, the offline render's placeholders
     # in it, and keys the engine marks secret that hold neither (an ESC environment, or no stack
     # file): those count as secret as a whole.

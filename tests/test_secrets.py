@@ -20,7 +20,7 @@ import yaml
 import program
 import tools.secrets
 from estate import PROJECT, PROJECT_LAYOUT, ConfigError
-from estate.config import config_path, env_var, stack_values_from_file
+from estate.config import config_path, env_var, leaves, stack_values_from_file
 from tests.conftest import STACKS, run_fails, run_values, scratch_layout
 from tools.mocks import run_program
 
@@ -38,17 +38,6 @@ PROD_SECRETS = [
     "kubernetes.databaseUrl",  # replicas: 2 needs the external database
     "kubernetes.smtp.password",  # e-mail contact points need the deployed Grafana's SMTP
 ]
-
-
-def leaves(node, at=()):
-    if isinstance(node, dict):
-        for k, v in node.items():
-            yield from leaves(v, (*at, k))
-    elif isinstance(node, list):
-        for i, v in enumerate(node):
-            yield from leaves(v, (*at, i))
-    else:
-        yield at, node
 
 
 @pytest.mark.parametrize("stack", PROJECT_LAYOUT.stack_names())
