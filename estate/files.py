@@ -5,8 +5,9 @@ file and every problem found:
 - anything but a regular file (a FIFO, a device such as a symlink to /dev/zero), and files over
   MAX_BYTES (read with a bound, so nothing is read past it);
 - YAML nested deeper than MAX_DEPTH, or more than MAX_NODES nodes once aliases are expanded
-  (billion laughs), and recursive aliases: checked on the parser's event stream, before any node
-  is built, so no input can make the reader recurse or grow without bound;
+  (billion laughs), and recursive aliases: the data is built from libyaml's event stream in one
+  pass without recursion, and these are refused as they are met, so no input can make the reader
+  recurse or grow without bound;
 - explicit tags other than `!!str` (`!!binary`, `!!set`, `!!timestamp`, `!!python/...`, `!x`)
   and merge keys (`<<`): they make a value mean something other than what it shows;
 - a key given twice in a mapping, also when the two spellings are equal after Unicode
@@ -44,11 +45,10 @@ _STR = "tag:yaml.org,2002:str"
 _INVISIBLE = {"Cc", "Cf", "Co", "Cs", "Zl", "Zp"}
 
 
-class _Resolver(yaml.resolver.BaseResolver):
-    """The YAML 1.2 core schema, plus a marker for plain scalars YAML 1.1 readers read otherwise."""
-
-
-for _tag, _pattern, _first in [  # the ambiguous forms first: a resolver list is tried in order
+# Plain scalars: the YAML 1.2 core schema, as {first character: [(tag, pattern)]} tried in order,
+# the forms YAML 1.1 readers read otherwise first (marked ambiguous).
+_PLAIN: dict[str, list[tuple[str, re.Pattern]]] = {}
+for _tag, _pattern, _first in [
     (_AMBIGUOUS, r"^(?:y|Y|yes|Yes|YES|n|N|no|No|NO|on|On|ON|off|Off|OFF)$", list("yYnNoO")),
     (_AMBIGUOUS, r"^[-+]?(?:0[0-9]+|0[xX][0-9a-fA-F_]+|0[oO][0-7_]+|0[bB][01_]+|[0-9][0-9_]*_[0-9_]*)$",
      list("-+0123456789")),
@@ -58,85 +58,8 @@ for _tag, _pattern, _first in [  # the ambiguous forms first: a resolver list is
     ("tag:yaml.org,2002:float", r"^(?:[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?"
                                 r"|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$", list("-+.0123456789")),
 ]:
-    _Resolver.add_implicit_resolver(_tag, re.compile(_pattern), _first)
-
-
-class _Constructor(yaml.constructor.SafeConstructor):
-    """Builds plain data, collecting every problem (with its line) instead of stopping at the first."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.problems: list[tuple[str, str]] = []
-
-    def problem(self, node: yaml.Node, message: str) -> None:
-        self.problems.append((f"line {node.start_mark.line + 1}, column {node.start_mark.column + 1}", message))
-
-    def construct_ambiguous(self, node: yaml.ScalarNode) -> str:
-        self.problem(node, f"`{_short(node.value)}` is read differently by YAML readers (YAML 1.1 reads it as a "
-                           "boolean or a number); write true/false or a plain decimal number, or quote it")
-        return node.value
-
-    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict:
-        seen: dict[Any, yaml.Node] = {}
-        data: dict = {}
-        for key_node, value_node in node.value:
-            if key_node.tag == "tag:yaml.org,2002:merge" or (key_node.tag == _STR and key_node.value == "<<"
-                                                              and isinstance(key_node, yaml.ScalarNode)
-                                                              and not key_node.style):  # plain: None, or '' from libyaml
-                self.problem(key_node, "merge keys (<<) are not allowed; write the keys out")
-                continue
-            key = self.construct_object(key_node, deep=deep)
-            if not isinstance(key, (str, int, float, bool)) and key is not None:
-                self.problem(key_node, "a key must be a plain scalar (text or a number)")
-                continue
-            if isinstance(key, str) and not key.isprintable() and any(unicodedata.category(c) in _INVISIBLE
-                                                                        for c in key):  # printable: none of them
-                self.problem(key_node, f"key {_short(key)!r} holds control or invisible characters; retype it")
-            same = normalized(key)
-            if same in seen:
-                first = seen[same]
-                self.problem(key_node, f"key {_short(str(key))!r} is given twice (first at line {first.start_mark.line + 1}"
-                                       + (f" as {_short(str(self.construct_object(first)))!r}" if
-                                          self.construct_object(first) != key else "") + "); keep one")
-                continue
-            seen[same] = key_node
-            data[key] = self.construct_object(value_node, deep=deep)
-        return data
-
-    def construct_yaml_map(self, node: yaml.MappingNode):
-        data: dict = {}
-        yield data
-        data.update(self.construct_mapping(node))
-
-
-_Constructor.add_constructor(_AMBIGUOUS, _Constructor.construct_ambiguous)
-_Constructor.add_constructor("tag:yaml.org,2002:map", _Constructor.construct_yaml_map)
-for _tag in ("tag:yaml.org,2002:timestamp", "tag:yaml.org,2002:binary", "tag:yaml.org,2002:set",
-             "tag:yaml.org,2002:omap", "tag:yaml.org,2002:pairs", "tag:yaml.org,2002:merge"):
-    _Constructor.yaml_constructors.pop(_tag, None)
-
-
-try:  # libyaml's parser and composer (PyYAML's wheels ship it): fast, and safe once the events were checked
-    from yaml._yaml import CParser
-except ImportError:
-    CParser = None
-
-if CParser is not None:
-    class _Loader(CParser, _Constructor, _Resolver):
-        def __init__(self, stream: str) -> None:
-            CParser.__init__(self, stream)
-            _Constructor.__init__(self)
-            _Resolver.__init__(self)
-else:
-    class _Loader(yaml.reader.Reader, yaml.scanner.Scanner, yaml.parser.Parser, yaml.composer.Composer,
-                  _Constructor, _Resolver):
-        def __init__(self, stream: str) -> None:
-            yaml.reader.Reader.__init__(self, stream)
-            yaml.scanner.Scanner.__init__(self)
-            yaml.parser.Parser.__init__(self)
-            yaml.composer.Composer.__init__(self)
-            _Constructor.__init__(self)
-            _Resolver.__init__(self)
+    for _character in _first:
+        _PLAIN.setdefault(_character, []).append((_tag, re.compile(_pattern)))
 
 
 def normalized(key: Any) -> Any:
@@ -146,6 +69,189 @@ def normalized(key: Any) -> Any:
 
 def _short(text: str, limit: int = 60) -> str:
     return text if len(text) <= limit else f"{text[:limit]}… ({len(text)} characters)"
+
+
+def _where(event: yaml.Event) -> str:
+    return f"line {event.start_mark.line + 1}, column {event.start_mark.column + 1}"
+
+
+class _Collection:
+    """A mapping or list being built, and for a mapping the key waiting for its value."""
+
+    __slots__ = ("data", "event", "inside", "key", "key_event", "refused", "discarded", "seen")
+
+    def __init__(self, data: dict | list, event: yaml.Event, discarded: bool) -> None:
+        self.data, self.event = data, event  # its start event: where it is, its anchor
+        self.inside = 0  # nodes inside it so far, aliases expanded
+        self.key: Any = None
+        self.key_event: yaml.Event | None = None  # the waiting key's event; None: the next node is a key
+        self.refused = False  # the waiting key was refused: its value is built, not kept
+        self.discarded = discarded  # inside a refused key's value: nothing in it is kept or reported
+        self.seen: dict[Any, tuple[yaml.Event, Any]] = {}  # normalized key -> (its event, the key as written)
+
+
+class _Builder:
+    """The data of a YAML text, built from the parser's events in one pass and without recursion (so
+    no input can exhaust the stack, and depth and size are refused before anything grows), with
+    every problem collected with its line; tag problems are reported alone."""
+
+    def __init__(self, shown_as: str) -> None:
+        self.shown_as = shown_as
+        self.tag_problems: list[tuple[str, str]] = []
+        self.problems: list[tuple[str, str]] = []
+        # anchor -> (its value, the nodes it stands for, its event: an alias is that node again, as the
+        # composer makes it, also for what it says where: a key `*a` where `&a <<` is a merge key)
+        self.anchors: dict[str, tuple[Any, int, yaml.Event]] = {}
+        self.open: list[_Collection] = []
+        self.total = 0  # nodes so far, aliases expanded
+        self.documents = 0
+        self.another_document: tuple[str, str] | None = None
+        self.data: Any = None
+
+    def build(self, text: str) -> Any:
+        try:
+            for event in yaml.parse(text, Loader=_SAFE_LOADER):
+                kind = type(event)
+                if kind is yaml.ScalarEvent:
+                    value = self.scalar(event)
+                    self.count(event, 1)
+                    if event.anchor:
+                        self.anchors[event.anchor] = (value, 1, event)
+                    self.add(event, value)
+                elif kind is yaml.MappingStartEvent:
+                    self.start(event, {})
+                elif kind is yaml.SequenceStartEvent:
+                    self.start(event, [])
+                elif kind is yaml.MappingEndEvent or kind is yaml.SequenceEndEvent:
+                    self.end(event)
+                elif kind is yaml.AliasEvent:
+                    self.alias(event)
+                elif kind is yaml.DocumentStartEvent:
+                    self.documents += 1
+                    if self.documents == 2:  # as PyYAML's single-document reader says it
+                        self.another_document = (_where(event), "not valid YAML: but found another document")
+        except yaml.YAMLError as e:
+            raise ConfigError(self.shown_as, [_yaml_problem(e)]) from None
+        problems = self.tag_problems or ([self.another_document] if self.another_document else self.problems)
+        if problems:
+            raise ConfigError(self.shown_as, problems)
+        return self.data
+
+    def refuse(self, event: yaml.Event, message: str) -> None:
+        raise ConfigError(self.shown_as, [(_where(event), message)])
+
+    def problem(self, event: yaml.Event, message: str) -> None:
+        top = self.open[-1] if self.open else None
+        if top is None or not (top.discarded or (top.refused and top.key_event is not None)):
+            self.problems.append((_where(event), message))
+
+    def tag_problem(self, event: yaml.Event) -> None:
+        shown = event.tag.replace("tag:yaml.org,2002:", "!!")
+        self.tag_problems.append((_where(event), f"the tag {_short(shown)} is not allowed; write plain values "
+                                                 "(quote text that should stay text)"))
+
+    def count(self, event: yaml.Event, nodes: int) -> None:
+        self.total += nodes
+        if self.open:
+            self.open[-1].inside += nodes
+        if self.total > MAX_NODES:
+            self.refuse(event, f"more than {MAX_NODES} values once aliases are expanded; write the values out")
+
+    def scalar(self, event: yaml.ScalarEvent) -> Any:
+        """The value as the YAML 1.2 core schema reads it, and as PyYAML's SafeConstructor builds it."""
+        value = event.value
+        if event.tag is not None:  # the parser leaves it None unless the file writes one (`!!binary x`, `!x`)
+            if event.tag != _STR:
+                self.tag_problem(event)
+            return value
+        if not event.implicit[0]:  # quoted, or a block scalar: text
+            return value
+        tag = next((tag for tag, pattern in _PLAIN.get(value[:1], ()) if pattern.match(value)), _STR)
+        if tag == _STR:
+            return value
+        if tag == _AMBIGUOUS:
+            self.problem(event, f"`{_short(value)}` is read differently by YAML readers (YAML 1.1 reads it as a "
+                                "boolean or a number); write true/false or a plain decimal number, or quote it")
+            return value
+        if tag == "tag:yaml.org,2002:null":
+            return None
+        if tag == "tag:yaml.org,2002:bool":
+            return value.lower() == "true"
+        if tag == "tag:yaml.org,2002:int":
+            return int(value)
+        number = value.lower()
+        sign = -1 if number[0] == "-" else 1
+        number = number[1:] if number[0] in "+-" else number
+        if number == ".inf":
+            return sign * yaml.constructor.SafeConstructor.inf_value
+        if number == ".nan":
+            return yaml.constructor.SafeConstructor.nan_value
+        return sign * float(number)
+
+    def start(self, event: yaml.Event, data: dict | list) -> None:
+        if event.tag is not None:
+            self.tag_problem(event)
+        self.count(event, 1)
+        parent = self.open[-1] if self.open else None
+        discarded = parent is not None and (parent.discarded or (parent.refused and parent.key_event is not None))
+        self.open.append(_Collection(data, event, discarded))
+        if len(self.open) > MAX_DEPTH:
+            self.refuse(event, f"nested more than {MAX_DEPTH} levels deep")
+
+    def end(self, event: yaml.Event) -> None:
+        collection = self.open.pop()
+        if collection.event.anchor:
+            self.anchors[collection.event.anchor] = (collection.data, collection.inside + 1, collection.event)
+        if self.open:
+            self.open[-1].inside += collection.inside
+        self.add(collection.event, collection.data)
+
+    def alias(self, event: yaml.AliasEvent) -> None:
+        if any(c.event.anchor == event.anchor for c in self.open):
+            self.refuse(event, f"the alias *{_short(event.anchor)} refers to a collection that contains it "
+                               "(a recursive alias)")
+        if event.anchor not in self.anchors:
+            self.refuse(event, f"the alias *{_short(event.anchor)} has no anchor before it")
+        value, nodes, anchored = self.anchors[event.anchor]
+        self.count(event, nodes)
+        self.add(anchored, value)
+
+    def add(self, event: yaml.Event, value: Any) -> None:
+        """A complete node: the document, a list item, a key, or the waiting key's value."""
+        if not self.open:
+            self.data = value
+            return
+        parent = self.open[-1]
+        if isinstance(parent.data, list):
+            parent.data.append(value)
+        elif parent.key_event is None:
+            self.key(parent, event, value)
+        else:
+            if not parent.refused:
+                parent.data[parent.key] = value
+            parent.key, parent.key_event, parent.refused = None, None, False
+
+    def key(self, mapping: _Collection, event: yaml.Event, key: Any) -> None:
+        mapping.key, mapping.key_event = key, event
+        if type(event) is yaml.ScalarEvent and event.value == "<<" and not event.style and event.tag in (None, _STR):
+            self.problem(event, "merge keys (<<) are not allowed; write the keys out")
+            mapping.refused = True
+        elif not isinstance(key, (str, int, float, bool)) and key is not None:
+            self.problem(event, "a key must be a plain scalar (text or a number)")
+            mapping.refused = True
+        else:
+            if isinstance(key, str) and not key.isprintable() and any(unicodedata.category(c) in _INVISIBLE
+                                                                        for c in key):  # printable: none of them
+                self.problem(event, f"key {_short(key)!r} holds control or invisible characters; retype it")
+            same = normalized(key)
+            if same in mapping.seen:
+                first, written = mapping.seen[same]
+                self.problem(event, f"key {_short(str(key))!r} is given twice (first at line "
+                                    f"{first.start_mark.line + 1}" + (f" as {_short(str(written))!r}" if written != key
+                                                                      else "") + "); keep one")
+                mapping.refused = True
+            else:
+                mapping.seen[same] = (event, key)
 
 
 def read_text(path: Path, shown_as: str, max_bytes: int = MAX_BYTES) -> str:
@@ -161,7 +267,12 @@ def read_text(path: Path, shown_as: str, max_bytes: int = MAX_BYTES) -> str:
                                           "give a YAML or JSON file")])
     try:
         with open(path, "rb") as f:
-            data = f.read(max_bytes + 1)
+            # The size stat saw and one byte more (a read of max_bytes + 1 allocates that much, for
+            # every small file); only a file that grew since is read on, still within the bound.
+            asked = min(info.st_size, max_bytes) + 1
+            data = f.read(asked)
+            if len(data) == asked <= max_bytes:
+                data += f.read(max_bytes + 1 - asked)
     except OSError as e:
         raise ConfigError(shown_as, [("", f"cannot read it ({e.strerror})")]) from None
     if len(data) > max_bytes:
@@ -170,65 +281,6 @@ def read_text(path: Path, shown_as: str, max_bytes: int = MAX_BYTES) -> str:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as e:
         raise ConfigError(shown_as, [(f"byte {e.start}", "not UTF-8 text; save the file as UTF-8")]) from None
-
-
-def _check_events(text: str, shown_as: str) -> None:
-    """Refuse what would make building the nodes deep, huge or cyclic, and tags, from the event stream
-    alone: it is read without recursion, so no input can exhaust the stack or memory here."""
-    problems: list[tuple[str, str]] = []
-    sizes: dict[str, int] = {}  # anchor -> nodes it stands for, once every alias in it is expanded
-    stack: list[list] = [[None, 0]]  # the document, then each open collection: [anchor, nodes inside it so far]
-    total = 0
-
-    def where(event: yaml.Event) -> str:
-        return f"line {event.start_mark.line + 1}, column {event.start_mark.column + 1}"
-
-    def tag_problem(event: yaml.Event) -> None:
-        shown = event.tag.replace("tag:yaml.org,2002:", "!!")
-        problems.append((where(event), f"the tag {_short(shown)} is not allowed; write plain values (quote text "
-                                       "that should stay text)"))
-
-    try:
-        for event in yaml.parse(text, Loader=_SAFE_LOADER):
-            kind = type(event)
-            # The parser leaves `tag` None unless the file writes one (`!!binary x`, `!x`, `!!set`).
-            if kind is yaml.ScalarEvent:
-                if event.tag is not None and event.tag != _STR:
-                    tag_problem(event)
-                total += 1
-                stack[-1][1] += 1
-                if event.anchor:
-                    sizes[event.anchor] = 1
-            elif kind is yaml.MappingStartEvent or kind is yaml.SequenceStartEvent:
-                if event.tag is not None:
-                    tag_problem(event)
-                total += 1
-                stack.append([event.anchor, 0])
-                if len(stack) > MAX_DEPTH + 1:
-                    raise ConfigError(shown_as, [(where(event), f"nested more than {MAX_DEPTH} levels deep")])
-            elif kind is yaml.MappingEndEvent or kind is yaml.SequenceEndEvent:
-                anchor, inside = stack.pop()
-                if anchor:
-                    sizes[anchor] = inside + 1
-                stack[-1][1] += inside + 1  # what the parent holds: this collection and all inside it
-            elif kind is yaml.AliasEvent:
-                if any(frame[0] == event.anchor for frame in stack):
-                    raise ConfigError(shown_as, [(where(event), f"the alias *{_short(event.anchor)} refers to a "
-                                                                "collection that contains it (a recursive alias)")])
-                if event.anchor not in sizes:
-                    raise ConfigError(shown_as, [(where(event), f"the alias *{_short(event.anchor)} has no anchor "
-                                                                "before it")])
-                total += sizes[event.anchor]
-                stack[-1][1] += sizes[event.anchor]
-            else:
-                continue
-            if total > MAX_NODES:
-                raise ConfigError(shown_as, [(where(event), f"more than {MAX_NODES} values once aliases are "
-                                                            "expanded; write the values out")])
-    except yaml.YAMLError as e:
-        raise ConfigError(shown_as, [_yaml_problem(e)]) from None
-    if problems:
-        raise ConfigError(shown_as, problems)
 
 
 def _yaml_problem(e: yaml.YAMLError) -> tuple[str, str]:
@@ -240,17 +292,7 @@ def _yaml_problem(e: yaml.YAMLError) -> tuple[str, str]:
 
 def load_yaml(text: str, shown_as: str) -> Any:
     """The data in YAML `text`, under every rule above; ConfigError naming `shown_as` otherwise."""
-    _check_events(text, shown_as)
-    loader = _Loader(text)
-    try:
-        data = loader.get_single_data()
-    except yaml.YAMLError as e:
-        raise ConfigError(shown_as, [*loader.problems, _yaml_problem(e)]) from None
-    finally:
-        loader.dispose()
-    if loader.problems:
-        raise ConfigError(shown_as, loader.problems)
-    return data
+    return _Builder(shown_as).build(text)
 
 
 def read_yaml(path: Path, shown_as: str) -> dict:

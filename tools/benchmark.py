@@ -14,12 +14,17 @@ there, each in a fresh interpreter, under the same recording mocks:
   (`pulumiverse_grafana.oss.Dashboard(...)`, as any program using the provider SDK registers them)
   instead of bare `pulumi.CustomResource`s; it checks that it registered exactly the render's inputs.
 
+The floors run as the render does: with the program's collector threshold
+(`program.COLLECTOR_THRESHOLD`) and without the interpreter's last full collection at exit, so the
+ratios hold the program's own work against the SDK's, not one collector setting against another.
+
 It prints wall seconds and peak memory (max RSS) of each, the render's ratios to both floors, and
 the cost per team. Timings are measured here, never asserted in tests.
 """
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import re
 import resource
@@ -96,9 +101,10 @@ def _child_render(root: str, out: str) -> None:
     print(json.dumps({"seconds": seconds, "peak_mib": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024}))
 
 
-def _child_floor(resources_file: str, typed: bool = False) -> None:
-    """Register what the render recorded, and nothing else, under the same mocks; `typed`: through the
-    provider's resource classes."""
+def _child_floor(resources_file: str, collector_threshold: int, typed: bool = False) -> None:
+    """Register what the render recorded, and nothing else, under the same mocks and the program's
+    collector threshold; `typed`: through the provider's resource classes."""
+    gc.set_threshold(collector_threshold, *gc.get_threshold()[1:])
     import pulumi
 
     from tools.mocks import MASK, RecordingMonitor, run_under_mocks
@@ -207,8 +213,10 @@ def measure(teams: int, runs: int) -> dict:
         render = [_run_child("--child-render", str(root), str(out)) for _ in range(runs)]
         resources = out / "resources.json"
         count = len(json.loads(resources.read_text()))
-        floor = [_run_child("--child-floor", str(resources)) for _ in range(runs)]
-        typed = [_run_child("--child-typed-floor", str(resources)) for _ in range(runs)]
+        from program import COLLECTOR_THRESHOLD  # read here: the floors' processes load only the SDK and the mocks
+
+        floor = [_run_child("--child-floor", str(resources), str(COLLECTOR_THRESHOLD)) for _ in range(runs)]
+        typed = [_run_child("--child-typed-floor", str(resources), str(COLLECTOR_THRESHOLD)) for _ in range(runs)]
     best = lambda results: (min(s for s, _ in results), max(m["peak_mib"] for _, m in results))  # noqa: E731
     (render_s, render_mib), (floor_s, floor_mib), (typed_s, typed_mib) = best(render), best(floor), best(typed)
     return {"teams": teams, "resources": count, "render_s": render_s, "floor_s": floor_s, "typed_s": typed_s,
@@ -220,14 +228,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--teams", type=int, nargs="+", default=[5, 100, 500], help="team counts to measure")
     parser.add_argument("--runs", type=int, default=3, help="runs of each program per count (best time kept)")
     parser.add_argument("--child-render", nargs=2, help=argparse.SUPPRESS)
-    parser.add_argument("--child-floor", help=argparse.SUPPRESS)
-    parser.add_argument("--child-typed-floor", help=argparse.SUPPRESS)
+    parser.add_argument("--child-floor", nargs=2, help=argparse.SUPPRESS)
+    parser.add_argument("--child-typed-floor", nargs=2, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child_render:
         _child_render(*args.child_render)
         return 0
     if args.child_floor or args.child_typed_floor:
-        _child_floor(args.child_floor or args.child_typed_floor, typed=bool(args.child_typed_floor))
+        resources_file, threshold = args.child_floor or args.child_typed_floor
+        _child_floor(resources_file, int(threshold), typed=bool(args.child_typed_floor))
+        gc.freeze()  # as `python -m tools.render` ends: no last full collection over the run's objects
         return 0
     if any(n < 1 for n in args.teams) or args.runs < 1:
         parser.error("--teams and --runs take whole numbers of at least 1")
