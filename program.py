@@ -52,7 +52,7 @@ def _environment_json(name: str, kind: type) -> Any:
         return kind()
     try:
         value = json.loads(raw)
-    except ValueError:
+    except (ValueError, RecursionError):  # not JSON, or nested deeper than the decoder goes
         value = None
     if not isinstance(value, kind) or (kind is list and not all(isinstance(k, str) for k in value)):
         raise ConfigError(f"the {name} environment variable",

@@ -21,7 +21,7 @@ from typing import Any, Iterator, Mapping
 
 from pydantic import ValidationError
 
-from .files import normalized, read_yaml
+from .files import MAX_DEPTH, depth, normalized, read_yaml
 from .layout import PROJECT, Layout
 from .model import MISSING_SECRET, PLACEHOLDER, ConfigError, _is_secret, dotted, secret_paths, validation_problems
 from .stack import StackConfig
@@ -62,10 +62,23 @@ def project_keys() -> list[str]:
     return sorted(f.alias or n for n, f in StackConfig.model_fields.items())
 
 
-def project_values(config: Mapping[str, str]) -> dict[str, Any]:
-    """This project's keys (namespace removed), each decoded as the engine encoded it."""
+def project_values(config: Mapping[str, str], where: str = "the stack's config") -> dict[str, Any]:
+    """This project's keys (namespace removed), each decoded as the engine encoded it; a ConfigError
+    naming `where` for a value nested deeper than a stack file may be (MAX_DEPTH): the engine reads
+    the stack file with its own reader, so the bound is held here too."""
     prefix = f"{PROJECT}:"
-    return {key[len(prefix):]: _decode(raw) for key, raw in config.items() if key.startswith(prefix)}
+    values, problems = {}, []
+    for key, raw in config.items():
+        if key.startswith(prefix):
+            values[key[len(prefix):]] = value = _decode(raw)
+            if value is _TOO_DEEP or depth(value) > MAX_DEPTH:
+                problems.append((key, f"nested more than {MAX_DEPTH} levels deep"))
+    if problems:
+        raise ConfigError(where, problems)
+    return values
+
+
+_TOO_DEEP = object()
 
 
 def _decode(raw: Any) -> Any:
@@ -75,6 +88,8 @@ def _decode(raw: Any) -> Any:
             return json.loads(raw)
         except ValueError:
             return raw
+        except RecursionError:  # deeper than the decoder goes
+            return _TOO_DEEP
     return raw
 
 
@@ -112,7 +127,7 @@ def load_stack_config(stack: str, config: Mapping[str, str], secret_keys: set[st
     and every secret the stack needs must be there."""
     path = layout.stack_file(stack)
     where = layout.relative(path)
-    values = project_values(config)
+    values = project_values(config, where)
     every = list(leaves(values))
     # Where secrets came from: `secure:` values in the stack file, the offline render's placeholders
     # in it, and keys the engine marks secret that hold neither (an ESC environment, or no stack

@@ -101,12 +101,13 @@ class _Worker:
                 return _worker_error(f"the team-code process failed ({e})")
         try:
             answer = json.loads(body)
-        except ValueError:
+        except (ValueError, RecursionError):  # not JSON, or nested deeper than the decoder goes
             answer = None
         if kind == b"R":  # the team's process's own bytes: whatever they are, they are its answer
             if isinstance(answer, dict):
                 return answer
-            return {"error": {"type": "Exit", "message": "the team code's process ended before it answered", "line": None}}
+            return {"error": {"type": "Exit", "line": None, "message": "its process wrote an answer that is not "
+                              "the JSON of its dashboards (not JSON, or nested too deep)"}}
         if isinstance(answer, dict):
             return answer
         with self.lock:

@@ -114,14 +114,16 @@ def metrics_without(expr: str, required, variables: bool = False) -> list[str]:
     set of matchers, or a function of the metric name (a metric may come from its own source).
     `variables`: a dashboard query, whose template variables get stand-ins (see `parse`)."""
     need = required if callable(required) else (lambda _name, fixed=frozenset(required): fixed)
-    nodes: list[pp.Expr] = []
-    pp.walk(parse(expr, variables=variables), nodes.append)  # the parser's own walk: every node, no ancestors
     lacking = []
-    for node in nodes:
+    todo = [parse(expr, variables=variables)]  # in the order `walk` visits, without its ancestors
+    while todo:
+        node = todo.pop()
         if isinstance(node, pp.VectorSelector):
             name = selector_name(node)
             if not set(need(name)) <= set(_matchers_of(node)):
                 lacking.append(name or str(node))
+        else:
+            todo += reversed(children(node))
     return lacking
 
 

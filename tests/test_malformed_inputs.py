@@ -806,6 +806,13 @@ CODE_CASES = [
               "line 2, dashboards(): PermissionError: team code may not write files"),
     code_case("memory exhausted", "def dashboards(team):\n    return [bytearray(8 << 30)]\n",
               "line 2, dashboards(): MemoryError"),
+    code_case("an answer nested 200,000 deep, written past the worker",
+              "import os\n\n\ndef dashboards(team):\n    os.write(3, b'{\"ok\": [' + b'[' * 200_000 + b']' * 200_000 + b']}')\n"
+              "    raise SystemExit(0)\n",
+              "dashboards(): its process wrote an answer that is not the JSON of its dashboards (not JSON, or nested too deep)"),
+    code_case("an answer that is not JSON, written past the worker",
+              "import os\n\n\ndef dashboards(team):\n    os.write(3, b'\\xff not json')\n    return []\n",
+              "dashboards(): its process wrote an answer that is not the JSON of its dashboards"),
 ]
 
 
@@ -830,7 +837,13 @@ def test_team_code_that_fails_or_escapes_is_one_error_naming_its_file_and_line(c
     ("PULUMI_CONFIG", '["a list"]', "not a JSON object; the Pulumi CLI sets it"),
     ("PULUMI_CONFIG", '{"grafana-platform:orgId": 1}', "every value must be text, as the Pulumi CLI writes it"),
     ("PULUMI_CONFIG_SECRET_KEYS", "{oops", "the PULUMI_CONFIG_SECRET_KEYS environment variable"),
-], ids=["not JSON", "not an object", "values that are not text", "secret keys not JSON"])
+    ("PULUMI_CONFIG", "[" * 100_000 + "]" * 100_000, "not a JSON object; the Pulumi CLI sets it"),
+    ("PULUMI_CONFIG", json.dumps({"grafana-platform:teams": "[" * 100_000 + "]" * 100_000}),
+     "grafana-platform:teams: nested more than 32 levels deep"),
+    ("PULUMI_CONFIG", json.dumps({"grafana-platform:teams": "{\"a\": " * 40 + "1" + "}" * 40}),
+     "grafana-platform:teams: nested more than 32 levels deep"),
+], ids=["not JSON", "not an object", "values that are not text", "secret keys not JSON", "nested 100,000 deep",
+        "a value nested 100,000 deep", "a value nested deeper than a stack file may be"])
 def test_an_unreadable_engine_environment_is_one_error_that_shows_none_of_it(variable, value, part, monkeypatch):
     from tools.mocks import run_program
 
