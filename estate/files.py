@@ -38,6 +38,7 @@ MAX_JSON_BYTES = 16 << 20  # an exported dashboard; real ones are up to a few Mi
 MAX_DEPTH = 32  # YAML collections inside each other; committed files nest at most 7 deep
 MAX_JSON_DEPTH = 64  # dashboards nest panels > fieldConfig > overrides > properties > value ~ 12 deep
 MAX_NODES = 100_000  # nodes once every alias is expanded; committed files have under 2,000
+_MAX_DIGITS = 4300  # the longest integer Python reads from text (sys.get_int_max_str_digits' default)
 
 _SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml's parser when installed
 _AMBIGUOUS = "tag:grafana-platform,2026:ambiguous"
@@ -178,6 +179,10 @@ class _Builder:
         if tag == "tag:yaml.org,2002:bool":
             return value.lower() == "true"
         if tag == "tag:yaml.org,2002:int":
+            if len(value.lstrip("+-")) > _MAX_DIGITS:  # Python refuses to read it (int_max_str_digits)
+                self.problem(event, f"a number of {len(value.lstrip('+-'))} digits; no value here has more than "
+                                    f"{_MAX_DIGITS} (quote it if it is text)")
+                return value
             return int(value)
         number = value.lower()
         sign = -1 if number[0] == "-" else 1
@@ -314,8 +319,10 @@ def read_json(path: Path, shown_as: str) -> Any:
         raise ConfigError(shown_as, [("", f"not valid JSON at line {e.lineno}, column {e.colno}: {e.msg}")]) from None
     except RecursionError:
         raise ConfigError(shown_as, [("", f"nested more than {MAX_JSON_DEPTH} levels deep")]) from None
-    except ValueError as e:  # NaN / Infinity, which JSON does not have
-        raise ConfigError(shown_as, [("", str(e))]) from None
+    except ValueError as e:  # NaN / Infinity, which JSON does not have, or a number Python will not read
+        message = str(e) if "integer string conversion" not in str(e) else \
+            f"not valid JSON here: a number of more than {_MAX_DIGITS} digits"
+        raise ConfigError(shown_as, [("", message)]) from None
     if depth(data) > MAX_JSON_DEPTH:
         raise ConfigError(shown_as, [("", f"nested more than {MAX_JSON_DEPTH} levels deep")])
     return data

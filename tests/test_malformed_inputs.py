@@ -425,6 +425,8 @@ FILE_CASES = [
     file_case("lists nested thousands deep", appended(f"  {P}muteTimings: {nested(5000)}\n"),
               "nested more than 32 levels deep"),
     file_case("a file of 2 MiB", appended("# " + "x" * (2 << 20) + "\n"), "larger than 1024 KiB"),
+    file_case("a number of 5,000 digits", replaced(f"{P}protect: true", f"{P}protect: {'9' * 5000}"),
+              "a number of 5000 digits; no value here has more than 4300 (quote it if it is text)"),
     # 7. what YAML readers disagree on
     file_case("yes for a boolean", replaced(f"{P}protect: true", f"{P}protect: yes"),
               "`yes` is read differently by YAML readers (YAML 1.1 reads it as a boolean or a number); write "
@@ -648,6 +650,9 @@ TEAM_CASES = [
     team_case("imported JSON with NaN", imports({"file": "nan.json", "uid": "imp"}),
               "not valid JSON: NaN is not a JSON number", file=f"teams/{TEAM}/nan.json",
               files={"nan.json": '{"title": "x", "panels": [], "refresh": NaN}'}),
+    team_case("imported JSON with a number of 5,000 digits", imports({"file": "long.json", "uid": "imp"}),
+              "not valid JSON here: a number of more than 4300 digits", file=f"teams/{TEAM}/long.json",
+              files={"long.json": '{"title": "x", "panels": [], "version": ' + "9" * 5000 + "}"}),
     team_case("an imported dashboard that is not valid JSON", imports({"file": "broken.json", "uid": "imp"}),
               "not valid JSON at line 1, column 27: Expecting value",
               file=f"teams/{TEAM}/broken.json", files={"broken.json": '{"title": "x", "panels": [}'}),
