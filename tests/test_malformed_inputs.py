@@ -894,11 +894,14 @@ def test_the_offline_render_never_merges_an_ambient_pulumi_config(tmp_path, monk
     (["--stack", "dev", "--out", "docs"], "error: --out docs: holds files that are not an earlier render"),
     (["--stack", "../../etc/passwd", "--out", "{tmp}/out"], "error: --stack: invalid configuration"),
     (["--stack", "nope", "--out", "{tmp}/out"], "error: stacks/Pulumi.nope.yaml: invalid configuration"),
+    (["--stack", "dev", "--root", "{tmp}/nowhere", "--out", "{tmp}/out"],
+     "error: --root {tmp}/nowhere: no Pulumi.yaml there; give the project's folder"),
 ], ids=["--out teams", "--out stacks", "--out a file", "--out a folder of other files", "--stack a path",
-        "--stack unknown"])
+        "--stack unknown", "--root not a project"])
 def test_the_render_refuses_an_out_or_stack_that_escapes_in_one_line_and_writes_nothing(argv, part, tmp_path):
     before = {p: p.stat().st_mtime_ns for p in ROOT.glob("*") if p.name != "__pycache__"}
     argv = [a.replace("{tmp}", str(tmp_path)) for a in argv]
+    part = part.replace("{tmp}", str(tmp_path))
     result = subprocess.run([sys.executable, "-m", "tools.render", *argv], cwd=ROOT, capture_output=True, text=True,
                             timeout=300)
     assert result.returncode == 1

@@ -273,6 +273,10 @@ def main(argv: list[str] | None = None) -> int:
                         help="project folder holding Pulumi.yaml, stacks/ and teams/ (default: this checkout)")
     args = parser.parse_args(argv)
     layout = Layout.at(args.root)
+    if not layout.project_file.is_file():
+        print(f"error: --root {args.root}: no {layout.project_file.name} there; give the project's folder "
+              "(the one holding Pulumi.yaml, stacks/ and teams/)", file=sys.stderr)
+        return 1
     try:
         check_out(args.out, layout)  # before the run: a refused --out costs nothing and writes nothing
         if "PULUMI_CONFIG" in os.environ:
