@@ -314,12 +314,12 @@ def read_json(path: Path, shown_as: str) -> Any:
     """The data in the JSON file `path`, at most MAX_JSON_BYTES and MAX_JSON_DEPTH deep."""
     text = read_text(path, shown_as, MAX_JSON_BYTES)
     try:
-        data = json.loads(text, parse_constant=_no_constant)
+        data = json.loads(text, parse_constant=_no_constant, object_pairs_hook=_object)
     except json.JSONDecodeError as e:
         raise ConfigError(shown_as, [("", f"not valid JSON at line {e.lineno}, column {e.colno}: {e.msg}")]) from None
     except RecursionError:
         raise ConfigError(shown_as, [("", f"nested more than {MAX_JSON_DEPTH} levels deep")]) from None
-    except ValueError as e:  # NaN / Infinity, which JSON does not have, or a number Python will not read
+    except ValueError as e:  # NaN / Infinity, which JSON does not have, a key twice, or a number Python will not read
         message = str(e) if "integer string conversion" not in str(e) else \
             f"not valid JSON here: a number of more than {_MAX_DIGITS} digits"
         raise ConfigError(shown_as, [("", message)]) from None
@@ -330,6 +330,16 @@ def read_json(path: Path, shown_as: str) -> Any:
 
 def _no_constant(name: str) -> Any:
     raise ValueError(f"not valid JSON: {name} is not a JSON number")
+
+
+def _object(pairs: list[tuple[str, Any]]) -> dict:
+    """A JSON object, refused when it gives a key twice: JSON readers keep the last one (Grafana's
+    too), so the first would vanish without a word."""
+    data = dict(pairs)
+    if len(data) < len(pairs):
+        twice = next(k for i, (k, _) in enumerate(pairs) if any(k == other for other, _ in pairs[:i]))
+        raise ValueError(f"not valid JSON here: the key {_short(twice)!r} is given twice in one object; keep one")
+    return data
 
 
 def depth(data: Any) -> int:
