@@ -870,6 +870,16 @@ def test_the_offline_render_never_merges_an_ambient_pulumi_config(tmp_path, monk
 
 # ------------------------------------------------------------------------------- command line route (4)
 
+# What the test runner itself writes into the project folder, meanwhile too (the hypothesis
+# database, by a fuzz test in the other xdist worker)
+RUNNER_FILES = ("__pycache__", ".hypothesis", ".pytest_cache")
+
+
+def project_files() -> dict[Path, int]:
+    """The project folder's entries but the test runner's, with their modification times."""
+    return {p: p.stat().st_mtime_ns for p in ROOT.glob("*") if p.name not in RUNNER_FILES}
+
+
 @pytest.mark.parametrize("argv, part", [
     (["--stack", "dev", "--out", "teams"], "error: --out teams: is inside the project's teams/ folder"),
     (["--stack", "dev", "--out", "stacks"], "error: --out stacks: is inside the project's stacks/ folder"),
@@ -880,14 +890,14 @@ def test_the_offline_render_never_merges_an_ambient_pulumi_config(tmp_path, monk
 ], ids=["--out teams", "--out stacks", "--out a file", "--out a folder of other files", "--stack a path",
         "--stack unknown"])
 def test_the_render_refuses_an_out_or_stack_that_escapes_in_one_line_and_writes_nothing(argv, part, tmp_path):
-    before = {p: p.stat().st_mtime_ns for p in ROOT.glob("*") if p.name != "__pycache__"}
+    before = project_files()
     argv = [a.replace("{tmp}", str(tmp_path)) for a in argv]
     result = subprocess.run([sys.executable, "-m", "tools.render", *argv], cwd=ROOT, capture_output=True, text=True,
                             timeout=300)
     assert result.returncode == 1
     assert result.stderr.startswith(part), result.stderr
     assert len(result.stderr.splitlines()) <= 15 and "Traceback" not in result.stderr
-    assert {p: p.stat().st_mtime_ns for p in ROOT.glob("*") if p.name != "__pycache__"} == before
+    assert project_files() == before
     assert not (tmp_path / "out").exists()
 
 
