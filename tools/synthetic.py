@@ -42,7 +42,7 @@ from syntax import promql
 from estate.contract import Contract, contracts
 from estate.team import Metric
 from dashboards.importer import interpolate
-from tools.prometheus_server import binary
+from tools.prometheus_server import binary, go_env
 from tools.render import committed, read_render, rendered_stacks
 
 STEP_SECONDS = 15  # the stacks' Prometheus datasources say timeInterval: 15s
@@ -347,7 +347,7 @@ def backfill(texts: Iterable[str], data_dir: Path, promtool: str) -> None:
             source.write_text(text)
             running.append((subprocess.Popen(
                 [promtool, "tsdb", "create-blocks-from", "openmetrics", str(source), str(out)],
-                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True), source, out))
+                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=go_env()), source, out))
         failures = []
         for process, source, out in running:
             output, _ = process.communicate(timeout=120)
