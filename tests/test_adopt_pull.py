@@ -1,18 +1,23 @@
 """`tools.adopt pull` against a Grafana HTTP API on 127.0.0.1 answering in the shapes Grafana documents.
 
 The fake Grafana is a real HTTP server on a free loopback port, stopped at the end of each test;
+the tests that only read what a successful pull wrote and printed share one pull (`pulled`);
 its answers follow Grafana's HTTP API reference (search, folders, dashboards, library elements,
 datasources, alerting provisioning: alert-rules, rule-groups, contact-points, policies), with
 secure contact point settings redacted as Grafana's provisioning API returns them.
 """
 from __future__ import annotations
 
+import contextlib
 import copy
+import io
 import json
 import threading
 import urllib.parse
+from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Iterator
 
 import pytest
 import yaml
@@ -180,8 +185,8 @@ class _Handler(BaseHTTPRequestHandler):
         pass
 
 
-@pytest.fixture
-def grafana():
+@contextlib.contextmanager
+def serving() -> Iterator[FakeGrafana]:
     server = FakeGrafana(grafana_api())
     # shutdown() waits for the serving loop's next poll: poll often, so each test ends at once
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.01}, daemon=True)
@@ -195,15 +200,25 @@ def grafana():
 
 
 @pytest.fixture
-def layout(tmp_path, monkeypatch) -> Layout:
+def grafana():
+    with serving() as server:
+        yield server
+
+
+def scratch_teams(root: Path, monkeypatch: pytest.MonkeyPatch) -> Layout:
     """The project's stacks, and its teams in a scratch teams folder with room for the adopted one."""
-    layout = Layout(root=PROJECT_ROOT, stacks=PROJECT_LAYOUT.stacks, teams=tmp_path / "teams")
+    layout = Layout(root=PROJECT_ROOT, stacks=PROJECT_LAYOUT.stacks, teams=root / "teams")
     layout.teams.mkdir()
     for team in PROJECT_LAYOUT.team_names():
         (layout.teams / team).symlink_to(PROJECT_LAYOUT.team_dir(team), target_is_directory=True)
     monkeypatch.setattr(adopt, "LAYOUT", layout)
     monkeypatch.setenv(adopt.TOKEN_ENV, TOKEN)
     return layout
+
+
+@pytest.fixture
+def layout(tmp_path, monkeypatch) -> Layout:
+    return scratch_teams(tmp_path, monkeypatch)
 
 
 @pytest.fixture
@@ -216,9 +231,35 @@ def pull(grafana: FakeGrafana, tmp_path: Path, *extra: str) -> int:
                        "--import-file", str(tmp_path / "adopt.json"), *extra])
 
 
-def test_pull_writes_a_team_that_validates_with_its_dashboards_alerts_and_drafted_contract(grafana, teams, tmp_path, capsys):
-    assert pull(grafana, tmp_path) == 0
-    team = teams / "payments"
+@dataclass(frozen=True)
+class Pulled:
+    """What one successful pull left: the scratch layout it wrote the team into, its import file,
+    what it printed and the requests Grafana answered."""
+
+    layout: Layout
+    import_file: Path
+    out: str
+    requests: list[tuple[str, str]]
+
+    @property
+    def team(self) -> Path:
+        return self.layout.teams / "payments"
+
+
+@pytest.fixture(scope="module")
+def pulled(tmp_path_factory) -> Pulled:
+    """One pull of the Payments folder into staging, shared by the tests that only read its results
+    (each pull runs the program on the adopted team)."""
+    root = tmp_path_factory.mktemp("pulled")
+    out = io.StringIO()
+    with pytest.MonkeyPatch.context() as monkeypatch, serving() as grafana, contextlib.redirect_stdout(out):
+        layout = scratch_teams(root, monkeypatch)
+        assert pull(grafana, root) == 0
+    return Pulled(layout, root / "adopt.json", out.getvalue(), list(grafana.requests))
+
+
+def test_pull_writes_a_team_that_validates_with_its_dashboards_alerts_and_drafted_contract(pulled):
+    team = pulled.team
     spec = TeamSpec.model_validate(yaml.safe_load((team / "team.yaml").read_text()))
     assert (spec.title, spec.folder, spec.folder_uid, spec.selector) == ("Payments", "Payments", "payments", 'job="payments"')
     assert sorted(i.uid for i in spec.imports) == ["payments-business", "payments-providers", "payments-workers"]
@@ -254,24 +295,22 @@ NOTES = [
 
 
 @pytest.mark.parametrize("note", NOTES, ids=[n.split(":")[0] + ": " + n.split(":")[1][:30] for n in NOTES])
-def test_pull_reports_what_changes_and_what_stays_unmanaged(grafana, teams, tmp_path, capsys, note):
-    assert pull(grafana, tmp_path) == 0
-    assert f"  - {note}" in capsys.readouterr().out
+def test_pull_reports_what_changes_and_what_stays_unmanaged(pulled, note):
+    assert f"  - {note}" in pulled.out
 
 
-def enabled(stack: str = "staging"):
+def enabled(layout: Layout, stack: str = "staging"):
     """The stack's config with the adopted team enabled and its contact point set (as the printed commands do)."""
     values, secrets = stack_values(stack)
     values["teams"]["payments"] = {"routing": {"receiver": "payments-oncall"}}
     values["contactPoints"]["payments-oncall"] = {
         "email": {"addresses": f"<secure {stack}>"}, "slack": {"url": f"<secure {stack}>", "recipient": "#payments-oncall"}}
-    return run_values(values, secrets, layout=adopt.LAYOUT)
+    return run_values(values, secrets, layout=layout)
 
 
-def test_the_import_file_names_exactly_what_the_program_registers_for_the_adopted_team(grafana, teams, tmp_path):
-    assert pull(grafana, tmp_path) == 0
-    document = json.loads((tmp_path / "adopt.json").read_text())
-    run = enabled()
+def test_the_import_file_names_exactly_what_the_program_registers_for_the_adopted_team(pulled):
+    document = json.loads(pulled.import_file.read_text())
+    run = enabled(pulled.layout)
     by_short = {f"{r.type}::{r.name}": r for r in run.registrations}
 
     def urn(short: str) -> str:
@@ -310,16 +349,14 @@ IDS = [  # (type, logical name, import id as terraform-provider-grafana's import
 
 
 @pytest.mark.parametrize("type_,name,id_", IDS, ids=[f"{t.split(':')[-1]}-{n}" for t, n, _ in IDS])
-def test_each_existing_resource_is_imported_by_its_provider_import_id(grafana, teams, tmp_path, type_, name, id_):
-    assert pull(grafana, tmp_path) == 0
-    document = json.loads((tmp_path / "adopt.json").read_text())
+def test_each_existing_resource_is_imported_by_its_provider_import_id(pulled, type_, name, id_):
+    document = json.loads(pulled.import_file.read_text())
     [entry] = [e for e in document["resources"] if e["type"] == type_ and e["logicalName"] == name]
     assert entry["id"] == id_ and entry["provider"] == "grafana-provider" and "component" not in entry
 
 
-def test_the_components_above_are_created_empty_by_the_import(grafana, teams, tmp_path):
-    assert pull(grafana, tmp_path) == 0
-    document = json.loads((tmp_path / "adopt.json").read_text())
+def test_the_components_above_are_created_empty_by_the_import(pulled):
+    document = json.loads(pulled.import_file.read_text())
     components_ = [(e["type"], e["logicalName"], e["parent"]) for e in document["resources"] if e.get("component")]
     assert components_ == [
         (T.TEAM, "payments", "platform-grafana-platform"),
@@ -331,34 +368,31 @@ def test_the_components_above_are_created_empty_by_the_import(grafana, teams, tm
     assert set(document["nameTable"]) == {"platform-grafana-platform", "contact-points-contact-points", "grafana-provider"}
 
 
-def test_the_adopted_rule_group_keeps_its_grafana_name_folder_and_rule_uids(grafana, teams, tmp_path):
-    assert pull(grafana, tmp_path) == 0
-    group = enabled().one(T.RULE_GROUP, "payments").inputs
+def test_the_adopted_rule_group_keeps_its_grafana_name_folder_and_rule_uids(pulled):
+    group = enabled(pulled.layout).one(T.RULE_GROUP, "payments").inputs
     assert (group["name"], group["folderUid"], group["intervalSeconds"]) == ("payments", "payments", 60)
     assert sorted(r["uid"] for r in group["rules"]) == ["pay-down", "pay-failures"]
     assert all(r["labels"]["team"] == "payments" for r in group["rules"])
 
 
-def test_pull_prints_the_stack_entry_and_commands_and_never_a_secret(grafana, teams, tmp_path, capsys):
-    assert pull(grafana, tmp_path) == 0
-    out = capsys.readouterr().out
+def test_pull_prints_the_stack_entry_and_commands_and_never_a_secret(pulled):
+    out = pulled.out
     assert "    payments:\n      routing:\n        receiver: payments-oncall" in out
     assert ("pulumi config set --stack staging --secret --path 'grafana-platform:contactPoints.payments-oncall.email.addresses'"
             in out)
     assert "pulumi config set --stack staging --path 'grafana-platform:contactPoints.payments-oncall.slack.recipient' " \
            "'#payments-oncall'" in out
-    assert f"pulumi import --stack staging --file {tmp_path / 'adopt.json'} --generate-code=false --protect=false" in out
-    written = "".join(p.read_text() for p in (teams / "payments").rglob("*") if p.is_file())
-    written += (tmp_path / "adopt.json").read_text()
+    assert f"pulumi import --stack staging --file {pulled.import_file} --generate-code=false --protect=false" in out
+    written = "".join(p.read_text() for p in pulled.team.rglob("*") if p.is_file())
+    written += pulled.import_file.read_text()
     for secret in (TOKEN, ADDRESSES):
         assert secret not in out and secret not in written
 
 
-def test_the_token_goes_in_the_authorization_header_only(grafana, teams, tmp_path):
-    assert pull(grafana, tmp_path) == 0
-    assert grafana.requests and all(auth == f"Bearer {TOKEN}" for _, auth in grafana.requests)
-    assert all(TOKEN not in path for path, _ in grafana.requests)
-    paths = {urllib.parse.urlsplit(p).path for p, _ in grafana.requests}
+def test_the_token_goes_in_the_authorization_header_only(pulled):
+    assert pulled.requests and all(auth == f"Bearer {TOKEN}" for _, auth in pulled.requests)
+    assert all(TOKEN not in path for path, _ in pulled.requests)
+    paths = {urllib.parse.urlsplit(p).path for p, _ in pulled.requests}
     assert {"/api/v1/provisioning/alert-rules", "/api/v1/provisioning/contact-points", "/api/v1/provisioning/policies",
             "/api/dashboards/uid/payments-workers", f"/api/library-elements/{LIBRARY_UID}"} <= paths
     assert "/api/dashboards/uid/billing-overview" not in paths  # another folder's dashboard is not read

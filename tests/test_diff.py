@@ -14,7 +14,7 @@ import yaml
 from estate import PROJECT_ROOT as ROOT
 from components.types import ResourceType as T
 from tools.diff import compare_ref, diff_stack, load, main
-from tools.render import render, write
+from tools.render import committed
 
 WORKFLOWS = sorted((ROOT / ".github" / "workflows").glob("*.yml"))
 BOARD = (T.DASHBOARD, "api-production-overview")
@@ -22,10 +22,8 @@ GROUP = (T.RULE_GROUP, "api-production")
 
 
 @pytest.fixture(scope="module")
-def prod_render(tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("render") / "prod"
-    write(render("prod"), out)
-    return out
+def prod_render() -> Path:
+    return committed("prod").folder  # rendered once per process; the tests edit copies of it
 
 
 @pytest.fixture

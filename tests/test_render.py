@@ -12,7 +12,7 @@ import tools.render
 from estate import PROJECT_ROOT as ROOT
 from components.types import ResourceType as T
 from tests.conftest import STACKS
-from tools.render import main, render, write
+from tools.render import committed, main, render, write
 
 
 def files(folder: Path) -> dict[str, bytes]:
@@ -21,9 +21,9 @@ def files(folder: Path) -> dict[str, bytes]:
 
 @pytest.mark.parametrize("stack", STACKS)
 def test_two_renders_of_a_stack_are_byte_identical(tmp_path, stack):
-    write(render(stack), tmp_path / "first")
+    first = committed(stack).folder  # this process's first render of the stack, shared by the tests
     write(render(stack), tmp_path / "second")
-    assert files(tmp_path / "first") == files(tmp_path / "second")
+    assert files(first) == files(tmp_path / "second")
 
 
 def test_render_writes_resources_dashboards_and_prometheus_rule_files(tmp_path, capsys):
@@ -41,11 +41,10 @@ def test_render_writes_resources_dashboards_and_prometheus_rule_files(tmp_path, 
     assert "team api-production: 1 dashboards, 8 alert rules" in summary
 
 
-def test_the_dashboard_file_is_exactly_the_config_json_sent_to_grafana(tmp_path):
-    run = render("dev")
-    write(run, tmp_path)
+def test_the_dashboard_file_is_exactly_the_config_json_sent_to_grafana():
+    run, folder = committed("dev").run, committed("dev").folder
     sent = run.one(T.DASHBOARD, "api-production-overview").inputs["configJson"]
-    assert (tmp_path / "dashboards" / "api-production-overview.json").read_text() == sent
+    assert (folder / "dashboards" / "api-production-overview.json").read_text() == sent
 
 
 def test_a_bad_stack_exits_non_zero_with_one_message_and_writes_nothing(tmp_path, scratch):
@@ -58,14 +57,13 @@ def test_a_bad_stack_exits_non_zero_with_one_message_and_writes_nothing(tmp_path
     assert not (tmp_path / "out").exists()
 
 
-def test_the_render_never_contains_the_stack_files_ciphertexts(tmp_path):
-    write(render("prod"), tmp_path)
-    text = "".join(p.read_text() for p in tmp_path.rglob("*") if p.is_file())
+def test_the_render_never_contains_the_stack_files_ciphertexts():
+    text = "".join(p.read_text() for p in committed("prod").folder.rglob("*") if p.is_file())
     assert "AAABA" not in text and "<secure" not in text
 
 
 def test_a_failed_write_keeps_the_previous_render_and_leaves_no_staging_folder(tmp_path, monkeypatch):
-    run = render("dev")
+    run = committed("dev").run
     write(run, tmp_path / "out")
     before = files(tmp_path / "out")
     monkeypatch.setattr(tools.render, "rules_file", lambda group: 1 / 0)

@@ -21,7 +21,7 @@ from estate.slo import PAGE, TICKET, Slo, alert_rules, alerts, budget, budget_re
 from syntax.template import SELECTOR
 from tests.conftest import existing_grafana, run_values, stack_values
 from tools.lint import gridpos_problems
-from tools.prometheus_server import PrometheusMissing, binary
+from tools.prometheus_server import PrometheusMissing, binary, go_env
 
 TEAM_SELECTOR = 'job="checkout"'
 
@@ -133,7 +133,8 @@ def promtool_test(tmp_path, the_slo: Slo, tests: list[dict]) -> subprocess.Compl
     (tmp_path / "rules.yaml").write_text(yaml.safe_dump({"groups": [{"name": "slo", "interval": "1m", "rules": rules}]}))
     (tmp_path / "test.yaml").write_text(yaml.safe_dump(
         {"rule_files": ["rules.yaml"], "evaluation_interval": "1m", "tests": tests}, sort_keys=False))
-    return subprocess.run([promtool, "test", "rules", "test.yaml"], cwd=tmp_path, capture_output=True, text=True)
+    return subprocess.run([promtool, "test", "rules", "test.yaml"], cwd=tmp_path, capture_output=True, text=True,
+                          env=go_env())
 
 
 def latency_series(slow_per_minute: str, minutes: int) -> list[dict]:

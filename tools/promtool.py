@@ -40,7 +40,7 @@ from syntax import promql, template
 from estate.model import ConfigError, duration_seconds
 from estate.stack import TeamSettings
 from tools.mocks import Run
-from tools.prometheus_server import PrometheusMissing, binary
+from tools.prometheus_server import PrometheusMissing, binary, go_env
 from tools.render import committed, write
 
 TEST_FILE = "alerts_test.yaml"
@@ -208,13 +208,13 @@ def prepare(stack: str, team: str, render_dir: Path) -> Path:
 
 def check_rules(paths: list[Path]) -> subprocess.CompletedProcess:
     return subprocess.run([binary("promtool"), "check", "rules", *map(str, paths)], capture_output=True, text=True,
-                          timeout=120)
+                          timeout=120, env=go_env())
 
 
 def start_tests(path: Path) -> subprocess.Popen:
     """`promtool test rules` on a filled-in test file, started in the background (read it with .communicate())."""
     return subprocess.Popen([binary("promtool"), "test", "rules", path.name], cwd=path.parent, text=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=go_env())
 
 
 # ---------------------------------------------------------------------------------------------

@@ -42,7 +42,7 @@ from syntax import promql
 from estate.contract import Contract, contracts
 from estate.team import Metric
 from dashboards.importer import interpolate
-from tools.prometheus_server import binary
+from tools.prometheus_server import binary, go_env
 from tools.render import committed, read_render, rendered_stacks
 
 STEP_SECONDS = 15  # the stacks' Prometheus datasources say timeInterval: 15s
@@ -268,22 +268,29 @@ def _histogram(lines: list[str], metric: Metric, labels: dict, times: list[int],
     text = _label_text(labels)
     sep = "," if text else ""
     name = metric.name
+    # the series' names and labels, written once: most of the history's lines are these buckets
+    buckets = [f'{name}_bucket{{{text}{sep}le="{_number(b)}"}} ' for b in bounds]
+    infinity = f'{name}_bucket{{{text}{sep}le="+Inf"}} '
+    quantiles = [(f'{name}{{{text}{sep}quantile="{q}"}} ', _number(median * math.exp(z * sigma)))
+                 for q, z in (("0.5", 0.0), ("0.9", 1.2816), ("0.99", 2.3263))]
+    sum_, count_ = f"{name}_sum{{{text}}} ", f"{name}_count{{{text}}} "
+    histogram = metric.type == "histogram"
     previous = times[0]
     for t in times:
         n = rate * (t - previous) * (0.5 + rng.random())
         previous = t
         count += n
         total += n * mean * (0.8 + 0.4 * rng.random())
-        if metric.type == "histogram":
-            for i, b in enumerate(bounds):
+        at = f" {t}"
+        if histogram:
+            for i, series in enumerate(buckets):
                 cumulative[i] += n * fractions[i]
-                lines.append(f'{name}_bucket{{{text}{sep}le="{_number(b)}"}} {_number(cumulative[i])} {t}')
-            lines.append(f'{name}_bucket{{{text}{sep}le="+Inf"}} {_number(count)} {t}')
+                lines.append(series + _number(cumulative[i]) + at)
+            lines.append(infinity + _number(count) + at)
         else:
-            for q, z in (("0.5", 0.0), ("0.9", 1.2816), ("0.99", 2.3263)):
-                lines.append(f'{name}{{{text}{sep}quantile="{q}"}} {_number(median * math.exp(z * sigma))} {t}')
-        lines.append(f"{name}_sum{{{text}}} {_number(total)} {t}")
-        lines.append(f"{name}_count{{{text}}} {_number(count)} {t}")
+            lines.extend(series + value + at for series, value in quantiles)
+        lines.append(sum_ + _number(total) + at)
+        lines.append(count_ + _number(count) + at)
 
 
 def _gauge(lines: list[str], metric: Metric, labels: dict, times: list[int], end: int, rng: random.Random,
@@ -340,7 +347,7 @@ def backfill(texts: Iterable[str], data_dir: Path, promtool: str) -> None:
             source.write_text(text)
             running.append((subprocess.Popen(
                 [promtool, "tsdb", "create-blocks-from", "openmetrics", str(source), str(out)],
-                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True), source, out))
+                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=go_env()), source, out))
         failures = []
         for process, source, out in running:
             output, _ = process.communicate(timeout=120)

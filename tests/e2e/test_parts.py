@@ -24,16 +24,14 @@ from tests.e2e.alert_texts import TEXTS, UnsupportedTemplate, expected_text, rul
 from tests.e2e.synthetic import Pusher, scenario_series, snappy_block
 from tests.e2e.webhook_receiver import serve
 from tools.prometheus_server import PrometheusServer
-from tools.render import render, write
+from tools.render import committed
 
 STACK = "local"  # the stack the end-to-end test deploys
 
 
 @pytest.fixture(scope="module")
-def local_render(tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("render") / STACK
-    write(render(STACK), out)
-    return out
+def local_render() -> Path:
+    return committed(STACK).folder  # rendered once per process (the program is deterministic)
 
 
 @pytest.fixture(scope="module")
@@ -84,9 +82,8 @@ def test_expected_texts_are_the_texts_prometheus_prints_for_every_alert(promethe
 
 
 @pytest.mark.parametrize("stack", STACKS)
-def test_every_summary_and_description_of_every_stack_is_understood(stack, tmp_path):
-    write(render(stack), tmp_path / stack)
-    templates = rule_templates(tmp_path / stack / "rules")
+def test_every_summary_and_description_of_every_stack_is_understood(stack):
+    templates = rule_templates(committed(stack).folder / "rules")
     assert templates
     for (team, alert), texts in templates.items():
         assert set(texts) == set(TEXTS), (team, alert)
@@ -210,7 +207,7 @@ def grafana_would_return(resources: list[dict]) -> dict:
 
 
 def resources_of(stack: str) -> list[dict]:
-    return [r.as_json() for r in render(stack).registrations]
+    return [r.as_json() for r in committed(stack).run.registrations]
 
 
 @pytest.fixture(scope="module")
