@@ -28,6 +28,33 @@ _MACRO = re.compile("|".join(re.escape(m) for m in sorted(MACROS, key=len, rever
 COMPARISONS = ("==", "!=", ">", "<", ">=", "<=")
 
 
+# What the Rust parser is given: it recurses without a bound and ends the process (a segmentation
+# fault, no message) on ~10,000 nested parentheses or a chain of ~5,000 operators, and the walks here
+# recurse once per level. No query a person writes comes near these; a file that does is refused.
+MAX_NESTING = 64  # (, [ and { inside each other
+MAX_OPERATORS = 500  # binary and unary operators, a bound on how deep a chain of them nests
+_NOT_CODE = re.compile(r'"(?:[^"\\\n]|\\.)*"|\'(?:[^\'\\\n]|\\.)*\'|`[^`]*`|#[^\n]*')  # strings, comments
+_BRACKETS = re.compile(r"[()\[\]{}]")
+_OPERATOR = re.compile(r"[-+*/%^]|[=!<>]=|[<>]|\b(?:and|or|unless|atan2)\b")
+
+
+def parse_text(text: str) -> pp.Expr:
+    """promql_parser's parse, for text within MAX_NESTING and MAX_OPERATORS: ValueError beyond them
+    (and where the parser refuses the text)."""
+    if len(text) > MAX_NESTING:  # shorter text is within both bounds; most queries are counted no further
+        code = _NOT_CODE.sub('""', text)
+        if sum(map(code.count, "([{")) > MAX_NESTING:
+            depth = deepest = 0
+            for character in _BRACKETS.findall(code):
+                depth += 1 if character in "([{" else -1
+                deepest = max(deepest, depth)
+            if deepest > MAX_NESTING:
+                raise ValueError(f"brackets nested more than {MAX_NESTING} deep")
+        if len(code) > MAX_OPERATORS and len(_OPERATOR.findall(code)) > MAX_OPERATORS:
+            raise ValueError(f"more than {MAX_OPERATORS} operators; split the query")
+    return pp.parse(text)
+
+
 def substitute_macros(expr: str, values: Mapping[str, str] = MACROS) -> str:
     """`expr` with each of Grafana's macros replaced by its value in `values` (one for every macro of MACROS)."""
     return _MACRO.sub(lambda m: values[m.group(0)], expr)
@@ -44,7 +71,7 @@ def parse(expr: str, values: Mapping[str, str] = MACROS, variables: bool = False
         from .promql_rewrite import stand_ins  # here: promql_rewrite builds on this module
         text = stand_ins(text)
     try:
-        return pp.parse(text)
+        return parse_text(text)
     except ValueError as e:
         raise ValueError(f"invalid PromQL ({e}): {expr}") from None
 
@@ -151,7 +178,7 @@ def without_filters(expr: str) -> str | None:
     text = str(parse(expr))
     changed = False
     for _ in range(50):
-        target = next(((n, operand) for n, _ in walk(pp.parse(text))
+        target = next(((n, operand) for n, _ in walk(parse_text(text))
                        if (operand := _filter_operand(n)) is not None), None)
         if target is None:
             return text if changed else None
@@ -193,7 +220,7 @@ def without_absence(expr: str) -> str | None:
     taken at face value: `last_over_time`), so that what a guard looks for can be shown to exist.
     None when the expression watches nothing absent."""
     text = str(parse(expr))
-    calls = [n for n, _ in walk(pp.parse(text)) if isinstance(n, pp.Call) and n.func.name in ABSENCE]
+    calls = [n for n, _ in walk(parse_text(text)) if isinstance(n, pp.Call) and n.func.name in ABSENCE]
     if not calls:
         return None
     for call in calls:

@@ -26,7 +26,7 @@ from typing import Iterator
 
 import promql_parser as pp
 
-from syntax.promql import MACROS
+from syntax.promql import MACROS, parse_text
 from syntax.template import SELECTOR  # the placeholder teams write by hand; injected as it is
 
 VARIABLE = re.compile(r"\$(\w+)|\[\[(\w+?)(?::(\w+))?\]\]|\$\{(\w+)(?:\.([^:^}]+))?(?::([^}]+))?\}")
@@ -303,7 +303,7 @@ def _matchers_of(node: pp.VectorSelector) -> set[Matcher]:
 def parse_matchers(selector: str) -> list[Matcher]:
     """`job="a", env=~"p.*"` as ordered (label, operator, value) triples; RewriteError if not matchers."""
     try:
-        node = pp.parse("{" + selector + "}")
+        node = parse_text("{" + selector + "}")
     except ValueError as e:
         raise RewriteError(f"not valid label matchers ({e}): {selector}") from None
     by_text = _matchers_of(node)
@@ -384,7 +384,7 @@ def _existing_matchers(tokens: list[Token], sel: _Selector, expr: str) -> set[Ma
         return set()  # a templated label name: nothing to compare
     try:
         # With the proof's matcher beside them: `{a!="b"}` alone is not PromQL.
-        node = pp.parse("{" + inside.rstrip().rstrip(",") + ", " + _PROOF_TEXT + "}") if inside.strip() else None
+        node = parse_text("{" + inside.rstrip().rstrip(",") + ", " + _PROOF_TEXT + "}") if inside.strip() else None
     except ValueError as e:
         raise RewriteError(f"invalid PromQL ({e}): {expr}") from None
     return _matchers_of(node) - {_PROOF} if node else set()
@@ -411,14 +411,14 @@ def _prove(expr: str, tokens: list[Token], scan: _Scan, proof_inserts: dict[int,
            required: list[Matcher]) -> None:
     """Parse the original and the rewrite (variables given values): same tree, matchers added."""
     try:
-        before = pp.parse(_join(tokens, {}, scan.stand_ins))
+        before = parse_text(_join(tokens, {}, scan.stand_ins))
     except ValueError as e:
         if scan.value_variables:
             raise RewriteError(f"{', '.join(scan.value_variables)} must stand for a number here, else the query "
                                f"is not PromQL ({e}); a variable standing for a metric or a whole query cannot "
                                f"be given the team's selector: {expr}") from None
         raise RewriteError(f"invalid PromQL ({e}): {expr}") from None
-    after = pp.parse(_join(tokens, proof_inserts, scan.stand_ins))
+    after = parse_text(_join(tokens, proof_inserts, scan.stand_ins))
     old, new = list(_nodes(before)), list(_nodes(after))
     if [type(n) for n in old] != [type(n) for n in new]:
         raise RewriteError(f"the rewrite changed the query's structure; scope it by hand: {expr}")

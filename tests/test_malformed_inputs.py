@@ -561,6 +561,12 @@ TEAM_CASES = [
     team_case("an alert with unbalanced parentheses",
               alert("ErrorSpike", "quantity", "sum(rate(http_requests_5xx_total{%(selector)s}[1m])"),
               "alerts.ErrorSpike.quantity: invalid PromQL ("),
+    team_case("an alert nested 10,000 deep (the Rust parser would crash the process)",
+              alert("APIInstanceDown", "quantity", "(" * 10_000 + "up{%(selector)s}" + ")" * 10_000),
+              "alerts.APIInstanceDown.quantity: invalid PromQL (brackets nested more than 64 deep)"),
+    team_case("an alert of 5,000 operators (the Rust parser would crash the process)",
+              alert("APIInstanceDown", "quantity", "up{%(selector)s} + " * 5_000 + "up{%(selector)s}"),
+              "alerts.APIInstanceDown.quantity: invalid PromQL (more than 500 operators; split the query)"),
     team_case("an alert using a Grafana macro that does not exist",
               alert("APIInstanceDown", "quantity", "rate(up{%(selector)s}[$__rate])"),
               "alerts.APIInstanceDown.quantity: invalid PromQL ("),
@@ -812,6 +818,11 @@ CODE_CASES = [
               "def dashboards(team):\n    while True:\n        try:\n            while True:\n                pass\n"
               "        except BaseException:\n            pass\n",
               "dashboards(): did not return within 0.25 s (an endless loop?); it was stopped"),
+    code_case("a dashboard query nested 10,000 deep (the Rust parser would crash the process)",
+              "from dashboards import SELECTOR, board, query, stat_panel\n\n\ndef dashboards(team):\n"
+              "    deep = '(' * 10_000 + 'up{' + SELECTOR + '}' + ')' * 10_000\n"
+              "    return [board('api-production-overview', 'A').with_panel(stat_panel('x', 'short', query(deep)))]\n",
+              "invalid PromQL (brackets nested more than 64 deep)"),
     code_case("a process started", "import subprocess\n\n\ndef dashboards(team):\n    subprocess.run(['true'])\n",
               "line 5, dashboards(): PermissionError: team code may not subprocess.Popen"),
     code_case("a file written", "def dashboards(team):\n    open('/tmp/team-code-was-here', 'w')\n",
