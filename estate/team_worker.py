@@ -9,7 +9,10 @@ with its own limits, and the answers go back on stdout in the order asked. The c
 - has no capability (also when started as root), so the program's /proc/<pid>/environ, closed by
   PR_SET_DUMPABLE, stays closed to it;
 - may not write files (an audit hook refuses opening one for writing; RLIMIT_FSIZE 0), start processes or send signals (an audit hook refuses
-  them), use more than MEMORY_LIMIT, or run longer than the time limit: a SIGALRM interrupts it
+  them), call C through ctypes, read anything but the project, its own folder and the software it runs
+  on (readable_roots: not ~/.pulumi's token, cloud credentials, /etc or other processes' /proc/<pid>/environ;
+  the audit hook, and where the kernel has Landlock the kernel itself, also for C code), use more
+  than MEMORY_LIMIT, or run longer than the time limit: a SIGALRM interrupts it
   where it is (its line is reported); code that swallows that is dumped by faulthandler and ended.
 - reports every exception, SystemExit and KeyboardInterrupt included, with the team file's line.
 The panel library imports neither the estate's models nor its config: this process holds no stack
@@ -36,7 +39,8 @@ OUTPUT_LIMIT = 64 << 20
 KILL_GRACE = 2.0  # seconds past the limit before the child is killed outright
 _REAL_EXIT = os._exit  # team code gets a stand-in that raises; the child ends with this one
 _REFUSED_EVENTS = ("os.system", "os.exec", "os.posix_spawn", "os.spawn", "os.fork", "os.forkpty", "os.kill",
-                   "os.killpg", "subprocess.Popen", "pty.spawn", "os.putenv", "os.unsetenv")
+                   "os.killpg", "subprocess.Popen", "pty.spawn", "os.putenv", "os.unsetenv",
+                   "ctypes.dlopen", "ctypes.dlsym")  # C calls would pass by every hook
 
 
 class TimeLimit(BaseException):
@@ -58,7 +62,12 @@ class _Child:
         self.status: int | None = None  # its wait status, once reaped
 
 
+_READABLE: tuple[str, ...] = ()  # readable_roots(), once, before any child
+
+
 def main(root: str) -> None:
+    global _READABLE
+    _READABLE = readable_roots(root)
     sys.path.insert(0, root)
     view_spec = importlib.util.spec_from_file_location("team_view", os.path.join(root, "estate", "team_view.py"))
     view_module = importlib.util.module_from_spec(view_spec)
@@ -249,7 +258,7 @@ def _run(request: dict, view_class: type, to_dict) -> dict:
     limit = float(request["limit"])
     source = request["source"]  # read and bounded by the program (estate.files.read_text), never here
     os.chdir(os.path.dirname(path))
-    _confine()
+    _confine(tuple(sorted({*_READABLE, os.path.realpath(os.path.dirname(path))})))  # and the team's own folder
     faulthandler.enable(file=sys.stderr)
     faulthandler.dump_traceback_later(limit + KILL_GRACE / 2, exit=True, file=sys.stderr)
     signal.signal(signal.SIGALRM, _time_up)
@@ -337,8 +346,60 @@ def _drop_capabilities() -> None:
         pass
 
 
-def _confine() -> None:
-    """No file writes, no processes, no signals, bounded memory, no capability."""
+def readable_roots(project_root: str) -> tuple[str, ...]:
+    """What team code may read, besides its own folder: the project (the panel library) and the software it
+    runs on (the Python installation, the system's libraries). Not the home folder (~/.pulumi's
+    access token, cloud credentials), /etc, /tmp, or /proc (other processes' environments: the Pulumi
+    CLI's holds the passphrase and tokens)."""
+    roots = {project_root, sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix,
+             "/usr", "/lib", "/lib32", "/lib64", "/etc/ld.so.cache"}
+    return tuple(sorted({os.path.realpath(r) for r in roots if os.path.exists(r)}))
+
+
+# Landlock (Linux 5.13+): the kernel itself limits what the child may open, also through ctypes or a
+# process it manages to start. https://docs.kernel.org/userspace-api/landlock.html
+_LANDLOCK_CREATE_RULESET, _LANDLOCK_ADD_RULE, _LANDLOCK_RESTRICT_SELF = 444, 445, 446  # every architecture
+_LANDLOCK_READ = (1 << 2) | (1 << 3)  # LANDLOCK_ACCESS_FS_READ_FILE, _READ_DIR
+_LANDLOCK_FS_BY_ABI = {1: (1 << 13) - 1, 2: (1 << 14) - 1, 3: (1 << 15) - 1, 4: (1 << 15) - 1}  # 5 and later: 1 << 16
+
+
+def _landlock(roots: tuple[str, ...]) -> bool:
+    """Restrict this process, for good, to reading beneath `roots`: no other file or folder opened,
+    nothing written or executed anywhere, and (ABI 4+) no TCP connection; whether the kernel did."""
+    if not sys.platform.startswith("linux") or _LIBC is None:
+        return False
+    syscall = _LIBC.syscall
+    syscall.restype = ctypes.c_long
+    abi = syscall(_LANDLOCK_CREATE_RULESET, None, ctypes.c_size_t(0), ctypes.c_uint32(1))  # ..._VERSION
+    if abi < 1:
+        return False
+    handled_fs = _LANDLOCK_FS_BY_ABI.get(abi, (1 << 16) - 1)
+    handled_net = 0b11 if abi >= 4 else 0  # LANDLOCK_ACCESS_NET_BIND_TCP, _CONNECT_TCP: no rule allows any
+    attr = (ctypes.c_uint64 * 2)(handled_fs, handled_net)
+    ruleset = syscall(_LANDLOCK_CREATE_RULESET, ctypes.byref(attr), ctypes.c_size_t(16 if abi >= 4 else 8),
+                      ctypes.c_uint32(0))
+    if ruleset < 0:
+        return False
+    try:
+        for root in roots:
+            fd = os.open(root, os.O_PATH | os.O_CLOEXEC)
+            try:  # struct landlock_path_beneath_attr, packed: __u64 allowed_access, __s32 parent_fd
+                beneath = (ctypes.c_uint8 * 12).from_buffer_copy(
+                    (_LANDLOCK_READ if os.path.isdir(root) else 1 << 2).to_bytes(8, sys.byteorder)
+                    + fd.to_bytes(4, sys.byteorder, signed=True))
+                if syscall(_LANDLOCK_ADD_RULE, ctypes.c_int(ruleset), ctypes.c_int(1), ctypes.byref(beneath),
+                           ctypes.c_uint32(0)) != 0:
+                    return False
+            finally:
+                os.close(fd)
+        _LIBC.prctl(38, 1, 0, 0, 0)  # PR_SET_NO_NEW_PRIVS, which restrict_self requires
+        return syscall(_LANDLOCK_RESTRICT_SELF, ctypes.c_int(ruleset), ctypes.c_uint32(0)) == 0
+    finally:
+        os.close(ruleset)
+
+
+def _confine(roots: tuple[str, ...]) -> None:
+    """No file writes, no reads outside `roots`, no processes, no signals, bounded memory, no capability."""
     for limit, value in ((resource.RLIMIT_AS, MEMORY_LIMIT), (resource.RLIMIT_FSIZE, 0), (resource.RLIMIT_CORE, 0)):
         try:
             resource.setrlimit(limit, (value, value))
@@ -347,13 +408,22 @@ def _confine() -> None:
     signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write then fails with an OSError instead of killing
     _drop_capabilities()
 
+    _landlock(roots)  # where the kernel has Landlock; the audit hook below holds everywhere else too
     writing = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_APPEND | os.O_TRUNC
+    beneath = tuple(root.rstrip("/") + "/" for root in roots)
 
     def refuse(event: str, args: tuple) -> None:
         if event.startswith(_REFUSED_EVENTS):
             raise PermissionError(f"team code may not {event} (dashboards code only builds dashboards)")
-        if event == "open" and isinstance(args[2], int) and args[2] & writing:
-            raise PermissionError("team code may not write files (dashboards code only builds dashboards)")
+        if event == "open":
+            path, flags = args[0], args[2]
+            if isinstance(flags, int) and flags & writing:
+                raise PermissionError("team code may not write files (dashboards code only builds dashboards)")
+            if isinstance(path, (str, bytes, os.PathLike)):
+                where = os.path.realpath(os.fsdecode(path))
+                if where not in roots and not where.startswith(beneath):
+                    raise PermissionError("team code may read only the project and the Python installation, not "
+                                          f"{_short(os.fsdecode(path), 80)} (dashboards code only builds dashboards)")
     sys.addaudithook(refuse)
 
     def no_exit(status: int = 0) -> None:

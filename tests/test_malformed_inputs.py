@@ -829,6 +829,15 @@ CODE_CASES = [
               "line 2, dashboards(): PermissionError: team code may not write files"),
     code_case("memory exhausted", "def dashboards(team):\n    return [bytearray(8 << 30)]\n",
               "line 2, dashboards(): MemoryError"),
+    code_case("a credentials file read", "import os\n\n\ndef dashboards(team):\n"
+              "    open(os.path.expanduser('~/.pulumi/credentials.json')).read()\n",
+              "line 5, dashboards(): PermissionError: team code may read only the project and the Python "
+              "installation, not"),
+    code_case("another process's environment read", "def dashboards(team):\n    open('/proc/1/environ', 'rb').read()\n",
+              "line 2, dashboards(): PermissionError: team code may read only the project and the Python "
+              "installation, not /proc/1/environ"),
+    code_case("C called through ctypes", "import ctypes\n\n\ndef dashboards(team):\n    ctypes.CDLL(None).getpid()\n",
+              "line 5, dashboards(): PermissionError: team code may not ctypes.dlopen"),
     code_case("an answer nested 200,000 deep, written past the worker",
               "import os\n\n\ndef dashboards(team):\n    os.write(3, b'{\"ok\": [' + b'[' * 200_000 + b']' * 200_000 + b']}')\n"
               "    raise SystemExit(0)\n",

@@ -89,3 +89,57 @@ def test_a_problem_ends_the_team_code_sent_after_it_and_the_next_load_is_served(
         estate_from_file("dev", project)
     assert str(error.value).startswith(f"teams/{second}/dashboards.py: ")
     assert "the first team fails" in str(error.value)
+
+
+def _landlock_abi() -> int:
+    import ctypes
+    import sys
+
+    if not sys.platform.startswith("linux"):
+        return 0
+    syscall = ctypes.CDLL(None, use_errno=True).syscall
+    syscall.restype = ctypes.c_long
+    return max(0, syscall(444, None, ctypes.c_size_t(0), ctypes.c_uint32(1)))  # landlock_create_ruleset: its ABI
+
+
+READS_ITS_FOLDER_AND_IMPORTS = '''
+import colorsys  # a module of the Python installation that the worker has not loaded
+from pathlib import Path
+
+from dashboards import board
+
+
+def dashboards(team):
+    note = (Path(__file__).parent / "note.txt").read_text()
+    return [board(uid, note) for uid in DECLARED]
+'''
+
+
+def test_team_code_may_import_from_python_and_read_its_own_folder(project):
+    first, _ = two_teams(project)
+    declared = yaml.safe_load((project.team_dir(first) / "team.yaml").read_text())["dashboards"]
+    (project.team_dir(first) / "note.txt").write_text("From the team's folder")
+    (project.team_dir(first) / "dashboards.py").write_text(f"DECLARED = {declared!r}\n" + READS_ITS_FOLDER_AND_IMPORTS)
+    estate = estate_from_file("dev", project)
+    assert [d.title for d in estate.teams[0].dashboards][:len(declared)] == ["From the team's folder"] * len(declared)
+
+
+@pytest.mark.skipif(_landlock_abi() < 1, reason="the kernel has no Landlock (Linux 5.13+); the audit hook alone guards")
+def test_the_kernel_keeps_team_code_from_what_no_hook_sees(project):
+    """Listing /proc (other processes' environments) raises no audit event the hook refuses: Landlock refuses it."""
+    first, _ = two_teams(project)
+    (project.team_dir(first) / "dashboards.py").write_text("import os\n\n\ndef dashboards(team):\n    os.listdir('/proc')\n")
+    with pytest.raises(ConfigError) as error:
+        estate_from_file("dev", project)
+    assert "line 5, dashboards(): PermissionError: [Errno 13] Permission denied: '/proc'" in str(error.value)
+
+
+@pytest.mark.skipif(_landlock_abi() < 4, reason="Landlock restricts TCP from ABI 4 (Linux 6.7) on")
+def test_team_code_opens_no_tcp_connection(project):
+    """Dashboards code has nothing to fetch: a connection (to send what it found) is refused by the kernel."""
+    first, _ = two_teams(project)
+    (project.team_dir(first) / "dashboards.py").write_text(
+        "import socket\n\n\ndef dashboards(team):\n    socket.create_connection(('127.0.0.1', 9), timeout=1)\n")
+    with pytest.raises(ConfigError) as error:
+        estate_from_file("dev", project)
+    assert "line 5, dashboards(): PermissionError: [Errno 13] Permission denied" in str(error.value)
