@@ -174,7 +174,7 @@ class _Handler(BaseHTTPRequestHandler):
         self._send(200, answer)
 
     def _send(self, status: int, body: object) -> None:
-        data = json.dumps(body).encode()
+        data = body if isinstance(body, bytes) else json.dumps(body).encode()  # bytes: an answer as it is
         self.send_response(status)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(data)))
@@ -533,4 +533,15 @@ def test_an_answer_not_in_the_documented_shape_is_one_message_and_nothing_writte
     assert pull(grafana, tmp_path) == 1
     err = capsys.readouterr().err
     assert "is not in the documented shape" in err and "Traceback" not in err
+    assert not (teams / "payments").exists() and not (tmp_path / "adopt.json").exists()
+
+
+@pytest.mark.parametrize("answer", [b"[" * 100_000 + b"]" * 100_000, json.dumps(
+    {"rules": [{"a": None}]}).encode().replace(b"null", b"[" * 70 + b"]" * 70)], ids=["past the decoder", "past 64 levels"])
+def test_an_answer_nested_too_deep_is_one_message_and_nothing_written(grafana, teams, tmp_path, capsys, answer):
+    grafana.answers["/api/v1/provisioning/alert-rules"] = answer
+    assert pull(grafana, tmp_path) == 1
+    err = capsys.readouterr().err
+    assert "GET /api/v1/provisioning/alert-rules: the answer is" in err and "Traceback" not in err
+    assert len(err.strip().splitlines()) <= 15
     assert not (teams / "payments").exists() and not (tmp_path / "adopt.json").exists()

@@ -48,6 +48,7 @@ from pydantic import ValidationError
 
 from components.types import ResourceType as T
 from estate import PROJECT, PROJECT_LAYOUT, ConfigError, Layout
+from estate.files import MAX_JSON_BYTES, MAX_JSON_DEPTH, depth
 from syntax import promql, template
 from estate.config import config_from_file
 from estate.files import read_yaml
@@ -94,13 +95,19 @@ class Grafana:
                                                        "Accept": "application/json"})
         try:
             with urllib.request.urlopen(request, timeout=self.timeout) as response:
-                return json.loads(response.read().decode("utf-8"))
+                body = response.read(MAX_JSON_BYTES + 1)
+            if len(body) > MAX_JSON_BYTES:
+                raise AdoptError(f"GET {path}: the answer is larger than {MAX_JSON_BYTES >> 20} MiB")
+            answer = json.loads(body.decode("utf-8"))
+            if depth(answer) > MAX_JSON_DEPTH:
+                raise AdoptError(f"GET {path}: the answer is nested more than {MAX_JSON_DEPTH} levels deep")
+            return answer
         except urllib.error.HTTPError as e:
             hint = {401: "the token was refused", 403: "the token may not read this"}.get(e.code, "")
             raise AdoptError(f"GET {path}: HTTP {e.code} {e.reason}" + (f" ({hint})" if hint else "")) from None
         except urllib.error.URLError as e:
             raise AdoptError(f"GET {self.url}{path}: {e.reason}") from None
-        except (ValueError, UnicodeDecodeError):
+        except (ValueError, UnicodeDecodeError, RecursionError):  # RecursionError: nested past the decoder
             raise AdoptError(f"GET {path}: the answer is not JSON") from None
 
 
