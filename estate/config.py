@@ -62,6 +62,9 @@ def project_keys() -> list[str]:
     return sorted(f.alias or n for n, f in StackConfig.model_fields.items())
 
 
+_TOO_DEEP = object()  # what _decode gives for JSON nested past the decoder
+
+
 def project_values(config: Mapping[str, str], where: str = "the stack's config") -> dict[str, Any]:
     """This project's keys (namespace removed), each decoded as the engine encoded it; a ConfigError
     naming `where` for a value nested deeper than a stack file may be (MAX_DEPTH): the engine reads
@@ -77,8 +80,6 @@ def project_values(config: Mapping[str, str], where: str = "the stack's config")
         raise ConfigError(where, problems)
     return values
 
-
-_TOO_DEEP = object()
 
 
 def _decode(raw: Any) -> Any:
