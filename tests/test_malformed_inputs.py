@@ -738,21 +738,14 @@ def test_a_malformed_team_file_gives_one_clear_error_and_registers_nothing(case,
     assert monitor.registrations == []
 
 
-def test_a_team_yaml_that_is_a_symlink_to_dev_zero_is_refused_at_once(base, layout):
-    path = layout.team_dir(TEAM) / "team.yaml"
+@pytest.mark.parametrize("name, shown", [("team.yaml", TEAM_FILE), ("dashboards.py", CODE_FILE)],
+                         ids=["team.yaml", "dashboards.py"])
+def test_a_team_file_that_is_a_symlink_to_dev_zero_is_refused_at_once(base, layout, name, shown):
+    path = layout.team_dir(TEAM) / name
     path.unlink()
     path.symlink_to("/dev/zero")
     message, monitor = run_fails(*base)
-    assert_one_clear_error(message, TEAM_FILE, "not a regular file (a folder, device, FIFO or socket)")
-    assert monitor.registrations == []
-
-
-def test_a_dashboards_py_that_is_a_symlink_to_dev_zero_is_refused_at_once(base, layout):
-    path = layout.team_dir(TEAM) / "dashboards.py"
-    path.unlink()
-    path.symlink_to("/dev/zero")
-    message, monitor = run_fails(*base)
-    assert_one_clear_error(message, CODE_FILE, "not a regular file (a folder, device, FIFO or socket)")
+    assert_one_clear_error(message, shown, "not a regular file (a folder, device, FIFO or socket)")
     assert monitor.registrations == []
 
 
