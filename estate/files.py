@@ -179,9 +179,10 @@ class _Builder:
         if tag == "tag:yaml.org,2002:bool":
             return value.lower() == "true"
         if tag == "tag:yaml.org,2002:int":
-            if len(value.lstrip("+-")) > _MAX_DIGITS:  # Python refuses to read it (int_max_str_digits)
-                self.problem(event, f"a number of {len(value.lstrip('+-'))} digits; no value here has more than "
-                                    f"{_MAX_DIGITS} (quote it if it is text)")
+            digits = len(value.lstrip("+-"))
+            if digits > _MAX_DIGITS:  # Python refuses to read it (int_max_str_digits)
+                self.problem(event, f"a number of {digits} digits; no value here has more than {_MAX_DIGITS} "
+                                    "(quote it if it is text)")
                 return value
             return int(value)
         number = value.lower()

@@ -329,6 +329,7 @@ if sys.platform.startswith("linux"):  # loaded once here, not in every child (ct
 
     try:
         _LIBC = ctypes.CDLL(None, use_errno=True)
+        _LIBC.syscall.restype = ctypes.c_long  # the Landlock syscalls answer a file descriptor or -1
     except OSError:
         _LIBC = None
 
@@ -369,7 +370,6 @@ def _landlock(roots: tuple[str, ...]) -> bool:
     if not sys.platform.startswith("linux") or _LIBC is None:
         return False
     syscall = _LIBC.syscall
-    syscall.restype = ctypes.c_long
     abi = syscall(_LANDLOCK_CREATE_RULESET, None, ctypes.c_size_t(0), ctypes.c_uint32(1))  # ..._VERSION
     if abi < 1:
         return False
