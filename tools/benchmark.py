@@ -33,9 +33,8 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import asdict
 from pathlib import Path
-
-import yaml
 
 PROJECT = "grafana-platform"  # not imported from estate: the floor's process loads only the SDK and the mocks
 
@@ -49,6 +48,8 @@ def clone_slug(slug: str, index: int) -> str:
 
 def synthetic_project(root: Path, teams: int) -> Path:
     """A project at `root` whose dev stack deploys `teams` clones of the committed teams."""
+    import yaml
+
     from estate.layout import PROJECT_LAYOUT, Layout
 
     layout = Layout.at(root)
@@ -83,33 +84,43 @@ def _clone_team(source: Path, target: Path, slug: str, new: str, index: int) -> 
             path.write_text(text)
 
 
-def _peak_mib() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
-
-
-def _child_render(root: str, out: str) -> None:
-    """Run `python -m tools.render` as a person runs it: its wall time, start to exit, and its peak memory
-    (the largest process this one waited for: the render's own; the team-code worker, a process of its
-    own that the render does not wait for, is not in it)."""
+def _child_run(*command: str) -> None:
+    """Run `python <command>` as a person runs it: its wall time, start to exit, and its peak memory.
+    All three programs are measured through this small process: a process's max RSS includes the
+    memory of the one that started it (Linux keeps it across fork and exec), so starting them from
+    the benchmark itself (which holds the synthetic project) would count its memory as theirs.
+    The team-code worker, a process of its own that the render does not wait for, is not in it."""
     start = time.perf_counter()
-    done = subprocess.run([sys.executable, "-m", "tools.render", "--root", root, "--stack", STACK, "--out", out],
-                          cwd=Path(__file__).resolve().parent.parent, stdout=subprocess.DEVNULL,
-                          stderr=subprocess.PIPE, text=True)
+    done = subprocess.run([sys.executable, *command], cwd=Path(__file__).resolve().parent.parent,
+                          stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     seconds = time.perf_counter() - start
     if done.returncode:
         raise SystemExit(done.stderr)
     print(json.dumps({"seconds": seconds, "peak_mib": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024}))
 
 
-def _child_floor(resources_file: str, collector_threshold: int, typed: bool = False) -> None:
-    """Register what the render recorded, and nothing else, under the same mocks and the program's
-    collector threshold; `typed`: through the provider's resource classes."""
+def _child_record(root: str, out: str) -> None:
+    """Every registration of a render, as the SDK sent it (inputs, parent, protect, provider, the
+    resources it waits for): what the floors register. Not timed: the render's time is its own run."""
+    from estate import Layout
+    from tools.render import render
+
+    run = render(STACK, Layout.at(Path(root)))
+    Path(out).write_text(json.dumps([asdict(r) for r in run.registrations]))
+
+
+def _child_floor(requests_file: str, collector_threshold: int, typed: bool = False) -> None:
+    """Register what the render registered, and nothing else, under the same mocks and the program's
+    collector threshold: each resource with the render's type, name, parent, inputs, protect and
+    provider, and waiting for the same resources (an input that came from another resource's output
+    arrives as an output of that resource, as in the program); `typed`: through the provider's
+    resource classes. It checks that the SDK sent exactly the render's registrations."""
     gc.set_threshold(collector_threshold, *gc.get_threshold()[1:])
     import pulumi
 
     from tools.mocks import MASK, RecordingMonitor, run_under_mocks
 
-    resources = json.loads(Path(resources_file).read_text())
+    requests = json.loads(Path(requests_file).read_text())
     typed_class = _typed_classes() if typed else None
 
     def secrets(value):
@@ -123,41 +134,53 @@ def _child_floor(resources_file: str, collector_threshold: int, typed: bool = Fa
 
     def program() -> None:
         created: dict[str, pulumi.Resource] = {}
-        pending = list(resources)  # sorted by type, not by parent: register each once its parent exists
+
+        def waits_for(r: dict) -> list[str]:
+            return [r["parent"], r["provider"], *r["providers"], *r["dependencies"]]
+
+        def from_outputs(value, of: list[str]):  # the value, as an output of the resources it came from
+            return pulumi.Output.all(value, *(created[d].urn for d in of)).apply(lambda values: values[0])
+
+        pending = list(requests)  # in the render's order: register each once what it waits for exists
         while pending:
             waiting = []
             for r in pending:
-                parent = r["parent"]
-                if parent and not parent.startswith("pulumi:pulumi:Stack") and parent not in created:
+                if any(key and not key.startswith("pulumi:pulumi:Stack") and key not in created
+                       for key in waits_for(r)):
                     waiting.append(r)
                     continue
-                opts = pulumi.ResourceOptions(parent=created.get(parent))
+                provider_resource = r["type"].startswith("pulumi:providers:")
+                inputs = {k: secrets(_provider_value(v) if typed_class and provider_resource else v)
+                          for k, v in r["inputs"].items()}
+                inputs.update({k: from_outputs(inputs[k], of) for k, of in r["property_dependencies"].items()})
+                from_inputs = {d for of in r["property_dependencies"].values() for d in of}
+                opts = pulumi.ResourceOptions(
+                    parent=created.get(r["parent"]), protect=r["protect"] or None,
+                    provider=created.get(r["provider"]), providers=[created[p] for p in r["providers"]] or None,
+                    depends_on=[created[d] for d in r["dependencies"] if d not in from_inputs] or None)
                 key = f"{r['type'].split('$')[-1]}::{r['name']}"
-                if typed_class and (r["inputs"] or not r["type"].startswith(f"{PROJECT}:")):
+                component = not r["inputs"] and r["type"].startswith(f"{PROJECT}:")
+                if typed_class and not component:
                     cls, argument = typed_class(r["type"])
-                    created[key] = cls(r["name"], opts=opts, **{argument(k, v): secrets(v) if not r["type"].startswith(
-                        "pulumi:providers:") else secrets(_provider_value(v)) for k, v in r["inputs"].items()})
-                elif r["type"].startswith("pulumi:providers:"):
-                    created[key] = pulumi.ProviderResource(r["type"].split(":")[-1], r["name"], secrets(r["inputs"]), opts)
-                elif r["inputs"] or not r["type"].startswith(f"{PROJECT}:"):
-                    created[key] = pulumi.CustomResource(r["type"], r["name"], secrets(r["inputs"]), opts)
+                    created[key] = cls(r["name"], opts=opts, **{argument(k, v): v for k, v in inputs.items()})
+                elif provider_resource:
+                    created[key] = pulumi.ProviderResource(r["type"].split(":")[-1], r["name"], inputs, opts)
+                elif not component:
+                    created[key] = pulumi.CustomResource(r["type"], r["name"], inputs, opts)
                 else:
                     created[key] = pulumi.ComponentResource(r["type"], r["name"], None, opts)
             if len(waiting) == len(pending):
-                raise SystemExit(f"unresolvable parents: {waiting[0]['parent']}")
+                raise SystemExit(f"unresolvable: {waiting[0]['type']} {waiting[0]['name']} waits for {waits_for(waiting[0])}")
             pending = waiting
 
     monitor = RecordingMonitor()
     run_under_mocks(PROJECT, STACK, program, monitor=monitor)
-    if len(monitor.registrations) != len(resources):
-        raise SystemExit(f"the floor registered {len(monitor.registrations)} resources, the render {len(resources)}")
-    if typed:
-        order = lambda r: (r["type"], r["name"], r["parent"])  # noqa: E731
-        different = [a for a, b in zip(sorted((r.as_json() for r in monitor.registrations), key=order),
-                                       sorted(resources, key=order)) if a != b]
-        if different:
-            raise SystemExit(f"the typed floor registered {different[0]['type']} {different[0]['name']} with other inputs")
-    print(json.dumps({"peak_mib": _peak_mib()}))
+    order = lambda r: (r["type"], r["name"], r["parent"])  # noqa: E731
+    registered = sorted((asdict(r) for r in monitor.registrations), key=order)
+    different = [a for a, b in zip(registered, sorted(requests, key=order)) if a != b]
+    if len(registered) != len(requests) or different:
+        raise SystemExit(f"the floor registered {len(registered)} resources, the render {len(requests)}; first "
+                         f"different: {different[0]['type']} {different[0]['name']}" if different else "")
 
 
 def _typed_classes():
@@ -195,29 +218,32 @@ def _provider_value(recorded):
     return recorded
 
 
-def _run_child(*args: str) -> tuple[float, dict]:
-    start = time.perf_counter()
+def _run_child(*args: str) -> dict:
     done = subprocess.run([sys.executable, "-m", "tools.benchmark", *args], cwd=Path(__file__).resolve().parent.parent,
                           capture_output=True, text=True)
-    seconds = time.perf_counter() - start
     if done.returncode:
         raise SystemExit(f"benchmark child {' '.join(args)} failed:\n{done.stdout}{done.stderr}")
-    measured = json.loads(done.stdout.strip().splitlines()[-1])
-    return measured.get("seconds", seconds), measured  # the render's own, timed where it was started
+    return json.loads(done.stdout.strip().splitlines()[-1]) if done.stdout.strip() else {}
+
+
+def _measured(*command: str) -> dict:
+    return _run_child("--child-run", *command)
 
 
 def measure(teams: int, runs: int) -> dict:
     with tempfile.TemporaryDirectory(prefix="grafana-platform-bench-") as tmp:
         root = synthetic_project(Path(tmp) / "project", teams)
         out = Path(tmp) / "render"
-        render = [_run_child("--child-render", str(root), str(out)) for _ in range(runs)]
-        resources = out / "resources.json"
-        count = len(json.loads(resources.read_text()))
+        render = [_measured("-m", "tools.render", "--root", str(root), "--stack", STACK, "--out", str(out))
+                  for _ in range(runs)]
+        count = len(json.loads((out / "resources.json").read_text()))
+        requests = Path(tmp) / "requests.json"
+        _run_child("--child-record", str(root), str(requests))
         from program import COLLECTOR_THRESHOLD  # read here: the floors' processes load only the SDK and the mocks
 
-        floor = [_run_child("--child-floor", str(resources), str(COLLECTOR_THRESHOLD)) for _ in range(runs)]
-        typed = [_run_child("--child-typed-floor", str(resources), str(COLLECTOR_THRESHOLD)) for _ in range(runs)]
-    best = lambda results: (min(s for s, _ in results), max(m["peak_mib"] for _, m in results))  # noqa: E731
+        floor, typed = ([_measured("-m", "tools.benchmark", kind, str(requests), str(COLLECTOR_THRESHOLD))
+                         for _ in range(runs)] for kind in ("--child-floor", "--child-typed-floor"))
+    best = lambda results: (min(m["seconds"] for m in results), max(m["peak_mib"] for m in results))  # noqa: E731
     (render_s, render_mib), (floor_s, floor_mib), (typed_s, typed_mib) = best(render), best(floor), best(typed)
     return {"teams": teams, "resources": count, "render_s": render_s, "floor_s": floor_s, "typed_s": typed_s,
             "render_mib": render_mib, "floor_mib": floor_mib, "typed_mib": typed_mib}
@@ -227,12 +253,16 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tools.benchmark", description=__doc__.splitlines()[0])
     parser.add_argument("--teams", type=int, nargs="+", default=[5, 100, 500], help="team counts to measure")
     parser.add_argument("--runs", type=int, default=3, help="runs of each program per count (best time kept)")
-    parser.add_argument("--child-render", nargs=2, help=argparse.SUPPRESS)
+    parser.add_argument("--child-run", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
+    parser.add_argument("--child-record", nargs=2, help=argparse.SUPPRESS)
     parser.add_argument("--child-floor", nargs=2, help=argparse.SUPPRESS)
     parser.add_argument("--child-typed-floor", nargs=2, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
-    if args.child_render:
-        _child_render(*args.child_render)
+    if args.child_run:
+        _child_run(*args.child_run)
+        return 0
+    if args.child_record:
+        _child_record(*args.child_record)
         return 0
     if args.child_floor or args.child_typed_floor:
         resources_file, threshold = args.child_floor or args.child_typed_floor

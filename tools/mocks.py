@@ -32,6 +32,11 @@ class Registration:
     inputs: dict
     protect: bool
     dependencies: list[str] = field(default_factory=list)  # short URNs (`type::name`) it waits for
+    # The rest of what the SDK sent (the benchmark's floors register the same): the inputs that came from
+    # other resources' outputs, and the provider a resource is managed by or a component hands down.
+    property_dependencies: dict[str, list[str]] = field(default_factory=dict)
+    provider: str = ""
+    providers: list[str] = field(default_factory=list)
 
     def as_json(self) -> dict:
         return {"type": self.type, "name": self.name, "parent": self.parent, "inputs": self.inputs,
@@ -78,9 +83,19 @@ class RecordingMonitor(MockMonitor):
         if request.type != "pulumi:pulumi:Stack":
             inputs = mask(json_format.MessageToDict(request.object)) if request.custom else {}
             parent = _short_urn(request.parent) if request.parent else ""
-            self.registrations.append(Registration(request.type, request.name, parent, inputs, request.protect,
-                                                   sorted(_short_urn(u) for u in request.dependencies)))
+            self.registrations.append(Registration(
+                request.type, request.name, parent, inputs, request.protect,
+                sorted(_short_urn(u) for u in request.dependencies),
+                {k: sorted(_short_urn(u) for u in v.urns) for k, v in sorted(request.propertyDependencies.items())
+                 if v.urns},
+                _short_urn(_provider_urn(request.provider)) if request.provider else "",
+                sorted(_short_urn(_provider_urn(p)) for p in request.providers.values())))
         return super().RegisterResource(request)
+
+
+def _provider_urn(reference: str) -> str:
+    """A provider reference (`<urn>::<id>`) -> its URN."""
+    return reference.rsplit("::", 1)[0]
 
 
 def _short_urn(urn: str) -> str:
