@@ -29,11 +29,14 @@ def dev_requests() -> list[dict]:
     return [asdict(r) for r in committed("dev").run.registrations]
 
 
-def test_the_dev_render_sends_providers_and_dependencies_the_floors_must_repeat(dev_requests):
+def test_the_dev_render_sends_providers_dependencies_and_outputs_the_floors_must_repeat(dev_requests):
     custom = [r for r in dev_requests if r["inputs"] and not r["type"].startswith("pulumi:providers:")]
+    components = [r for r in dev_requests if not r["inputs"]]
     assert custom and all(r["provider"] == "pulumi:providers:grafana::grafana" for r in custom)
-    assert any(r["providers"] for r in dev_requests)  # the components that hand the provider down
+    assert any(r["providers"] for r in components)  # the components that hand the provider down
     assert any(r["property_dependencies"] for r in custom)  # a dashboard's folder is the folder's output
+    folder = next(r for r in components if r["type"] == "grafana-platform:index:TeamFolder")
+    assert folder["outputs"] == {"uid": folder["name"]}  # register_outputs, as the component wrote it
 
 
 @pytest.mark.parametrize("kind", ["--child-floor", "--child-typed-floor"])

@@ -113,8 +113,9 @@ def _child_record(root: str, out: str) -> None:
 def _child_floor(requests_file: str, collector_threshold: int, typed: bool = False) -> None:
     """Register what the render registered, and nothing else, under the same mocks and the program's
     collector threshold: each resource with the render's type, name, parent, inputs, protect and
-    provider, and waiting for the same resources (an input that came from another resource's output
-    arrives as an output of that resource, as in the program); `typed`: through the provider's
+    provider, waiting for the same resources (an input that came from another resource's output
+    arrives as an output of that resource, as in the program), and each component's outputs
+    registered as the program's `register_outputs` registers them; `typed`: through the provider's
     resource classes. It checks that the SDK sent exactly the render's registrations."""
     gc.set_threshold(collector_threshold, *gc.get_threshold()[1:])
     import pulumi
@@ -170,6 +171,8 @@ def _child_floor(requests_file: str, collector_threshold: int, typed: bool = Fal
                     created[key] = pulumi.CustomResource(r["type"], r["name"], inputs, opts)
                 else:
                     created[key] = pulumi.ComponentResource(r["type"], r["name"], None, opts)
+                    if r["outputs"] is not None:
+                        created[key].register_outputs(secrets(r["outputs"]))
             if len(waiting) == len(pending):
                 raise SystemExit(f"unresolvable: {waiting[0]['type']} {waiting[0]['name']} waits for {waits_for(waiting[0])}")
             pending = waiting

@@ -37,6 +37,7 @@ class Registration:
     property_dependencies: dict[str, list[str]] = field(default_factory=dict)
     provider: str = ""
     providers: list[str] = field(default_factory=list)
+    outputs: dict | None = None  # what a component registered as its outputs (register_outputs), masked
 
     def as_json(self) -> dict:
         return {"type": self.type, "name": self.name, "parent": self.parent, "inputs": self.inputs,
@@ -70,6 +71,7 @@ class RecordingMonitor(MockMonitor):
     def __init__(self) -> None:
         super().__init__(Mocks())
         self.registrations: list[Registration] = []
+        self.by_urn: dict[str, Registration] = {}
         self.thread_loops: list[asyncio.AbstractEventLoop] = []
 
     def RegisterResource(self, request):
@@ -83,14 +85,21 @@ class RecordingMonitor(MockMonitor):
         if request.type != "pulumi:pulumi:Stack":
             inputs = mask(json_format.MessageToDict(request.object)) if request.custom else {}
             parent = _short_urn(request.parent) if request.parent else ""
-            self.registrations.append(Registration(
+            registration = Registration(
                 request.type, request.name, parent, inputs, request.protect,
                 sorted(_short_urn(u) for u in request.dependencies),
                 {k: sorted(_short_urn(u) for u in v.urns) for k, v in sorted(request.propertyDependencies.items())
                  if v.urns},
                 _short_urn(_provider_urn(request.provider)) if request.provider else "",
-                sorted(_short_urn(_provider_urn(p)) for p in request.providers.values())))
+                sorted(_short_urn(_provider_urn(p)) for p in request.providers.values()))
+            self.registrations.append(registration)
+            self.by_urn[self.make_urn(request.parent, request.type, request.name)] = registration
         return super().RegisterResource(request)
+
+    def RegisterResourceOutputs(self, request):
+        if request.urn in self.by_urn:
+            self.by_urn[request.urn].outputs = mask(json_format.MessageToDict(request.outputs))
+        return super().RegisterResourceOutputs(request)
 
 
 def _provider_urn(reference: str) -> str:
