@@ -42,7 +42,7 @@ from .team_view import TeamView
 
 TIME_LIMIT = 10.0  # seconds a team's dashboards() may take (the five teams' code takes about 1 ms each)
 _WORKER = Path(__file__).with_name("team_worker.py")
-_ANSWER_GRACE = 10.0  # the worker kills a child 2 s past the limit; this bounds the worker itself
+_ANSWER_GRACE = 10.0  # the worker kills a child 1.2 s past the limit; this bounds the worker itself
 _ANSWER_LIMIT = 64 << 20
 
 

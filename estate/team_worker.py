@@ -13,7 +13,8 @@ with its own limits, and the answers go back on stdout in the order asked. The c
   on (readable_roots: not ~/.pulumi's token, cloud credentials, /etc or other processes' /proc/<pid>/environ;
   the audit hook, and where the kernel has Landlock the kernel itself, also for C code), use more
   than MEMORY_LIMIT, or run longer than the time limit: a SIGALRM interrupts it
-  where it is (its line is reported); code that swallows that is dumped by faulthandler and ended.
+  where it is (its line is reported); code that swallows that is asked for its stack (faulthandler
+  dumps it on SIGUSR1: a C handler, no thread per child) and killed.
 - reports every exception, SystemExit and KeyboardInterrupt included, with the team file's line.
 The panel library imports neither the estate's models nor its config: this process holds no stack
 config, no secret and no engine connection, so there is nothing for team code to find.
@@ -36,7 +37,8 @@ import types
 
 MEMORY_LIMIT = 2 << 30
 OUTPUT_LIMIT = 64 << 20
-KILL_GRACE = 2.0  # seconds past the limit before the child is killed outright
+DUMP_GRACE = 1.0  # seconds past the limit before a child that swallowed its interruption is asked for its stack
+KILL_GRACE = 1.2  # seconds past the limit before the child is killed outright (the stack is written by then)
 _REAL_EXIT = os._exit  # team code gets a stand-in that raises; the child ends with this one
 _REFUSED_EVENTS = ("os.system", "os.exec", "os.posix_spawn", "os.spawn", "os.fork", "os.forkpty", "os.kill",
                    "os.killpg", "subprocess.Popen", "pty.spawn", "os.putenv", "os.unsetenv",
@@ -55,7 +57,9 @@ class _Child:
 
     def __init__(self, pid: int, result_fd: int, output_fd: int, path: str, limit: float) -> None:
         self.pid, self.result_fd, self.output_fd, self.path = pid, result_fd, output_fd, path
-        self.deadline = time.monotonic() + limit + KILL_GRACE
+        started = time.monotonic()
+        self.dump_at, self.deadline = started + limit + DUMP_GRACE, started + limit + KILL_GRACE
+        self.dumped = False
         self.open_fds = {result_fd, output_fd}
         self.result, self.output = bytearray(), bytearray()
         self.killed: str | None = None
@@ -104,6 +108,9 @@ def _serve(requests: int, answers: int, view_class: type, to_dict) -> None:
                 running[ticket] = _start(request, view_class, to_dict)
             now = time.monotonic()
             for ticket, child in list(running.items()):
+                if now >= child.dump_at and not child.dumped and not child.killed:
+                    child.dumped = True
+                    os.kill(child.pid, signal.SIGUSR1)  # faulthandler writes where it is to its output
                 if now >= child.deadline and not child.killed:
                     child.killed = "time"
                     _end(child)
@@ -116,7 +123,8 @@ def _serve(requests: int, answers: int, view_class: type, to_dict) -> None:
             readable = [fd for child in running.values() for fd in child.open_fds] + ([requests] if reading else [])
             if not readable and not outbox and not running:
                 continue
-            wait = max(0.0, min(c.deadline for c in running.values()) - now) if running else None
+            wait = max(0.0, min(c.deadline if c.dumped else c.dump_at for c in running.values()) - now) \
+                if running else None
             if any(not c.open_fds for c in running.values()):  # a child that closed its pipes, ending
                 wait = min(wait, 0.001)
             ready, writable, _ = select.select(readable, [answers] if outbox else [], [], wait)
@@ -238,9 +246,6 @@ def _answer(child: _Child) -> bytes:
     if not child.result:
         how = (f"was ended by signal {os.WTERMSIG(status)}" if os.WIFSIGNALED(status)
                else f"exited with status {os.WEXITSTATUS(status)}")
-        if "Timeout (" in child.output.decode(errors="replace"):
-            return _frame("E", {"error": {"type": "TimeLimit", "line": line, "message": "did not return in time and "
-                                          "ignored the interruption (it was stopped)"}})
         return _frame("E", {"error": {"type": "Exit", "line": line, "message": f"its process {how} before "
                                       "dashboards() returned (os._exit, a crash, or memory exhausted)"}})
     return _frame("R", bytes(child.result))  # parsed by the program, never here
@@ -260,7 +265,7 @@ def _run(request: dict, view_class: type, to_dict) -> dict:
     os.chdir(os.path.dirname(path))
     _confine(tuple(sorted({*_READABLE, os.path.realpath(os.path.dirname(path))})))  # and the team's own folder
     faulthandler.enable(file=sys.stderr)
-    faulthandler.dump_traceback_later(limit + KILL_GRACE / 2, exit=True, file=sys.stderr)
+    faulthandler.register(signal.SIGUSR1, file=sys.stderr)
     signal.signal(signal.SIGALRM, _time_up)
     signal.setitimer(signal.ITIMER_REAL, limit)
     try:
@@ -287,7 +292,6 @@ def _run(request: dict, view_class: type, to_dict) -> dict:
         return {"error": {"type": type(e).__name__, "message": _short(_message(e)), "line": _line(e, path)}}
     finally:
         signal.setitimer(signal.ITIMER_REAL, 0)
-        faulthandler.cancel_dump_traceback_later()
 
 
 def _time_up(signum, frame) -> None:

@@ -289,7 +289,7 @@ STATEMENTS = [
     "import os; os._exit(0)", "import sys; sys.exit(3)", "import posix; posix._exit(0)",
     "print('x' * 200000)", "import sys; sys.stderr.write('y' * 200000)",
     "import os; os.environ.clear()", "import signal; signal.setitimer(signal.ITIMER_REAL, 0)",
-    "import faulthandler; faulthandler.cancel_dump_traceback_later()",
+    "import faulthandler, signal; faulthandler.unregister(signal.SIGUSR1)",
     "import signal; signal.signal(signal.SIGALRM, signal.SIG_IGN)",
     "def f(): return f()\n    f()", "import sys; sys.setrecursionlimit(10)",
     "import os; os.kill(os.getppid(), 9)", "import os; os.system('true')", "open('x.txt', 'w')",

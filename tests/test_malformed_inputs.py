@@ -806,8 +806,8 @@ CODE_CASES = [
     code_case("an endless loop", "def dashboards(team):\n    while True:\n        pass\n",
               "line 2, dashboards(): did not return within 0.25 s (an endless loop?); it was stopped"),
     code_case("an endless loop that swallows every interruption",
-              # the interruption lands in the inner loop, inside the try: swallowed, so faulthandler ends it
-              # (the line faulthandler names is 4 or 5, wherever the inner loop was when it was ended)
+              # the interruption lands in the inner loop, inside the try: swallowed, so the worker asks
+              # faulthandler for its stack and kills it (the line named is 4 or 5, wherever the loop was)
               "def dashboards(team):\n    while True:\n        try:\n            while True:\n                pass\n"
               "        except BaseException:\n            pass\n",
               "dashboards(): did not return within 0.25 s (an endless loop?); it was stopped"),
