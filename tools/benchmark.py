@@ -8,15 +8,23 @@ under new slugs (`cs7`, `vb12`...: selectors, uids and folder titles made unique
 there, each in a fresh interpreter, under the same recording mocks:
 
 - render: `python -m tools.render` (load and validate, build dashboards, register, write files);
-- floor: a bare program that registers exactly the resources the render recorded, with the same
-  types, names, parents and inputs, and nothing else: what the Pulumi SDK itself costs;
+- floor: a bare program that registers exactly what the render registered, and nothing else: what
+  the Pulumi SDK itself costs. A recording run of the render (not timed) keeps every registration
+  as the SDK sent it: type, name, parent, inputs, protect, the provider, the resources it waits for
+  (an input that came from another resource's output arrives as an output of that resource, as in
+  the program), and each component's `register_outputs`;
 - typed floor: the same, through the Grafana provider's own resource classes
   (`pulumiverse_grafana.oss.Dashboard(...)`, as any program using the provider SDK registers them)
-  instead of bare `pulumi.CustomResource`s; it checks that it registered exactly the render's inputs.
+  instead of bare `pulumi.CustomResource`s.
+Each floor checks that the SDK sent exactly the recorded registrations, every field.
 
 The floors run as the render does: with the program's collector threshold
 (`program.COLLECTOR_THRESHOLD`) and without the interpreter's last full collection at exit, so the
 ratios hold the program's own work against the SDK's, not one collector setting against another.
+All three run with Python's bytecode cache on (in the temporary folder; this machine sets
+PYTHONDONTWRITEBYTECODE, which would have every run compile the project's modules again), and each
+is started by the same small process, which reports its wall time and peak memory (a process's max
+RSS counts the memory of the process that forked it, so the benchmark itself cannot start them).
 
 It prints wall seconds and peak memory (max RSS) of each, the render's ratios to both floors, and
 the cost per team. Timings are measured here, never asserted in tests.
@@ -141,7 +149,8 @@ def _child_floor(requests_file: str, collector_threshold: int, typed: bool = Fal
             return [r["parent"], r["provider"], *r["providers"], *r["dependencies"]]
 
         def from_outputs(value, of: list[str]):  # the value, as an output of the resources it came from
-            return pulumi.Output.all(value, *(created[d].urn for d in of)).apply(lambda values: values[0])
+            urns = [created[d].urn for d in of]
+            return (urns[0] if len(urns) == 1 else pulumi.Output.all(*urns)).apply(lambda _: value)
 
         pending = list(requests)  # in the render's order: register each once what it waits for exists
         while pending:
