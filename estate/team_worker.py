@@ -108,7 +108,7 @@ def _serve(requests: int, answers: int, view_class: type, to_dict) -> None:
                 running[ticket] = _start(request, view_class, to_dict)
             now = time.monotonic()
             for ticket, child in list(running.items()):
-                if now >= child.dump_at and not child.dumped and not child.killed:
+                if now >= child.dump_at and not child.dumped and not child.killed and child.status is None:
                     child.dumped = True
                     os.kill(child.pid, signal.SIGUSR1)  # faulthandler writes where it is to its output
                 if now >= child.deadline and not child.killed:
@@ -216,7 +216,8 @@ def _read(child: _Child, fd: int) -> None:
 
 def _end(child: _Child) -> None:
     """Kill a child whose time is up (or whose answer is too large); its descriptors are closed."""
-    os.kill(child.pid, signal.SIGKILL)
+    if child.status is None:  # not reaped yet: its pid is still its own
+        os.kill(child.pid, signal.SIGKILL)
     for fd in child.open_fds:
         os.close(fd)
     child.open_fds.clear()
