@@ -116,6 +116,10 @@ def main(layout: Layout = PROJECT_LAYOUT) -> Estate:
         _placeholders_in_a_real_run(estate)
     except ConfigError as e:  # before any resource exists
         raise StackConfigError(e.file, e.problems) from None
+    # The estate lives as long as the run. Frozen, it is left out of the collections that follow: the
+    # full ones over the SDK's objects would otherwise walk all of it again each time (at 500 teams,
+    # 0.6 s of 13). run_under_mocks unfreezes it when the run ends, so repeated runs in one process free theirs.
+    gc.freeze()
     if estate.secure_values:
         pulumi.runtime.register_stack_transformation(mask_secure_values(estate.secure_values))
     platform = GrafanaPlatform("grafana-platform", estate)

@@ -18,7 +18,7 @@ from estate.slo_dashboard import with_error_budget_rows
 from syntax import promql, template
 
 from . import grafana_templates, slo, team_code
-from .config import config_from_file, load_stack_config
+from .config import LoadedConfig, config_from_file, load_stack_config
 from .contract import Contract
 from .files import depth, read_json, read_yaml
 from .layout import PROJECT, PROJECT_LAYOUT, Layout
@@ -104,26 +104,97 @@ def load_estate(stack: str, config: Mapping[str, str], secret_keys: set[str],
     the keys it marks secret; ConfigError, before any resource exists, when anything is wrong.
 
     Each file's problems are reported together, in this order: the stack file, then each team's
-    team.yaml and code; a problem is blamed on the file that holds it."""
-    team_code.prepare()  # the team-code process starts while the files are read
-    loaded = load_stack_config(stack, config, secret_keys, layout)
-    try:
-        stack_config = loaded.config
-        where = layout.relative(layout.stack_file(stack))
-        available = layout.team_names()
-        unknown = [slug for slug in stack_config.teams if slug not in available]
+    team.yaml and code; a problem is blamed on the file that holds it. A load `begin_load` began
+    with the same arguments is finished instead of starting another."""
+    global _begun
+    begun, _begun = _begun, None
+    if begun is not None and begun.arguments != _Load.key(stack, config, secret_keys, layout):
+        begun.abandon()
+        begun = None
+    return (begun or _Load(stack, config, secret_keys, layout)).estate()
+
+
+def begin_load(stack: str, config: Mapping[str, str], secret_keys: set[str], layout: Layout = PROJECT_LAYOUT) -> None:
+    """Read the files and send each team's code to the worker now; `load_estate` with the same
+    arguments finishes this load. The offline render calls it before it imports the Pulumi SDK, so
+    the team code runs meanwhile. Whatever it meets, `load_estate` raises."""
+    global _begun
+    if _begun is not None:
+        _begun.abandon()
+    _begun = _Load(stack, config, secret_keys, layout)
+
+
+class _Load:
+    """One load in two steps: the constructor reads the stack file and each team.yaml, and sends each
+    team's code to the worker as soon as its rules are resolved, while the next team.yaml is read;
+    `estate()` finishes each team's dashboards once the worker answered, and checks what spans teams.
+
+    The problem it meets first is the one a load one step at a time would meet: the stack file's,
+    then a team.yaml that does not validate, then what the stack file says of a team that it does
+    not have, then each team's own problems in order. `estate()` raises it, secrets hidden."""
+
+    @staticmethod
+    def key(stack: str, config: Mapping[str, str], secret_keys: set[str], layout: Layout) -> tuple:
+        return stack, tuple(sorted(config.items())), frozenset(secret_keys), layout
+
+    def __init__(self, stack: str, config: Mapping[str, str], secret_keys: set[str], layout: Layout) -> None:
+        self.arguments = self.key(stack, config, secret_keys, layout)
+        self.stack, self.layout = stack, layout
+        self.loaded: LoadedConfig | None = None
+        self.error: ConfigError | None = None  # met while the files were read: raised by estate()
+        self.problems: list[tuple[str, str]] = []  # what the stack file says of teams that do not have it
+        self.started: list[Callable[[], Team]] = []  # each team, its code sent: the function finishes it
+        self.failure: Exception | None = None  # a team's own problem, raised after the teams before it
+        team_code.prepare()  # the team-code process starts while the files are read
+        try:
+            self.loaded = load_stack_config(stack, config, secret_keys, layout)
+            self._start_teams(self.loaded.config)
+        except ConfigError as e:
+            self.error = e
+
+    def _start_teams(self, config: StackConfig) -> None:
+        self.where = self.layout.relative(self.layout.stack_file(self.stack))
+        available = self.layout.team_names()
+        unknown = [slug for slug in config.teams if slug not in available]
         if unknown:
-            raise ConfigError(where, [
+            raise ConfigError(self.where, [
                 (f"{PROJECT}:teams.{slug}", f"unknown team {quoted(slug)}; allowed: {', '.join(available)}")
                 for slug in unknown
             ])
-        teams = _load_teams(stack_config, where, layout)
-        for team in teams:  # what Grafana cannot run as promtool tested it stops here, before any resource
-            grafana_templates.check_rules(team.rules, layout.relative(layout.team_dir(team.slug) / "team.yaml"))
-        _check_unique_uids(stack_config, teams, where, layout)
-        return Estate(stack=stack, config=stack_config, teams=teams, secure_values=loaded.secure_values)
-    except ConfigError as e:
-        raise e.hiding(loaded.secure_values) from None
+        for slug in sorted(config.teams):
+            spec = load_team_spec(slug, self.layout)
+            self.problems += _settings_problems(slug, spec, config.teams[slug])
+            if not self.problems and self.failure is None:
+                try:
+                    self.started.append(_load_team(slug, spec, config.teams[slug], config, self.layout))
+                except Exception as e:  # raised after the problems of the teams before it
+                    self.failure = e
+
+    def estate(self) -> Estate:
+        secure_values = self.loaded.secure_values if self.loaded else frozenset()
+        try:
+            if self.error is not None:
+                raise self.error
+            if self.problems:
+                raise ConfigError(self.where, self.problems)
+            teams = tuple(finish() for finish in self.started)
+            if self.failure is not None:
+                raise self.failure
+            for team in teams:  # what Grafana cannot run as promtool tested it stops here, before any resource
+                grafana_templates.check_rules(team.rules, self.layout.relative(self.layout.team_dir(team.slug) / "team.yaml"))
+            _check_unique_uids(self.loaded.config, teams, self.where, self.layout)
+            return Estate(stack=self.stack, config=self.loaded.config, teams=teams, secure_values=secure_values)
+        except ConfigError as e:
+            raise e.hiding(secure_values) from None
+        finally:
+            self.abandon()
+
+    def abandon(self) -> None:
+        """End the team code still running for this load (it stopped at a problem, or is not wanted)."""
+        team_code.cancel_outstanding()
+
+
+_begun: _Load | None = None  # the load begin_load began, until load_estate finishes it
 
 
 def estate_from_file(stack: str, layout: Layout = PROJECT_LAYOUT) -> Estate:
@@ -155,35 +226,6 @@ def _settings_problems(slug: str, spec: TeamSpec, settings: TeamSettings) -> lis
         for name in settings.variables if name not in spec.variables
     ]
     return problems
-
-
-def _load_teams(config: StackConfig, where: str, layout: Layout) -> tuple[Team, ...]:
-    """Every team, in order, with the problem a load one step at a time would meet first: a team.yaml
-    that does not validate, then what the stack file says of a team that it does not have, then
-    each team's own problems in order.
-
-    Each team's code goes to the worker as soon as its rules are resolved, while the next team.yaml
-    is read; its dashboards are finished after, so the worker builds them meanwhile."""
-    problems: list[tuple[str, str]] = []
-    started: list[Callable[[], Team]] = []
-    failure = None
-    try:
-        for slug in sorted(config.teams):
-            spec = load_team_spec(slug, layout)
-            problems += _settings_problems(slug, spec, config.teams[slug])
-            if not problems and failure is None:
-                try:
-                    started.append(_load_team(slug, spec, config.teams[slug], config, layout))
-                except Exception as e:  # raised after the problems of the teams before it
-                    failure = e
-        if problems:
-            raise ConfigError(where, problems)
-        teams = tuple(finish() for finish in started)
-        if failure is not None:
-            raise failure
-        return teams
-    finally:
-        team_code.cancel_outstanding()  # a problem stops the load: the team code sent after it is ended
 
 
 def _load_team(slug: str, spec: TeamSpec, settings: TeamSettings, config: StackConfig,

@@ -30,6 +30,7 @@ import yaml
 
 import estate.team_code
 import tests.conftest
+import tools.mocks
 import tools.render
 from components.types import ResourceType as T
 from estate import PROJECT, PROJECT_ROOT as ROOT, ConfigError, Layout
@@ -456,8 +457,8 @@ def stack_named(layout):
 def render_fails(layout: Layout, stack: str, tmp_path: Path, capsys, monkeypatch, *parts: str) -> str:
     """`python -m tools.render` in-process: exit 1, one message, nothing registered, nothing written."""
     monitor = RecordingMonitor()
-    real = tools.render.run_program
-    monkeypatch.setattr(tools.render, "run_program", lambda *a, **kw: real(*a, **{**kw, "monitor": monitor}))
+    real = tools.mocks.run_program  # which tools.render imports when it runs the program
+    monkeypatch.setattr(tools.mocks, "run_program", lambda *a, **kw: real(*a, **{**kw, "monitor": monitor}))
     out = tmp_path / "out"
     assert tools.render.main(["--root", str(layout.root), "--stack", stack, "--out", str(out)]) == 1
     captured = capsys.readouterr()

@@ -9,7 +9,8 @@ import yaml
 
 import estate.team_code
 from estate import ConfigError, Layout
-from estate.resolve import estate_from_file
+from estate.config import config_from_file
+from estate.resolve import begin_load, estate_from_file, load_estate
 from tools.benchmark import synthetic_project
 
 FIRST, SECOND = "api-production", "chatbot-sav"  # loaded in this order (sorted slugs)
@@ -89,6 +90,44 @@ def test_a_problem_ends_the_team_code_sent_after_it_and_the_next_load_is_served(
         estate_from_file("dev", project)
     assert str(error.value).startswith(f"teams/{second}/dashboards.py: ")
     assert "the first team fails" in str(error.value)
+
+
+def sent_requests(monkeypatch) -> list[str]:
+    """The slugs whose team code is sent to the worker, from now on."""
+    sent = []
+    real = estate.team_code.start_dashboards
+    monkeypatch.setattr(estate.team_code, "start_dashboards", lambda slug, *a: sent.append(slug) or real(slug, *a))
+    return sent
+
+
+def test_a_load_begun_early_is_finished_by_the_load_with_the_same_arguments_each_team_code_sent_once(
+        project, monkeypatch):
+    config, secret_keys = config_from_file("dev", project)
+    sent = sent_requests(monkeypatch)
+    begin_load("dev", config, secret_keys, project)
+    assert len(sent) == 12  # sent at once, while the caller goes on
+    estate = load_estate("dev", config, secret_keys, project)
+    assert len(sent) == 12 and [t.slug for t in estate.teams] == sorted(sent)
+    assert estate == estate_from_file("dev", project)  # as a load in one go
+
+
+def test_a_load_begun_with_other_arguments_is_ended_and_the_load_reads_its_own(project, monkeypatch):
+    config, secret_keys = config_from_file("dev", project)
+    first, second = two_teams(project)
+    fewer, _ = config_from_file("dev", project)
+    begin_load("dev", config, secret_keys, project)  # twelve teams, their code sent
+    sent = sent_requests(monkeypatch)
+    assert [t.slug for t in load_estate("dev", fewer, secret_keys, project).teams] == [first, second]
+    assert sent == [first, second]  # sent again for the load's own config
+
+
+def test_a_problem_a_begun_load_meets_is_raised_by_the_load_that_finishes_it(project):
+    config, secret_keys = config_from_file("dev", project)
+    config["grafana-platform:teams"] = config["grafana-platform:teams"].replace('"ap0"', '"ap0x"', 1)
+    begin_load("dev", config, secret_keys, project)  # raises nothing: the program reports it, as ever
+    with pytest.raises(ConfigError) as error:
+        load_estate("dev", config, secret_keys, project)
+    assert "grafana-platform:teams.ap0x: unknown team 'ap0x'" in str(error.value)
 
 
 def _landlock_abi() -> int:

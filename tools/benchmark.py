@@ -19,8 +19,9 @@ there, each in a fresh interpreter, under the same recording mocks:
 Each floor checks that the SDK sent exactly the recorded registrations, every field.
 
 The floors run as the render does: with the program's collector threshold
-(`program.COLLECTOR_THRESHOLD`) and without the interpreter's last full collection at exit, so the
-ratios hold the program's own work against the SDK's, not one collector setting against another.
+(`program.COLLECTOR_THRESHOLD`), their own data frozen once loaded (the program freezes its estate
+once loaded) and without the interpreter's last full collection at exit, so the ratios hold the
+program's own work against the SDK's, not one collector setting against another.
 All three run with Python's bytecode cache on (in the temporary folder; this machine sets
 PYTHONDONTWRITEBYTECODE, which would have every run compile the project's modules again), and each
 is started by the same small process, which reports its wall time and peak memory (a process's max
@@ -131,6 +132,7 @@ def _child_floor(requests_file: str, collector_threshold: int, typed: bool = Fal
     from tools.mocks import MASK, RecordingMonitor, run_under_mocks
 
     requests = json.loads(Path(requests_file).read_text())
+    gc.freeze()  # the floor's own data, frozen once loaded as the program freezes its estate (program.main)
     typed_class = _typed_classes() if typed else None
 
     def secrets(value):

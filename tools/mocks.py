@@ -6,6 +6,7 @@ SDK serialized as secrets carry Pulumi's secret signature and are recorded as "[
 from __future__ import annotations
 
 import asyncio
+import gc
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable
 
@@ -167,6 +168,7 @@ def run_under_mocks(project: str, stack: str, body: Callable[[], None], config: 
         for thread_loop in (loop, *monitor.thread_loops):
             thread_loop.close()
         asyncio.set_event_loop(None)
+        gc.unfreeze()  # what the program froze (program.main) can be collected again
 
 
 def _exports() -> dict[str, Any]:

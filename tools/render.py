@@ -27,6 +27,7 @@ import tempfile
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import yaml
 
@@ -34,14 +35,24 @@ from components.types import ResourceType
 from dashboards.finalize import sorted_json  # json.dumps(sort_keys=True, indent=2)'s bytes, faster
 from estate import PROJECT, PROJECT_LAYOUT, ConfigError, Estate, Layout, Team
 from estate.config import config_from_file, stack_file
-from tools.mocks import Run, run_program
+from estate.resolve import begin_load
+
+if TYPE_CHECKING:
+    from tools.mocks import Run
 
 
 def render(stack: str, layout: Layout = PROJECT_LAYOUT) -> Run:
     """Run the program for `stack` on its stack file alone: the config set in-process, so an
-    ambient PULUMI_CONFIG is never merged in (program.engine_config reads one source)."""
+    ambient PULUMI_CONFIG is never merged in (program.engine_config reads one source).
+
+    The program's load begins before the Pulumi SDK is imported (`begin_load`), so the team code
+    runs while the SDK loads; the program finishes that load (same stack, config and files)."""
     stack_file(stack, layout)
-    return run_program(stack, *config_from_file(stack, layout), layout=layout)
+    config, secret_keys = config_from_file(stack, layout)
+    begin_load(stack, config, secret_keys, layout)
+    from tools.mocks import run_program
+
+    return run_program(stack, config, secret_keys, layout=layout)
 
 
 def rule_expr(rule: dict) -> str:
