@@ -3,42 +3,12 @@ from __future__ import annotations
 
 import json
 import string
-import warnings
 from typing import Any, Iterator, Mapping
-
-with warnings.catch_warnings():
-    warnings.simplefilter("ignore", DeprecationWarning)
-    from grafana_foundation_sdk.cog.encoder import JSONEncoder
 
 from syntax import template
 
-from .panels import DATASOURCE_VARIABLE
-
+DATASOURCE_VARIABLE = "datasource"  # the dashboard variable every panel's datasource refers to
 PANEL_DATASOURCE = {"type": "prometheus", "uid": "${%s}" % DATASOURCE_VARIABLE}
-
-
-def to_dict(builder: Any) -> dict:
-    """A foundation-sdk dashboard builder as plain JSON data, its panels laid out on the grid."""
-    board = json.loads(JSONEncoder(sort_keys=True).encode(builder.build()))
-    _flow_layout(board.get("panels") or [])
-    return board
-
-
-def _flow_layout(items: list[dict], columns: int = 24) -> None:
-    """Place panels left to right, wrapping before one would cross the grid's edge (the SDK's own
-    layout lets it overflow); a row starts a new line and spans the width."""
-    x = y = line_height = 0
-    for panel in items:
-        pos = panel.setdefault("gridPos", {"h": 8, "w": 12})
-        if panel.get("type") == "row" or x + pos["w"] > columns:
-            x, y, line_height = 0, y + line_height, 0
-        if panel.get("type") == "row":
-            pos.update(x=0, y=y, w=columns, h=1)
-            y += 1
-            continue
-        pos.update(x=x, y=y)
-        x += pos["w"]
-        line_height = max(line_height, pos["h"])
 
 
 def panels(dashboard: dict) -> Iterator[dict]:

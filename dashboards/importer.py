@@ -33,8 +33,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator
 
-from .finalize import panels
-from .panels import DATASOURCE_VARIABLE
+from .finalize import DATASOURCE_VARIABLE, panels
 from syntax.promql_rewrite import (
     LABEL_NAMES_MATCH, LABEL_VALUES, METRICS, QUERY_RESULT, VARIABLE, RewriteError, scope, scope_variable_query,
 )

@@ -6,6 +6,7 @@ datasources, panel ids and the selector itself are filled in later, per stack, b
 """
 from __future__ import annotations
 
+import json
 import warnings
 from typing import Any
 
@@ -14,6 +15,7 @@ with warnings.catch_warnings():  # the SDK nudges towards dashboard v2, which Gr
     from grafana_foundation_sdk.builders import (
         bargauge, barchart, common, dashboard, gauge, histogram, piechart, prometheus, stat, table, timeseries,
     )
+    from grafana_foundation_sdk.cog.encoder import JSONEncoder
 from grafana_foundation_sdk.models.common import (
     BarGaugeDisplayMode, GraphThresholdsStyleMode, LegendDisplayMode, LegendPlacement, StackingMode, VizOrientation,
 )
@@ -24,8 +26,6 @@ from grafana_foundation_sdk.models.piechart import PieChartType
 from grafana_foundation_sdk.models.prometheus import PromQueryFormat
 
 from syntax.template import SELECTOR
-
-DATASOURCE_VARIABLE = "datasource"
 
 
 def board(uid: str, title: str, *, refresh: str = "30s", time_from: str = "now-6h",
@@ -180,3 +180,27 @@ def piechart_panel(title: str, unit: str, *queries: prometheus.Dataquery, w: int
              .legend(piechart.PieChartLegendOptions().show_legend(True).display_mode(LegendDisplayMode.TABLE)
                      .placement(LegendPlacement.RIGHT).values(["value", "percent"])))
     return _common(panel, title, unit, queries, w, h, description, None, None, None)
+
+
+def to_dict(builder: Any) -> dict:
+    """A foundation-sdk dashboard builder as plain JSON data, its panels laid out on the grid."""
+    board = json.loads(JSONEncoder(sort_keys=True).encode(builder.build()))
+    _flow_layout(board.get("panels") or [])
+    return board
+
+
+def _flow_layout(items: list[dict], columns: int = 24) -> None:
+    """Place panels left to right, wrapping before one would cross the grid's edge (the SDK's own
+    layout lets it overflow); a row starts a new line and spans the width."""
+    x = y = line_height = 0
+    for panel in items:
+        pos = panel.setdefault("gridPos", {"h": 8, "w": 12})
+        if panel.get("type") == "row" or x + pos["w"] > columns:
+            x, y, line_height = 0, y + line_height, 0
+        if panel.get("type") == "row":
+            pos.update(x=0, y=y, w=columns, h=1)
+            y += 1
+            continue
+        pos.update(x=x, y=y)
+        x += pos["w"]
+        line_height = max(line_height, pos["h"])

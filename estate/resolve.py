@@ -13,7 +13,7 @@ from pydantic import ValidationError
 
 from dashboards.finalize import canonical_json, finalize, panels
 from dashboards.importer import ImportProblems, from_export, import_dashboard
-from estate.slo_dashboard import with_error_budget_rows
+from estate.slo_dashboard import error_budget, possible_rows, with_error_budget_rows
 
 from syntax import promql, template
 
@@ -333,12 +333,14 @@ def _dashboards(slug: str, spec: TeamSpec, selectors: dict[str, str], contract: 
             raise ConfigError(layout.relative(team_dir / "team.yaml"), [
                 ("dashboards", f"declares {', '.join(spec.dashboards)}, which {module_file} builds; that file is missing")])
         pending = team_code.start_dashboards(slug, module_path, view, module_file)
-    return lambda: _finish_dashboards(slug, spec, selectors, contract, pending, config, layout)
+    rows = team_code.start_error_budget_rows([error_budget(s) for s in spec.slos], possible_rows(spec.slos),
+                                             layout.relative(team_dir / "team.yaml")) if spec.slos else None
+    return lambda: _finish_dashboards(slug, spec, selectors, contract, pending, rows, config, layout)
 
 
 def _finish_dashboards(slug: str, spec: TeamSpec, selectors: dict[str, str], contract: Contract,
-                       pending: team_code.PendingDashboards | None, config: StackConfig,
-                       layout: Layout) -> list[Dashboard]:
+                       pending: team_code.PendingDashboards | None, rows: team_code.PendingRows | None,
+                       config: StackConfig, layout: Layout) -> list[Dashboard]:
     team_dir = layout.team_dir(slug)
     relative = layout.relative
     spec_file = relative(team_dir / "team.yaml")
@@ -380,7 +382,8 @@ def _finish_dashboards(slug: str, spec: TeamSpec, selectors: dict[str, str], con
             board["title"] = item.title
         board["uid"] = item.uid
         sources.append((relative(path), board))
-    sources = with_error_budget_rows(sources, spec.slos, spec_file)
+    if rows is not None:
+        sources = with_error_budget_rows(sources, spec.slos, spec_file, rows.result())
     prometheus = config.datasources.prometheus
     result = []
     for source, board in sources:

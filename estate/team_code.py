@@ -227,6 +227,30 @@ def start_dashboards(slug: str, path: Path, view: TeamView, shown_as: str) -> Pe
     return PendingDashboards(ticket, limit, shown_as)
 
 
+class PendingRows:
+    """Error-budget rows asked of the worker's own process; `result()` waits for their panels."""
+
+    def __init__(self, ticket: _Ticket, rows: list[tuple[int, ...]], shown_as: str) -> None:
+        self.ticket, self.rows, self.shown_as = ticket, rows, shown_as
+
+    def result(self) -> dict[tuple[int, ...], list[dict]]:
+        answer = _worker.answer(self.ticket, TIME_LIMIT)
+        built = answer.get("ok")
+        if isinstance(built, list) and len(built) == len(self.rows):
+            return dict(zip(self.rows, built))
+        error = answer.get("error") if isinstance(answer.get("error"), dict) else {}
+        from .model import ConfigError
+
+        raise ConfigError(self.shown_as, [("slos", f"the error-budget row could not be built: "
+                                                   f"{error.get('message', 'the worker did not answer')}")])
+
+
+def start_error_budget_rows(slos: list[dict], rows: list[tuple[int, ...]], shown_as: str) -> PendingRows:
+    """Ask the worker's own process (no team's: no team code can change them) to build each of `rows`
+    (indices into `slos`, each an ErrorBudget's fields) as an error-budget row's panels."""
+    return PendingRows(_worker.submit({"error_budget": {"slos": slos, "rows": rows}}), rows, shown_as)
+
+
 def run_dashboards(slug: str, path: Path, view: TeamView, shown_as: str) -> list[dict]:
     """The dashboards `dashboards(view)` in `path` returns, as JSON data; one ConfigError naming
     `shown_as` and the line otherwise."""

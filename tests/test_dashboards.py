@@ -9,8 +9,9 @@ from hypothesis import given, settings, strategies as st
 
 from components.types import ResourceType as T
 from dashboards import board, query, stat_panel, thresholds
-from dashboards.finalize import canonical_json, finalize, sorted_json, to_dict
+from dashboards.finalize import canonical_json, finalize, sorted_json
 from dashboards.importer import import_dashboard, load_exported
+from dashboards.panels import to_dict
 from tests.conftest import run_values
 
 FIXTURES = Path(__file__).parent / "fixtures"

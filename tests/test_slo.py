@@ -14,10 +14,11 @@ import yaml
 from pydantic import ValidationError
 
 from components.types import ResourceType as T
-from estate.slo_dashboard import ROW_TITLE, error_budget_panels, with_error_budget_row
+from dashboards.error_budget import ROW_TITLE, ErrorBudget, error_budget_panels
 from estate import ConfigError
 from estate.model import duration_seconds, validation_problems
 from estate.slo import PAGE, TICKET, Slo, alert_rules, alerts, budget, budget_remaining, burn_rate, good_ratio
+from estate.slo_dashboard import error_budget, possible_rows, with_error_budget_row
 from syntax.template import SELECTOR
 from tests.conftest import existing_grafana, run_values, stack_values
 from tools.lint import gridpos_problems
@@ -234,9 +235,15 @@ def test_promtool_finds_the_panels_numbers_sli_budget_left_and_burn_rate(tmp_pat
 
 # ---------------------------------------------------------------------------------- the error-budget row
 
+def panels_of(slos: list[Slo]) -> list[dict]:
+    """The error-budget row of `slos` as the team-code worker builds it, from what the estate resolved."""
+    return error_budget_panels([ErrorBudget(**error_budget(s)) for s in slos])
+
+
 def test_the_error_budget_row_goes_below_the_dashboard_with_sli_budget_and_burn_rate_per_slo():
     existing = {"uid": "b", "panels": [{"type": "stat", "title": "x", "gridPos": {"x": 0, "y": 0, "w": 24, "h": 9}}]}
-    board = with_error_budget_row(existing, [slo(), slo(name="CheckoutErrors", description="Checkout errors", sli=RATIO)])
+    board = with_error_budget_row(existing, panels_of([slo(), slo(name="CheckoutErrors", description="Checkout errors",
+                                                                  sli=RATIO)]))
     added = board["panels"][1:]
     assert [(p["type"], p["title"]) for p in added] == [
         ("row", ROW_TITLE),
@@ -254,9 +261,18 @@ def test_the_error_budget_row_goes_below_the_dashboard_with_sli_budget_and_burn_
 
 def test_the_panels_query_what_the_alerts_compare():
     the_slo = slo()
-    [_, _, _, burn] = error_budget_panels([the_slo])
+    [_, _, _, burn] = panels_of([the_slo])
     assert burn["targets"][0]["expr"] == burn_rate(the_slo, "1h")
-    assert "[30d]" in error_budget_panels([the_slo])[2]["targets"][0]["expr"]
+    assert "[30d]" in panels_of([the_slo])[2]["targets"][0]["expr"]
+
+
+@pytest.mark.parametrize("dashboards, rows", [
+    ([None, None], [(0, 1)]),  # the usual case: one row, on the first dashboard
+    (["b", None], [(0,), (0, 1), (1,)]),  # b, unless b is the first: then both
+    (["b", "c"], [(0,), (1,)]),
+])
+def test_every_row_a_dashboard_could_show_is_asked_for_before_the_team_code_says_which_is_first(dashboards, rows):
+    assert possible_rows([slo(name=f"S{i}", dashboard=d) for i, d in enumerate(dashboards)]) == rows
 
 
 # ---------------------------------------------------------------------- hooked in: a scratch team, mocks

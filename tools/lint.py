@@ -48,8 +48,8 @@ from typing import Iterable
 
 import promql_parser as pp
 
+from dashboards.finalize import DATASOURCE_VARIABLE
 from dashboards.finalize import panels as all_panels
-from dashboards.panels import DATASOURCE_VARIABLE
 from estate import ConfigError
 from syntax import promql
 from estate.contract import COUNTER_SUFFIXES, Contract, contracts
