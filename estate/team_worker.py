@@ -1,9 +1,11 @@
 """The process team code runs in: `python -I -B estate/team_worker.py <project root>`.
 
-Started by estate/team_code.py with an empty environment, it imports the panel library once, then
-for each request (one JSON line on stdin: the team file, its view, the time limit) forks a child
-that runs the team's `dashboards(team)`; up to PARALLEL children run at once, each its own process
-with its own limits, and the answers go back on stdout in the order asked. The child:
+Started by estate/team_code.py with an empty environment, it imports the panel library once (the
+program never does), then for each request (one JSON line on stdin: the team file, its view, the
+time limit) forks a child that runs the team's `dashboards(team)`; up to PARALLEL children run at
+once, each its own process with its own limits, and the answers go back on stdout in the order
+asked. The SLOs' error-budget rows it builds itself, from the program's data: no team code runs in
+this process, so none can change them. The child:
 - holds no secret: this process was started without the program's environment (PULUMI_CONFIG,
   PULUMI_CONFIG_SECRET_KEYS, cloud tokens) and never saw the stack config;
 - has no capability (also when started as root), so the program's /proc/<pid>/environ, closed by
