@@ -58,13 +58,13 @@ class GrafanaPlatform(pulumi.ComponentResource):
         NotificationPolicyTree("notification-policy", NotificationPolicyTreeArgs(
             root=config.notification_policy, teams=estate.teams, contact_points=contact_points,
             mute_timings=config.mute_timings, org_id=resource_org), grafana)
-        self.teams = {
-            team.slug: ProductTeam(team.slug, ProductTeamArgs(
+        team_options = pulumi.ResourceOptions.merge(protected, pulumi.ResourceOptions(depends_on=[datasources]))
+        self.teams = {}
+        for team in estate.teams:  # a loop, not a comprehension: the SDK records every frame in each resource's stack
+            self.teams[team.slug] = ProductTeam(team.slug, ProductTeamArgs(
                 team=team, prometheus_uid=config.datasources.prometheus.uid,
                 prevent_destroy_if_not_empty=config.protect, org_id=resource_org,
-            ), pulumi.ResourceOptions.merge(protected, pulumi.ResourceOptions(depends_on=[datasources])))
-            for team in estate.teams
-        }
+            ), team_options)
         self.register_outputs({"teams": sorted(self.teams)})
 
 

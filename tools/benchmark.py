@@ -144,6 +144,19 @@ def _child_floor(requests_file: str, collector_threshold: int, typed: bool = Fal
             return [secrets(v) for v in value]
         return value
 
+    classes: dict[str, type] = {}
+
+    def component_class(token: str) -> type:
+        """A ComponentResource subclass for `token`, as programs declare components. (The SDK records the
+        stack of a resource only below the constructor of a subclass: a bare ComponentResource(...) would
+        register without one, which no program's component does.)"""
+        if token not in classes:
+            class Component(pulumi.ComponentResource):
+                def __init__(self, name: str, opts: pulumi.ResourceOptions) -> None:
+                    super().__init__(token, name, None, opts)
+            classes[token] = Component
+        return classes[token]
+
     def program() -> None:
         created: dict[str, pulumi.Resource] = {}
 
@@ -181,7 +194,7 @@ def _child_floor(requests_file: str, collector_threshold: int, typed: bool = Fal
                 elif not component:
                     created[key] = pulumi.CustomResource(r["type"], r["name"], inputs, opts)
                 else:
-                    created[key] = pulumi.ComponentResource(r["type"], r["name"], None, opts)
+                    created[key] = component_class(r["type"])(r["name"], opts)
                     if r["outputs"] is not None:
                         created[key].register_outputs(secrets(r["outputs"]))
             if len(waiting) == len(pending):
