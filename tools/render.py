@@ -83,40 +83,51 @@ class _RuleFileDumper(yaml.SafeDumper):
 
 
 class _FastRuleFileDumper(getattr(yaml, "CSafeDumper", yaml.SafeDumper)):
-    """The same, with libyaml's emitter (PyYAML's wheels ship it): about ten times faster."""
+    """libyaml's emitter (PyYAML's wheels ship it): about ten times faster."""
 
 
-for _dumper in (_RuleFileDumper, _FastRuleFileDumper):
-    _dumper.add_representer(str, lambda dumper, text: dumper.represent_scalar(
-        "tag:yaml.org,2002:str", text, style="|" if "\n" in text else None))
+def _text(text: str) -> yaml.ScalarNode:
+    return yaml.ScalarNode("tag:yaml.org,2002:str", text, style="|" if "\n" in text else None)
+
+
+_RuleFileDumper.add_representer(str, lambda dumper, text: _text(text))
+
+
+class _PyYAMLWritesIt(Exception):
+    """A rule file libyaml's emitter would not write as PyYAML's does."""
+
+
+def _fast_node(data) -> yaml.Node:
+    """The node PyYAML's representer makes of a rule file (text, mappings, lists; no object twice, so no
+    alias), without its generic machinery; _PyYAMLWritesIt for anything else."""
+    if type(data) is str:
+        if not _libyaml_writes_the_same(data):
+            raise _PyYAMLWritesIt
+        return _text(data)
+    if type(data) is dict:
+        return yaml.MappingNode("tag:yaml.org,2002:map", [(_fast_node(k), _fast_node(v)) for k, v in data.items()],
+                                flow_style=False)
+    if type(data) is list:
+        return yaml.SequenceNode("tag:yaml.org,2002:seq", [_fast_node(v) for v in data], flow_style=False)
+    raise _PyYAMLWritesIt
 
 
 def rules_file_text(data: dict) -> str:
-    """A rule file's YAML, byte for byte what PyYAML's own emitter writes.
+    """A rule file's YAML, byte for byte what PyYAML's own dumper writes (yaml.dump with _RuleFileDumper).
 
     libyaml's emitter writes the same bytes for printable text of the Basic Multilingual Plane that
     does not end with a newline; other text (control or invisible characters, non-ASCII spaces,
     NEL / line and paragraph separators, characters past U+FFFF such as emoji, a trailing newline)
-    it escapes, folds or ends differently, so such files go through PyYAML's emitter
-    (tests/test_render.py holds both to the same bytes on generated text)."""
-    dumper = _FastRuleFileDumper if all(map(_libyaml_writes_the_same, _texts(data))) else _RuleFileDumper
-    return yaml.dump(data, Dumper=dumper, sort_keys=False, width=120, allow_unicode=True)
+    it escapes, folds or ends differently, so such files go through PyYAML's own dumper
+    (tests/test_render.py holds both to the same bytes on generated rule files)."""
+    try:
+        return yaml.serialize(_fast_node(data), Dumper=_FastRuleFileDumper, width=120, allow_unicode=True)
+    except _PyYAMLWritesIt:
+        return yaml.dump(data, Dumper=_RuleFileDumper, sort_keys=False, width=120, allow_unicode=True)
 
 
 def _libyaml_writes_the_same(text: str) -> bool:
     return text.replace("\n", "").isprintable() and not text.endswith("\n") and (not text or max(text) <= "\uffff")
-
-
-def _texts(data):
-    if isinstance(data, str):
-        yield data
-    elif isinstance(data, dict):
-        for key, value in data.items():
-            yield from _texts(key)
-            yield from _texts(value)
-    elif isinstance(data, list):
-        for value in data:
-            yield from _texts(value)
 
 
 MARKER = ".grafana-platform-render"  # marks a folder as a render this tool may replace
