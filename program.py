@@ -102,15 +102,8 @@ def mask_secure_values(secrets: frozenset[str]):
     return transformation
 
 
-# Registering allocates millions of objects that live until the run ends (the SDK's outputs, futures and
-# tasks, thousands per team): with the collector's default 700 allocations between young collections,
-# its full collections over all of them take a third of a 500-team run. 10,000 makes those rare.
-COLLECTOR_THRESHOLD = 10_000
-
-
 def main(layout: Layout = PROJECT_LAYOUT) -> Estate:
     """Load and validate the stack's estate, declare it, and return it (the offline render reads it)."""
-    gc.set_threshold(COLLECTOR_THRESHOLD, *gc.get_threshold()[1:])
     try:
         estate = load_estate(pulumi.get_stack(), *engine_config(), layout)
         _placeholders_in_a_real_run(estate)

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from program import COLLECTOR_THRESHOLD
+from estate.resolve import COLLECTOR_THRESHOLD
 from tools.render import committed
 
 ROOT = Path(__file__).resolve().parent.parent

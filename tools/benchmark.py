@@ -19,7 +19,7 @@ there, each in a fresh interpreter, under the same recording mocks:
 Each floor checks that the SDK sent exactly the recorded registrations, every field.
 
 The floors run as the render does: with the program's collector threshold
-(`program.COLLECTOR_THRESHOLD`), their own data frozen once loaded (the program freezes its estate
+(`estate.resolve.COLLECTOR_THRESHOLD`), their own data frozen once loaded (the program freezes its estate
 once loaded) and without the interpreter's last full collection at exit, so the ratios hold the
 program's own work against the SDK's, not one collector setting against another.
 All three run with Python's bytecode cache on (in the temporary folder; this machine sets
@@ -271,7 +271,7 @@ def measure(teams: int, runs: int) -> dict:
         render = [measured("-m", "tools.render", "--root", str(root), "--stack", STACK, "--out", str(out))
                   for _ in range(runs)]
         count = len(json.loads((out / "resources.json").read_text()))
-        from program import COLLECTOR_THRESHOLD  # read here: the floors' processes load only the SDK and the mocks
+        from estate.resolve import COLLECTOR_THRESHOLD  # read here: the floors' processes load only the SDK and the mocks
 
         floor, typed = ([measured("-m", "tools.benchmark", kind, str(requests), str(COLLECTOR_THRESHOLD))
                          for _ in range(runs)] for kind in ("--child-floor", "--child-typed-floor"))
