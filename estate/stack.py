@@ -4,6 +4,7 @@ from __future__ import annotations
 import datetime
 import functools
 import operator
+import os
 import re
 import urllib.parse
 import zoneinfo
@@ -188,9 +189,38 @@ OFFSET_DAYS = (datetime.datetime(2026, 1, 15), datetime.datetime(2026, 7, 15))
 
 
 @functools.cache
+def _known_time_zone(name: str) -> bool:
+    """Whether `name` is one of the IANA time zones this system knows (`zoneinfo.available_timezones()`).
+    A name is first looked for as the one file that list would hold for it; only one not found so
+    makes the whole list (it opens every file of the time zone database: about 20 ms)."""
+    return _listed_zone_file(name) or name in _time_zones()
+
+
+@functools.cache
 def _time_zones() -> frozenset[str]:
-    """The IANA time zones this system knows: read once (each read walks the whole time zone database)."""
     return frozenset(zoneinfo.available_timezones())
+
+
+def _listed_zone_file(name: str) -> bool:
+    """Whether available_timezones() lists `name` for a file it finds: under a root of zoneinfo.TZPATH,
+    by a normalized relative path through real folders (its walk follows no folder link) and not
+    under right/ or posix/, a file that begins as time zone files do, and not posixrules."""
+    if not name or os.path.isabs(name) or os.path.normpath(name) != name or name == "posixrules" \
+            or name.split("/")[0] in ("..", "right", "posix"):
+        return False
+    folders = name.split("/")[:-1]
+    for root in zoneinfo.TZPATH:
+        try:
+            if any(os.path.islink(os.path.join(root, *folders[:i + 1])) for i in range(len(folders))):
+                continue
+            path = os.path.join(root, name)
+            if not os.path.isdir(path):
+                with open(path, "rb") as file:
+                    if file.read(4) == b"TZif":
+                        return True
+        except (OSError, ValueError):  # no such file, unreadable, or a name no path can hold (a NUL)
+            continue
+    return False
 
 
 class MuteTiming(Model):
@@ -201,7 +231,7 @@ class MuteTiming(Model):
     @model_validator(mode="after")
     def _known_location(self) -> "MuteTiming":
         # An empty mute timing `{}` mutes always: _mutes_sometimes refuses it.
-        if self.location is not None and self.location not in _time_zones():
+        if self.location is not None and not _known_time_zone(self.location):
             raise Problems([("location", f"unknown time zone {quoted(self.location)}; use an IANA name such as "
                                          "Europe/Paris")])
         return self

@@ -10,6 +10,8 @@ Without amtool these tests fail (never skip): run `bash scripts/setup`.
 from __future__ import annotations
 
 import copy
+import os
+import zoneinfo
 from pathlib import Path
 from typing import Callable
 
@@ -17,6 +19,7 @@ import pytest
 import yaml
 
 from components.types import ResourceType as T
+from estate.stack import _known_time_zone, _listed_zone_file
 from tests.conftest import STACKS, run_fails, run_values
 from tools import alertmanager as am
 from tools import routing
@@ -293,6 +296,26 @@ def test_mute_timings_in_different_zones_that_leave_a_gap_are_accepted(prod_valu
     }
     values["teams"]["voicebot"]["routing"]["muteTimings"] = ["paris-nights", "new-york-days"]
     assert run_values(values, secrets).one(T.NOTIFICATION_POLICY, "notification-policy")
+
+
+# --- a mute timing's location ------------------------------------------------------------------
+
+def _database_files() -> list[str]:
+    """Every file of the time zone database by its relative path, right/ and posix/ and links included."""
+    return sorted({os.path.relpath(os.path.join(folder, name), root) for root in zoneinfo.TZPATH if os.path.isdir(root)
+                   for folder, _, names in os.walk(root, followlinks=True) for name in names})
+
+
+@pytest.mark.parametrize("names", [
+    sorted(zoneinfo.available_timezones()),
+    _database_files(),
+    ["Europe/Pariss", "europe/paris", "../etc/passwd", "/etc/passwd", "/usr/share/zoneinfo/UTC", "Europe//Paris",
+     "./UTC", "Europe/../UTC", "right/UTC", "posix/UTC", "posixrules", "UTC\x00", "", ".", "Europe", "zone.tab"],
+], ids=["every listed zone", "every file of the database", "names that are none"])
+def test_a_location_is_known_exactly_when_zoneinfo_lists_it_though_most_are_found_without_the_list(names):
+    listed = zoneinfo.available_timezones()
+    assert [n for n in names if _known_time_zone(n) != (n in listed)] == []
+    assert [n for n in names if _listed_zone_file(n) and n not in listed] == []  # the quick look never says more
 
 
 # --- the catalog and the diff ------------------------------------------------------------------
