@@ -184,7 +184,7 @@ def piechart_panel(title: str, unit: str, *queries: prometheus.Dataquery, w: int
 
 def to_dict(builder: Any) -> dict:
     """A foundation-sdk dashboard builder as plain JSON data, its panels laid out on the grid."""
-    board = json.loads(JSONEncoder(sort_keys=True).encode(builder.build()))
+    board = json.loads(JSONEncoder().encode(builder.build()))  # keys in the SDK's order: canonical_json sorts them
     _flow_layout(board.get("panels") or [])
     return board
 
