@@ -99,6 +99,14 @@ class Estate:
     secure_values: frozenset[str] = frozenset()  # values that came from secrets: masked wherever they land
 
 
+# A run allocates millions of objects that live until it ends (the estate; the SDK's outputs, futures
+# and tasks, thousands per team): with the collector's default 700 allocations between young
+# collections, its full collections over all of them take a third of a 500-team run. 10,000 makes
+# those rare. Set where a run starts allocating: its load (begun before the Pulumi SDK is imported,
+# in the offline render).
+COLLECTOR_THRESHOLD = 10_000
+
+
 def load_estate(stack: str, config: Mapping[str, str], secret_keys: set[str],
                 layout: Layout = PROJECT_LAYOUT) -> Estate:
     """The stack's whole estate from the engine's `config` (namespaced keys, values as text) and
@@ -141,6 +149,7 @@ class _Load:
     def __init__(self, stack: str, config: Mapping[str, str], secret_keys: set[str], layout: Layout) -> None:
         self.arguments = self.key(stack, config, secret_keys, layout)
         self.stack, self.layout = stack, layout
+        self.where = layout.relative(layout.stack_file(stack))
         self.loaded: LoadedConfig | None = None
         self.error: ConfigError | None = None  # met while the files were read: raised by estate()
         self.problems: list[tuple[str, str]] = []  # what the stack file says of teams that do not have it
@@ -155,7 +164,6 @@ class _Load:
             self.error = e
 
     def _start_teams(self, config: StackConfig) -> None:
-        self.where = self.layout.relative(self.layout.stack_file(self.stack))
         available = self.layout.team_names()
         unknown = [slug for slug in config.teams if slug not in available]
         if unknown:
@@ -195,13 +203,6 @@ class _Load:
         """End the team code still running for this load (it stopped at a problem, or is not wanted)."""
         team_code.cancel_outstanding()
 
-
-# A run allocates millions of objects that live until it ends (the estate; the SDK's outputs, futures
-# and tasks, thousands per team): with the collector's default 700 allocations between young
-# collections, its full collections over all of them take a third of a 500-team run. 10,000 makes
-# those rare. Set where a run starts allocating: its load (begun before the Pulumi SDK is imported,
-# in the offline render).
-COLLECTOR_THRESHOLD = 10_000
 
 _begun: _Load | None = None  # the load begin_load began, until load_estate finishes it
 

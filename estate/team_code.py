@@ -12,11 +12,15 @@ ConfigError naming the team's file and line.
 Cost, on the 2-core development machine: the worker is started first (`prepare`, ~0.07 s to its
 first answer, while the program's modules load); each team's request is sent as soon as its rules are
 resolved (`start_dashboards`), and the worker runs the children two at a time beside the program,
-which finishes the teams before. Each child costs ~5 ms of CPU (fork, limits, compile, the team's
-build, JSON). A render is no slower than with team code run in the program's own process (best of
-3: 5 teams 0.66 -> 0.60 s, 100 teams 2.91 -> 2.71 s, 500 teams 14.4 -> 13.1 s). Chosen over the alternatives: in-process with signal.alarm cannot stop C code or os._exit(0) (exit
-0 with nothing registered reads to Pulumi as "delete everything") and shares the program's memory
-and environment; sys.settrace costs on every line and is as easy to escape.
+which finishes the teams before (the offline render even begins the load before it imports the
+Pulumi SDK: estate.resolve.begin_load). Each child costs ~5.5 ms of CPU (fork, limits, compile, the
+team's build, JSON), most of it the kernel copying the pages the child touches; with the program
+busy beside them, the children are what the load waits for at 100 teams and more. A render is no
+slower than with team code run in the program's own process (best of 3: 5 teams 0.66 -> 0.60 s,
+100 teams 2.91 -> 2.71 s, 500 teams 14.4 -> 13.1 s). Chosen over the alternatives: in-process with
+signal.alarm cannot stop C code or os._exit(0) (exit 0 with nothing registered reads to Pulumi as
+"delete everything") and shares the program's memory and environment; sys.settrace costs on every
+line and is as easy to escape.
 
 The program process marks itself non-dumpable (prctl PR_SET_DUMPABLE 0) when it starts the worker,
 so no process of the same user — team code included — can read its /proc/<pid>/environ or memory.

@@ -79,11 +79,11 @@ def main(root: str) -> None:
     view_module = importlib.util.module_from_spec(view_spec)
     sys.modules["team_view"] = view_module
     view_spec.loader.exec_module(view_module)
-    import dashboards  # the panel library, loaded once for every child: each name team code imports from it
+    import dashboards  # the panel library, loaded once for every child
     from dashboards.error_budget import ErrorBudget, error_budget_panels
     from dashboards.panels import to_dict
 
-    for name in dashboards.__all__:
+    for name in dashboards.__all__:  # each name team code imports from it, resolved here once (PEP 562)
         getattr(dashboards, name)
 
     # What every child shares stays out of the collector's way: a collection in a child would
