@@ -13,7 +13,6 @@ from typing import Callable, Mapping
 from pydantic import ValidationError
 
 from dashboards.finalize import canonical_json, finalize, panels
-from dashboards.importer import ImportProblems, from_export, import_dashboard
 from estate.slo_dashboard import error_budget, possible_rows, with_error_budget_rows
 
 from syntax import promql, template
@@ -373,6 +372,8 @@ def _finish_dashboards(slug: str, spec: TeamSpec, selectors: dict[str, str], con
                                              "does not declare: list every uid it builds under `dashboards:`"))
         if problems:
             raise ConfigError(module_file, problems)
+    if spec.imports:  # loaded here: only a team that imports exported dashboards needs the importer (3 ms)
+        from dashboards.importer import ImportProblems, from_export, import_dashboard
     for index, item in enumerate(spec.imports):
         path = team_dir / item.file
         if not path.resolve().is_relative_to(team_dir.resolve()):
