@@ -16,7 +16,9 @@ there, each in a fresh interpreter, under the same recording mocks:
 - typed floor: the same, through the Grafana provider's own resource classes
   (`pulumiverse_grafana.oss.Dashboard(...)`, as any program using the provider SDK registers them)
   instead of bare `pulumi.CustomResource`s.
-Each floor checks that the SDK sent exactly the recorded registrations, every field.
+Each floor checks that the SDK sent exactly the recorded registrations, every field. The three are
+run in turns (render, floor, typed floor, render, ...), so a drift of the machine's speed meets all
+three alike, and each one's best run is kept.
 
 The floors run as the render does: with the program's collector threshold
 (`estate.resolve.COLLECTOR_THRESHOLD`), their own data frozen once loaded (the program freezes its estate
@@ -268,13 +270,19 @@ def measure(teams: int, runs: int) -> dict:
             return _run_child("--child-run", *command, bytecode=bytecode)
 
         out = Path(tmp) / "render"
-        render = [measured("-m", "tools.render", "--root", str(root), "--stack", STACK, "--out", str(out))
-                  for _ in range(runs)]
-        count = len(json.loads((out / "resources.json").read_text()))
         from estate.resolve import COLLECTOR_THRESHOLD  # read here: the floors' processes load only the SDK and the mocks
 
-        floor, typed = ([measured("-m", "tools.benchmark", kind, str(requests), str(COLLECTOR_THRESHOLD))
-                         for _ in range(runs)] for kind in ("--child-floor", "--child-typed-floor"))
+        programs = {"render": ("-m", "tools.render", "--root", str(root), "--stack", STACK, "--out", str(out)),
+                    **{kind: ("-m", "tools.benchmark", f"--child-{kind}", str(requests), str(COLLECTOR_THRESHOLD))
+                       for kind in ("floor", "typed-floor")}}
+        # Taken in turns (render, floor, typed floor, render, ...): this machine's speed drifts over a
+        # minute, and runs of one program in a row would each meet another part of the drift.
+        results: dict[str, list[dict]] = {name: [] for name in programs}
+        for _ in range(runs):
+            for name, command in programs.items():
+                results[name].append(measured(*command))
+        render, floor, typed = results["render"], results["floor"], results["typed-floor"]
+        count = len(json.loads((out / "resources.json").read_text()))
     best = lambda results: (min(m["seconds"] for m in results), max(m["peak_mib"] for m in results))  # noqa: E731
     (render_s, render_mib), (floor_s, floor_mib), (typed_s, typed_mib) = best(render), best(floor), best(typed)
     return {"teams": teams, "resources": count, "render_s": render_s, "floor_s": floor_s, "typed_s": typed_s,
