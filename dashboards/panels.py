@@ -20,8 +20,9 @@ from grafana_foundation_sdk.models.common import (
     BarGaugeDisplayMode, GraphThresholdsStyleMode, LegendDisplayMode, LegendPlacement, StackingMode, VizOrientation,
 )
 from grafana_foundation_sdk.models.dashboard import (
-    DashboardCursorSync, DataTransformerConfig, FieldColorModeId, Threshold, ThresholdsMode,
+    DashboardCursorSync, DataTransformerConfig, FieldColorModeId, GridPos, Threshold, ThresholdsMode,
 )
+from grafana_foundation_sdk.models.dashboard import Dashboard as DashboardModel
 from grafana_foundation_sdk.models.piechart import PieChartType
 from grafana_foundation_sdk.models.prometheus import PromQueryFormat
 
@@ -182,25 +183,36 @@ def piechart_panel(title: str, unit: str, *queries: prometheus.Dataquery, w: int
     return _common(panel, title, unit, queries, w, h, description, None, None, None)
 
 
+def to_json(builder: Any) -> str:
+    """A foundation-sdk dashboard builder as dashboard JSON, its panels laid out on the grid: encoded
+    once, in the SDK's key order (canonical_json sorts them), and without NaN or infinities (a
+    ValueError: JSON has none)."""
+    board = builder.build()
+    if not isinstance(board, DashboardModel):
+        raise TypeError(f"build() gave a {type(board).__name__}, not a dashboard (dashboards.board(...))")
+    _flow_layout(board.panels or [])
+    return JSONEncoder(allow_nan=False).encode(board)
+
+
 def to_dict(builder: Any) -> dict:
-    """A foundation-sdk dashboard builder as plain JSON data, its panels laid out on the grid."""
-    board = json.loads(JSONEncoder().encode(builder.build()))  # keys in the SDK's order: canonical_json sorts them
-    _flow_layout(board.get("panels") or [])
-    return board
+    """The same, as plain JSON data."""
+    return json.loads(to_json(builder))
 
 
-def _flow_layout(items: list[dict], columns: int = 24) -> None:
+def _flow_layout(items: list, columns: int = 24) -> None:
     """Place panels left to right, wrapping before one would cross the grid's edge (the SDK's own
     layout lets it overflow); a row starts a new line and spans the width."""
     x = y = line_height = 0
     for panel in items:
-        pos = panel.setdefault("gridPos", {"h": 8, "w": 12})
-        if panel.get("type") == "row" or x + pos["w"] > columns:
+        if panel.grid_pos is None:
+            panel.grid_pos = GridPos(h=8, w=12, x=0, y=0)
+        pos = panel.grid_pos
+        if panel.type_val == "row" or x + pos.w > columns:
             x, y, line_height = 0, y + line_height, 0
-        if panel.get("type") == "row":
-            pos.update(x=0, y=y, w=columns, h=1)
+        if panel.type_val == "row":
+            pos.x, pos.y, pos.w, pos.h = 0, y, columns, 1
             y += 1
             continue
-        pos.update(x=x, y=y)
-        x += pos["w"]
-        line_height = max(line_height, pos["h"])
+        pos.x, pos.y = x, y
+        x += pos.w
+        line_height = max(line_height, pos.h)

@@ -804,6 +804,15 @@ CODE_CASES = [
               "dashboards(): dashboards() returned NoneType, not a list of dashboards"),
     code_case("numbers instead of dashboards", "def dashboards(team):\n    return [1]\n",
               "dashboards(): dashboards()[0] is a int, not a dashboard"),
+    code_case("a builder whose build() gives no dashboard",
+              "class Fake:\n    def build(self):\n        return {'uid': 'api-production-overview'}\n\n\n"
+              "def dashboards(team):\n    return [Fake()]\n",
+              "dashboards(): TypeError: build() gave a dict, not a dashboard (dashboards.board(...))"),
+    code_case("a NaN threshold in a panel (JSON has no NaN)",
+              "from dashboards import SELECTOR, board, query, stat_panel, thresholds\n\n\ndef dashboards(team):\n"
+              "    panel = stat_panel('x', 'short', query('up{' + SELECTOR + '}'), steps=thresholds('green', float('nan'), 'red'))\n"
+              "    return [board('api-production-overview', 'A').with_panel(panel)]\n",
+              "dashboards(): ValueError: Out of range float values are not JSON compliant"),
     code_case("an endless loop", "def dashboards(team):\n    while True:\n        pass\n",
               "line 2, dashboards(): did not return within 0.25 s (an endless loop?); it was stopped"),
     code_case("an endless loop that swallows every interruption",
