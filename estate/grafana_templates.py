@@ -32,7 +32,6 @@ refused at load (ConfigError naming team.yaml and the alert) rather than sent to
 """
 from __future__ import annotations
 
-import functools
 import re
 from dataclasses import dataclass
 from typing import Iterable, Iterator
@@ -261,7 +260,6 @@ def check(template: str) -> None:
         _check_action(action)
 
 
-@functools.lru_cache(maxsize=4096)  # the load checks each text this way, the alert rules translate it again
 def to_grafana(template: str) -> str:
     """`template` (Prometheus' dialect, as promtool tests it) in Grafana's dialect: the same text, with
     `$values.A.Value` for every `$value` and `.Value`. Raises TemplateError on what is not supported."""
@@ -291,17 +289,24 @@ _ANNOTATION_FIELDS = {"summary": "summary", "description": "description"}
 
 def check_rules(rules: Iterable, spec_file: str) -> None:
     """ConfigError naming `spec_file` and each alert whose labels or annotations Grafana could not run
-    as promtool tested them."""
+    as promtool tested them. Each rule's texts are translated here, once: the rule keeps them
+    (estate.resolve.Rule.grafana_labels, .grafana_annotations) for its rule group; a rule that
+    cannot be translated is checked text by text, so that every problem is named."""
     from .model import ConfigError
 
     problems = []
     for rule in rules:
+        try:
+            rule.grafana_labels, rule.grafana_annotations  # noqa: B018  (translated now, kept on the rule)
+            continue
+        except TemplateError:
+            pass
         texts = [(f"alerts.{rule.alert}.{_ANNOTATION_FIELDS.get(key, f'annotations.{key}')}", text)
                  for key, text in rule.annotations.items()]
         texts += [(f"alerts.{rule.alert}.labels.{key}", text) for key, text in rule.labels.items()]
         for where, text in texts:
             try:
-                to_grafana(text)  # checks it; translated once, it is not tokenized again for the rule group
+                check(text)
             except TemplateError as e:
                 problems.append((where, f"{e} (Grafana expands it in its own dialect: docs/grafana-semantics.md)"))
     if problems:

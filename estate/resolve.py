@@ -5,6 +5,7 @@ a team that failed to load must never silently vanish (Pulumi would delete what 
 """
 from __future__ import annotations
 
+import functools
 import gc
 import re
 from dataclasses import dataclass, field
@@ -48,12 +49,12 @@ class Rule:
     labels: dict[str, str]
     annotations: dict[str, str]  # Prometheus' template dialect, as promtool tests them
 
-    @property
+    @functools.cached_property  # translated once, when the load checks it (grafana_templates.check_rules)
     def grafana_labels(self) -> dict[str, str]:
         """The labels in Grafana's template dialect (estate/grafana_templates.py)."""
         return grafana_templates.to_grafana_all(self.labels)
 
-    @property
+    @functools.cached_property
     def grafana_annotations(self) -> dict[str, str]:
         """The annotations in Grafana's template dialect (estate/grafana_templates.py)."""
         return grafana_templates.to_grafana_all(self.annotations)
