@@ -81,7 +81,6 @@ def project_values(config: Mapping[str, str], where: str = "the stack's config")
     return values
 
 
-
 def _decode(raw: Any) -> Any:
     # Pulumi hands structured values, numbers and booleans over as JSON text.
     if isinstance(raw, str):

@@ -90,6 +90,10 @@ class _Collection:
         self.discarded = discarded  # inside a refused key's value: nothing in it is kept or reported
         self.seen: dict[Any, tuple[yaml.Event, Any]] = {}  # normalized key -> (its event, the key as written)
 
+    def drops_what_follows(self) -> bool:
+        """Whether the next node is neither kept nor reported: it is inside a refused key's value, or it is that value."""
+        return self.discarded or (self.refused and self.key_event is not None)
+
 
 class _Builder:
     """The data of a YAML text, built from the parser's events in one pass and without recursion (so
@@ -143,7 +147,7 @@ class _Builder:
 
     def problem(self, event: yaml.Event, message: str) -> None:
         top = self.open[-1] if self.open else None
-        if top is None or not (top.discarded or (top.refused and top.key_event is not None)):
+        if top is None or not top.drops_what_follows():
             self.problems.append((_where(event), message))
 
     def tag_problem(self, event: yaml.Event) -> None:
@@ -199,7 +203,7 @@ class _Builder:
             self.tag_problem(event)
         self.count(event, 1)
         parent = self.open[-1] if self.open else None
-        discarded = parent is not None and (parent.discarded or (parent.refused and parent.key_event is not None))
+        discarded = parent is not None and parent.drops_what_follows()
         self.open.append(_Collection(data, event, discarded))
         if len(self.open) > MAX_DEPTH:
             self.refuse(event, f"nested more than {MAX_DEPTH} levels deep")

@@ -183,7 +183,12 @@ def _built_here(build, request) -> bytes:
     try:
         return _frame("R", {"ok": build(request)})
     except Exception as e:  # noqa: BLE001  (a bug here: reported, the worker goes on)
-        return _frame("E", {"error": {"type": type(e).__name__, "message": _short(str(e)), "line": None}})
+        return _frame("E", _failure(e))
+
+
+def _failure(e: BaseException) -> dict:
+    """The answer for what failed outside team code (no line of the team's file to name)."""
+    return {"error": {"type": type(e).__name__, "message": _short(str(e)), "line": None}}
 
 
 def _frame(kind: str, data) -> bytes:
@@ -209,7 +214,7 @@ def _start(request: dict, view_class: type, to_json) -> _Child:
             answer = _run(request, view_class, to_json)
             data = answer if isinstance(answer, bytes) else json.dumps(answer).encode()
         except BaseException as e:  # noqa: BLE001  (an answer that cannot be encoded, or worse)
-            data = json.dumps({"error": {"type": type(e).__name__, "message": _short(str(e)), "line": None}}).encode()
+            data = json.dumps(_failure(e)).encode()
         try:
             view = memoryview(data)
             while view:

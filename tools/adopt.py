@@ -48,10 +48,9 @@ from pydantic import ValidationError
 
 from components.types import ResourceType as T
 from estate import PROJECT, PROJECT_LAYOUT, ConfigError, Layout
-from estate.files import MAX_JSON_BYTES, MAX_JSON_DEPTH, depth
 from syntax import promql, template
 from estate.config import config_from_file
-from estate.files import read_yaml
+from estate.files import MAX_JSON_BYTES, MAX_JSON_DEPTH, depth, read_yaml
 from estate.model import kebab, validation_problems
 from estate.grafana_templates import TemplateError
 from estate.grafana_templates import check as check_template

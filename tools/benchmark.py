@@ -283,7 +283,7 @@ def measure(teams: int, runs: int) -> dict:
                 results[name].append(measured(*command))
         render, floor, typed = results["render"], results["floor"], results["typed-floor"]
         count = len(json.loads((out / "resources.json").read_text()))
-    best = lambda results: (min(m["seconds"] for m in results), max(m["peak_mib"] for m in results))  # noqa: E731
+    best = lambda runs_of: (min(m["seconds"] for m in runs_of), max(m["peak_mib"] for m in runs_of))  # noqa: E731
     (render_s, render_mib), (floor_s, floor_mib), (typed_s, typed_mib) = best(render), best(floor), best(typed)
     return {"teams": teams, "resources": count, "render_s": render_s, "floor_s": floor_s, "typed_s": typed_s,
             "render_mib": render_mib, "floor_mib": floor_mib, "typed_mib": typed_mib}
