@@ -123,14 +123,17 @@ def load_estate(stack: str, config: Mapping[str, str], secret_keys: set[str],
     return (begun or _Load(stack, config, secret_keys, layout)).estate()
 
 
-def begin_load(stack: str, config: Mapping[str, str], secret_keys: set[str], layout: Layout = PROJECT_LAYOUT) -> None:
+def begin_load(stack: str, config: Mapping[str, str], secret_keys: set[str], layout: Layout = PROJECT_LAYOUT,
+               then: Callable[[Estate], None] | None = None) -> None:
     """Read the files and send each team's code to the worker now; `load_estate` with the same
-    arguments finishes this load. The offline render calls it before it imports the Pulumi SDK, so
-    the team code runs meanwhile. Whatever it meets, `load_estate` raises."""
+    arguments finishes this load, and calls `then` with the estate once it is checked, before the
+    program registers anything. The offline render calls it before it imports the Pulumi SDK, so
+    the team code runs meanwhile, and writes the estate's files in `then`, while the program
+    registers. Whatever the load meets, `load_estate` raises."""
     global _begun
     if _begun is not None:
         _begun.abandon()
-    _begun = _Load(stack, config, secret_keys, layout)
+    _begun = _Load(stack, config, secret_keys, layout, then)
 
 
 class _Load:
@@ -146,9 +149,10 @@ class _Load:
     def key(stack: str, config: Mapping[str, str], secret_keys: set[str], layout: Layout) -> tuple:
         return stack, tuple(sorted(config.items())), frozenset(secret_keys), layout
 
-    def __init__(self, stack: str, config: Mapping[str, str], secret_keys: set[str], layout: Layout) -> None:
+    def __init__(self, stack: str, config: Mapping[str, str], secret_keys: set[str], layout: Layout,
+                 then: Callable[[Estate], None] | None = None) -> None:
         self.arguments = self.key(stack, config, secret_keys, layout)
-        self.stack, self.layout = stack, layout
+        self.stack, self.layout, self.then = stack, layout, then
         self.where = layout.relative(layout.stack_file(stack))
         self.loaded: LoadedConfig | None = None
         self.error: ConfigError | None = None  # met while the files were read: raised by estate()
@@ -193,11 +197,14 @@ class _Load:
             for team in teams:  # what Grafana cannot run as promtool tested it stops here, before any resource
                 grafana_templates.check_rules(team.rules, self.layout.relative(self.layout.team_dir(team.slug) / "team.yaml"))
             _check_unique_uids(self.loaded.config, teams, self.where, self.layout)
-            return Estate(stack=self.stack, config=self.loaded.config, teams=teams, secure_values=secure_values)
+            estate = Estate(stack=self.stack, config=self.loaded.config, teams=teams, secure_values=secure_values)
         except ConfigError as e:
             raise e.hiding(secure_values) from None
         finally:
             self.abandon()
+        if self.then is not None:
+            self.then(estate)
+        return estate
 
     def abandon(self) -> None:
         """End the team code still running for this load (it stopped at a problem, or is not wanted)."""

@@ -1,5 +1,8 @@
 """The offline render: what it writes, that it is deterministic, that it never leaks a secret."""
+import copy
+import errno
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -73,6 +76,59 @@ def test_a_failed_write_keeps_the_previous_render_and_leaves_no_staging_folder(t
     with pytest.raises(ZeroDivisionError):
         write(run, tmp_path / "new" / "out")  # its parent is created next to nothing else
     assert list((tmp_path / "new").iterdir()) == []
+
+
+
+@pytest.fixture
+def forks(monkeypatch):
+    """The pids os.fork gave this process (the render's writer of the estate's files)."""
+    pids, real_fork = [], os.fork
+
+    def fork():
+        pid = real_fork()
+        if pid:
+            pids.append(pid)
+        return pid
+    monkeypatch.setattr(os, "fork", fork)
+    return pids
+
+
+def test_the_command_writes_the_estates_files_aside_and_they_are_the_files_write_gives(tmp_path, forks):
+    assert main(["--stack", "prod", "--out", str(tmp_path / "out")]) == 0
+    assert len(forks) == 1
+    assert files(tmp_path / "out") == files(committed("prod").folder)
+
+
+def test_a_failure_of_the_writer_aside_is_the_commands_error_and_leaves_nothing(tmp_path, monkeypatch, capsys, forks):
+    def full(estate, folder):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+    monkeypatch.setattr(tools.render, "write_estate", full)
+    assert main(["--stack", "dev", "--out", str(tmp_path / "out")]) == 1
+    assert len(forks) == 1
+    assert capsys.readouterr().err == f"error: --out {tmp_path / 'out'}: cannot write the render (No space left on device)\n"
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_program_that_fails_after_its_load_ends_the_writer_aside_and_leaves_nothing(tmp_path, monkeypatch, forks):
+    import program
+
+    def failing(*args, **kwargs):
+        raise RuntimeError("the program failed while it registered")
+    monkeypatch.setattr(program, "GrafanaPlatform", failing)
+    with pytest.raises(RuntimeError, match="while it registered"):
+        main(["--stack", "dev", "--out", str(tmp_path / "out")])
+    assert len(forks) == 1
+    with pytest.raises(ChildProcessError):  # reaped: no writer is left running or unwaited for
+        os.waitpid(forks[0], os.WNOHANG)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_run_whose_registered_dashboards_are_not_its_estates_is_not_written(tmp_path):
+    run = copy.deepcopy(committed("dev").run)
+    run.one(T.DASHBOARD, "api-production-overview").inputs["configJson"] += " "
+    with pytest.raises(RuntimeError, match="registered other dashboards than its estate holds"):
+        write(run, tmp_path / "out")
+    assert list(tmp_path.iterdir()) == []
 
 
 _TEXT = st.one_of(

@@ -22,12 +22,13 @@ import json
 import os
 import re
 import shutil
+import signal
 import sys
 import tempfile
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Callable
 
 import yaml
 
@@ -41,15 +42,16 @@ if TYPE_CHECKING:
     from tools.mocks import Run
 
 
-def render(stack: str, layout: Layout = PROJECT_LAYOUT) -> Run:
+def render(stack: str, layout: Layout = PROJECT_LAYOUT, then: Callable[[Estate], None] | None = None) -> Run:
     """Run the program for `stack` on its stack file alone: the config set in-process, so an
     ambient PULUMI_CONFIG is never merged in (program.engine_config reads one source).
 
     The program's load begins before the Pulumi SDK is imported (`begin_load`), so the team code
-    runs while the SDK loads; the program finishes that load (same stack, config and files)."""
+    runs while the SDK loads; the program finishes that load (same stack, config and files) and
+    calls `then` with the estate before it registers anything."""
     stack_file(stack, layout)
     config, secret_keys = config_from_file(stack, layout)
-    begin_load(stack, config, secret_keys, layout)
+    begin_load(stack, config, secret_keys, layout, then)
     from tools.mocks import run_program
 
     return run_program(stack, config, secret_keys, layout=layout)
@@ -160,36 +162,129 @@ def write(run: Run, out: Path) -> None:
     folder inside `out` first; only then are the earlier render's files replaced by the new ones.
     On any failure the staging folder is removed and `out` is left as it was.
     """
-    check_out(out)
-    created = not out.exists()
-    out.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=out))
+    staging = _Staging(out)
     try:
+        staging.commit(run)
+    except BaseException:
+        staging.discard()
+        raise
+
+
+def write_estate(estate: Estate, folder: Path) -> None:
+    """The files the estate alone decides: each dashboard's JSON, each team's rule file, alerts.json."""
+    (folder / ALERTS).write_text(sorted_json(alerts(estate), ensure_ascii=True) + "\n")
+    (folder / "dashboards").mkdir()
+    (folder / "rules").mkdir()
+    for team in estate.teams:
+        for board in team.dashboards:
+            (folder / "dashboards" / f"{_file_name(board.uid)}.json").write_text(board.config_json)
+        (folder / "rules" / f"{_file_name(team.slug)}.yaml").write_text(rules_file_text(rules_file(team)))
+
+
+class _Staging:
+    """A render being written into a staging folder inside `out` (made when first written to), which
+    replaces the earlier render's files only once everything is written (`commit`); `discard`
+    leaves `out` as it was. The estate's files can be written aside (`write_estate_aside`) while
+    the program registers its resources."""
+
+    def __init__(self, out: Path, layout: Layout = PROJECT_LAYOUT) -> None:
+        check_out(out, layout)
+        self.out = out
+        self.created = not out.exists()
+        self.folder: Path | None = None
+        self.aside: tuple[int, int, Estate] | None = None  # the forked writer: its pid, its report's pipe, its estate
+
+    def _staging(self) -> Path:
+        if self.folder is None:
+            self.out.mkdir(parents=True, exist_ok=True)
+            self.folder = Path(tempfile.mkdtemp(prefix=".staging-", dir=self.out))
+        return self.folder
+
+    def write_estate_aside(self, estate: Estate) -> None:
+        """Write the estate's files from a forked copy of this process while this one goes on to
+        register the resources: the SDK's work holds one core, and the writing (0.7 s of a 500-team
+        render) takes the other. The program is one thread until it registers (a fork copies
+        none of another thread's locks). Without fork (Windows), `commit` writes them."""
+        folder = self._staging()
+        if not hasattr(os, "fork"):
+            return
+        report, report_end = os.pipe()
+        try:
+            pid = os.fork()
+        except OSError:  # no process to be had: commit writes them
+            os.close(report)
+            os.close(report_end)
+            return
+        if pid == 0:  # the copy: write, report what failed, and end without the program's exit handlers
+            failure = b""
+            try:
+                os.close(report)
+                write_estate(estate, folder)
+            except BaseException as e:  # noqa: BLE001  reported to the program, which raises it
+                failure = json.dumps({"type": type(e).__name__, "message": str(e), "errno": getattr(e, "errno", None),
+                                      "strerror": getattr(e, "strerror", None)}).encode()
+            try:
+                os.write(report_end, failure)  # a few hundred bytes: within a pipe's buffer
+            finally:
+                os._exit(1 if failure else 0)
+        os.close(report_end)
+        self.aside = (pid, report, estate)
+
+    def _wait_aside(self) -> Estate | None:
+        """The estate whose files the forked writer wrote, once it ended; what failed there is raised here."""
+        if self.aside is None:
+            return None
+        pid, report, estate = self.aside
+        self.aside = None
+        with os.fdopen(report, "rb") as pipe:
+            failure = pipe.read()
+        status = os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])
+        if failure:
+            raised = json.loads(failure)
+            if raised["type"] == "OutError":
+                raise OutError(raised["message"])
+            if raised["errno"] is not None:
+                raise OSError(raised["errno"], raised["strerror"])
+            raise RuntimeError(f"writing the render's files failed: {raised['type']}: {raised['message']}")
+        if status != 0:
+            raise OSError(f"the process writing the render's files ended with status {status}")
+        return estate
+
+    def commit(self, run: Run) -> None:
+        """Write the rest (and the estate's files, unless written aside), then replace the earlier render."""
+        staging = self._staging()
+        aside = self._wait_aside()
+        if aside is None:
+            write_estate(run.estate, staging)
+        elif aside is not run.estate:  # the program loaded again, with other arguments
+            raise RuntimeError("the render's files were written for another estate than the program's")
+        registered = {r.name: r.inputs["configJson"] for r in run.of_type(ResourceType.DASHBOARD)}
+        if registered != {b.uid: b.config_json for team in run.estate.teams for b in team.dashboards}:
+            raise RuntimeError("the program registered other dashboards than its estate holds")
         registrations = sorted(run.registrations, key=lambda r: (r.type, r.name, r.parent))
         (staging / "resources.json").write_text(
             sorted_json([r.as_json() for r in registrations], ensure_ascii=True) + "\n")
         (staging / "exports.json").write_text(sorted_json(run.exports, ensure_ascii=True) + "\n")
-        if run.estate is not None:
-            (staging / ALERTS).write_text(sorted_json(alerts(run.estate), ensure_ascii=True) + "\n")
-        (staging / "dashboards").mkdir()
-        for board in run.of_type(ResourceType.DASHBOARD):
-            (staging / "dashboards" / f"{_file_name(board.name)}.json").write_text(board.inputs["configJson"])
-        (staging / "rules").mkdir()
-        for team in run.estate.teams:
-            (staging / "rules" / f"{_file_name(team.slug)}.yaml").write_text(
-                rules_file_text(rules_file(team)))
         (staging / MARKER).write_text("written by python -m tools.render; the next render replaces this folder\n")
-        for old in out.iterdir():
+        for old in self.out.iterdir():
             if old != staging:
                 shutil.rmtree(old) if old.is_dir() and not old.is_symlink() else old.unlink()
         for new in staging.iterdir():
-            new.rename(out / new.name)
+            new.rename(self.out / new.name)
         staging.rmdir()
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        if created:
-            shutil.rmtree(out, ignore_errors=True)
-        raise
+
+    def discard(self) -> None:
+        """Remove what was written (the writer aside ended first), leaving `out` as it was."""
+        if self.aside is not None:
+            pid, report, _ = self.aside
+            self.aside = None
+            os.kill(pid, signal.SIGKILL)  # not reaped yet: the pid is still the writer's
+            os.waitpid(pid, 0)
+            os.close(report)
+        if self.folder is not None:
+            shutil.rmtree(self.folder, ignore_errors=True)
+            if self.created:
+                shutil.rmtree(self.out, ignore_errors=True)
 
 
 def alerts(estate: Estate) -> dict:
@@ -300,12 +395,16 @@ def main(argv: list[str] | None = None) -> int:
               "(the one holding Pulumi.yaml, stacks/ and teams/)", file=sys.stderr)
         return 1
     try:
-        check_out(args.out, layout)  # before the run: a refused --out costs nothing and writes nothing
+        staging = _Staging(args.out, layout)  # before the run: a refused --out costs nothing and writes nothing
         if "PULUMI_CONFIG" in os.environ:
             print("note: PULUMI_CONFIG in the environment is ignored; the render reads "
                   f"stacks/Pulumi.{args.stack}.yaml alone", file=sys.stderr)
-        run = render(args.stack, layout)
-        write(run, args.out)
+        try:
+            run = render(args.stack, layout, then=staging.write_estate_aside)
+            staging.commit(run)
+        except BaseException:
+            staging.discard()
+            raise
     except ConfigError as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
