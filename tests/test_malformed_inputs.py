@@ -821,6 +821,10 @@ CODE_CASES = [
               "def dashboards(team):\n    while True:\n        try:\n            while True:\n                pass\n"
               "        except BaseException:\n            pass\n",
               "dashboards(): did not return within 0.25 s (an endless loop?); it was stopped"),
+    code_case("its descriptors closed, then an endless loop (the worker waits on the process itself)",
+              "import os\n\n\ndef dashboards(team):\n    for fd in (1, 2, 3):\n        os.close(fd)\n"
+              "    while True:\n        pass\n",
+              "dashboards(): its process exited with status 0 before dashboards() returned"),
     code_case("a dashboard query nested 10,000 deep (the Rust parser would crash the process)",
               "from dashboards import SELECTOR, board, query, stat_panel\n\n\ndef dashboards(team):\n"
               "    deep = '(' * 10_000 + 'up{' + SELECTOR + '}' + ')' * 10_000\n"
