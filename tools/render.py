@@ -202,8 +202,8 @@ class _Staging:
 
     def write_estate_aside(self, estate: Estate) -> None:
         """Write the estate's files from a forked copy of this process while this one goes on to
-        register the resources: the SDK's work holds one core, and the writing (0.7 s of a 500-team
-        render) takes the other. The program is one thread until it registers (a fork copies
+        register the resources: the SDK's work holds one core, and the writing (about 0.5 s of a
+        500-team render) takes the other. The program is one thread until it registers (a fork copies
         none of another thread's locks). Without fork (Windows), `commit` writes them."""
         folder = self._staging()
         if not hasattr(os, "fork"):
@@ -224,7 +224,7 @@ class _Staging:
                 failure = json.dumps({"type": type(e).__name__, "message": str(e), "errno": getattr(e, "errno", None),
                                       "strerror": getattr(e, "strerror", None)}).encode()
             try:
-                os.write(report_end, failure)  # a few hundred bytes: within a pipe's buffer
+                os.write(report_end, failure)  # read by commit (or ignored by discard, which kills this process)
             finally:
                 os._exit(1 if failure else 0)
         os.close(report_end)
