@@ -3,6 +3,7 @@ import copy
 import errno
 import json
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -99,13 +100,24 @@ def test_the_command_writes_the_estates_files_aside_and_they_are_the_files_write
     assert files(tmp_path / "out") == files(committed("prod").folder)
 
 
-def test_a_failure_of_the_writer_aside_is_the_commands_error_and_leaves_nothing(tmp_path, monkeypatch, capsys, forks):
-    def full(estate, folder):
-        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
-    monkeypatch.setattr(tools.render, "write_estate", full)
+def _disk_full(estate, folder):
+    raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+
+def _killed(estate, folder):
+    os.kill(os.getpid(), signal.SIGKILL)  # as the kernel's OOM killer ends a process
+
+
+@pytest.mark.parametrize("writer, reason", [
+    (_disk_full, "No space left on device"),
+    (_killed, "the process writing the render's files ended with status -9"),
+])
+def test_a_failure_of_the_writer_aside_is_the_commands_error_and_leaves_nothing(
+        writer, reason, tmp_path, monkeypatch, capsys, forks):
+    monkeypatch.setattr(tools.render, "write_estate", writer)
     assert main(["--stack", "dev", "--out", str(tmp_path / "out")]) == 1
     assert len(forks) == 1
-    assert capsys.readouterr().err == f"error: --out {tmp_path / 'out'}: cannot write the render (No space left on device)\n"
+    assert capsys.readouterr().err == f"error: --out {tmp_path / 'out'}: cannot write the render ({reason})\n"
     assert list(tmp_path.iterdir()) == []
 
 
