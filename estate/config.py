@@ -53,7 +53,8 @@ def stack_file(stack: str, layout: Layout) -> Path:
     path = layout.stack_file(stack)
     if not re.fullmatch(r"[A-Za-z0-9_][A-Za-z0-9_.-]*", stack) or not path.exists():
         shown = f"stacks/Pulumi.{stack}.yaml" if re.fullmatch(r"[A-Za-z0-9_.-]{1,60}", stack) else "--stack"
-        raise ConfigError(shown, [("", f"no such stack; available: {', '.join(layout.stack_names())}")])
+        available = ", ".join(layout.stack_names()) or f"none (no {layout.stacks.name}/Pulumi.<stack>.yaml)"
+        raise ConfigError(shown, [("", f"no such stack; available: {available}")])
     return path
 
 

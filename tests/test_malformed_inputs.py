@@ -941,9 +941,14 @@ def project_files() -> dict[Path, int]:
     (["--stack", "nope", "--out", "{tmp}/out"], "error: stacks/Pulumi.nope.yaml: invalid configuration"),
     (["--stack", "dev", "--root", "{tmp}/nowhere", "--out", "{tmp}/out"],
      "error: --root {tmp}/nowhere: no Pulumi.yaml there; give the project's folder"),
+    (["--stack", "dev", "--root", "{tmp}/bare", "--out", "{tmp}/out"],
+     "error: stacks/Pulumi.dev.yaml: invalid configuration (1 problem); nothing was deployed:\n"
+     "  no such stack; available: none (no stacks/Pulumi.<stack>.yaml)\n"),
 ], ids=["--out teams", "--out stacks", "--out a file", "--out a folder of other files", "--stack a path",
-        "--stack unknown", "--root not a project"])
+        "--stack unknown", "--root not a project", "--root a project without stacks"])
 def test_the_render_refuses_an_out_or_stack_that_escapes_in_one_line_and_writes_nothing(argv, part, tmp_path):
+    (tmp_path / "bare").mkdir()
+    (tmp_path / "bare" / "Pulumi.yaml").write_text("name: grafana-platform\nruntime: python\n")
     before = project_files()
     argv = [a.replace("{tmp}", str(tmp_path)) for a in argv]
     part = part.replace("{tmp}", str(tmp_path))
