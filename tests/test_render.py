@@ -80,6 +80,18 @@ def test_a_failed_write_keeps_the_previous_render_and_leaves_no_staging_folder(t
 
 
 
+
+def test_a_render_replaces_what_a_killed_render_left_and_still_refuses_other_files(tmp_path):
+    left = tmp_path / "out" / ".staging-k1ll3d"  # a render killed (SIGKILL) while it wrote
+    (left / "dashboards").mkdir(parents=True)
+    (left / "alerts.json").write_text("{")
+    assert main(["--stack", "dev", "--out", str(tmp_path / "out")]) == 0
+    assert files(tmp_path / "out") == files(committed("dev").folder)
+    (tmp_path / "other").mkdir()
+    (tmp_path / "other" / ".staging-notes.txt").write_text("a file, not a render's folder")
+    with pytest.raises(tools.render.OutError, match="holds files that are not an earlier render"):
+        tools.render.check_out(tmp_path / "other")
+
 @pytest.fixture
 def forks(monkeypatch):
     """The pids os.fork gave this process (the render's writer of the estate's files)."""

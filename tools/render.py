@@ -133,6 +133,7 @@ def _libyaml_writes_the_same(text: str) -> bool:
 
 
 MARKER = ".grafana-platform-render"  # marks a folder as a render this tool may replace
+STAGING = ".staging-"  # a render being written; one a killed render left is replaced as its render would be
 _FILE_NAME = re.compile(r"[A-Za-z0-9_-]{1,40}")  # a uid or team slug: never a path
 
 
@@ -141,8 +142,9 @@ class OutError(Exception):
 
 
 def check_out(out: Path, layout: Layout = PROJECT_LAYOUT) -> None:
-    """Refuse an `out` that is a file, or a folder holding anything but an earlier render (the
-    project's teams/ or stacks/, a home folder), or a folder inside the project's stacks/ or teams/."""
+    """Refuse an `out` that is a file, or a folder holding anything but an earlier render or the
+    staging folders of a killed one (the project's teams/ or stacks/, a home folder), or a folder
+    inside the project's stacks/ or teams/."""
     target = out.resolve()
     if target.exists() and not target.is_dir():
         raise OutError(f"--out {out}: is a file, not a folder; give a new or empty folder, or an earlier render's")
@@ -150,9 +152,14 @@ def check_out(out: Path, layout: Layout = PROJECT_LAYOUT) -> None:
         if target == folder.resolve() or target.is_relative_to(folder.resolve()):
             raise OutError(f"--out {out}: is inside the project's {folder.name}/ folder; give a folder outside it, "
                            "e.g. render/<stack>")
-    if target.is_dir() and any(target.iterdir()) and not (target / MARKER).is_file():
+    if target.is_dir() and not (target / MARKER).is_file() and not all(_staging_left(p) for p in target.iterdir()):
         raise OutError(f"--out {out}: holds files that are not an earlier render (no {MARKER}); give a new or "
                        "empty folder, or an earlier render's")
+
+
+def _staging_left(path: Path) -> bool:
+    """A staging folder a render left when it was killed (SIGTERM, SIGKILL) before it could remove it."""
+    return path.name.startswith(STAGING) and path.is_dir() and not path.is_symlink()
 
 
 def write(run: Run, out: Path) -> None:
@@ -197,7 +204,7 @@ class _Staging:
     def _staging(self) -> Path:
         if self.folder is None:
             self.out.mkdir(parents=True, exist_ok=True)
-            self.folder = Path(tempfile.mkdtemp(prefix=".staging-", dir=self.out))
+            self.folder = Path(tempfile.mkdtemp(prefix=STAGING, dir=self.out))
         return self.folder
 
     def write_estate_aside(self, estate: Estate) -> None:
