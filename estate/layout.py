@@ -35,6 +35,9 @@ class Layout:
     def team_dir(self, slug: str) -> Path:
         return self.teams / slug
 
+    def team_file(self, slug: str) -> Path:
+        return self.team_dir(slug) / "team.yaml"
+
     def team_names(self) -> list[str]:
         return sorted(p.parent.name for p in self.teams.glob("*/team.yaml"))
 

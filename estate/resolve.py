@@ -195,7 +195,7 @@ class _Load:
             if self.failure is not None:
                 raise self.failure
             for team in teams:  # what Grafana cannot run as promtool tested it stops here, before any resource
-                grafana_templates.check_rules(team.rules, self.layout.relative(self.layout.team_dir(team.slug) / "team.yaml"))
+                grafana_templates.check_rules(team.rules, self.layout.relative(self.layout.team_file(team.slug)))
             _check_unique_uids(self.loaded.config, teams, self.where, self.layout)
             estate = Estate(stack=self.stack, config=self.loaded.config, teams=teams, secure_values=secure_values)
         except ConfigError as e:
@@ -220,7 +220,7 @@ def estate_from_file(stack: str, layout: Layout = PROJECT_LAYOUT) -> Estate:
 
 
 def load_team_spec(slug: str, layout: Layout = PROJECT_LAYOUT) -> TeamSpec:
-    path = layout.team_dir(slug) / "team.yaml"
+    path = layout.team_file(slug)
     try:
         return TeamSpec.model_validate(read_yaml(path, layout.relative(path)))
     except ValidationError as e:
@@ -249,7 +249,7 @@ def _load_team(slug: str, spec: TeamSpec, settings: TeamSettings, config: StackC
                layout: Layout) -> Callable[[], Team]:
     """Resolve a team up to its team code, which is sent to the worker; the function returned finishes it."""
     selector = ", ".join(s for s in (spec.selector, settings.selector) if s.strip())
-    spec_file = layout.relative(layout.team_dir(slug) / "team.yaml")
+    spec_file = layout.relative(layout.team_file(slug))
     # an exporter's series carry the stack's labels (env="prod") as the team's own do
     sources = {name: ", ".join(s for s in (own, settings.selector) if s.strip()) for name, own in spec.sources.items()}
     for name, full in sources.items():
@@ -347,11 +347,11 @@ def _dashboards(slug: str, spec: TeamSpec, selectors: dict[str, str], contract: 
     pending = None
     if module_path.exists() or spec.dashboards:
         if not module_path.exists():
-            raise ConfigError(layout.relative(team_dir / "team.yaml"), [
+            raise ConfigError(layout.relative(layout.team_file(slug)), [
                 ("dashboards", f"declares {', '.join(spec.dashboards)}, which {module_file} builds; that file is missing")])
         pending = team_code.start_dashboards(slug, module_path, view, module_file)
     rows = team_code.start_error_budget_rows([error_budget(s) for s in spec.slos], possible_rows(spec.slos),
-                                             layout.relative(team_dir / "team.yaml")) if spec.slos else None
+                                             layout.relative(layout.team_file(slug))) if spec.slos else None
     return lambda: _finish_dashboards(slug, spec, selectors, contract, pending, rows, config, layout)
 
 
@@ -360,7 +360,7 @@ def _finish_dashboards(slug: str, spec: TeamSpec, selectors: dict[str, str], con
                        config: StackConfig, layout: Layout) -> list[Dashboard]:
     team_dir = layout.team_dir(slug)
     relative = layout.relative
-    spec_file = relative(team_dir / "team.yaml")
+    spec_file = relative(layout.team_file(slug))
     sources: list[tuple[str, dict]] = []
     module_file = relative(team_dir / "dashboards.py")
     if pending is not None:
@@ -483,7 +483,7 @@ def _check_unique_uids(config: StackConfig, teams: tuple[Team, ...], where: str,
 
     def blame(slugs: set, problem: tuple[str, str]) -> None:
         slug = next(iter(slugs)) if len(slugs) == 1 and None not in slugs else None
-        file = layout.relative(layout.team_dir(slug) / "team.yaml") if slug else where
+        file = layout.relative(layout.team_file(slug)) if slug else where
         by_file.setdefault(file, []).append(problem)
 
     for space, owned in spaces.items():

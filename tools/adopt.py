@@ -516,15 +516,15 @@ def _contract_entry(metric: dict) -> dict:
 
 def team_queries(slug: str, layout: Layout = PROJECT_LAYOUT) -> tuple[list[str], list[str], list[str]]:
     """A team's queries as the program resolves them without a stack: (PromQL, import notes, import problems)."""
-    team_dir = layout.team_dir(slug)
+    team_file = layout.team_file(slug)
     relative = layout.relative
-    spec = read_yaml(team_dir / "team.yaml", relative(team_dir / "team.yaml"))
+    spec = read_yaml(team_file, relative(team_file))
     selector = spec.get("selector")
     if not isinstance(selector, str) or not selector.strip():
-        raise AdoptError(f"{relative(team_dir / 'team.yaml')}: selector: needed to scope the queries, e.g. job=\"{slug}\"")
+        raise AdoptError(f"{relative(team_file)}: selector: needed to scope the queries, e.g. job=\"{slug}\"")
     exprs, notes, problems = [], [], []
     for item in spec.get("imports") or []:
-        path = team_dir / item["file"]
+        path = team_file.parent / item["file"]
         try:
             result = import_dashboard(load_exported(path), selector)
         except ImportProblems as e:
@@ -735,7 +735,7 @@ def _render_with(stack: str, slug: str, settings: dict, new_points: dict, spec: 
         (trial.team_dir(slug) / "dashboards").mkdir(parents=True)
         for uid, board in folder.dashboards.items():
             (trial.team_dir(slug) / files[uid]).write_text(json.dumps(board))
-        (trial.team_dir(slug) / "team.yaml").write_text(_team_yaml(spec))
+        trial.team_file(slug).write_text(_team_yaml(spec))
         try:
             return run_program(stack, config, {*secret_keys, points_key}, layout=trial).registrations
         except ConfigError as e:
@@ -835,7 +835,7 @@ def _cmd_pull(args: argparse.Namespace) -> int:
 
 
 def _cmd_contract(args: argparse.Namespace) -> int:
-    path = LAYOUT.team_dir(args.team) / "team.yaml"
+    path = LAYOUT.team_file(args.team)
     if not path.exists():
         print(f"error: {LAYOUT.relative(path)}: no such team", file=sys.stderr)
         return 2

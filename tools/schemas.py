@@ -238,7 +238,7 @@ def modeline(path: Path, layout: Layout = PROJECT_LAYOUT) -> str:
 
 def edited_files(layout: Layout = PROJECT_LAYOUT) -> list[Path]:
     """Every file a schema describes: each team's team.yaml and each stack file."""
-    return ([layout.team_dir(t) / "team.yaml" for t in layout.team_names()]
+    return ([layout.team_file(t) for t in layout.team_names()]
             + [layout.stack_file(s) for s in layout.stack_names()])
 
 
