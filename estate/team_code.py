@@ -27,6 +27,7 @@ so no process of the same user — team code included — can read its /proc/<pi
 """
 from __future__ import annotations
 
+import atexit
 import ctypes
 import json
 import os
@@ -160,10 +161,16 @@ class _Worker:
         return position
 
     def _stop(self) -> None:
+        """End the process and close its pipes (also when the program ends: atexit below)."""
         if self.process is not None:
-            self.process.kill()
-            self.process.wait()
-            self.process = None
+            process, self.process = self.process, None
+            process.kill()
+            process.wait()
+            for pipe in (process.stdin, process.stdout):
+                try:
+                    pipe.close()
+                except OSError:  # a request still buffered for a process that is gone
+                    pass
 
 
 class _Ticket:
@@ -187,6 +194,9 @@ def _not_dumpable() -> None:
 
 
 _worker = _Worker()
+# When the program ends, the worker has answered everything asked (or was told to drop it): it is
+# ended and reaped, its pipes closed, rather than left running for the interpreter to warn about.
+atexit.register(_worker._stop)
 
 
 def prepare() -> None:

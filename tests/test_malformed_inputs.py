@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import re
 import shutil
 import subprocess
@@ -919,6 +920,20 @@ def test_the_offline_render_never_merges_an_ambient_pulumi_config(tmp_path, monk
     for name in ("resources.json", "exports.json"):
         assert (tmp_path / "plain" / name).read_text() == (tmp_path / "ambient" / name).read_text()
 
+
+
+def test_warnings_made_errors_change_nothing_the_render_writes_or_says(tmp_path):
+    """PYTHONWARNINGS=error turns every warning into an exception (or, where Python cannot raise one,
+    a line on stderr): the provider SDK's deprecation notices for resources no component declares
+    are not the user's to fix, and the team-code process is ended before the interpreter would
+    warn that it still runs."""
+    result = subprocess.run([sys.executable, "-m", "tools.render", "--stack", "dev", "--out", str(tmp_path / "out")],
+                            cwd=ROOT, capture_output=True, text=True, timeout=300,
+                            env={**os.environ, "PYTHONWARNINGS": "error"})
+    assert (result.returncode, result.stderr) == (0, "")
+    assert {p.relative_to(tmp_path / "out"): p.read_bytes() for p in (tmp_path / "out").rglob("*") if p.is_file()} == \
+        {p.relative_to(tools.render.committed("dev").folder): p.read_bytes()
+         for p in tools.render.committed("dev").folder.rglob("*") if p.is_file()}
 
 # ------------------------------------------------------------------------------- command line route (4)
 
