@@ -30,7 +30,6 @@ import math
 import re
 import string
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Iterator
 
 from .finalize import DATASOURCE_VARIABLE, panels
@@ -64,15 +63,6 @@ class ImportProblems(ValueError):
     def __init__(self, problems: list[tuple[str, str]]):
         super().__init__("; ".join(f"{w}: {m}" for w, m in problems))
         self.problems = problems
-
-
-def load_exported(path: Path) -> dict:
-    """The dashboard in an exported JSON file; ValueError saying what is wrong with it."""
-    try:
-        board = json.loads(path.read_text())
-    except json.JSONDecodeError as e:
-        raise ValueError(f"not valid JSON at line {e.lineno}, column {e.colno}: {e.msg}") from None
-    return from_export(board)
 
 
 def from_export(board: object) -> dict:

@@ -10,8 +10,10 @@ from typing import Any, Callable
 
 import pytest
 
+from dashboards.importer import from_export
 from estate import PROJECT, PROJECT_LAYOUT, Layout
 from estate.config import config_from_file, project_values
+from estate.files import read_json
 from tools.catalog import STACKS
 from tools.mocks import RecordingMonitor, Run, run_program
 
@@ -102,6 +104,10 @@ def existing_grafana(values: dict[str, Any], secret_keys: list[str]) -> tuple[di
     values.setdefault("grafanaAuth", f"<secure {PROJECT}:grafanaAuth>")
     return values, [*(k for k in secret_keys if k not in ("kubernetes", "grafanaAuth")), "grafanaAuth"]
 
+
+def exported(path: Path) -> dict:
+    """An exported dashboard file as the program reads it (estate.files.read_json) and unwraps it."""
+    return from_export(read_json(path, path.name))
 
 def scratch_layout(root: Path, teams: tuple[str, ...] = ("api-production",)) -> Layout:
     """A project folder under `root` for one test: Pulumi.yaml, an empty stacks/ and copies of `teams`."""

@@ -11,7 +11,8 @@ from hypothesis import strategies as st
 
 from syntax import promql
 from dashboards.finalize import panels
-from dashboards.importer import ImportProblems, import_dashboard, load_exported
+from dashboards.importer import ImportProblems, import_dashboard
+from tests.conftest import exported
 from syntax.promql_rewrite import SELECTOR, RewriteError, scope, scope_variable_query
 
 FIXTURES = Path(__file__).parent / "fixtures" / "adopt"
@@ -21,7 +22,7 @@ MODERN = {"timeseries", "stat", "gauge", "table", "barchart", "histogram", "piec
 
 
 def imported(name: str, selector: str = SEL):
-    return import_dashboard(load_exported(FIXTURES / name), selector)
+    return import_dashboard(exported(FIXTURES / name), selector)
 
 
 def panel(board: dict, title: str) -> dict:
@@ -133,7 +134,7 @@ def test_query_variables_are_scoped_too(what, query, expected, note):
 
 @pytest.mark.parametrize("path", EXPORTS, ids=[p.stem for p in EXPORTS])
 def test_an_export_imports_with_every_query_carrying_the_selector(path):
-    board = import_dashboard(load_exported(path), SEL).board
+    board = import_dashboard(exported(path), SEL).board
     required = promql.matchers(SEL)
     exprs = [t["expr"] for p in panels(board) for t in p.get("targets") or [] if t.get("expr")]
     exprs += [a["expr"] for a in board["annotations"]["list"] if a.get("expr")]
@@ -144,7 +145,7 @@ def test_an_export_imports_with_every_query_carrying_the_selector(path):
 
 @pytest.mark.parametrize("path", EXPORTS, ids=[p.stem for p in EXPORTS])
 def test_an_export_keeps_its_panels_variables_and_links_in_modern_panels_on_the_stack_datasource(path):
-    original = load_exported(path)
+    original = exported(path)
     board = import_dashboard(original, SEL).board
     titles = [p.get("title") for p in panels(board)]
     rows = original.get("rows") or []  # Grafana 4: rows hold the panels
@@ -287,7 +288,7 @@ def test_a_modern_export_imports_without_notes():
 
 
 def _with(fixture: str, change) -> dict:
-    board = copy.deepcopy(load_exported(FIXTURES / fixture))
+    board = copy.deepcopy(exported(FIXTURES / fixture))
     change(board)
     return board
 
@@ -374,7 +375,7 @@ def test_an_annotation_on_another_datasource_is_kept_and_reported():
 
 
 def test_importing_is_deterministic_and_leaves_the_export_untouched():
-    original = load_exported(FIXTURES / "grafana7-payments-api.json")
+    original = exported(FIXTURES / "grafana7-payments-api.json")
     snapshot = json.dumps(original, sort_keys=True)
     first = import_dashboard(original, SEL)
     second = import_dashboard(original, SEL)
@@ -408,7 +409,7 @@ def test_legacy_rows_go_below_the_panels_a_dashboard_already_has():
 # --------------------------------------------------------------------------------------------
 
 WRONG_SHAPES = [None, 1, 1.5, True, "x", [], {}, [1], [None], ["x"], {"a": 1}]
-BOARDS = [load_exported(p) for p in EXPORTS]
+BOARDS = [exported(p) for p in EXPORTS]
 
 
 def _paths(node, at=()):

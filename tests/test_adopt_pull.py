@@ -545,3 +545,18 @@ def test_an_answer_nested_too_deep_is_one_message_and_nothing_written(grafana, t
     assert "GET /api/v1/provisioning/alert-rules: the answer is" in err and "Traceback" not in err
     assert len(err.strip().splitlines()) <= 15
     assert not (teams / "payments").exists() and not (tmp_path / "adopt.json").exists()
+
+
+@pytest.mark.parametrize("text, problem", [
+    ('{"title": "A", "title": "B", "panels": []}', "not valid JSON here: the key 'title' is given twice in one object; keep one"),
+    ('{"title": "A", "panels": [NaN]}', "not valid JSON: NaN is not a JSON number"),
+    ('{"title": "A", "panels": [' * 70 + ']}' * 70, "nested more than 64 levels deep"),
+], ids=["a key twice", "NaN", "nested 70 deep"])
+def test_check_reads_an_import_file_as_the_program_does_and_reports_what_it_refuses(layout, capsys, text, problem):
+    team = layout.teams / "payments"
+    (team / "dashboards").mkdir(parents=True)
+    (team / "team.yaml").write_text('title: Payments\nselector: job="payments"\n'
+                                    "imports:\n  - {file: dashboards/board.json, uid: payments-board}\n")
+    (team / "dashboards" / "board.json").write_text(text)
+    assert adopt.main(["check", "payments"]) == 1
+    assert f"error: {layout.relative(team / 'dashboards' / 'board.json')}: {problem}" in capsys.readouterr().out

@@ -10,9 +10,10 @@ from hypothesis import given, settings, strategies as st
 from components.types import ResourceType as T
 from dashboards import board, query, stat_panel, thresholds
 from dashboards.finalize import canonical_json, finalize, sorted_json
-from dashboards.importer import import_dashboard, load_exported
+from dashboards.importer import import_dashboard
 from dashboards.panels import to_dict
-from tests.conftest import run_values
+from estate import ConfigError
+from tests.conftest import exported, run_values
 
 FIXTURES = Path(__file__).parent / "fixtures"
 
@@ -23,7 +24,7 @@ def bind(model: dict) -> dict:
 
 
 def test_an_imported_dashboard_keeps_its_panels_and_gets_the_platforms_uid_and_datasource():
-    imported = bind(load_exported(FIXTURES / "exported-dashboard.json"))
+    imported = bind(exported(FIXTURES / "exported-dashboard.json"))
     assert imported["uid"] == "team-board"
     assert "id" not in imported and "version" not in imported and "__inputs" not in imported
     assert [p["title"] for p in imported["panels"]] == ["Traffic", "Requests"]
@@ -35,7 +36,7 @@ def test_an_imported_dashboard_keeps_its_panels_and_gets_the_platforms_uid_and_d
 
 
 def test_an_imported_legacy_graph_panel_becomes_timeseries_with_its_unit():
-    requests = import_dashboard(load_exported(FIXTURES / "exported-dashboard.json"), 'job="team"').board["panels"][1]
+    requests = import_dashboard(exported(FIXTURES / "exported-dashboard.json"), 'job="team"').board["panels"][1]
     assert requests["type"] == "timeseries"
     assert requests["fieldConfig"]["defaults"]["unit"] == "reqps"
     assert "yaxes" not in requests and "lines" not in requests
@@ -44,15 +45,15 @@ def test_an_imported_legacy_graph_panel_becomes_timeseries_with_its_unit():
 def test_a_broken_export_is_refused_with_its_position(tmp_path):
     broken = tmp_path / "broken.json"
     broken.write_text('{"title": "x", "panels": [}')
-    with pytest.raises(ValueError, match="not valid JSON at line 1, column 27"):
-        load_exported(broken)
+    with pytest.raises(ConfigError, match="not valid JSON at line 1, column 27"):
+        exported(broken)
 
 
 def test_a_json_file_that_is_not_a_dashboard_is_refused(tmp_path):
     other = tmp_path / "other.json"
     other.write_text('{"name": "not a dashboard"}')
     with pytest.raises(ValueError, match="needs a title and a panels list"):
-        load_exported(other)
+        exported(other)
 
 
 def test_built_panels_get_ids_ref_ids_the_datasource_variable_and_the_selector():

@@ -50,7 +50,7 @@ from components.types import ResourceType as T
 from estate import PROJECT, PROJECT_LAYOUT, ConfigError, Layout
 from syntax import promql, template
 from estate.config import config_from_file
-from estate.files import MAX_JSON_BYTES, MAX_JSON_DEPTH, depth, read_yaml
+from estate.files import MAX_JSON_BYTES, MAX_JSON_DEPTH, depth, read_json, read_yaml
 from estate.model import kebab, validation_problems
 from estate.grafana_templates import TemplateError
 from estate.grafana_templates import check as check_template
@@ -59,7 +59,7 @@ from estate.contract import TARGET_LABELS
 from syntax.promql import selector_name, split_comparison, walk
 from estate.team import TeamSpec
 from syntax.template import SELECTOR
-from dashboards.importer import ImportProblems, import_dashboard, iter_queries, load_exported, variable_exprs
+from dashboards.importer import ImportProblems, from_export, import_dashboard, iter_queries, variable_exprs
 from syntax.promql_rewrite import VARIABLE, RewriteError, parse_matchers, scope
 from tools.mocks import Registration, run_program
 
@@ -526,9 +526,9 @@ def team_queries(slug: str, layout: Layout = PROJECT_LAYOUT) -> tuple[list[str],
     for item in spec.get("imports") or []:
         path = team_file.parent / item["file"]
         try:
-            result = import_dashboard(load_exported(path), selector)
-        except ImportProblems as e:
-            problems += [f"{relative(path)}: {w}: {m}" for w, m in e.problems]
+            result = import_dashboard(from_export(read_json(path, relative(path))), selector)
+        except (ImportProblems, ConfigError) as e:  # the reader's problems as the program's load words them
+            problems += [f"{relative(path)}: {w}: {m}" if w else f"{relative(path)}: {m}" for w, m in e.problems]
             continue
         except (OSError, ValueError) as e:
             problems.append(f"{relative(path)}: {e}")
