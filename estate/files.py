@@ -317,7 +317,12 @@ def read_yaml(path: Path, shown_as: str) -> dict:
 
 def read_json(path: Path, shown_as: str) -> Any:
     """The data in the JSON file `path`, at most MAX_JSON_BYTES and MAX_JSON_DEPTH deep."""
-    text = read_text(path, shown_as, MAX_JSON_BYTES)
+    return load_json(read_text(path, shown_as, MAX_JSON_BYTES), shown_as)
+
+
+def load_json(text: str, shown_as: str) -> Any:
+    """The data in JSON `text` (a file's, or an HTTP answer's), at most MAX_JSON_DEPTH deep: no key
+    given twice in an object, no NaN or infinity; ConfigError naming `shown_as` otherwise."""
     try:
         data = json.loads(text, parse_constant=_no_constant, object_pairs_hook=_object)
     except json.JSONDecodeError as e:

@@ -157,6 +157,10 @@ class FakeGrafana(ThreadingHTTPServer):
         return f"http://127.0.0.1:{self.server_address[1]}"
 
 
+class CutShort(bytes):
+    """An answer whose Content-Length promises 100 bytes more than are sent before the connection closes."""
+
+
 class _Handler(BaseHTTPRequestHandler):
     def do_GET(self):  # noqa: N802 (http.server's name)
         server: FakeGrafana = self.server  # type: ignore[assignment]
@@ -177,7 +181,7 @@ class _Handler(BaseHTTPRequestHandler):
         data = body if isinstance(body, bytes) else json.dumps(body).encode()  # bytes: an answer as it is
         self.send_response(status)
         self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
+        self.send_header("Content-Length", str(len(data) + (100 if isinstance(body, CutShort) else 0)))
         self.end_headers()
         self.wfile.write(data)
 
@@ -407,6 +411,10 @@ REFUSALS = [
     ("an unknown rule group", lambda mp: None, ["--group", "nope"], 1, "no rule group 'nope' in folder 'Payments'"),
     ("a selector that is not matchers", lambda mp: None, ["--selector", "job=payments"], 1, "--selector: not valid label matchers"),
     ("an unknown stack", lambda mp: None, ["--stack", "nope"], 1, "stacks/Pulumi.nope.yaml: no such stack"),
+    ("a --url that is no address", lambda mp: None, ["--url", "grafana.acme-corp.com"], 2,
+     "--url grafana.acme-corp.com: give the Grafana's address, e.g. https://grafana.acme-corp.com"),
+    ("a --url whose port is no number", lambda mp: None, ["--url", "http://127.0.0.1:grafana"], 1,
+     "GET http://127.0.0.1:grafana/api/org: nonnumeric port: 'grafana'"),
 ]
 
 
@@ -533,6 +541,22 @@ def test_an_answer_not_in_the_documented_shape_is_one_message_and_nothing_writte
     assert pull(grafana, tmp_path) == 1
     err = capsys.readouterr().err
     assert "is not in the documented shape" in err and "Traceback" not in err
+    assert not (teams / "payments").exists() and not (tmp_path / "adopt.json").exists()
+
+
+@pytest.mark.parametrize("answer, reason", [
+    (b'{"rules": [], "rules": []}', "the answer is not valid JSON here: the key 'rules' is given twice in one object"),
+    (b'[NaN]', "the answer is not valid JSON: NaN is not a JSON number"),
+    (b'\xff\xfe', "the answer is not UTF-8 text"),
+    (CutShort(b'[]'), "the answer was cut short (100 of its bytes never came)"),
+], ids=["a key twice", "NaN", "not UTF-8", "cut short"])
+def test_an_answer_no_json_reader_would_take_as_it_is_is_one_message_and_nothing_written(
+        grafana, teams, tmp_path, capsys, answer, reason):
+    grafana.answers["/api/v1/provisioning/alert-rules"] = answer
+    assert pull(grafana, tmp_path) == 1
+    err = capsys.readouterr().err
+    assert "/api/v1/provisioning/alert-rules: " + reason in err and "Traceback" not in err, err
+    assert len(err.splitlines()) == 1
     assert not (teams / "payments").exists() and not (tmp_path / "adopt.json").exists()
 
 

@@ -29,6 +29,7 @@ folder `orgID:uid`, dashboard `orgID:uid`, rule group `orgID:folderUID:title`, c
 from __future__ import annotations
 
 import argparse
+import http.client
 import json
 import os
 import re
@@ -50,7 +51,7 @@ from components.types import ResourceType as T
 from estate import PROJECT, PROJECT_LAYOUT, ConfigError, Layout
 from syntax import promql, template
 from estate.config import config_from_file
-from estate.files import MAX_JSON_BYTES, MAX_JSON_DEPTH, depth, read_json, read_yaml
+from estate.files import MAX_JSON_BYTES, load_json, read_json, read_yaml
 from estate.model import kebab, validation_problems
 from estate.grafana_templates import TemplateError
 from estate.grafana_templates import check as check_template
@@ -95,19 +96,23 @@ class Grafana:
         try:
             with urllib.request.urlopen(request, timeout=self.timeout) as response:
                 body = response.read(MAX_JSON_BYTES + 1)
+                missing = response.length  # what Content-Length promised and the connection never gave
             if len(body) > MAX_JSON_BYTES:
                 raise AdoptError(f"GET {path}: the answer is larger than {MAX_JSON_BYTES >> 20} MiB")
-            answer = json.loads(body.decode("utf-8"))
-            if depth(answer) > MAX_JSON_DEPTH:
-                raise AdoptError(f"GET {path}: the answer is nested more than {MAX_JSON_DEPTH} levels deep")
-            return answer
+            if missing:  # a cut answer can still be JSON (`[]` of a longer list): never read as the whole
+                raise AdoptError(f"GET {path}: the answer was cut short ({missing} of its bytes never came)")
+            return load_json(body.decode("utf-8"), f"GET {path}")  # as the program reads a JSON file
+        except ConfigError as e:
+            raise AdoptError(f"GET {path}: the answer is {e.problems[0][1]}") from None
         except urllib.error.HTTPError as e:
             hint = {401: "the token was refused", 403: "the token may not read this"}.get(e.code, "")
             raise AdoptError(f"GET {path}: HTTP {e.code} {e.reason}" + (f" ({hint})" if hint else "")) from None
         except urllib.error.URLError as e:
             raise AdoptError(f"GET {self.url}{path}: {e.reason}") from None
-        except (ValueError, UnicodeDecodeError, RecursionError):  # RecursionError: nested past the decoder
-            raise AdoptError(f"GET {path}: the answer is not JSON") from None
+        except UnicodeDecodeError:
+            raise AdoptError(f"GET {path}: the answer is not UTF-8 text") from None
+        except (OSError, ValueError, http.client.HTTPException) as e:  # a timeout or a reset while reading, an
+            raise AdoptError(f"GET {self.url}{path}: {e}") from None   # answer cut short, a port that is no number
 
 
 @dataclass
@@ -816,6 +821,10 @@ def _inside_team(reg: Registration, slug: str) -> bool:
 # --------------------------------------------------------------------------------------------
 
 def _cmd_pull(args: argparse.Namespace) -> int:
+    address = urllib.parse.urlsplit(args.url)
+    if address.scheme not in ("http", "https") or not address.hostname:
+        print(f"error: --url {args.url}: give the Grafana's address, e.g. https://grafana.acme-corp.com", file=sys.stderr)
+        return 2
     token = os.environ.get(args.token_env, "")
     if not token:
         print(f"error: set the Grafana token in the environment variable {args.token_env} "
