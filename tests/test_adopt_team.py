@@ -149,3 +149,16 @@ def test_check_reports_every_note_and_problem_per_panel(payments, capsys):
     out = capsys.readouterr().out
     assert "grafana7-payments-api.json: panels['Queues']: table-old options with no table equivalent dropped" in out
     assert out.strip().endswith("8 note(s), 0 problem(s)")
+
+
+@pytest.mark.parametrize("argv", [["check", "nope"], ["contract", "nope"], ["check", "../outside"],
+                                  ["contract", "../outside", "--write"], ["contract", "payments/../../outside", "--write"]],
+                         ids=["check an unknown team", "contract an unknown team", "check a path",
+                              "contract --write a path", "contract --write a path through a team"])
+def test_a_team_argument_is_a_team_of_the_project_never_a_path(layout, capsys, argv):
+    outside = layout.teams.parent / "outside"  # a team.yaml beside the teams folder: never read or written
+    outside.mkdir()
+    (outside / "team.yaml").write_text("title: Outside\nselector: job=\"outside\"\n")
+    assert adopt.main(argv) == 2
+    assert capsys.readouterr().err == f"error: no team '{argv[1]}' in teams/; teams: payments\n"
+    assert (outside / "team.yaml").read_text() == "title: Outside\nselector: job=\"outside\"\n"

@@ -843,11 +843,19 @@ def _cmd_pull(args: argparse.Namespace) -> int:
     return 0
 
 
+def _known_team(slug: str) -> bool:
+    """Whether `slug` names one of the project's teams (a name, never a path: `../x` is none); says which are."""
+    if slug in LAYOUT.team_names():
+        return True
+    print(f"error: no team '{slug[:60]}' in {LAYOUT.relative(LAYOUT.teams)}/; teams: "
+          f"{', '.join(LAYOUT.team_names()) or 'none'}", file=sys.stderr)
+    return False
+
+
 def _cmd_contract(args: argparse.Namespace) -> int:
-    path = LAYOUT.team_file(args.team)
-    if not path.exists():
-        print(f"error: {LAYOUT.relative(path)}: no such team", file=sys.stderr)
+    if not _known_team(args.team):
         return 2
+    path = LAYOUT.team_file(args.team)
     exprs, _, problems = team_queries(args.team, LAYOUT)
     spec = read_yaml(path, LAYOUT.relative(path))
     metrics = draft_contract(exprs, spec["selector"], spec.get("metrics") or [])
@@ -862,6 +870,8 @@ def _cmd_contract(args: argparse.Namespace) -> int:
 
 
 def _cmd_check(args: argparse.Namespace) -> int:
+    if not _known_team(args.team):
+        return 2
     _, notes, problems = team_queries(args.team, LAYOUT)
     for n in notes:
         print(f"note: {n}")
