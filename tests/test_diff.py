@@ -217,6 +217,14 @@ def test_usage_and_render_errors_exit_2(renders, capsys):
     assert "no-such-stack" in capsys.readouterr().err
 
 
+def test_a_ref_that_git_would_read_as_an_option_is_refused_and_writes_nothing(tmp_path, capsys):
+    written = tmp_path / "written-by-git.tar"
+    assert main([f"--ref=--output={written}"]) == 2
+    assert capsys.readouterr().err == (f"error: --ref --output={written}: not a git ref (no ref starts with '-'); "
+                                       "give a branch, tag or commit\n")
+    assert not written.exists()  # `git archive --output=<file>` would have made it
+
+
 def check_workflows(*paths: Path) -> subprocess.CompletedProcess:
     tool = Path(sys.executable).parent / "check-jsonschema"
     return subprocess.run([str(tool), "--builtin-schema", "vendor.github-workflows", *map(str, paths)],

@@ -363,6 +363,8 @@ def render_tree(tree: Path, stacks: list[str], out: Path) -> None:
 
 def export(ref: str, into: Path) -> None:
     """The tree of `ref`, written without touching the repository's working tree or index."""
+    if ref.startswith("-"):  # git would read it as an option (`--output=<file>` writes a file anywhere)
+        raise Failure(f"--ref {ref}: not a git ref (no ref starts with '-'); give a branch, tag or commit")
     done = subprocess.run(["git", "archive", "--format=tar", ref], cwd=ROOT, capture_output=True)
     if done.returncode:
         raise Failure(f"git archive {ref}: {done.stderr.decode().strip()}")
