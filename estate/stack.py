@@ -132,6 +132,16 @@ def _key(key: str) -> str:
     return key
 
 
+def _grafana_auth(auth: str) -> str:
+    """A service account token (glsa_...) or `user:password`, as the provider sends them in a header:
+    a line break is never part of either (a value copied with its newline), a token has no space."""
+    if "\n" in auth or "\r" in auth:
+        raise ValueError("holds a line break (copied with its newline?); give the token, or user:password, alone")
+    if ":" not in auth and any(c.isspace() for c in auth):
+        raise ValueError("a service account token has no spaces; give the token alone")
+    return auth
+
+
 class EmailIntegration(Model):
     addresses: Annotated[str, AfterValidator(placeholder_or(_addresses))] = secret(description="';'-separated addresses")
     single_email: bool = False
@@ -419,7 +429,8 @@ class Kubernetes(Model):
 
 class StackConfig(Model):
     grafana_url: HttpUrl
-    grafana_auth: str | None = secret(None, min_length=1, description="service account token")
+    grafana_auth: Annotated[str, AfterValidator(placeholder_or(_grafana_auth))] | None = secret(
+        None, min_length=1, description="service account token, or user:password")
     org_id: int = Field(ge=1, le=2**63 - 1)  # Grafana holds org ids as int64
     protect: bool
     runbook_base_url: HttpUrl

@@ -211,6 +211,20 @@ def test_apply_refuses_a_value_the_stack_would_refuse_before_setting_anything(fa
     assert calls() == []
 
 
+@pytest.mark.parametrize("token, refused", [
+    ("glsa_PLANTED\n", False),  # a secret store's value with its newline: `pulumi config set` drops it
+    ("glsa_PLANTED\n\n", True),  # and only one: the stored token would hold a line break
+    ("glsa_PLANTED X", True),
+], ids=["one newline at the end", "two", "a space"])
+def test_apply_checks_the_grafana_token_as_pulumi_stores_it(fake_pulumi, token, refused):
+    env, calls = fake_pulumi
+    values = {**secret_values("dev"), "GRAFANA_PLATFORM_SECRET_GRAFANAAUTH": token}
+    result = run_apply("dev", {**env, **values})
+    assert result.returncode == (1 if refused else 0), result.stderr
+    assert (f"{P}grafanaAuth: " in result.stderr) == refused and "PLANTED" not in result.stderr + result.stdout
+    assert len(calls()) == (0 if refused else len(tools.secrets.needed("dev")))
+
+
 def test_apply_stops_at_the_first_failing_pulumi_call_and_says_how_far_it_got(fake_pulumi):
     env, calls = fake_pulumi
     result = run_apply("dev", {**env, **secret_values("dev"), "FAKE_PULUMI_EXIT": "3"})

@@ -80,8 +80,8 @@ def apply(stack: str, layout: Layout = PROJECT_LAYOUT, environ: dict | None = No
         raise ConfigError(where, missing)
     config, _ = stack_values_from_file(stack, layout)
     values = _without_secure(project_values(config))
-    for p in paths:
-        _put(values, p, environ[env_var(p)])
+    for p in paths:  # checked as `pulumi config set` stores it: it drops one newline that ends the value on stdin
+        _put(values, p, environ[env_var(p)].removesuffix("\n"))
     try:
         StackConfig.model_validate(values)
     except ValidationError as e:  # what the stack would refuse, refused before anything is set (no value shown)
