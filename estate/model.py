@@ -5,6 +5,7 @@ import difflib
 import re
 import types
 import typing
+import unicodedata
 from typing import Annotated, Any, Union
 
 import urllib.parse
@@ -83,6 +84,19 @@ def _go_template(text: str) -> str:
 
 
 NonEmpty = Annotated[str, StringConstraints(min_length=1), AfterValidator(_not_blank)]
+
+
+def _one_line(text: str) -> str:
+    """A name Grafana shows (a folder's, a team's, a datasource's): one line without control characters
+    or the direction overrides that make text read otherwise than it is stored (a stray paste, spoofing)."""
+    odd = next((c for c in text if unicodedata.category(c) in ("Cc", "Zl", "Zp") or c in _DIRECTION_CONTROLS), None)
+    if odd is not None:
+        raise ValueError(f"must be one line of text without control characters (it holds U+{ord(odd):04X})")
+    return text
+
+
+_DIRECTION_CONTROLS = set("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+DisplayName = Annotated[NonEmpty, AfterValidator(_one_line)]
 Selector = Annotated[str, AfterValidator(_selector)]  # label matchers: job="api", env=~"prod|staging"
 Template = Annotated[NonEmpty, AfterValidator(_go_template)]  # an alert annotation, in Go's text/template
 Uid = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]+$", min_length=1, max_length=UID_MAX)]

@@ -12,7 +12,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BeforeValidator, Field, WithJsonSchema, field_validator, model_validator
 
-from .model import (MISSING_SECRET, Duration, HttpUrl, LabelName, Model, NonEmpty, Number, Problems, Selector, Slug,
+from .model import (MISSING_SECRET, DisplayName, Duration, HttpUrl, LabelName, Model, NonEmpty, Number, Problems, Selector, Slug,
                     Uid, got, placeholder_or, quoted, secret)
 
 Severity = Literal["critical", "warning", "info"]
@@ -62,7 +62,7 @@ class ClusterService(Model):
 
 class Datasource(Model):
     uid: Uid
-    name: NonEmpty
+    name: DisplayName
     url: HttpUrl | None = None
     service: ClusterService | None = Field(None, description="an in-cluster service instead of a url")
     is_default: bool = False
@@ -323,7 +323,7 @@ class FolderPermission(Model):
 class GrafanaTeam(Model):
     """The product team as a Grafana Team in this stack: the owner of the team's folder."""
 
-    name: NonEmpty = Field(description="the team's name in Grafana, unique in the organization")
+    name: DisplayName = Field(description="the team's name in Grafana, unique in the organization")
     members: list[EmailAddress] | None = Field(None, description="e-mails of Grafana users the team has exactly (added and "
                                                           "removed by the program); leave it out where the "
                                                           "organization's SSO team sync fills the team")
@@ -377,7 +377,7 @@ class Smtp(Model):
 
     host: SmtpHost
     from_address: EmailAddress
-    from_name: NonEmpty = "Grafana"
+    from_name: DisplayName = "Grafana"
     user: NonEmpty
     password: str = secret(min_length=1, description="the SMTP user's password")
 

@@ -8,7 +8,7 @@ from pydantic import Field, PositiveFloat, StringConstraints, model_validator
 
 from syntax import template
 from syntax.template import SELECTOR, SOURCE_SELECTOR, source_selector
-from .model import (Duration, LabelName, Model, NonEmpty, Number, Problems, Selector, Slug, Template, Uid, duration_ms,
+from .model import (DisplayName, Duration, LabelName, Model, NonEmpty, Number, Problems, Selector, Slug, Template, Uid, duration_ms,
                     kebab)
 from .slo import Slo, unique_names
 from .stack import Severity
@@ -110,12 +110,12 @@ class DashboardImport(Model):
 
     file: NonEmpty
     uid: Uid
-    title: NonEmpty | None = None
+    title: DisplayName | None = None
 
 
 class TeamSpec(Model):
-    title: NonEmpty
-    folder: NonEmpty = Field(description="Grafana folder title")
+    title: DisplayName
+    folder: DisplayName = Field(description="Grafana folder title")
     folder_uid: Uid | None = None
     selector: Annotated[Selector, StringConstraints(min_length=1)] = Field(
         description='label matchers every query carries, e.g. job="voicebot"')
