@@ -86,7 +86,7 @@ def _go_template(text: str) -> str:
 NonEmpty = Annotated[str, StringConstraints(min_length=1), AfterValidator(_not_blank)]
 
 
-def _one_line(text: str) -> str:
+def single_line(text: str) -> str:
     """A name Grafana shows (a folder's, a team's, a datasource's): one line without control characters
     or the direction overrides that make text read otherwise than it is stored (a stray paste, spoofing)."""
     odd = next((c for c in text if unicodedata.category(c) in ("Cc", "Zl", "Zp") or c in _DIRECTION_CONTROLS), None)
@@ -96,7 +96,7 @@ def _one_line(text: str) -> str:
 
 
 _DIRECTION_CONTROLS = set("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
-DisplayName = Annotated[NonEmpty, AfterValidator(_one_line)]
+DisplayName = Annotated[NonEmpty, AfterValidator(single_line)]
 Selector = Annotated[str, AfterValidator(_selector)]  # label matchers: job="api", env=~"prod|staging"
 Template = Annotated[NonEmpty, AfterValidator(_go_template)]  # an alert annotation, in Go's text/template
 Uid = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]+$", min_length=1, max_length=UID_MAX)]

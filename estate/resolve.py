@@ -23,7 +23,7 @@ from .config import LoadedConfig, config_from_file, load_stack_config
 from .contract import Contract
 from .files import depth, read_json, read_yaml
 from .layout import PROJECT, PROJECT_LAYOUT, Layout
-from .model import UID_MAX, ConfigError, duration_seconds, got, kebab, quoted, validation_problems
+from .model import UID_MAX, ConfigError, duration_seconds, got, kebab, quoted, single_line, validation_problems
 from .notifications import team_overrides
 from .stack import StackConfig, TeamSettings
 from .team import SELECTOR, SOURCE_SELECTOR, WINDOW, AlertRule, TeamSpec, source_selector
@@ -407,7 +407,7 @@ def _finish_dashboards(slug: str, spec: TeamSpec, selectors: dict[str, str], con
     result = []
     for source, board in sources:
         uid = _check_uid(source, board)
-        title = _shown_uid(board.get("title"))
+        title = _check_title(source, board, uid)
         if depth(board) > 64:
             raise ConfigError(source, [(f"dashboard {title}", "nested more than 64 levels deep")])
         try:
@@ -433,6 +433,25 @@ def _check_uid(source: str, board: dict) -> str:
         raise ConfigError(source, [(f"dashboard {_shown_uid(board.get('title'))}.uid",
                                     f"a uid is 1 to {UID_MAX} letters, digits, '-' or '_' (Grafana's rule)" + got(uid))])
     return uid
+
+
+def _check_title(source: str, board: dict, uid: str) -> str:
+    """The board's title as Grafana takes it: text, not blank, at most 5,000 characters (the dashboard
+    service's ErrDashboardTitleEmpty / ErrDashboardTitleTooLong), and one line (DisplayName's rule)."""
+    title = board.get("title")
+    problem = None
+    if not isinstance(title, str) or not title.strip():
+        problem = "a dashboard needs a title (Grafana refuses one without)" + got(title)
+    elif len(title) > 5000:
+        problem = f"a title of {len(title)} characters; Grafana takes at most 5,000"
+    else:
+        try:
+            single_line(title)
+        except ValueError as e:
+            problem = str(e)
+    if problem:
+        raise ConfigError(source, [(f"dashboard {uid}.title", problem)])
+    return _shown_uid(title)
 
 
 def _shown_uid(value) -> str:

@@ -802,6 +802,11 @@ CODE_CASES = [
     code_case("a uid that climbs out of the render", BUILD + "    return [board('../../x', 'A')]\n",
               "dashboard 'A'.uid: a uid is 1 to 40 letters, digits, '-' or '_' (Grafana's rule) (got '../../x')"),
     code_case("a uid with spaces", BUILD + "    return [board('my board', 'A')]\n", "(got 'my board')"),
+    code_case("a blank dashboard title", BUILD + "    return [board('api-production-overview', ' ')]\n",
+              "dashboard api-production-overview.title: a dashboard needs a title (Grafana refuses one without)"),
+    code_case("a dashboard title with a line break", BUILD + "    return [board('api-production-overview', 'A\\nB')]\n",
+              "dashboard api-production-overview.title: must be one line of text without control characters "
+              "(it holds U+000A)"),
     code_case("sys.exit(0)", "import sys\n\n\ndef dashboards(team):\n    sys.exit(0)\n",
               "line 5, dashboards(): SystemExit: called sys.exit(0)"),
     code_case("sys.exit at import", "import sys\nsys.exit(0)\n", "line 2, dashboards(): SystemExit: called sys.exit(0)"),
