@@ -42,10 +42,10 @@ STACK_TEAMS = [(stack, team) for stack in STACKS for team in teams_of(stack)]
 # The modules that take longest, longest first (about 9 s down to 1 s of one core). xdist hands the
 # modules out in collection order (pytest.ini: --no-loadscope-reorder; by default it orders them by
 # their number of tests), so the two workers start on these and end together on the short ones.
-SLOWEST_FIRST = [f"tests/{name}.py" for name in (
-    "test_promtool", "test_malformed_inputs", "test_malformed_fuzz", "test_kubernetes", "test_prometheus_queries",
-    "test_routing", "test_diff", "test_secrets", "test_teams", "test_render", "test_slo", "test_adopt_pull",
-    "e2e/test_parts", "test_policy", "test_schemas")]
+SLOWEST_FIRST = [f"tests/{name}.py" for name in (  # by their test time (--durations=0), largest first
+    "test_malformed_inputs", "test_promtool", "test_malformed_fuzz", "test_prometheus_queries", "test_render",
+    "test_routing", "test_diff", "test_kubernetes", "test_secrets", "test_slo", "test_adopt_pull", "test_benchmark",
+    "test_team_code_worker", "test_schemas", "test_teams", "e2e/test_parts", "test_policy")]
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
