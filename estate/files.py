@@ -274,7 +274,7 @@ def read_text(path: Path, shown_as: str, max_bytes: int = MAX_BYTES) -> str:
         raise ConfigError(shown_as, [("", f"cannot read it ({e.strerror})")]) from None
     if not stat.S_ISREG(info.st_mode):
         raise ConfigError(shown_as, [("", "not a regular file (a folder, device, FIFO or socket); "
-                                          "give a YAML or JSON file")])
+                                          "give the file itself, or a link to one")])
     try:
         with open(path, "rb") as f:
             # The size stat saw and one byte more (a read of max_bytes + 1 allocates that much, for

@@ -17,6 +17,7 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING
 
+from .files import read_text
 from .layout import PROJECT_ROOT, Layout
 from .model import ConfigError
 
@@ -40,7 +41,7 @@ def team_overrides(slug: str, layout: Layout) -> str | None:
     path = layout.team_dir(slug) / TEAM_FILE
     if not path.exists():
         return None
-    text = path.read_text(encoding="utf-8")
+    text = read_text(path, layout.relative(path))  # a regular file of at most 1 MiB of UTF-8, as every team file
     names = DEFINE.findall(text)
     problems = [(f'define "{n}"', f"a team's templates are named {slug}.<name>, so no team changes another's "
                                   "or the platform's") for n in names if not n.startswith(f"{slug}.")]

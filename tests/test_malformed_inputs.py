@@ -752,14 +752,22 @@ def test_a_malformed_team_file_gives_one_clear_error_and_registers_nothing(case,
     assert monitor.registrations == []
 
 
-@pytest.mark.parametrize("name, shown", [("team.yaml", TEAM_FILE), ("dashboards.py", CODE_FILE)],
-                         ids=["team.yaml", "dashboards.py"])
+@pytest.mark.parametrize("name, shown", [("team.yaml", TEAM_FILE), ("dashboards.py", CODE_FILE),
+                                         ("notifications.tmpl", f"teams/{TEAM}/notifications.tmpl")],
+                         ids=["team.yaml", "dashboards.py", "notifications.tmpl"])
 def test_a_team_file_that_is_a_symlink_to_dev_zero_is_refused_at_once(base, layout, name, shown):
     path = layout.team_dir(TEAM) / name
-    path.unlink()
+    path.unlink(missing_ok=True)  # a team may have no notifications.tmpl: a link where one would be
     path.symlink_to("/dev/zero")
     message, monitor = run_fails(*base)
     assert_one_clear_error(message, shown, "not a regular file (a folder, device, FIFO or socket)")
+    assert monitor.registrations == []
+
+
+def test_a_notification_template_that_is_not_utf8_is_one_error(base, layout):
+    (layout.team_dir(TEAM) / "notifications.tmpl").write_bytes(b'\xff{{ define "api-production.title" }}x{{ end }}')
+    message, monitor = run_fails(*base)
+    assert_one_clear_error(message, f"teams/{TEAM}/notifications.tmpl", "byte 0: not UTF-8 text; save the file as UTF-8")
     assert monitor.registrations == []
 
 
