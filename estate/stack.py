@@ -342,6 +342,21 @@ class TeamSettings(Model):
     grafana_team: GrafanaTeam | None = None
     variables: dict[NonEmpty, Number] = {}
 
+    @model_validator(mode="after")
+    def _one_permission_each(self) -> "TeamSettings":
+        """A role, team or user holds one permission on the folder: given two, Grafana keeps one of them."""
+        given: dict[tuple[str, str], str] = {}
+        problems = []
+        for index, p in enumerate(self.permissions):
+            subject = ("role", p.role) if p.role else ("teamId", p.team_id) if p.team_id else ("userId", p.user_id)
+            if subject in given:
+                problems.append((f"permissions.{index}", f"{subject[0]} '{subject[1]}' is given a permission twice "
+                                                         f"({given[subject]} and {p.permission}); give it one"))
+            given.setdefault(subject, p.permission)
+        if problems:
+            raise Problems(problems)
+        return self
+
 
 class Persistence(Model):
     """Grafana's /var/lib/grafana on a PersistentVolumeClaim (its SQLite database when there is no databaseUrl)."""
