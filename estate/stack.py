@@ -103,6 +103,12 @@ class Datasources(Model):
         defaults = [kind for kind, ds in self.items() if ds.is_default]
         if len(defaults) > 1:
             raise ValueError(f"at most one datasource may set isDefault: true (got {', '.join(defaults)})")
+        named: dict[str, str] = {}
+        for kind, ds in self.items():  # Grafana refuses the second (409 "data source with the same name already exists")
+            if ds.name in named:
+                raise ValueError(f"{named[ds.name]} and {kind} are both named '{ds.name}'; a datasource's name is unique "
+                                 "in its organization")
+            named[ds.name] = kind
         return self
 
     def items(self) -> list[tuple[str, Datasource]]:
