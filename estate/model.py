@@ -86,6 +86,9 @@ def _go_template(text: str) -> str:
 NonEmpty = Annotated[str, StringConstraints(min_length=1), AfterValidator(_not_blank)]
 
 
+_DIRECTION_CONTROLS = set("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")  # embeddings, overrides, isolates
+
+
 def single_line(text: str) -> str:
     """A name Grafana shows (a folder's, a team's, a datasource's): one line without control characters
     or the direction overrides that make text read otherwise than it is stored (a stray paste, spoofing)."""
@@ -95,7 +98,6 @@ def single_line(text: str) -> str:
     return text
 
 
-_DIRECTION_CONTROLS = set("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
 DisplayName = Annotated[NonEmpty, AfterValidator(single_line)]
 Selector = Annotated[str, AfterValidator(_selector)]  # label matchers: job="api", env=~"prod|staging"
 Template = Annotated[NonEmpty, AfterValidator(_go_template)]  # an alert annotation, in Go's text/template

@@ -12,8 +12,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BeforeValidator, Field, WithJsonSchema, field_validator, model_validator
 
-from .model import (MISSING_SECRET, DisplayName, Duration, HttpUrl, LabelName, Model, NonEmpty, Number, Problems, Selector, Slug,
-                    Uid, got, placeholder_or, quoted, secret)
+from .model import (MISSING_SECRET, DisplayName, Duration, HttpUrl, LabelName, Model, NonEmpty, Number, Problems,
+                    Selector, Slug, Uid, got, placeholder_or, quoted, secret)
 
 Severity = Literal["critical", "warning", "info"]
 SEVERITIES: tuple[Severity, ...] = ("critical", "warning", "info")
@@ -103,11 +103,11 @@ class Datasources(Model):
         defaults = [kind for kind, ds in self.items() if ds.is_default]
         if len(defaults) > 1:
             raise ValueError(f"at most one datasource may set isDefault: true (got {', '.join(defaults)})")
-        named: dict[str, str] = {}
-        for kind, ds in self.items():  # Grafana refuses the second (409 "data source with the same name already exists")
+        named: dict[str, str] = {}  # Grafana refuses a second one: 409 "data source with the same name already exists"
+        for kind, ds in self.items():
             if ds.name in named:
-                raise ValueError(f"{named[ds.name]} and {kind} are both named '{ds.name}'; a datasource's name is unique "
-                                 "in its organization")
+                raise ValueError(f"{named[ds.name]} and {kind} are both named '{ds.name}'; a datasource's name is "
+                                 "unique in its organization")
             named[ds.name] = kind
         return self
 

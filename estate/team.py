@@ -8,8 +8,8 @@ from pydantic import Field, PositiveFloat, StringConstraints, model_validator
 
 from syntax import template
 from syntax.template import SELECTOR, SOURCE_SELECTOR, source_selector
-from .model import (DisplayName, Duration, LabelName, Model, NonEmpty, Number, Problems, Selector, Slug, Template, Uid, duration_ms,
-                    kebab)
+from .model import (DisplayName, Duration, LabelName, Model, NonEmpty, Number, Problems, Selector, Slug, Template,
+                    Uid, duration_ms, kebab)
 from .slo import Slo, unique_names
 from .stack import Severity
 
