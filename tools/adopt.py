@@ -111,8 +111,9 @@ class Grafana:
             raise AdoptError(f"GET {self.url}{path}: {e.reason}") from None
         except UnicodeDecodeError:
             raise AdoptError(f"GET {path}: the answer is not UTF-8 text") from None
-        except (OSError, ValueError, http.client.HTTPException) as e:  # a timeout or a reset while reading, an
-            raise AdoptError(f"GET {self.url}{path}: {e}") from None   # answer cut short, a port that is no number
+        # a timeout or a reset while reading, a broken answer (http.client's), a port that is no number
+        except (OSError, ValueError, http.client.HTTPException) as e:
+            raise AdoptError(f"GET {self.url}{path}: {e}") from None
 
 
 @dataclass
