@@ -961,19 +961,24 @@ def test_the_offline_render_never_merges_an_ambient_pulumi_config(tmp_path, monk
         assert (tmp_path / "plain" / name).read_text() == (tmp_path / "ambient" / name).read_text()
 
 
-
-def test_warnings_made_errors_change_nothing_the_render_writes_or_says(tmp_path):
-    """PYTHONWARNINGS=error turns every warning into an exception (or, where Python cannot raise one,
-    a line on stderr): the provider SDK's deprecation notices for resources no component declares
-    are not the user's to fix, and the team-code process is ended before the interpreter would
-    warn that it still runs."""
-    result = subprocess.run([sys.executable, "-m", "tools.render", "--stack", "dev", "--out", str(tmp_path / "out")],
+def test_the_interpreters_environment_changes_nothing_the_render_writes_or_says(tmp_path):
+    """In another process, with each of these set at once:
+    - PYTHONWARNINGS=error: every warning an exception (or, where Python cannot raise one, a line on
+      stderr). The provider SDK's deprecation notices for resources no component declares are not
+      the user's to fix, and the team-code process is ended before the interpreter would warn;
+    - an ASCII locale (C, without Python's UTF-8 coercion): text the teams write in French is still
+      written as UTF-8, the same bytes;
+    - another PYTHONHASHSEED: set and dict order of strings changes, and nothing written may follow it."""
+    seed = "0" if os.environ.get("PYTHONHASHSEED") not in (None, "0") else "1"  # not this process's seed
+    result = subprocess.run([sys.executable, "-m", "tools.render", "--stack", "prod", "--out", str(tmp_path / "out")],
                             cwd=ROOT, capture_output=True, text=True, timeout=300,
-                            env={**os.environ, "PYTHONWARNINGS": "error"})
+                            env={**os.environ, "PYTHONWARNINGS": "error", "LC_ALL": "C", "PYTHONCOERCECLOCALE": "0",
+                                 "PYTHONUTF8": "0", "PYTHONHASHSEED": seed})
     assert (result.returncode, result.stderr) == (0, "")
+    written = tools.render.committed("prod").folder
     assert {p.relative_to(tmp_path / "out"): p.read_bytes() for p in (tmp_path / "out").rglob("*") if p.is_file()} == \
-        {p.relative_to(tools.render.committed("dev").folder): p.read_bytes()
-         for p in tools.render.committed("dev").folder.rglob("*") if p.is_file()}
+        {p.relative_to(written): p.read_bytes() for p in written.rglob("*") if p.is_file()}
+
 
 # ------------------------------------------------------------------------------- command line route (4)
 

@@ -558,11 +558,11 @@ def contract_block(metrics: list[dict]) -> str:
 
 def write_contract(team_yaml: Path, metrics: list[dict]) -> None:
     """Replace the team.yaml's top-level `metrics:` block (or add one), leaving the rest of the file as it is."""
-    text = team_yaml.read_text()
+    text = team_yaml.read_text(encoding="utf-8")
     block = contract_block(metrics)
     found = re.search(r"^metrics:.*?(?=^\S|\Z)", text, flags=re.M | re.S)
     text = text[:found.start()] + block + text[found.end():] if found else text.rstrip("\n") + "\n\n" + block
-    team_yaml.write_text(text)
+    team_yaml.write_text(text, encoding="utf-8")
 
 
 # --------------------------------------------------------------------------------------------
@@ -671,12 +671,13 @@ def pull(grafana: Grafana, folder_name: str, stack: str, slug: str | None = None
     team_dir.mkdir(parents=True)
     (team_dir / "dashboards").mkdir()
     for uid, board in folder.dashboards.items():
-        (team_dir / files[uid]).write_text(json.dumps(board, indent=2, sort_keys=True, ensure_ascii=False) + "\n")
+        (team_dir / files[uid]).write_text(json.dumps(board, indent=2, sort_keys=True, ensure_ascii=False) + "\n",
+                                           encoding="utf-8")
     header = ("# yaml-language-server: $schema=../../schemas/team.schema.json\n"
               f"# Adopted from {grafana.url}, folder '{folder.title}' ({folder.uid}), by python -m tools.adopt pull.\n"
               "# The metric contract is a draft: give each metric its help text and check the types.\n")
-    (team_dir / "team.yaml").write_text(header + _team_yaml(spec))
-    import_file.write_text(json.dumps(document, indent=2, sort_keys=False) + "\n")
+    (team_dir / "team.yaml").write_text(header + _team_yaml(spec), encoding="utf-8")
+    import_file.write_text(json.dumps(document, indent=2, sort_keys=False) + "\n", encoding="utf-8")
 
     protect = bool(stack_config.get(f"{PROJECT}:protect", False))
     entry = yaml.safe_dump({slug: settings or {"selector": ""}}, sort_keys=False)
@@ -740,8 +741,8 @@ def _render_with(stack: str, slug: str, settings: dict, new_points: dict, spec: 
             (trial.teams / team).symlink_to(layout.team_dir(team).resolve(), target_is_directory=True)
         (trial.team_dir(slug) / "dashboards").mkdir(parents=True)
         for uid, board in folder.dashboards.items():
-            (trial.team_dir(slug) / files[uid]).write_text(json.dumps(board))
-        trial.team_file(slug).write_text(_team_yaml(spec))
+            (trial.team_dir(slug) / files[uid]).write_text(json.dumps(board), encoding="utf-8")
+        trial.team_file(slug).write_text(_team_yaml(spec), encoding="utf-8")
         try:
             return run_program(stack, config, {*secret_keys, points_key}, layout=trial).registrations
         except ConfigError as e:

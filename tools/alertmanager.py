@@ -187,8 +187,8 @@ def routing(folder: Path, am_config: dict, label_sets: Sequence[dict[str, str]])
         if "," in name:  # amtool separates receivers with commas
             raise AmtoolError(f"contact point '{name}': amtool cannot report a receiver name with a comma")
     real, routes = folder / CONFIG_FILE, folder / "alertmanager-probe.yml"
-    real.write_text(dump(am_config))
-    routes.write_text(dump(probe(am_config)))
+    real.write_text(dump(am_config), encoding="utf-8")
+    routes.write_text(dump(probe(am_config)), encoding="utf-8")
     answers = routes_test(real, label_sets)
     paths = routes_test(routes, label_sets)
     result = []
@@ -259,7 +259,7 @@ def main(argv: list[str] | None = None) -> int:
     if not resources.is_file():
         parser.error(f"not a render folder (no resources.json): {args.render}")
     path = args.render / CONFIG_FILE
-    path.write_text(dump(config(json.loads(resources.read_text()))))
+    path.write_text(dump(config(json.loads(resources.read_text(encoding="utf-8")))), encoding="utf-8")
     try:
         done = check_config(path)
     except AmtoolMissing as e:

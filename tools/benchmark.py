@@ -67,7 +67,7 @@ def synthetic_project(root: Path, teams: int) -> Path:
     layout = Layout.at(root)
     layout.stacks.mkdir(parents=True)
     shutil.copy(PROJECT_LAYOUT.project_file, layout.project_file)
-    stack = yaml.safe_load(PROJECT_LAYOUT.stack_file(STACK).read_text())
+    stack = yaml.safe_load(PROJECT_LAYOUT.stack_file(STACK).read_text(encoding="utf-8"))
     originals = stack["config"][f"{PROJECT}:teams"]
     sources = sorted(originals)
     clones = {}
@@ -80,7 +80,7 @@ def synthetic_project(root: Path, teams: int) -> Path:
                                           "name": f"{clones[new]['grafanaTeam']['name']} {index}"}
         _clone_team(PROJECT_LAYOUT.team_dir(slug), layout.team_dir(new), slug, new, index)
     stack["config"][f"{PROJECT}:teams"] = clones
-    layout.stack_file(STACK).write_text(yaml.safe_dump(stack, sort_keys=False))
+    layout.stack_file(STACK).write_text(yaml.safe_dump(stack, sort_keys=False), encoding="utf-8")
     return root
 
 
@@ -90,10 +90,10 @@ def _clone_team(source: Path, target: Path, slug: str, new: str, index: int) -> 
     shutil.copytree(source, target, ignore=shutil.ignore_patterns("__pycache__"))
     for path in target.rglob("*"):
         if path.is_file():
-            text = pattern.sub(new, path.read_text())
+            text = pattern.sub(new, path.read_text(encoding="utf-8"))
             if path.name == "team.yaml":  # folder titles are unique in a Grafana organization
                 text = re.sub(r"^folder: (.+)$", rf"folder: \1 {index}", text, count=1, flags=re.MULTILINE)
-            path.write_text(text)
+            path.write_text(text, encoding="utf-8")
 
 
 def _child_run(*command: str) -> None:
@@ -118,7 +118,7 @@ def _child_record(root: str, out: str) -> None:
     from tools.render import render
 
     run = render(STACK, Layout.at(Path(root)))
-    Path(out).write_text(json.dumps([asdict(r) for r in run.registrations]))
+    Path(out).write_text(json.dumps([asdict(r) for r in run.registrations]), encoding="utf-8")
 
 
 def _child_floor(requests_file: str, collector_threshold: int, typed: bool = False) -> None:
@@ -133,7 +133,7 @@ def _child_floor(requests_file: str, collector_threshold: int, typed: bool = Fal
 
     from tools.mocks import MASK, RecordingMonitor, run_under_mocks
 
-    requests = json.loads(Path(requests_file).read_text())
+    requests = json.loads(Path(requests_file).read_text(encoding="utf-8"))
     gc.freeze()  # the floor's own data, frozen once loaded as the program freezes its estate (program.main)
     typed_class = _typed_classes() if typed else None
 
@@ -282,7 +282,7 @@ def measure(teams: int, runs: int) -> dict:
             for name, command in programs.items():
                 results[name].append(measured(*command))
         render, floor, typed = results["render"], results["floor"], results["typed-floor"]
-        count = len(json.loads((out / "resources.json").read_text()))
+        count = len(json.loads((out / "resources.json").read_text(encoding="utf-8")))
     best = lambda runs_of: (min(m["seconds"] for m in runs_of), max(m["peak_mib"] for m in runs_of))  # noqa: E731
     (render_s, render_mib), (floor_s, floor_mib), (typed_s, typed_mib) = best(render), best(floor), best(typed)
     return {"teams": teams, "resources": count, "render_s": render_s, "floor_s": floor_s, "typed_s": typed_s,

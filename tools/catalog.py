@@ -116,13 +116,13 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     text = catalog()
     if args.check:
-        current = CATALOG.read_text() if CATALOG.exists() else ""
+        current = CATALOG.read_text(encoding="utf-8") if CATALOG.exists() else ""
         if current != text:
             print("docs/catalog.md is out of date: run `venv/bin/python -m tools.catalog`", file=sys.stderr)
             return 1
         return 0
     CATALOG.parent.mkdir(exist_ok=True)
-    CATALOG.write_text(text)
+    CATALOG.write_text(text, encoding="utf-8")
     print(f"wrote {CATALOG.relative_to(ROOT)}")
     return 0
 

@@ -74,7 +74,7 @@ def load(folder: Path) -> Resources:
     path = folder / "resources.json"
     if not path.exists():
         return Resources()
-    resources = Resources(((r["type"], r["name"]), r) for r in json.loads(path.read_text())
+    resources = Resources(((r["type"], r["name"]), r) for r in json.loads(path.read_text(encoding="utf-8"))
                           if not r["type"].startswith("grafana-platform:"))
     resources.alerts = read_alerts(folder)
     return resources

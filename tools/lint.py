@@ -291,7 +291,7 @@ def lint_render(folder: Path, contracts: dict[str, Contract] | None = None) -> t
                 for b in boards if b.team not in contracts]
     findings += lint_dashboards((b.board, contracts.get(b.team), f"{stack}/{b.team}") for b in boards)
     findings += [Finding(f.rule, f"notification policy {f.route}", "", f.message, stack)
-                 for f in routing.stack_findings(json.loads((folder / "resources.json").read_text()))]
+                 for f in routing.stack_findings(json.loads((folder / "resources.json").read_text(encoding="utf-8")))]
     return findings, len(boards)
 
 

@@ -87,7 +87,7 @@ class PrometheusServer:
         prometheus = binary("prometheus")
         data_dir.mkdir(parents=True, exist_ok=True)
         config_file = data_dir.parent / f"{data_dir.name}-prometheus.yml"
-        config_file.write_text(config)
+        config_file.write_text(config, encoding="utf-8")
         last = ""
         for _ in range(attempts):  # another process may take the port between bind and listen
             port = free_port()
@@ -128,7 +128,7 @@ class PrometheusServer:
 
     def log_tail(self, lines: int = 20) -> str:
         try:
-            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+            return "\n".join(self.log_path.read_text(encoding="utf-8", errors="replace").splitlines()[-lines:])
         except OSError:
             return ""
 

@@ -192,7 +192,7 @@ def prepare(stack: str, team: str, render_dir: Path) -> Path:
     if not source.exists():
         raise FileNotFoundError(f"{where}: missing; every team with alerts needs promtool tests (docs/alert-tests.md)")
     try:
-        doc = yaml.safe_load(substitute(source.read_text(), context(stack, team)))
+        doc = yaml.safe_load(substitute(source.read_text(encoding="utf-8"), context(stack, team)))
     except PlaceholderError as e:
         raise PlaceholderError(f"{where} (stack {stack}): {e}") from None
     except yaml.YAMLError as e:
@@ -202,7 +202,7 @@ def prepare(stack: str, team: str, render_dir: Path) -> Path:
     doc = {"rule_files": [f"../rules/{team}.yaml"], **{k: v for k, v in doc.items() if k != "rule_files"}}
     out = render_dir / "alert-tests" / f"{team}.yaml"
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(yaml.safe_dump(doc, sort_keys=False, width=120, allow_unicode=True))
+    out.write_text(yaml.safe_dump(doc, sort_keys=False, width=120, allow_unicode=True), encoding="utf-8")
     return out
 
 
@@ -299,8 +299,8 @@ def _check(stack: str, teams: list[str] | None, rendered: Run, out: Path, keep: 
             print(f"FAILED {stack}/{team}: {e}")
             failed = True
             continue
-        problems = coverage_problems(yaml.safe_load(path.read_text()),
-                                     yaml.safe_load((out / "rules" / f"{team}.yaml").read_text()))
+        problems = coverage_problems(yaml.safe_load(path.read_text(encoding="utf-8")),
+                                     yaml.safe_load((out / "rules" / f"{team}.yaml").read_text(encoding="utf-8")))
         process = start_tests(path)
         try:
             output, _ = process.communicate(timeout=120)

@@ -179,13 +179,14 @@ def write(run: Run, out: Path) -> None:
 
 def write_estate(estate: Estate, folder: Path) -> None:
     """The files the estate alone decides: each dashboard's JSON, each team's rule file, alerts.json."""
-    (folder / ALERTS).write_text(sorted_json(alerts(estate), ensure_ascii=True) + "\n")
+    (folder / ALERTS).write_text(sorted_json(alerts(estate), ensure_ascii=True) + "\n", encoding="utf-8")
     (folder / "dashboards").mkdir()
     (folder / "rules").mkdir()
     for team in estate.teams:
         for board in team.dashboards:
-            (folder / "dashboards" / f"{_file_name(board.uid)}.json").write_text(board.config_json)
-        (folder / "rules" / f"{_file_name(team.slug)}.yaml").write_text(rules_file_text(rules_file(team)))
+            (folder / "dashboards" / f"{_file_name(board.uid)}.json").write_text(board.config_json, encoding="utf-8")
+        (folder / "rules" / f"{_file_name(team.slug)}.yaml").write_text(rules_file_text(rules_file(team)),
+                                                                         encoding="utf-8")
 
 
 class _Staging:
@@ -270,9 +271,10 @@ class _Staging:
             raise RuntimeError("the program registered other dashboards than its estate holds")
         registrations = sorted(run.registrations, key=lambda r: (r.type, r.name, r.parent))
         (staging / "resources.json").write_text(
-            sorted_json([r.as_json() for r in registrations], ensure_ascii=True) + "\n")
-        (staging / "exports.json").write_text(sorted_json(run.exports, ensure_ascii=True) + "\n")
-        (staging / MARKER).write_text("written by python -m tools.render; the next render replaces this folder\n")
+            sorted_json([r.as_json() for r in registrations], ensure_ascii=True) + "\n", encoding="utf-8")
+        (staging / "exports.json").write_text(sorted_json(run.exports, ensure_ascii=True) + "\n", encoding="utf-8")
+        (staging / MARKER).write_text("written by python -m tools.render; the next render replaces this folder\n",
+                                      encoding="utf-8")
         for old in self.out.iterdir():
             if old != staging:
                 shutil.rmtree(old) if old.is_dir() and not old.is_symlink() else old.unlink()
@@ -339,7 +341,7 @@ class RenderedDashboard:
 
 def read_render(folder: Path) -> tuple[str, list[RenderedDashboard]]:
     """The stack a render folder was written for, and its dashboards with their owning team."""
-    resources = json.loads((folder / "resources.json").read_text())
+    resources = json.loads((folder / "resources.json").read_text(encoding="utf-8"))
     stack_prefix = f"pulumi:pulumi:Stack::{PROJECT}-"
     stack = next((r["parent"][len(stack_prefix):] for r in resources if r["parent"].startswith(stack_prefix)), None)
     if stack is None:
@@ -348,7 +350,7 @@ def read_render(folder: Path) -> tuple[str, list[RenderedDashboard]]:
     for r in resources:
         if r["type"] == ResourceType.DASHBOARD:
             team = r["parent"].rsplit("::", 1)[-1]
-            board = json.loads((folder / "dashboards" / f"{r['name']}.json").read_text())
+            board = json.loads((folder / "dashboards" / f"{r['name']}.json").read_text(encoding="utf-8"))
             boards.append(RenderedDashboard(team, r["name"], board))
     return stack, sorted(boards, key=lambda b: (b.team, b.uid))
 
@@ -356,7 +358,7 @@ def read_render(folder: Path) -> tuple[str, list[RenderedDashboard]]:
 def read_alerts(folder: Path) -> dict | None:
     """A render folder's alerts.json (team -> alert -> meaning); None for a render written without one."""
     path = folder / ALERTS
-    return json.loads(path.read_text()) if path.exists() else None
+    return json.loads(path.read_text(encoding="utf-8")) if path.exists() else None
 
 
 @dataclass(frozen=True)

@@ -245,7 +245,7 @@ def edited_files(layout: Layout = PROJECT_LAYOUT) -> list[Path]:
 def stale() -> list[str]:
     """What is out of date: schema files that differ from the models, files without their modeline."""
     problems = [f"{PROJECT_LAYOUT.relative(path)} is out of date"
-                for path, text in rendered().items() if not path.exists() or path.read_text() != text]
+                for path, text in rendered().items() if not path.exists() or path.read_text(encoding="utf-8") != text]
     for path in edited_files():
         first = path.read_text(encoding="utf-8").split("\n", 1)[0]
         if first != modeline(path):
@@ -266,7 +266,7 @@ def main(argv: list[str] | None = None) -> int:
         return 1 if problems else 0
     SCHEMAS.mkdir(exist_ok=True)
     for path, text in rendered().items():
-        path.write_text(text)
+        path.write_text(text, encoding="utf-8")
         print(f"wrote {path.relative_to(PROJECT_LAYOUT.root)}")
     for path in edited_files():
         text = path.read_text(encoding="utf-8")

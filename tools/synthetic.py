@@ -344,7 +344,7 @@ def backfill(texts: Iterable[str], data_dir: Path, promtool: str) -> None:
     try:
         for i, text in enumerate(texts):
             source, out = work / f"{i}.om", work / f"blocks-{i}"
-            source.write_text(text)
+            source.write_text(text, encoding="utf-8")
             running.append((subprocess.Popen(
                 [promtool, "tsdb", "create-blocks-from", "openmetrics", str(source), str(out)],
                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=go_env()), source, out))
@@ -375,7 +375,7 @@ def sources_for(stack: str, render_dir: Path) -> list[TeamSource]:
         for panel in panels(board.board):
             exprs[board.team] += [interpolate(t["expr"], board.board) for t in panel.get("targets") or [] if t.get("expr")]
     for rules in sorted((render_dir / "rules").glob("*.yaml")):
-        for group in (yaml.safe_load(rules.read_text()) or {}).get("groups") or []:
+        for group in (yaml.safe_load(rules.read_text(encoding="utf-8")) or {}).get("groups") or []:
             exprs[rules.stem] += [r["expr"] for r in group.get("rules") or [] if r.get("expr")]
     return [TeamSource(stack, contract, exprs.get(slug, [])) for slug, contract in sorted(team_contracts.items())]
 
@@ -392,7 +392,7 @@ def main(argv: list[str] | None = None) -> int:
     per_stack = {stack: sources_for(stack, folder) for stack, folder in rendered_stacks().items()}
     if args.out:
         text = openmetrics([s for sources in per_stack.values() for s in sources], end, args.minutes, args.step)
-        args.out.write_text(text)
+        args.out.write_text(text, encoding="utf-8")
         print(f"{series_count(text)} series, {args.minutes} min, ending {end}: {args.out}")
     else:
         backfill((openmetrics(sources, end, args.minutes, args.step) for sources in per_stack.values()),
