@@ -60,8 +60,8 @@ class Contract:
         """Every series name the contract allows, with its metric and the sample suffix."""
         out: dict[str, tuple[Metric, str]] = {}
         for m in self.metrics.values():
-            for name, suffix in series_names(m):
-                out.setdefault(name, (m, suffix))  # the first metric's (the load refuses two: `clashes`)
+            for name, suffix in m.series_names():
+                out.setdefault(name, (m, suffix))  # the first metric's (TeamSpec refuses two for one series)
         return out
 
     def labels_of(self, series: str) -> set[str] | None:
@@ -136,36 +136,6 @@ class Contract:
                 if node.modifier.group_labels:
                     check_grouping("group_x", node.modifier.group_labels, allowed, str(node))
         return problems
-
-
-def series_names(m: Metric) -> list[tuple[str, str]]:
-    """The series a metric's samples come as, each with its suffix (a histogram's _bucket, _sum and _count)."""
-    if m.type == "histogram":
-        return [(m.name + s, s) for s in ("_bucket", "_sum", "_count")]
-    if m.type == "summary":
-        return [(m.name, ""), (m.name + "_sum", "_sum"), (m.name + "_count", "_count")]
-    if m.type == "counter" and not m.name.endswith("_total"):
-        return [(m.name, ""), (m.name + "_total", "_total")]
-    if m.type == "info" and not m.name.endswith("_info"):
-        return [(m.name, ""), (m.name + "_info", "_info")]
-    return [(m.name, "")]
-
-
-def clashes(metrics: Iterable[Metric]) -> list[tuple[str, str]]:
-    """Series two metrics of a contract both describe (a metric given twice, a histogram `x` beside a
-    counter `x_count`): a contract keeps one description per series, and the other's type and labels
-    would vanish without a word."""
-    owner: dict[str, Metric] = {}
-    problems = []
-    for index, m in enumerate(metrics):
-        for name, _ in series_names(m):
-            first = owner.setdefault(name, m)
-            if first is not m:
-                problems.append((f"metrics.{index}", f"metric '{m.name}' is described twice; describe it once"
-                                 if first.name == m.name else f"'{name}' is a series of both '{first.name}' "
-                                 f"({first.type}) and '{m.name}' ({m.type}); a series belongs to one metric"))
-                break
-    return problems
 
 
 @functools.lru_cache(maxsize=256)

@@ -20,7 +20,7 @@ from syntax import promql, template
 
 from . import grafana_templates, slo, team_code
 from .config import LoadedConfig, config_from_file, load_stack_config
-from .contract import Contract, clashes
+from .contract import Contract
 from .files import depth, read_json, read_yaml
 from .layout import PROJECT, PROJECT_LAYOUT, Layout
 from .model import UID_MAX, ConfigError, duration_seconds, got, kebab, quoted, single_line, validation_problems
@@ -257,8 +257,6 @@ def _load_team(slug: str, spec: TeamSpec, settings: TeamSettings, config: StackC
             promql.matchers(full)
         except ValueError as e:
             raise ConfigError(spec_file, [(f"sources.{name}", f"not valid label matchers: {e}")]) from None
-    if problems := clashes(spec.metrics):  # the contract below keeps one metric per name
-        raise ConfigError(spec_file, problems)
     contract = Contract(slug, selector, {m.name: m for m in spec.metrics}, sources)
     selectors = {"selector": selector, **{SOURCE_SELECTOR.format(name): full for name, full in sources.items()}}
     variables = {**spec.variables, **settings.variables}

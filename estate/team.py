@@ -45,6 +45,18 @@ class Metric(Model):
     source: Name | None = Field(None, description="one of the team's `sources` when an exporter, not the team's "
                                                   "own job, exports it; queries scope it with %(selector:<source>)s")
 
+    def series_names(self) -> list[tuple[str, str]]:
+        """The series its samples come as, each with its suffix (a histogram's _bucket, _sum and _count)."""
+        if self.type == "histogram":
+            return [(self.name + s, s) for s in ("_bucket", "_sum", "_count")]
+        if self.type == "summary":
+            return [(self.name, ""), (self.name + "_sum", "_sum"), (self.name + "_count", "_count")]
+        if self.type == "counter" and not self.name.endswith("_total"):
+            return [(self.name, ""), (self.name + "_total", "_total")]
+        if self.type == "info" and not self.name.endswith("_info"):
+            return [(self.name, ""), (self.name + "_info", "_info")]
+        return [(self.name, "")]
+
     @model_validator(mode="after")
     def _hints(self) -> "Metric":
         problems = [(f"values.{label}", f"not a label of {self.name}; its labels: {', '.join(self.labels) or 'none'}")
@@ -60,6 +72,23 @@ class Metric(Model):
         if problems:
             raise Problems(problems)
         return self
+
+
+def _series_clashes(metrics: list[Metric]) -> list[tuple[str, str]]:
+    """Series two metrics both describe (a metric given twice, a histogram `x` beside a counter
+    `x_count`): a contract keeps one description per series, and the other's type and labels would
+    vanish without a word."""
+    owner: dict[str, Metric] = {}
+    problems = []
+    for index, m in enumerate(metrics):
+        for name, _ in m.series_names():
+            first = owner.setdefault(name, m)
+            if first is not m:
+                problems.append((f"metrics.{index}", f"metric '{m.name}' is described twice; describe it once"
+                                 if first.name == m.name else f"'{name}' is a series of both '{first.name}' "
+                                 f"({first.type}) and '{m.name}' ({m.type}); a series belongs to one metric"))
+                break
+    return problems
 
 
 class AlertRule(Model):
@@ -137,7 +166,7 @@ class TeamSpec(Model):
 
     @model_validator(mode="after")
     def _consistent(self) -> "TeamSpec":
-        problems = []
+        problems = _series_clashes(self.metrics)
         names = [a.alert for a in self.alerts]
         dupes = sorted({n for n in names if names.count(n) > 1})
         if dupes:
