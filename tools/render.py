@@ -169,12 +169,8 @@ def write(run: Run, out: Path) -> None:
     folder inside `out` first; only then are the earlier render's files replaced by the new ones.
     On any failure the staging folder is removed and `out` is left as it was.
     """
-    staging = _Staging(out)
-    try:
+    with _Staging(out) as staging:
         staging.commit(run)
-    except BaseException:
-        staging.discard()
-        raise
 
 
 def write_estate(estate: Estate, folder: Path) -> None:
@@ -191,9 +187,9 @@ def write_estate(estate: Estate, folder: Path) -> None:
 
 class _Staging:
     """A render being written into a staging folder inside `out` (made when first written to), which
-    replaces the earlier render's files only once everything is written (`commit`); `discard`
-    leaves `out` as it was. The estate's files can be written aside (`write_estate_aside`) while
-    the program registers its resources."""
+    replaces the earlier render's files only once everything is written (`commit`); leaving its
+    `with` block by an exception leaves `out` as it was (`discard`). The estate's files can be
+    written aside (`write_estate_aside`) while the program registers its resources."""
 
     def __init__(self, out: Path, layout: Layout = PROJECT_LAYOUT) -> None:
         check_out(out, layout)
@@ -201,6 +197,13 @@ class _Staging:
         self.created = not out.exists()
         self.folder: Path | None = None
         self.aside: tuple[int, int, Estate] | None = None  # the forked writer: its pid, its report's pipe, its estate
+
+    def __enter__(self) -> "_Staging":
+        return self
+
+    def __exit__(self, kind, error, traceback) -> None:
+        if kind is not None:
+            self.discard()
 
     def _staging(self) -> Path:
         if self.folder is None:
@@ -404,16 +407,12 @@ def main(argv: list[str] | None = None) -> int:
               "(the one holding Pulumi.yaml, stacks/ and teams/)", file=sys.stderr)
         return 1
     try:
-        staging = _Staging(args.out, layout)  # before the run: a refused --out costs nothing and writes nothing
-        if "PULUMI_CONFIG" in os.environ:
-            print("note: PULUMI_CONFIG in the environment is ignored; the render reads "
-                  f"stacks/Pulumi.{args.stack}.yaml alone", file=sys.stderr)
-        try:
+        with _Staging(args.out, layout) as staging:  # before the run: a refused --out costs nothing, writes nothing
+            if "PULUMI_CONFIG" in os.environ:
+                print("note: PULUMI_CONFIG in the environment is ignored; the render reads "
+                      f"stacks/Pulumi.{args.stack}.yaml alone", file=sys.stderr)
             run = render(args.stack, layout, then=staging.write_estate_aside)
             staging.commit(run)
-        except BaseException:
-            staging.discard()
-            raise
     except ConfigError as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
