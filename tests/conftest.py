@@ -105,6 +105,11 @@ def existing_grafana(values: dict[str, Any], secret_keys: list[str]) -> tuple[di
     return values, [*(k for k in secret_keys if k not in ("kubernetes", "grafanaAuth")), "grafanaAuth"]
 
 
+def files(folder: Path) -> dict[str, bytes]:
+    """Every file of a render folder, by its path inside it: two renders compare byte for byte."""
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
 def exported(path: Path) -> dict:
     """An exported dashboard file as the program reads it (estate.files.read_json) and unwraps it."""
     return from_export(read_json(path, path.name))

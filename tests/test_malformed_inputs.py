@@ -36,7 +36,7 @@ import tools.render
 from components.types import ResourceType as T
 from estate import PROJECT, PROJECT_ROOT as ROOT, ConfigError, Layout
 from estate.model import MAX_LINES
-from tests.conftest import existing_grafana, run_fails, run_values, scratch_layout, stack_values
+from tests.conftest import existing_grafana, files, run_fails, run_values, scratch_layout, stack_values
 from tools.mocks import RecordingMonitor
 from tools.render import MARKER, summary, write
 
@@ -975,9 +975,7 @@ def test_the_interpreters_environment_changes_nothing_the_render_writes_or_says(
                             env={**os.environ, "PYTHONWARNINGS": "error", "LC_ALL": "C", "PYTHONCOERCECLOCALE": "0",
                                  "PYTHONUTF8": "0", "PYTHONHASHSEED": seed})
     assert (result.returncode, result.stderr) == (0, "")
-    written = tools.render.committed("prod").folder
-    assert {p.relative_to(tmp_path / "out"): p.read_bytes() for p in (tmp_path / "out").rglob("*") if p.is_file()} == \
-        {p.relative_to(written): p.read_bytes() for p in written.rglob("*") if p.is_file()}
+    assert files(tmp_path / "out") == files(tools.render.committed("prod").folder)
 
 
 # ------------------------------------------------------------------------------- command line route (4)

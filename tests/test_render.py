@@ -6,7 +6,6 @@ import os
 import signal
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 import yaml
@@ -15,12 +14,8 @@ from hypothesis import given, settings, strategies as st
 import tools.render
 from estate import PROJECT_ROOT as ROOT
 from components.types import ResourceType as T
-from tests.conftest import STACKS
+from tests.conftest import STACKS, files
 from tools.render import committed, main, render, write
-
-
-def files(folder: Path) -> dict[str, bytes]:
-    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
 
 
 @pytest.mark.parametrize("stack", STACKS)
