@@ -134,6 +134,23 @@ def test_a_team_without_alert_tests_fails(monkeypatch, render_dir):
         pt.prepare("prod", "voicebot", render_dir("prod"))
 
 
+@pytest.mark.parametrize("text,message", [
+    ("tests:\n  - name: fires\n    name: stays silent\n",
+     r"line 3, column 5: key 'name' is given twice \(first at line 2\); keep one"),
+    ("tests:\n  - {eval_time: 5m, eval_time: 10m}\n", r"line 2, column 21: key 'eval_time' is given twice"),
+    ("tests:\n  - name: [unclosed\n", r"line 3, column 1: not valid YAML"),
+    ("tests:\n  - exp_alerts: no\n", r"line 2, column 17: `no` is read differently by YAML readers"),
+])
+def test_a_test_file_the_programs_reader_refuses_is_one_error_naming_its_line(text, message, monkeypatch, tmp_path,
+                                                                              render_dir):
+    # a key given twice reached promtool as its last value only: the first case was never run
+    source = tmp_path / pt.TEST_FILE
+    source.write_text(text, encoding="utf-8")
+    monkeypatch.setattr(pt, "tests_path", lambda team: source)
+    with pytest.raises(pt.PlaceholderError, match=rf"^{source} \(stack prod\), filled in: {message}"):
+        pt.prepare("prod", "voicebot", render_dir("prod"))
+
+
 # --- the placeholders themselves ------------------------------------------------------------
 
 def test_placeholders_take_each_stacks_values():
