@@ -13,14 +13,13 @@ import math
 import time
 
 import pytest
-import yaml
 
 from dashboards.finalize import panels
 from dashboards.importer import interpolate, variable_exprs
 from estate.contract import Contract
 from syntax.promql import substitute_macros, without_filters
 from estate.team import Metric
-from tests.conftest import scratch_layout
+from tests.conftest import load_yaml, scratch_layout
 from tests.test_adopt_team import run_payments, write_payments_team
 from tools import adopt, synthetic
 from tools.prometheus_server import PrometheusMissing, PrometheusServer, QueryError, binary, result_size
@@ -40,7 +39,7 @@ def adopted(tmp_path_factory):
     finally:
         adopt.LAYOUT = saved
     run = run_payments(layout, STACK)
-    spec = yaml.safe_load((team / "team.yaml").read_text())
+    spec = load_yaml((team / "team.yaml").read_text())
     contract = Contract("payments", f'job="payments", env="{STACK}"',
                              {m["name"]: Metric.model_validate(m) for m in spec["metrics"]})
     cases = []

@@ -20,12 +20,11 @@ from pathlib import Path
 from typing import Iterator
 
 import pytest
-import yaml
 
 from components.types import ResourceType as T
 from estate import PROJECT_LAYOUT, PROJECT_ROOT, Layout
 from estate.team import TeamSpec
-from tests.conftest import run_values, stack_values
+from tests.conftest import load_yaml, run_values, stack_values
 from tools import adopt
 
 FIXTURES = Path(__file__).parent / "fixtures" / "adopt"
@@ -264,7 +263,7 @@ def pulled(tmp_path_factory) -> Pulled:
 
 def test_pull_writes_a_team_that_validates_with_its_dashboards_alerts_and_drafted_contract(pulled):
     team = pulled.team
-    spec = TeamSpec.model_validate(yaml.safe_load((team / "team.yaml").read_text()))
+    spec = TeamSpec.model_validate(load_yaml((team / "team.yaml").read_text()))
     assert (spec.title, spec.folder, spec.folder_uid, spec.selector) == ("Payments", "Payments", "payments", 'job="payments"')
     assert sorted(i.uid for i in spec.imports) == ["payments-business", "payments-providers", "payments-workers"]
     assert all((team / i.file).exists() for i in spec.imports)

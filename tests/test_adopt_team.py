@@ -6,14 +6,13 @@ import shutil
 from pathlib import Path
 
 import pytest
-import yaml
 
 from components.types import ResourceType as T
 from dashboards.finalize import panels
 from estate import ConfigError, Layout
 from syntax import promql
 from estate.team import TeamSpec
-from tests.conftest import run_values, scratch_layout, stack_values
+from tests.conftest import load_yaml, run_values, scratch_layout, stack_values
 from tools import adopt
 
 FIXTURES = Path(__file__).parent / "fixtures" / "adopt"
@@ -61,7 +60,7 @@ def run_payments(layout: Layout, stack: str = "staging"):
 
 def test_the_contract_is_drafted_from_every_imported_query_with_types_and_labels(payments, capsys):
     assert adopt.main(["contract", "payments"]) == 0
-    drafted = {m["name"]: m for m in yaml.safe_load(capsys.readouterr().out)["metrics"]}
+    drafted = {m["name"]: m for m in load_yaml(capsys.readouterr().out)["metrics"]}
     assert drafted["payments_transactions_total"]["type"] == "counter"
     assert drafted["payments_transactions_total"]["labels"] == ["method", "provider", "status"]
     assert drafted["payments_transaction_duration_seconds"] == {
@@ -104,7 +103,7 @@ def test_writing_the_contract_keeps_the_rest_of_team_yaml(payments):
     assert adopt.main(["contract", "payments", "--write"]) == 0
     text = (payments / "team.yaml").read_text()
     assert text.startswith("# Payments: adopted from the team's own Grafana.\ntitle: Payments\n")
-    spec = TeamSpec.model_validate(yaml.safe_load(text))
+    spec = TeamSpec.model_validate(load_yaml(text))
     assert len(spec.metrics) == 11 and spec.alerts == [] and len(spec.imports) == 5
     assert adopt.main(["contract", "payments", "--write"]) == 0
     assert (payments / "team.yaml").read_text() == text  # drafting is idempotent

@@ -4,7 +4,6 @@ import shutil
 from pathlib import Path
 
 import pytest
-import yaml
 from hypothesis import given, settings, strategies as st
 
 from components.types import ResourceType as T
@@ -13,7 +12,7 @@ from dashboards.finalize import canonical_json, finalize, sorted_json
 from dashboards.importer import import_dashboard
 from dashboards.panels import to_dict
 from estate import ConfigError
-from tests.conftest import exported, run_values
+from tests.conftest import dump_yaml, exported, load_yaml, run_values
 
 FIXTURES = Path(__file__).parent / "fixtures"
 
@@ -97,9 +96,9 @@ def test_sorted_json_is_byte_for_byte_what_json_dumps_writes(data, ensure_ascii)
 def test_a_team_can_import_an_exported_dashboard_into_its_folder(scratch, prod_values):
     team = scratch.team_dir("api-production")
     shutil.copy(FIXTURES / "exported-dashboard.json", team / "exported.json")
-    spec = yaml.safe_load((team / "team.yaml").read_text())
+    spec = load_yaml((team / "team.yaml").read_text())
     spec["imports"] = [{"file": "exported.json", "uid": "api-production-exported", "title": "API (imported)"}]
-    (team / "team.yaml").write_text(yaml.safe_dump(spec))
+    (team / "team.yaml").write_text(dump_yaml(spec))
     values, secrets = prod_values
     values["teams"] = {"api-production": values["teams"]["api-production"]}
 

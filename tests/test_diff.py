@@ -9,12 +9,12 @@ import sys
 from pathlib import Path
 
 import pytest
-import yaml
 
 from estate import PROJECT_ROOT as ROOT
 from components.types import ResourceType as T
 from tools.diff import compare_ref, diff_stack, load, main
 from tools.render import committed
+from tests.conftest import load_yaml
 
 WORKFLOWS = sorted((ROOT / ".github" / "workflows").glob("*.yml"))
 BOARD = (T.DASHBOARD, "api-production-overview")
@@ -241,11 +241,11 @@ def test_workflows_match_the_github_schema(tmp_path):
 
 
 def test_workflows_keep_their_promises():
-    pr = yaml.safe_load((ROOT / ".github/workflows/pr.yml").read_text())["jobs"]
+    pr = load_yaml((ROOT / ".github/workflows/pr.yml").read_text())["jobs"]
     assert "secrets." not in json.dumps(pr["render-diff"])  # works for forks
     assert pr["render-diff"]["needs"] == "tests" and pr["preview"]["needs"] == "render-diff"
     assert pr["preview"]["strategy"]["matrix"]["stack"] == ["dev", "staging", "prod"]
-    deploy = yaml.safe_load((ROOT / ".github/workflows/deploy.yml").read_text())["jobs"]
+    deploy = load_yaml((ROOT / ".github/workflows/deploy.yml").read_text())["jobs"]
     assert deploy["prod"]["environment"] == "production" and deploy["prod"]["needs"] == "staging"
     assert deploy["staging"]["needs"] == "tests"
     assert deploy["staging"]["concurrency"]["group"] != deploy["prod"]["concurrency"]["group"]

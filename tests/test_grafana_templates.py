@@ -4,12 +4,11 @@ import json
 import re
 
 import pytest
-import yaml
 
 from components.types import ResourceType as T
 from estate import PROJECT_LAYOUT
 from estate.grafana_templates import FUNCTIONS, PRINTF, TemplateError, check, to_grafana, tokenize
-from tests.conftest import STACKS, run_fails, run_values, stack_values
+from tests.conftest import STACKS, dump_yaml, load_yaml, run_fails, run_values, stack_values
 from tools.render import write
 
 # Every construct the teams write (teams/*/team.yaml), as Prometheus runs it -> as Grafana must get it.
@@ -91,7 +90,7 @@ def team_actions() -> set[str]:
     """Every action {{ ... }} in every team's alert texts."""
     actions = set()
     for path in PROJECT_LAYOUT.teams.glob("*/team.yaml"):
-        for alert in yaml.safe_load(path.read_text())["alerts"]:
+        for alert in load_yaml(path.read_text())["alerts"]:
             texts = [alert["summary"], alert["description"], *alert.get("labels", {}).values()]
             actions |= {m for text in texts for m in re.findall(r"\{\{.*?\}\}", text, re.S)}
     return actions
@@ -119,7 +118,7 @@ def test_grafana_rules_carry_no_prometheus_value_and_the_rule_files_keep_it(rend
                      for text in [*rule["annotations"].values(), *rule.get("labels", {}).values()]]
     assert not [t for t in grafana_texts if "$value " in t or "$value}" in t or ".Value " in t.replace("A.Value", "")]
     assert any("$values.A.Value" in t for t in grafana_texts)
-    files = {p.stem: yaml.safe_load(p.read_text()) for p in (tmp_path / "rules").glob("*.yaml")}
+    files = {p.stem: load_yaml(p.read_text()) for p in (tmp_path / "rules").glob("*.yaml")}
     for team in run.estate.teams:
         file_rules = files[team.slug]["groups"][0]["rules"]
         assert [r["annotations"] for r in file_rules] == [r.annotations for r in team.rules]
@@ -129,7 +128,7 @@ def test_grafana_rules_carry_no_prometheus_value_and_the_rule_files_keep_it(rend
 def test_the_grafana_rule_and_the_rule_file_differ_only_in_the_value_variable(rendered, tmp_path):
     run = rendered("prod")
     write(run, tmp_path)
-    file_rule = next(r for r in yaml.safe_load((tmp_path / "rules" / "api-production.yaml").read_text())
+    file_rule = next(r for r in load_yaml((tmp_path / "rules" / "api-production.yaml").read_text())
                      ["groups"][0]["rules"] if r["alert"] == "HighErrorRate")
     grafana_rule = next(r for r in run.one(T.RULE_GROUP, "api-production").inputs["rules"]
                         if r["name"] == "HighErrorRate")
@@ -145,11 +144,11 @@ def test_the_grafana_rule_and_the_rule_file_differ_only_in_the_value_variable(re
 
 def test_an_alert_text_grafana_cannot_run_as_tested_stops_the_load_naming_team_yaml_and_the_alert(scratch):
     path = scratch.team_dir("api-production") / "team.yaml"
-    spec = yaml.safe_load(path.read_text())
+    spec = load_yaml(path.read_text())
     alert = next(a for a in spec["alerts"] if a["alert"] == "HighErrorRate")
     alert["description"] = "{{ if gt $value 0.5 }}very {{ end }}high"
     alert.setdefault("labels", {})["tier"] = "{{ $values.A.Value }}"
-    path.write_text(yaml.safe_dump(spec, sort_keys=False))
+    path.write_text(dump_yaml(spec, sort_keys=False))
     values, secrets = stack_values("dev")
     values["teams"] = {"api-production": values["teams"]["api-production"]}
     message, monitor = run_fails(values, secrets, layout=scratch)
@@ -162,10 +161,10 @@ def test_an_alert_text_grafana_cannot_run_as_tested_stops_the_load_naming_team_y
 
 def test_a_supported_text_in_a_scratch_team_reaches_grafana_translated(scratch):
     path = scratch.team_dir("api-production") / "team.yaml"
-    spec = yaml.safe_load(path.read_text())
+    spec = load_yaml(path.read_text())
     alert = next(a for a in spec["alerts"] if a["alert"] == "HighErrorRate")
     alert["summary"] = "{{ .Labels.instance | toUpper }} at {{ .Value | humanizePercentage }}"
-    path.write_text(yaml.safe_dump(spec, sort_keys=False))
+    path.write_text(dump_yaml(spec, sort_keys=False))
     values, secrets = stack_values("dev")
     values["teams"] = {"api-production": values["teams"]["api-production"]}
     run = run_values(values, secrets, layout=scratch)

@@ -22,14 +22,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 import tests.conftest
 from estate.model import ConfigError
 from estate import PROJECT_ROOT as ROOT
-from tests.conftest import run_values, scratch_layout, stack_values
+from tests.conftest import dump_yaml, load_yaml, run_values, scratch_layout, stack_values
 from tools.mocks import RecordingMonitor
 
 TEAM = "api-production"
@@ -133,11 +132,11 @@ def prod_for_one_team() -> tuple[dict, list[str]]:
 
 
 PROD, PROD_SECRETS = prod_for_one_team()
-TEAM_SPEC = yaml.safe_load((ROOT / "teams" / TEAM / "team.yaml").read_text())
+TEAM_SPEC = load_yaml((ROOT / "teams" / TEAM / "team.yaml").read_text())
 
 
 def test_the_unmutated_files_deploy(private_teams):
-    (private_teams / TEAM / "team.yaml").write_text(yaml.safe_dump(TEAM_SPEC, sort_keys=False, allow_unicode=True))
+    (private_teams / TEAM / "team.yaml").write_text(dump_yaml(TEAM_SPEC, sort_keys=False, allow_unicode=True))
     assert outcome(copy.deepcopy(PROD), list(PROD_SECRETS)) == "ok"
 
 
@@ -152,7 +151,7 @@ def test_a_mutated_stack_gives_success_or_one_config_error(private_teams, case):
 @given(case=mutated(TEAM_SPEC))
 def test_a_mutated_team_file_gives_success_or_one_config_error(private_teams, case):
     spec, _ = case
-    (private_teams / TEAM / "team.yaml").write_text(yaml.safe_dump(spec, sort_keys=False, allow_unicode=True))
+    (private_teams / TEAM / "team.yaml").write_text(dump_yaml(spec, sort_keys=False, allow_unicode=True))
     event(outcome(copy.deepcopy(PROD), list(PROD_SECRETS)))
 
 
@@ -240,9 +239,9 @@ def structure_project():
 
 
 def one_team_stack_text() -> str:
-    data = yaml.safe_load((ROOT / "stacks" / "Pulumi.prod.yaml").read_text())
+    data = load_yaml((ROOT / "stacks" / "Pulumi.prod.yaml").read_text())
     data["config"][f"{P}teams"] = {TEAM: data["config"][f"{P}teams"][TEAM]}
-    return yaml.safe_dump(data, sort_keys=False)
+    return dump_yaml(data, sort_keys=False)
 
 
 STACK_TEXT = one_team_stack_text()

@@ -36,7 +36,8 @@ import tools.render
 from components.types import ResourceType as T
 from estate import PROJECT, PROJECT_ROOT as ROOT, ConfigError, Layout
 from estate.model import MAX_LINES
-from tests.conftest import existing_grafana, files, run_fails, run_values, scratch_layout, stack_values
+from tests.conftest import (dump_yaml, existing_grafana, files, load_yaml, run_fails, run_values, scratch_layout,
+                            stack_values)
 from tools.mocks import RecordingMonitor
 from tools.render import MARKER, summary, write
 
@@ -323,7 +324,7 @@ def test_a_token_is_refused_where_the_stack_deploys_grafana_and_logs_in_as_admin
 def prod_file_for_one_team() -> dict:
     """The committed prod stack file as YAML data, deploying api-production only and managing an
     existing Grafana (no kubernetes section; its token is a missing secret the render fills)."""
-    data = yaml.safe_load(Layout.at(ROOT).stack_file("prod").read_text())
+    data = load_yaml(Layout.at(ROOT).stack_file("prod").read_text())
     config = data["config"]
     config[f"{P}teams"] = {TEAM: config[f"{P}teams"][TEAM]}
     config.pop(f"{P}kubernetes")
@@ -331,7 +332,7 @@ def prod_file_for_one_team() -> dict:
 
 
 def prod_text() -> str:
-    return yaml.safe_dump(prod_file_for_one_team(), sort_keys=False)
+    return dump_yaml(prod_file_for_one_team(), sort_keys=False)
 
 
 def edited(*path: str, value: Any) -> Callable[[], str]:
@@ -341,7 +342,7 @@ def edited(*path: str, value: Any) -> Callable[[], str]:
         for key in path[:-1]:
             target = target.setdefault(key, {})
         target[path[-1]] = value
-        return yaml.safe_dump(data, sort_keys=False)
+        return dump_yaml(data, sort_keys=False)
     return text
 
 
@@ -754,9 +755,9 @@ def write_team(teams_dir: Path, case: TeamCase) -> None:
     elif getattr(case.mutate, "__name__", "") == "<lambda>" and case.mutate.__code__.co_argcount == 0:
         (folder / "team.yaml").write_text(case.mutate())
     else:
-        team = yaml.safe_load((folder / "team.yaml").read_text())
+        team = load_yaml((folder / "team.yaml").read_text())
         case.mutate(team)
-        (folder / "team.yaml").write_text(yaml.safe_dump(team, sort_keys=False, allow_unicode=True))
+        (folder / "team.yaml").write_text(dump_yaml(team, sort_keys=False, allow_unicode=True))
 
 
 @pytest.mark.parametrize("case", TEAM_CASES)

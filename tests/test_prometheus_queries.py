@@ -18,7 +18,6 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import pytest
-import yaml
 
 from dashboards.finalize import panels
 from estate import PROJECT_LAYOUT
@@ -26,7 +25,7 @@ from estate.contract import Contract, contracts
 from estate.model import duration_seconds
 from syntax.promql import substitute_macros, without_absence, without_filters
 from estate.team import Metric
-from tests.conftest import STACK_TEAMS
+from tests.conftest import STACK_TEAMS, load_yaml
 from tools import synthetic
 from tools.render import committed, read_render, rendered_stacks
 from dashboards.importer import interpolate  # template variables of imported dashboards, at their defaults
@@ -89,7 +88,7 @@ def collect() -> list[Case]:
                         expr=interpolate(target["expr"], board.board), instant=bool(target.get("instant")),
                         step=max(RANGE_STEP, interval)))
         for rules in sorted((folder / "rules").glob("*.yaml")):
-            for group in yaml.safe_load(rules.read_text()).get("groups") or []:
+            for group in load_yaml(rules.read_text()).get("groups") or []:
                 for rule in group.get("rules") or []:
                     name = rule.get("alert") or rule.get("record")
                     cases.append(Case(
@@ -223,7 +222,7 @@ def test_every_stack_dashboard_and_alert_is_covered():
         boards = {b.uid for b in read_render(folder)[1]
                   if any(t.get("expr") for p in panels(b.board) for t in p.get("targets") or [])}
         alerts = sum(len(g.get("rules") or []) for f in (folder / "rules").glob("*.yaml")
-                     for g in yaml.safe_load(f.read_text()).get("groups") or [])
+                     for g in load_yaml(f.read_text()).get("groups") or [])
         assert {c.where.split(",")[0].split()[1] for c in cases if c.stack == stack and not c.alert} == boards
         assert sum(c.alert for c in cases if c.stack == stack) == alerts
 

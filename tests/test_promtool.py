@@ -11,9 +11,8 @@ from pathlib import Path
 from typing import Callable, Iterator
 
 import pytest
-import yaml
 
-from tests.conftest import STACK_TEAMS, STACKS
+from tests.conftest import STACKS, STACK_TEAMS, load_yaml
 from tools import promtool as pt
 from tools.prometheus_server import PrometheusMissing, binary
 from tools.render import write
@@ -114,8 +113,8 @@ def test_promtool_test_rules(stack, team, promtool_runs):
 
 @pytest.mark.parametrize("stack,team", CASES, ids=IDS)
 def test_every_alert_fires_on_time_and_stays_silent(stack, team, filled, render_dir):
-    tests = yaml.safe_load(filled(stack, team).read_text())
-    rules = yaml.safe_load((render_dir(stack) / "rules" / f"{team}.yaml").read_text())
+    tests = load_yaml(filled(stack, team).read_text())
+    rules = load_yaml((render_dir(stack) / "rules" / f"{team}.yaml").read_text())
     problems = pt.coverage_problems(tests, rules)
     assert not problems, f"teams/{team}/{pt.TEST_FILE} in stack {stack}:\n  " + "\n  ".join(problems)
 
@@ -168,7 +167,7 @@ def test_placeholders_take_each_stacks_values():
         "e: 1m 3m 1h30s\n"
         "r: https://runbooks.acme-corp.com/prod/prod\n")
     assert pt.substitute("%(threshold:HighErrorRate)s %(for:APIInstanceDown)s", dev) == "0.05 5m"
-    assert yaml.safe_load(pt.substitute("{%(selector_labels)s, instance: a}", prod)) == {
+    assert load_yaml(pt.substitute("{%(selector_labels)s, instance: a}", prod)) == {
         "job": "api-production", "env": "prod", "instance": "a"}
 
 

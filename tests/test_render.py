@@ -14,7 +14,7 @@ from hypothesis import given, settings, strategies as st
 import tools.render
 from estate import PROJECT_ROOT as ROOT
 from components.types import ResourceType as T
-from tests.conftest import STACKS, files
+from tests.conftest import STACKS, files, load_yaml
 from tools.render import committed, main, render, write
 
 
@@ -33,7 +33,7 @@ def test_render_writes_resources_dashboards_and_prometheus_rule_files(tmp_path, 
     assert {"type", "name", "parent", "inputs", "protect"} == set(resources[0])
     board = json.loads((out / "dashboards" / "api-production-overview.json").read_text())
     assert board["title"] == "API Production Overview" and board["refresh"] == "10s"
-    rules = yaml.safe_load((out / "rules" / "api-production.yaml").read_text())
+    rules = load_yaml((out / "rules" / "api-production.yaml").read_text())
     assert rules["groups"][0]["name"] == "api-production"
     assert rules["groups"][0]["rules"][0]["expr"] == 'up{job="api-production", env="prod"} == 0'
     summary = capsys.readouterr().out

@@ -16,11 +16,10 @@ from pathlib import Path
 from typing import Callable
 
 import pytest
-import yaml
 
 from components.types import ResourceType as T
 from estate.stack import _known_time_zone, _listed_zone_file
-from tests.conftest import STACKS, run_fails, run_values
+from tests.conftest import STACKS, load_yaml, run_fails, run_values
 from tools import alertmanager as am
 from tools import routing
 from tools.mocks import Run
@@ -47,7 +46,7 @@ def tree(run: Run) -> dict:
 
 
 def expected_table(stack: str) -> list[dict]:
-    return yaml.safe_load((EXPECTED / f"{stack}.yaml").read_text())
+    return load_yaml((EXPECTED / f"{stack}.yaml").read_text())
 
 
 def teams(run: Run) -> list[str]:

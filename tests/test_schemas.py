@@ -10,7 +10,6 @@ from typing import Any, Callable
 
 import jsonschema
 import pytest
-import yaml
 from pydantic import ValidationError
 from ruamel.yaml import YAML
 
@@ -18,6 +17,7 @@ from estate import PROJECT, PROJECT_LAYOUT, ConfigError
 from estate.config import config_from_file, load_stack_config
 from estate.team import TeamSpec
 from tools import schemas
+from tests.conftest import dump_yaml
 
 FILES = schemas.edited_files()
 
@@ -180,7 +180,7 @@ STACK_MISTAKES = [
 @pytest.mark.parametrize("what, change, where, says", STACK_MISTAKES, ids=[c[0] for c in STACK_MISTAKES])
 def test_the_stack_schema_refuses_what_the_stack_loader_refuses(scratch, what, change, where, says):
     data = stack_case(change)
-    scratch.stack_file("dev").write_text(yaml.safe_dump(data, sort_keys=False))
+    scratch.stack_file("dev").write_text(dump_yaml(data, sort_keys=False))
     with pytest.raises(ConfigError):
         load_stack_config("dev", *config_from_file("dev", scratch), scratch)
     errors = schema_errors(schemas.STACK_SCHEMA, data)

@@ -15,13 +15,12 @@ import sys
 from pathlib import Path
 
 import pytest
-import yaml
 
 import program
 import tools.secrets
 from estate import PROJECT, PROJECT_LAYOUT, ConfigError
 from estate.config import config_path, env_var, leaves, stack_values_from_file
-from tests.conftest import STACKS, run_fails, run_values, scratch_layout
+from tests.conftest import STACKS, load_yaml, run_fails, run_values, scratch_layout
 from tools.mocks import run_program
 
 ROOT = PROJECT_LAYOUT.root
@@ -42,7 +41,7 @@ PROD_SECRETS = [
 
 @pytest.mark.parametrize("stack", PROJECT_LAYOUT.stack_names())
 def test_no_committed_stack_file_holds_a_secret_or_a_pretend_ciphertext(stack):
-    data = yaml.safe_load(PROJECT_LAYOUT.stack_file(stack).read_text())
+    data = load_yaml(PROJECT_LAYOUT.stack_file(stack).read_text())
     assert not {"encryptionsalt", "encryptedkey", "secretsprovider"} & set(data)
     for at, value in leaves(data["config"]):
         assert "secure" not in at, at

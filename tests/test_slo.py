@@ -10,7 +10,6 @@ from decimal import Decimal
 
 import promql_parser as pp
 import pytest
-import yaml
 from pydantic import ValidationError
 
 from components.types import ResourceType as T
@@ -20,7 +19,7 @@ from estate.model import duration_seconds, validation_problems
 from estate.slo import PAGE, TICKET, Slo, alert_rules, alerts, budget, budget_remaining, burn_rate, good_ratio
 from estate.slo_dashboard import error_budget, possible_rows, with_error_budget_row
 from syntax.template import SELECTOR
-from tests.conftest import existing_grafana, run_values, stack_values
+from tests.conftest import dump_yaml, existing_grafana, load_yaml, run_values, stack_values
 from tools.lint import gridpos_problems
 from tools.prometheus_server import PrometheusMissing, binary, go_env
 
@@ -131,8 +130,8 @@ def promtool_test(tmp_path, the_slo: Slo, tests: list[dict]) -> subprocess.Compl
         pytest.fail(str(e), pytrace=False)
     rules = [{"alert": a.alert, "expr": filled(a.expr), "labels": {"severity": a.severity},
               "annotations": {"summary": a.summary}} for a in alerts(the_slo)]
-    (tmp_path / "rules.yaml").write_text(yaml.safe_dump({"groups": [{"name": "slo", "interval": "1m", "rules": rules}]}))
-    (tmp_path / "test.yaml").write_text(yaml.safe_dump(
+    (tmp_path / "rules.yaml").write_text(dump_yaml({"groups": [{"name": "slo", "interval": "1m", "rules": rules}]}))
+    (tmp_path / "test.yaml").write_text(dump_yaml(
         {"rule_files": ["rules.yaml"], "evaluation_interval": "1m", "tests": tests}, sort_keys=False))
     return subprocess.run([promtool, "test", "rules", "test.yaml"], cwd=tmp_path, capture_output=True, text=True,
                           env=go_env())
@@ -279,9 +278,9 @@ def test_every_row_a_dashboard_could_show_is_asked_for_before_the_team_code_says
 
 def with_slos(scratch, slos: list[dict]) -> None:
     path = scratch.team_dir("api-production") / "team.yaml"
-    spec = yaml.safe_load(path.read_text())
+    spec = load_yaml(path.read_text())
     spec["slos"] = slos
-    path.write_text(yaml.safe_dump(spec, sort_keys=False))
+    path.write_text(dump_yaml(spec, sort_keys=False))
 
 
 def dev_run(scratch):
@@ -320,9 +319,9 @@ def test_an_slo_that_does_not_fit_its_team_is_a_config_error_naming_the_team_fil
     with_slos(scratch, slos)
     if slos[0]["name"] == "HighLatency":  # the team's own alert HighLatencyFastBurn, for the collision
         path = scratch.team_dir("api-production") / "team.yaml"
-        spec = yaml.safe_load(path.read_text())
+        spec = load_yaml(path.read_text())
         spec["alerts"].append({**spec["alerts"][0], "alert": "HighLatencyFastBurn"})
-        path.write_text(yaml.safe_dump(spec, sort_keys=False))
+        path.write_text(dump_yaml(spec, sort_keys=False))
     with pytest.raises(ConfigError) as error:
         dev_run(scratch)
     assert error.value.file.endswith("api-production/team.yaml")

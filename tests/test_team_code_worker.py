@@ -5,13 +5,13 @@ the teams after it left running."""
 from __future__ import annotations
 
 import pytest
-import yaml
 
 import estate.team_code
 from estate import ConfigError, Layout
 from estate.config import config_from_file
 from estate.resolve import begin_load, estate_from_file, load_estate
 from tools.benchmark import synthetic_project
+from tests.conftest import dump_yaml, load_yaml
 
 FIRST, SECOND = "api-production", "chatbot-sav"  # loaded in this order (sorted slugs)
 FAILS = "def dashboards(team):\n    raise ValueError('the first team fails')\n"
@@ -27,11 +27,11 @@ def project(tmp_path) -> Layout:
 def two_teams(project: Layout) -> tuple[str, str]:
     """The dev stack of `project` cut down to its first two teams (in load order)."""
     path = project.stack_file("dev")
-    stack = yaml.safe_load(path.read_text())
+    stack = load_yaml(path.read_text())
     teams = stack["config"]["grafana-platform:teams"]
     first, second = sorted(teams)[:2]
     stack["config"]["grafana-platform:teams"] = {first: teams[first], second: teams[second]}
-    path.write_text(yaml.safe_dump(stack, sort_keys=False))
+    path.write_text(dump_yaml(stack, sort_keys=False))
     return first, second
 
 
@@ -39,9 +39,9 @@ def unscoped_metric_in_first_alert(project: Layout, slug: str) -> str:
     """team.yaml stays valid, but its first alert reads a metric without the team selector: a problem found
     when the team's rules are resolved, after every team.yaml validated. Returns the alert's name."""
     path = project.team_dir(slug) / "team.yaml"
-    data = yaml.safe_load(path.read_text())
+    data = load_yaml(path.read_text())
     data["alerts"][0]["quantity"] = f"({data['alerts'][0]['quantity']}) or unscoped_metric_total"
-    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    path.write_text(dump_yaml(data, sort_keys=False))
     return data["alerts"][0]["alert"]
 
 
@@ -49,7 +49,7 @@ def test_each_team_gets_the_dashboards_its_own_code_built_when_many_run_side_by_
     estate = estate_from_file("dev", project)
     assert len(estate.teams) == 12
     for team in estate.teams:
-        spec = yaml.safe_load((project.team_dir(team.slug) / "team.yaml").read_text())
+        spec = load_yaml((project.team_dir(team.slug) / "team.yaml").read_text())
         built = [d.uid for d in team.dashboards]
         assert built[:len(spec.get("dashboards", []))] == spec.get("dashboards", []), team.slug
 
@@ -156,7 +156,7 @@ def dashboards(team):
 
 def test_team_code_may_import_from_python_and_read_its_own_folder(project):
     first, _ = two_teams(project)
-    declared = yaml.safe_load((project.team_dir(first) / "team.yaml").read_text())["dashboards"]
+    declared = load_yaml((project.team_dir(first) / "team.yaml").read_text())["dashboards"]
     (project.team_dir(first) / "note.txt").write_text("From the team's folder")
     (project.team_dir(first) / "dashboards.py").write_text(f"DECLARED = {declared!r}\n" + READS_ITS_FOLDER_AND_IMPORTS)
     estate = estate_from_file("dev", project)

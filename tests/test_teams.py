@@ -4,18 +4,17 @@ import json
 from pathlib import Path
 
 import pytest
-import yaml
 
 from components.types import ResourceType as T
 from estate import PROJECT_LAYOUT
 from estate.model import duration_seconds
-from tests.conftest import STACKS
+from tests.conftest import STACKS, dump_yaml, load_yaml
 from tools.catalog import CATALOG, PROMOTION, _team_section, catalog
 from tools.mocks import Run
 from tools.render import rule_expr
 from tools.routing import receivers
 
-EXPECTED = yaml.safe_load((Path(__file__).parent / "expected" / "teams.yaml").read_text())
+EXPECTED = load_yaml((Path(__file__).parent / "expected" / "teams.yaml").read_text())
 CASES = [(stack, team) for stack in STACKS for team in EXPECTED]
 IDS = [f"{stack}-{team}" for stack, team in CASES]
 MODERN = {"timeseries", "stat", "gauge", "table", "barchart", "histogram", "piechart", "bargauge", "row"}
@@ -114,9 +113,9 @@ def test_a_rule_whose_no_data_means_alerting_tells_grafana_so(scratch, prod_valu
     from tests.conftest import run_values
 
     team = scratch.team_dir("api-production")
-    spec = yaml.safe_load((team / "team.yaml").read_text())
+    spec = load_yaml((team / "team.yaml").read_text())
     spec["alerts"][0].update(noData="alerting", noDataReason="this API must always be scraped")
-    (team / "team.yaml").write_text(yaml.safe_dump(spec, allow_unicode=True))
+    (team / "team.yaml").write_text(dump_yaml(spec, allow_unicode=True))
     values, secrets = prod_values
     values["teams"] = {"api-production": values["teams"]["api-production"]}
     rules = {r["name"]: r for r in run_values(values, secrets, layout=scratch).one(T.RULE_GROUP, "api-production")

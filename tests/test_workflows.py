@@ -11,15 +11,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-import yaml
 
 from estate.layout import PROJECT_ROOT as ROOT
+from tests.conftest import load_yaml
 
 WORKFLOWS = ROOT / ".github" / "workflows"
 
 
 def jobs(name: str) -> dict:
-    return yaml.safe_load((WORKFLOWS / name).read_text())["jobs"]
+    return load_yaml((WORKFLOWS / name).read_text())["jobs"]
 
 
 def runs(job: dict) -> list[str]:
@@ -88,7 +88,7 @@ def test_the_end_to_end_workflow_runs_the_real_grafana_test_against_the_compose_
     test = next(i for i, r in enumerate(steps) if "tests/e2e/test_real_grafana.py" in r)
     assert up < test and "docker compose down" in steps[-1] and job["steps"][-1]["if"] == "always()"
     assert "secrets." not in json.dumps({k: v for k, v in job.items() if k != "env"})  # runs for forks too
-    local = yaml.safe_load((ROOT / "stacks" / "Pulumi.local.yaml").read_text())["config"]
+    local = load_yaml((ROOT / "stacks" / "Pulumi.local.yaml").read_text())["config"]
     assert local["grafana-platform:grafanaUrl"] == job["env"]["GRAFANA_E2E_URL"]
 
 
@@ -98,7 +98,7 @@ GRAFANA_FOR_SCHEMA = {42: "grafana/grafana:12.2.1"}
 
 
 def test_the_compose_grafana_is_the_release_the_dashboards_schema_targets_on_loopback_only(rendered):
-    compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())["services"]
+    compose = load_yaml((ROOT / "docker-compose.yml").read_text())["services"]
     versions = {json.loads(d.inputs["configJson"])["schemaVersion"] for d in rendered("local").of_type("grafana:oss/dashboard:Dashboard")}
     assert [GRAFANA_FOR_SCHEMA.get(v) for v in versions] == [compose["grafana"]["image"]]
     assert all(":" in s["image"] and not s["image"].endswith(":latest") for s in compose.values())

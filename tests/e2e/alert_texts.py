@@ -18,7 +18,8 @@ import math
 import re
 from pathlib import Path
 
-import yaml
+from tests.conftest import load_yaml
+
 
 ACTION = re.compile(r"\{\{(.*?)\}\}", re.DOTALL)
 LABEL = re.compile(r"\$labels\.([A-Za-z_][A-Za-z0-9_]*)")
@@ -128,7 +129,7 @@ def rule_templates(rules_dir: Path) -> dict[tuple[str, str], dict[str, str]]:
     """(team, alert) -> {summary, description} templates of every rendered rule file in rules_dir."""
     templates = {}
     for path in sorted(rules_dir.glob("*.yaml")):
-        for group in yaml.safe_load(path.read_text())["groups"]:
+        for group in load_yaml(path.read_text())["groups"]:
             for rule in group["rules"]:
                 templates[(group["name"], rule["alert"])] = {k: rule["annotations"][k] for k in TEXTS
                                                             if k in rule["annotations"]}

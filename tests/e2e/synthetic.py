@@ -21,9 +21,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import promql_parser
-import yaml
 
 from tools.promtool import context
+from tests.conftest import load_yaml
 
 SCENARIO = Path(__file__).with_name("scenario.yaml")
 STEP = 15  # seconds between samples, Prometheus' usual scrape interval
@@ -60,7 +60,7 @@ def parse_series(team: str, text: str, selector: tuple[tuple[str, str], ...], va
 
 def scenario_series(stack: str, path: Path = SCENARIO) -> list[Series]:
     """Every series of scenario.yaml, each carrying its team's selector labels in `stack`."""
-    doc = yaml.safe_load(path.read_text())
+    doc = load_yaml(path.read_text())
     series = []
     for team, entries in sorted(doc.items()):
         ctx = context(stack, team)

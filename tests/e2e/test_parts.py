@@ -16,9 +16,8 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-import yaml
 
-from tests.conftest import STACKS
+from tests.conftest import STACKS, dump_yaml, load_yaml
 from tests.e2e import grafana_state as gs
 from tests.e2e.alert_texts import TEXTS, UnsupportedTemplate, expected_text, rule_templates
 from tests.e2e.synthetic import Pusher, scenario_series, snappy_block
@@ -41,10 +40,10 @@ def prometheus_alerts(local_render, tmp_path_factory) -> list[dict]:
     rules = work / "rules"
     rules.mkdir()
     for path in (local_render / "rules").glob("*.yaml"):  # evaluated every second instead of every minute
-        doc = yaml.safe_load(path.read_text())
+        doc = load_yaml(path.read_text())
         for group in doc["groups"]:
             group["interval"] = "1s"
-        (rules / path.name).write_text(yaml.safe_dump(doc, sort_keys=False))
+        (rules / path.name).write_text(dump_yaml(doc, sort_keys=False))
     config = f"global:\n  evaluation_interval: 1s\nrule_files: ['{rules}/*.yaml']\n"
     server = PrometheusServer.start(work / "data", config=config, flags=("--web.enable-remote-write-receiver",))
     try:

@@ -23,11 +23,11 @@ from pathlib import Path
 
 import pytest
 
-import yaml
 
 from estate.layout import PROJECT_LAYOUT, PROJECT_ROOT as ROOT, Layout
 from estate.team import TeamSpec
 from tools import adopt
+from tests.conftest import load_yaml
 from tests.e2e import grafana_state as gs
 from tests.e2e.alert_texts import expected_text, rule_templates
 from tests.e2e.synthetic import STEP, Pusher, scenario_series
@@ -151,7 +151,7 @@ def test_a_deployed_folder_pulled_back_is_the_team_that_made_it(deployed, tmp_pa
     import_file = tmp_path / "import.json"
     assert adopt.main(["pull", "--url", GRAFANA, "--folder", "Voicebot", "--stack", STACK, "--team", "voicebot",
                        "--import-file", str(import_file)]) == 0
-    spec = TeamSpec.model_validate(yaml.safe_load((layout.team_dir("voicebot") / "team.yaml").read_text()))
+    spec = TeamSpec.model_validate(load_yaml((layout.team_dir("voicebot") / "team.yaml").read_text()))
     deployed_boards = {json.loads(d["inputs"]["configJson"])["uid"] for d in gs.of_type(resources, gs.DASHBOARD)
                        if d["inputs"]["folder"] == "voicebot"}
     assert {i.uid for i in spec.imports} == deployed_boards
