@@ -27,7 +27,6 @@ from pathlib import Path
 from typing import Any, Callable
 
 import pytest
-import yaml
 
 import estate.team_code
 import tests.conftest
