@@ -13,6 +13,7 @@ import pulumi
 
 from components.platform import GrafanaPlatform, summary
 from estate import PROJECT, PROJECT_LAYOUT, ConfigError, Estate, Layout, load_estate
+from estate.files import strict_json
 from estate.model import PLACEHOLDER
 from estate.model import secret_paths
 
@@ -51,9 +52,11 @@ def _environment_json(name: str, kind: type) -> Any:
     if raw is None:
         return kind()
     try:
-        value = json.loads(raw)
-    except (ValueError, RecursionError):  # not JSON, or nested deeper than the decoder goes
+        value = strict_json(raw)
+    except (json.JSONDecodeError, RecursionError):  # not JSON, or nested deeper than the decoder goes
         value = None
+    except ValueError as e:  # a key given twice: one of its values would vanish
+        raise ConfigError(f"the {name} environment variable", [("", str(e))]) from None
     if not isinstance(value, kind) or (kind is list and not all(isinstance(k, str) for k in value)):
         raise ConfigError(f"the {name} environment variable",
                           [("", f"not a JSON {'object' if kind is dict else 'list of keys'}; the Pulumi CLI sets it: "

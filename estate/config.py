@@ -21,7 +21,7 @@ from typing import Any, Iterator, Mapping
 
 from pydantic import ValidationError
 
-from .files import MAX_DEPTH, depth, normalized, read_yaml
+from .files import MAX_DEPTH, KeyGivenTwice, depth, normalized, read_yaml, unique_keys
 from .layout import PROJECT, Layout
 from .model import MISSING_SECRET, PLACEHOLDER, ConfigError, _is_secret, dotted, secret_paths, validation_problems
 from .stack import StackConfig
@@ -74,7 +74,11 @@ def project_values(config: Mapping[str, str], where: str = "the stack's config")
     values, problems = {}, []
     for key, raw in config.items():
         if key.startswith(prefix):
-            values[key[len(prefix):]] = value = _decode(raw)
+            try:
+                values[key[len(prefix):]] = value = _decode(raw)
+            except KeyGivenTwice as e:  # one of its values would vanish
+                problems.append((key, str(e)))
+                continue
             if value is _TOO_DEEP or depth(value) > MAX_DEPTH:
                 problems.append((key, f"nested more than {MAX_DEPTH} levels deep"))
     if problems:
@@ -83,10 +87,14 @@ def project_values(config: Mapping[str, str], where: str = "the stack's config")
 
 
 def _decode(raw: Any) -> Any:
-    # Pulumi hands structured values, numbers and booleans over as JSON text.
+    # Pulumi hands structured values, numbers and booleans over as JSON text; other text is the value.
+    # A key given twice in it (PULUMI_CONFIG written by hand, say) raises KeyGivenTwice; NaN passes,
+    # for the models to refuse with the field's path.
     if isinstance(raw, str):
         try:
-            return json.loads(raw)
+            return json.loads(raw, object_pairs_hook=unique_keys)
+        except KeyGivenTwice:
+            raise
         except ValueError:
             return raw
         except RecursionError:  # deeper than the decoder goes

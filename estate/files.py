@@ -320,19 +320,31 @@ def read_json(path: Path, shown_as: str) -> Any:
     return load_json(read_text(path, shown_as, MAX_JSON_BYTES), shown_as)
 
 
+def strict_json(text: str) -> Any:
+    """json.loads refusing what JSON readers let one value hide or replace: a key given twice in an
+    object, NaN or infinity, a number Python will not read. json.JSONDecodeError for text that is no
+    JSON, ValueError with its reason for those; RecursionError past the decoder's depth."""
+    try:
+        return json.loads(text, parse_constant=_no_constant, object_pairs_hook=unique_keys)
+    except json.JSONDecodeError:
+        raise
+    except ValueError as e:
+        if "integer string conversion" in str(e):
+            raise ValueError(f"not valid JSON here: a number of more than {_MAX_DIGITS} digits") from None
+        raise
+
+
 def load_json(text: str, shown_as: str) -> Any:
     """The data in JSON `text` (a file's, or an HTTP answer's), at most MAX_JSON_DEPTH deep: no key
     given twice in an object, no NaN or infinity; ConfigError naming `shown_as` otherwise."""
     try:
-        data = json.loads(text, parse_constant=_no_constant, object_pairs_hook=_object)
+        data = strict_json(text)
     except json.JSONDecodeError as e:
         raise ConfigError(shown_as, [("", f"not valid JSON at line {e.lineno}, column {e.colno}: {e.msg}")]) from None
     except RecursionError:
         raise ConfigError(shown_as, [("", f"nested more than {MAX_JSON_DEPTH} levels deep")]) from None
     except ValueError as e:  # NaN / Infinity, which JSON does not have, a key twice, or a number Python will not read
-        message = str(e) if "integer string conversion" not in str(e) else \
-            f"not valid JSON here: a number of more than {_MAX_DIGITS} digits"
-        raise ConfigError(shown_as, [("", message)]) from None
+        raise ConfigError(shown_as, [("", str(e))]) from None
     if depth(data) > MAX_JSON_DEPTH:
         raise ConfigError(shown_as, [("", f"nested more than {MAX_JSON_DEPTH} levels deep")])
     return data
@@ -342,13 +354,17 @@ def _no_constant(name: str) -> Any:
     raise ValueError(f"not valid JSON: {name} is not a JSON number")
 
 
-def _object(pairs: list[tuple[str, Any]]) -> dict:
-    """A JSON object, refused when it gives a key twice: JSON readers keep the last one (Grafana's
-    too), so the first would vanish without a word."""
+class KeyGivenTwice(ValueError):
+    pass
+
+
+def unique_keys(pairs: list[tuple[str, Any]]) -> dict:
+    """A JSON object (json.loads' object_pairs_hook), refused when it gives a key twice: JSON readers
+    keep the last one (Grafana's too), so the first would vanish without a word."""
     data = dict(pairs)
     if len(data) < len(pairs):
         twice = next(k for i, (k, _) in enumerate(pairs) if any(k == other for other, _ in pairs[:i]))
-        raise ValueError(f"not valid JSON here: the key {_short(twice)!r} is given twice in one object; keep one")
+        raise KeyGivenTwice(f"not valid JSON here: the key {_short(twice)!r} is given twice in one object; keep one")
     return data
 
 

@@ -923,8 +923,15 @@ def test_team_code_that_fails_or_escapes_is_one_error_naming_its_file_and_line(c
      "grafana-platform:teams: nested more than 32 levels deep"),
     ("PULUMI_CONFIG", json.dumps({"grafana-platform:teams": "{\"a\": " * 40 + "1" + "}" * 40}),
      "grafana-platform:teams: nested more than 32 levels deep"),
+    # JSON readers keep a key's last value: the first would vanish at exit 0
+    ("PULUMI_CONFIG", '{"grafana-platform:orgId": "1", "grafana-platform:orgId": "2"}',
+     "the PULUMI_CONFIG environment variable: invalid configuration (1 problem); nothing was deployed:\n"
+     "  not valid JSON here: the key 'grafana-platform:orgId' is given twice in one object; keep one"),
+    ("PULUMI_CONFIG", json.dumps({"grafana-platform:teams": '{"voicebot": {"selector": "job=\\"gone\\""}, "voicebot": {}}'}),
+     "grafana-platform:teams: not valid JSON here: the key 'voicebot' is given twice in one object; keep one"),
 ], ids=["not JSON", "not an object", "values that are not text", "secret keys not JSON", "nested 100,000 deep",
-        "a value nested 100,000 deep", "a value nested deeper than a stack file may be"])
+        "a value nested 100,000 deep", "a value nested deeper than a stack file may be", "a key given twice",
+        "a team given twice in a value"])
 def test_an_unreadable_engine_environment_is_one_error_that_shows_none_of_it(variable, value, part, monkeypatch):
     from tools.mocks import run_program
 
