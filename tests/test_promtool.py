@@ -150,6 +150,16 @@ def test_a_test_file_the_programs_reader_refuses_is_one_error_naming_its_line(te
         pt.prepare("prod", "voicebot", render_dir("prod"))
 
 
+@pytest.mark.parametrize("team", ["nosuch", "../teams/voicebot", "voicebot/../api-production"])
+def test_a_team_the_stack_does_not_deploy_is_refused_before_anything_runs(team, capsys, tmp_path):
+    require_promtool()
+    assert pt.main(["--stack", "dev", "--team", "voicebot", "--team", team, "--out", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    assert err == (f"error: --team {team}: no such team in stack dev; its teams: api-production, chatbot-sav, "
+                   "customer-service, mlops-scoring, voicebot\n")
+    assert not (tmp_path / "out").exists()
+
+
 # --- the placeholders themselves ------------------------------------------------------------
 
 def test_placeholders_take_each_stacks_values():

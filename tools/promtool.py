@@ -281,6 +281,12 @@ def main(argv: list[str] | None = None) -> int:
     except (PrometheusMissing, ConfigError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
+    teams = sorted(t.slug for t in rendered.estate.teams)
+    unknown = [team for team in args.team or () if team not in teams]  # a name, never a path (`../x`)
+    if unknown:
+        print(f"error: --team {unknown[0][:60]}: no such team in stack {args.stack}; its teams: {', '.join(teams)}",
+              file=sys.stderr)
+        return 2
     if args.out:
         return _check(args.stack, args.team, rendered, args.out, keep=True)
     with tempfile.TemporaryDirectory(prefix=f"promtool-{args.stack}-") as tmp:
