@@ -987,6 +987,67 @@ def test_the_interpreters_environment_changes_nothing_the_render_writes_or_says(
 
 # ------------------------------------------------------------------------------- command line route (4)
 
+# ------------------------------------------------------------------ the tools' other command lines
+
+@pytest.fixture(scope="module")
+def dev_render(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("dev-render") / "dev"
+    write(tests.conftest.run_values(*tests.conftest.stack_values("dev"), stack="dev"), out)
+    return out
+
+
+def _edited(resources: list[dict]) -> list[dict]:
+    tree = next(r for r in resources if r["type"] == T.NOTIFICATION_POLICY)
+    tree["inputs"] = {"policies": "not a list"}
+    return resources
+
+
+READERS_OF_RENDERS = ("diff", "lint", "alertmanager")
+
+
+@pytest.mark.parametrize("tool, text, part", [
+    *((tool, text, part) for tool in READERS_OF_RENDERS for text, part in (
+        ("not json", "resources.json: not a render's resources (Expecting value"),
+        ('{"type": 1}', "resources.json: not a render's resources (a list of type, name, parent and inputs)"),
+        ('[{"type": 1, "name": "x", "parent": "", "inputs": {}}]', "not a render's resources (a list of type, name"))),
+    # a value of another shape inside: what reads the policy tree says so (the diff only shows it changed)
+    ("lint", _edited, "not as python -m tools.render writes it"),
+    ("alertmanager", _edited, "not a render as python -m tools.render writes it"),
+], ids=[*(f"{tool}: {case}" for tool in READERS_OF_RENDERS for case in ("not JSON", "not a list", "a type that is no text")),
+        "lint: a policy tree of another shape", "alertmanager: a policy tree of another shape"])
+def test_a_render_folder_edited_by_hand_is_one_line_from_each_tool_that_reads_one(tool, text, part, dev_render,
+                                                                                  tmp_path, capsys):
+    import tools.alertmanager
+    import tools.diff
+    import tools.lint
+
+    folder = tmp_path / "render"
+    shutil.copytree(dev_render, folder)
+    resources = folder / "resources.json"
+    resources.write_text(text if isinstance(text, str) else json.dumps(text(json.loads(resources.read_text()))))
+    main, argv = {"diff": (tools.diff.main, [str(dev_render), str(folder)]), "lint": (tools.lint.main, [str(folder)]),
+                  "alertmanager": (tools.alertmanager.main, [str(folder)])}[tool]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and part in err and len(err.splitlines()) == 1, err
+    assert not (folder / "alertmanager.yml").exists()
+
+
+@pytest.mark.parametrize("argv, part", [
+    (["--minutes", "-5"], "argument --minutes: -5 is not within 1 to 1440"),
+    (["--minutes", "99999999"], "argument --minutes: 99999999 is not within 1 to 1440"),
+    (["--step", "0"], "argument --step: 0 is not within 1 to 3600"),
+    (["--step", "x"], "argument --step: 'x' is not a whole number"),
+], ids=["negative minutes", "minutes past a day", "a step of 0", "a step that is no number"])
+def test_synthetic_history_takes_only_a_length_and_step_it_can_make(argv, part, tmp_path, capsys):
+    from tools.synthetic import main
+
+    with pytest.raises(SystemExit) as exit_:
+        main([*argv, "--out", str(tmp_path / "history.om")])
+    assert exit_.value.code == 2 and part in capsys.readouterr().err
+    assert not (tmp_path / "history.om").exists()
+
+
 # What the test runner itself writes into the project folder, meanwhile too (the hypothesis
 # database, by a fuzz test in the other xdist worker)
 RUNNER_FILES = ("__pycache__", ".hypothesis", ".pytest_cache")

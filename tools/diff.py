@@ -39,7 +39,7 @@ from dashboards.finalize import panels as every_panel
 from syntax.promql import number
 from tools.mocks import MASK
 from tools import routing
-from tools.render import read_alerts, rule_expr
+from tools.render import NotARender, read_alerts, read_resources, rule_expr
 from tools.routing import receivers
 
 
@@ -74,7 +74,7 @@ def load(folder: Path) -> Resources:
     path = folder / "resources.json"
     if not path.exists():
         return Resources()
-    resources = Resources(((r["type"], r["name"]), r) for r in json.loads(path.read_text(encoding="utf-8"))
+    resources = Resources(((r["type"], r["name"]), r) for r in read_resources(folder)
                           if not r["type"].startswith("grafana-platform:"))
     resources.alerts = read_alerts(folder)
     return resources
@@ -403,10 +403,14 @@ def main(argv: list[str] | None = None) -> int:
         else:
             old, new = args.dirs
             title, stacks = f"`{old}` → `{new}`", {new.name: (load(old), load(new))}
-    except Failure as e:
+        markdown, changed = report(title, stacks)
+    except (Failure, NotARender) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    markdown, changed = report(title, stacks)
+    except (KeyError, TypeError, AttributeError) as e:  # resources.json edited by hand: a value of another shape
+        print(f"error: a render folder is not as python -m tools.render writes it ({type(e).__name__}: {e}); "
+              "render both again", file=sys.stderr)
+        return 2
     print(markdown, end="")
     return int(args.exit_code and changed)
 

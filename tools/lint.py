@@ -38,7 +38,6 @@ Exit status: 0 without findings, 1 with findings, 2 when a folder cannot be read
 from __future__ import annotations
 
 import argparse
-import json
 import re
 import sys
 from dataclasses import dataclass
@@ -55,7 +54,7 @@ from syntax import promql
 from estate.contract import COUNTER_SUFFIXES, Contract, contracts
 from estate.model import UID_MAX
 from syntax.promql import selector_name, walk
-from tools.render import committed, read_render, rendered_stacks
+from tools.render import committed, read_render, read_resources, rendered_stacks
 from tools import routing
 
 DATASOURCE_REFS = {"${%s}" % DATASOURCE_VARIABLE, "$%s" % DATASOURCE_VARIABLE}
@@ -291,7 +290,7 @@ def lint_render(folder: Path, contracts: dict[str, Contract] | None = None) -> t
                 for b in boards if b.team not in contracts]
     findings += lint_dashboards((b.board, contracts.get(b.team), f"{stack}/{b.team}") for b in boards)
     findings += [Finding(f.rule, f"notification policy {f.route}", "", f.message, stack)
-                 for f in routing.stack_findings(json.loads((folder / "resources.json").read_text(encoding="utf-8")))]
+                 for f in routing.stack_findings(read_resources(folder))]
     return findings, len(boards)
 
 
@@ -308,8 +307,12 @@ def main(argv: list[str] | None = None) -> int:
             found, linted = lint_render(folder)
             findings += found
             count += linted
-    except (OSError, ValueError, KeyError, ConfigError) as e:
+    except (OSError, ValueError, ConfigError) as e:  # NotARender is a ValueError
         print(f"error: {e}", file=sys.stderr)
+        return 2
+    except (KeyError, TypeError, AttributeError) as e:  # resources.json edited by hand: a value of another shape
+        print(f"error: a render folder is not as python -m tools.render writes it ({type(e).__name__}: {e}); "
+              "render it again", file=sys.stderr)
         return 2
     for f in findings:
         print(f)

@@ -342,9 +342,29 @@ class RenderedDashboard:
     board: dict
 
 
+class NotARender(ValueError):
+    """A folder the tools read as a render (`--out` of this command) that is not one, or not whole."""
+
+
+def read_resources(folder: Path) -> list[dict]:
+    """A render folder's resources.json: each registration's type, name, parent, inputs and protect."""
+    path = folder / "resources.json"
+    try:
+        resources = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as e:
+        raise NotARender(f"{path}: not a render's resources ({e.strerror if isinstance(e, OSError) else e}); "
+                         "write the folder with python -m tools.render") from None
+    if not isinstance(resources, list) or not all(
+            isinstance(r, dict) and all(isinstance(r.get(k), str) for k in ("type", "name", "parent"))
+            and isinstance(r.get("inputs"), dict) for r in resources):
+        raise NotARender(f"{path}: not a render's resources (a list of type, name, parent and inputs); "
+                         "write the folder with python -m tools.render")
+    return resources
+
+
 def read_render(folder: Path) -> tuple[str, list[RenderedDashboard]]:
     """The stack a render folder was written for, and its dashboards with their owning team."""
-    resources = json.loads((folder / "resources.json").read_text(encoding="utf-8"))
+    resources = read_resources(folder)
     stack_prefix = f"pulumi:pulumi:Stack::{PROJECT}-"
     stack = next((r["parent"][len(stack_prefix):] for r in resources if r["parent"].startswith(stack_prefix)), None)
     if stack is None:
