@@ -58,3 +58,16 @@ def test_a_floor_whose_registrations_differ_from_the_record_fails(field, change,
     done = run_floor("--child-typed-floor", requests, tmp_path)
     assert done.returncode == 1
     assert f"first different: grafana:oss/dashboard:Dashboard {target['name']}" in done.stderr
+
+
+@pytest.mark.parametrize("argv, part", [
+    (["--teams", "0"], "--teams and --runs take whole numbers of at least 1"),
+    (["--runs", "0"], "--teams and --runs take whole numbers of at least 1"),
+    (["--teams", "5", "5"], "--teams: give each number of teams once"),
+], ids=["no teams", "no runs", "one number twice"])
+def test_the_benchmark_refuses_what_it_cannot_measure_before_it_measures(argv, part, capsys):
+    from tools.benchmark import main
+
+    with pytest.raises(SystemExit) as exit_:
+        main(argv)
+    assert exit_.value.code == 2 and part in capsys.readouterr().err

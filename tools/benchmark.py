@@ -311,6 +311,8 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if any(n < 1 for n in args.teams) or args.runs < 1:
         parser.error("--teams and --runs take whole numbers of at least 1")
+    if len(set(args.teams)) < len(args.teams):  # the cost per team is read between the first and the last N
+        parser.error("--teams: give each number of teams once")
     print("| teams | resources | render s | floor s | time ratio | typed floor s | time ratio | render MiB | "
           "floor MiB | memory ratio | typed floor MiB | memory ratio |")
     print("| --- " * 12 + "|")
