@@ -146,7 +146,15 @@ def test_a_test_file_the_programs_reader_refuses_is_one_error_naming_its_line(te
     source = tmp_path / pt.TEST_FILE
     source.write_text(text, encoding="utf-8")
     monkeypatch.setattr(pt, "tests_path", lambda team: source)
-    with pytest.raises(pt.PlaceholderError, match=rf"^{source} \(stack prod\), filled in: {message}"):
+    with pytest.raises(pt.PlaceholderError, match=rf"^{source} \(stack prod\): {message}"):
+        pt.prepare("prod", "voicebot", render_dir("prod"))
+
+
+def test_a_test_file_that_is_a_device_is_refused_unread(monkeypatch, tmp_path, render_dir):
+    source = tmp_path / pt.TEST_FILE
+    source.symlink_to("/dev/zero")  # read whole, it would fill the memory
+    monkeypatch.setattr(pt, "tests_path", lambda team: source)
+    with pytest.raises(pt.PlaceholderError, match=rf"^{source} \(stack prod\): not a regular file"):
         pt.prepare("prod", "voicebot", render_dir("prod"))
 
 

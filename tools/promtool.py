@@ -201,7 +201,7 @@ def prepare(stack: str, team: str, render_dir: Path) -> Path:
     except PlaceholderError as e:
         raise PlaceholderError(f"{where} (stack {stack}): {e}") from None
     except ConfigError as e:  # its lines are the file's: a placeholder is filled in on its own line
-        raise PlaceholderError(f"{where} (stack {stack}), filled in: "
+        raise PlaceholderError(f"{where} (stack {stack}): "
                                + "; ".join(f"{at}: {problem}" if at else problem for at, problem in e.problems)) from None
     if not isinstance(doc, dict) or not isinstance(doc.get("tests"), list):
         raise PlaceholderError(f"{where}: expected a promtool test file with a `tests:` list")
