@@ -412,6 +412,8 @@ def main(argv: list[str] | None = None) -> int:
         try:
             args.out.write_text(text, encoding="utf-8")
         except OSError as e:
+            if args.out.is_file():  # a part written (a full disk): no history is better than a short one
+                args.out.unlink()
             print(f"error: --out {args.out}: cannot write it ({e.strerror or e})", file=sys.stderr)
             return 1
         print(f"{series_count(text)} series, {args.minutes} min, ending {end}: {args.out}")
