@@ -1011,8 +1011,8 @@ READERS_OF_RENDERS = ("diff", "lint", "alertmanager")
         ('{"type": 1}', "resources.json: not a render's resources (a list of type, name, parent and inputs)"),
         ('[{"type": 1, "name": "x", "parent": "", "inputs": {}}]', "not a render's resources (a list of type, name"))),
     # a value of another shape inside: what reads the policy tree says so (the diff only shows it changed)
-    ("lint", _edited, "not as python -m tools.render writes it"),
-    ("alertmanager", _edited, "not a render as python -m tools.render writes it"),
+    ("lint", _edited, "a render folder is not as python -m tools.render writes it"),
+    ("alertmanager", _edited, "a render folder is not as python -m tools.render writes it"),
 ], ids=[*(f"{tool}: {case}" for tool in READERS_OF_RENDERS for case in ("not JSON", "not a list", "a type that is no text")),
         "lint: a policy tree of another shape", "alertmanager: a policy tree of another shape"])
 def test_a_render_folder_edited_by_hand_is_one_line_from_each_tool_that_reads_one(tool, text, part, dev_render,

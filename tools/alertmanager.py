@@ -255,7 +255,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tools.alertmanager", description=__doc__.splitlines()[0])
     parser.add_argument("render", type=Path, help="a folder written by tools.render")
     args = parser.parse_args(argv)
-    from tools.render import read_resources  # the program's modules: only the command needs them
+    from tools.render import SHAPE_ERRORS, not_as_written, read_resources  # the program's modules: only here
 
     if not (args.render / "resources.json").is_file():
         parser.error(f"not a render folder (no resources.json): {args.render}")
@@ -264,9 +264,8 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as e:  # NotARender, or a render without one policy tree
         print(f"error: {e}", file=sys.stderr)
         return 2
-    except (KeyError, TypeError, AttributeError) as e:  # resources.json edited by hand: a value of another shape
-        print(f"error: {args.render} is not a render as python -m tools.render writes it ({type(e).__name__}: {e}); "
-              "render it again", file=sys.stderr)
+    except SHAPE_ERRORS as e:
+        print(f"error: {not_as_written(e)}", file=sys.stderr)
         return 2
     path = args.render / CONFIG_FILE
     path.write_text(dump(am_config), encoding="utf-8")

@@ -39,7 +39,8 @@ from dashboards.finalize import panels as every_panel
 from syntax.promql import number
 from tools.mocks import MASK
 from tools import routing
-from tools.render import NotARender, read_alerts, read_resources, rule_expr
+from tools.render import (SHAPE_ERRORS, NotARender, not_as_written, read_alerts, read_resources,
+                          rule_expr)
 from tools.routing import receivers
 
 
@@ -407,11 +408,10 @@ def main(argv: list[str] | None = None) -> int:
     except (Failure, NotARender) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    except (KeyError, TypeError, AttributeError) as e:
+    except SHAPE_ERRORS as e:
         if args.ref:  # both renders are this tool's own: a bug, shown as one
             raise
-        print(f"error: a render folder is not as python -m tools.render writes it ({type(e).__name__}: {e}); "
-              "render both again", file=sys.stderr)
+        print(f"error: {not_as_written(e)}", file=sys.stderr)
         return 2
     print(markdown, end="")
     return int(args.exit_code and changed)

@@ -54,7 +54,8 @@ from syntax import promql
 from estate.contract import COUNTER_SUFFIXES, Contract, contracts
 from estate.model import UID_MAX
 from syntax.promql import selector_name, walk
-from tools.render import committed, read_render, read_resources, rendered_stacks
+from tools.render import (SHAPE_ERRORS, committed, not_as_written, read_render, read_resources,
+                          rendered_stacks)
 from tools import routing
 
 DATASOURCE_REFS = {"${%s}" % DATASOURCE_VARIABLE, "$%s" % DATASOURCE_VARIABLE}
@@ -310,9 +311,8 @@ def main(argv: list[str] | None = None) -> int:
     except (OSError, ValueError, ConfigError) as e:  # NotARender is a ValueError
         print(f"error: {e}", file=sys.stderr)
         return 2
-    except (KeyError, TypeError, AttributeError) as e:  # resources.json edited by hand: a value of another shape
-        print(f"error: a render folder is not as python -m tools.render writes it ({type(e).__name__}: {e}); "
-              "render it again", file=sys.stderr)
+    except SHAPE_ERRORS as e:
+        print(f"error: {not_as_written(e)}", file=sys.stderr)
         return 2
     for f in findings:
         print(f)

@@ -346,6 +346,16 @@ class NotARender(ValueError):
     """A folder the tools read as a render (`--out` of this command) that is not one, or not whole."""
 
 
+# What a hand-edited resources.json raises deeper in a tool that reads it (a value of another shape)
+SHAPE_ERRORS = (KeyError, TypeError, AttributeError)
+
+
+def not_as_written(e: Exception) -> str:
+    """The one line a tool says for a SHAPE_ERRORS it met reading a render folder."""
+    return (f"a render folder is not as python -m tools.render writes it ({type(e).__name__}: {e}); "
+            "render it again")
+
+
 def read_resources(folder: Path) -> list[dict]:
     """A render folder's resources.json: each registration's type, name, parent, inputs and protect."""
     path = folder / "resources.json"
