@@ -17,13 +17,14 @@ import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator, Mapping
+from typing import Any, Iterable, Iterator, Mapping
 
 from pydantic import ValidationError
 
 from .files import MAX_DEPTH, KeyGivenTwice, depth, normalized, read_yaml, unique_keys
 from .layout import PROJECT, Layout
-from .model import MISSING_SECRET, PLACEHOLDER, ConfigError, _is_secret, dotted, secret_paths, validation_problems
+from .model import (MISSING_SECRET, PLACEHOLDER, ConfigError, _holds_secret, _is_secret, _secret_field, dotted,
+                    secret_paths, validation_problems)
 from .stack import StackConfig
 
 # What a stack file may hold besides `config` (Pulumi's stack settings file reference:
@@ -66,10 +67,12 @@ def project_keys() -> list[str]:
 _TOO_DEEP = object()  # what _decode gives for JSON nested past the decoder
 
 
-def project_values(config: Mapping[str, str], where: str = "the stack's config") -> dict[str, Any]:
+def project_values(config: Mapping[str, str], where: str = "the stack's config",
+                   secret_keys: Iterable[str] = ()) -> dict[str, Any]:
     """This project's keys (namespace removed), each decoded as the engine encoded it; a ConfigError
     naming `where` for a value nested deeper than a stack file may be (MAX_DEPTH): the engine reads
-    the stack file with its own reader, so the bound is held here too."""
+    the stack file with its own reader, so the bound is held here too; or giving a key twice in an
+    object (of a value among `secret_keys`, without naming it: it is part of the secret)."""
     prefix = f"{PROJECT}:"
     values, problems = {}, []
     for key, raw in config.items():
@@ -77,13 +80,23 @@ def project_values(config: Mapping[str, str], where: str = "the stack's config")
             try:
                 values[key[len(prefix):]] = value = _decode(raw)
             except KeyGivenTwice as e:  # one of its values would vanish
-                problems.append((key, str(e)))
+                problems.append((key, str(e) if _keys_may_show(key, secret_keys)
+                                 else "a key is given twice in one object of this value; keep one"))
                 continue
             if value is _TOO_DEEP or depth(value) > MAX_DEPTH:
                 problems.append((key, f"nested more than {MAX_DEPTH} levels deep"))
     if problems:
         raise ConfigError(where, problems)
     return values
+
+
+def _keys_may_show(key: str, secret_keys: Iterable[str]) -> bool:
+    """Whether a message may quote the keys inside config value `key`: not when the engine marks it
+    secret or its field is or holds a secret field (a secret's text, or the names beside one)."""
+    fields = {f.alias or name: f for name, f in StackConfig.model_fields.items()}
+    field = fields.get(key.removeprefix(f"{PROJECT}:"))
+    return key not in secret_keys and field is not None and not _secret_field(field) \
+        and not _holds_secret(field.annotation)
 
 
 def _decode(raw: Any) -> Any:
@@ -136,7 +149,7 @@ def load_stack_config(stack: str, config: Mapping[str, str], secret_keys: set[st
     and every secret the stack needs must be there."""
     path = layout.stack_file(stack)
     where = layout.relative(path)
-    values = project_values(config, where)
+    values = project_values(config, where, secret_keys)
     every = list(leaves(values))
     # Where secrets came from: `secure:` values in the stack file, the offline render's placeholders
     # in it, and keys the engine marks secret that hold neither (an ESC environment, or no stack

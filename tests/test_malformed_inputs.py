@@ -929,9 +929,15 @@ def test_team_code_that_fails_or_escapes_is_one_error_naming_its_file_and_line(c
      "  not valid JSON here: the key 'grafana-platform:orgId' is given twice in one object; keep one"),
     ("PULUMI_CONFIG", json.dumps({"grafana-platform:teams": '{"voicebot": {"selector": "job=\\"gone\\""}, "voicebot": {}}'}),
      "grafana-platform:teams: not valid JSON here: the key 'voicebot' is given twice in one object; keep one"),
+    # a secret's keys are part of it, and so are the names beside one: not shown
+    ("PULUMI_CONFIG", json.dumps({"grafana-platform:grafanaAuth": '{"PLANTED": 1, "PLANTED": 2}'}),
+     "grafana-platform:grafanaAuth: a key is given twice in one object of this value; keep one"),
+    ("PULUMI_CONFIG", json.dumps({"grafana-platform:contactPoints": '{"PLANTED": {}, "PLANTED": {}}'}),
+     "grafana-platform:contactPoints: a key is given twice in one object of this value; keep one"),
 ], ids=["not JSON", "not an object", "values that are not text", "secret keys not JSON", "nested 100,000 deep",
         "a value nested 100,000 deep", "a value nested deeper than a stack file may be", "a key given twice",
-        "a team given twice in a value"])
+        "a team given twice in a value", "a key given twice in a secret value",
+        "a key given twice beside secrets"])
 def test_an_unreadable_engine_environment_is_one_error_that_shows_none_of_it(variable, value, part, monkeypatch):
     from tools.mocks import run_program
 
