@@ -993,12 +993,61 @@ def test_the_interpreters_environment_changes_nothing_the_render_writes_or_says(
 
 # ------------------------------------------------------------------------------- command line route (4)
 
-# ------------------------------------------------------------------ the tools' other command lines
+# What the test runner itself writes into the project folder, meanwhile too (the hypothesis
+# database, by a fuzz test in the other xdist worker)
+RUNNER_FILES = ("__pycache__", ".hypothesis", ".pytest_cache")
+
+
+def project_files() -> dict[Path, int]:
+    """The project folder's entries but the test runner's, with their modification times."""
+    return {p: p.stat().st_mtime_ns for p in ROOT.glob("*") if p.name not in RUNNER_FILES}
+
+
+@pytest.mark.parametrize("argv, part", [
+    (["--stack", "dev", "--out", "teams"], "error: --out teams: is inside the project's teams/ folder"),
+    (["--stack", "dev", "--out", "stacks"], "error: --out stacks: is inside the project's stacks/ folder"),
+    (["--stack", "dev", "--out", "README.md"], "error: --out README.md: is a file, not a folder"),
+    (["--stack", "dev", "--out", "docs"], "error: --out docs: holds files that are not an earlier render"),
+    (["--stack", "../../etc/passwd", "--out", "{tmp}/out"], "error: --stack: invalid configuration"),
+    (["--stack", "nope", "--out", "{tmp}/out"], "error: stacks/Pulumi.nope.yaml: invalid configuration"),
+    (["--stack", "dev", "--root", "{tmp}/nowhere", "--out", "{tmp}/out"],
+     "error: --root {tmp}/nowhere: no Pulumi.yaml there; give the project's folder"),
+    (["--stack", "dev", "--root", "{tmp}/bare", "--out", "{tmp}/out"],
+     "error: stacks/Pulumi.dev.yaml: invalid configuration (1 problem); nothing was deployed:\n"
+     "  no such stack; available: none (no stacks/Pulumi.<stack>.yaml)\n"),
+], ids=["--out teams", "--out stacks", "--out a file", "--out a folder of other files", "--stack a path",
+        "--stack unknown", "--root not a project", "--root a project without stacks"])
+def test_the_render_refuses_an_out_or_stack_that_escapes_in_one_line_and_writes_nothing(argv, part, tmp_path):
+    (tmp_path / "bare").mkdir()
+    (tmp_path / "bare" / "Pulumi.yaml").write_text("name: grafana-platform\nruntime: python\n")
+    before = project_files()
+    argv = [a.replace("{tmp}", str(tmp_path)) for a in argv]
+    part = part.replace("{tmp}", str(tmp_path))
+    result = subprocess.run([sys.executable, "-m", "tools.render", *argv], cwd=ROOT, capture_output=True, text=True,
+                            timeout=300)
+    assert result.returncode == 1
+    assert result.stderr.startswith(part), result.stderr
+    assert len(result.stderr.splitlines()) <= 15 and "Traceback" not in result.stderr
+    assert project_files() == before
+    assert not (tmp_path / "out").exists()
+
+
+def test_the_render_replaces_an_earlier_render_and_nothing_else(tmp_path):
+    out = tmp_path / "render"
+    assert tools.render.main(["--stack", "dev", "--out", str(out)]) == 0
+    assert (out / MARKER).is_file()
+    (out / "dashboards" / "stale.json").write_text("{}")
+    assert tools.render.main(["--stack", "dev", "--out", str(out)]) == 0
+    assert not (out / "dashboards" / "stale.json").exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["render"]  # no staging folder beside it
+
+
+# The other tools' command lines: render folders they read, numbers they take
 
 @pytest.fixture(scope="module")
 def dev_render(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("dev-render") / "dev"
-    write(tests.conftest.run_values(*tests.conftest.stack_values("dev"), stack="dev"), out)
+    write(run_values(*stack_values("dev"), stack="dev"), out)
     return out
 
 
@@ -1052,55 +1101,6 @@ def test_synthetic_history_takes_only_a_length_and_step_it_can_make(argv, part, 
         main([*argv, "--out", str(tmp_path / "history.om")])
     assert exit_.value.code == 2 and part in capsys.readouterr().err
     assert not (tmp_path / "history.om").exists()
-
-
-# What the test runner itself writes into the project folder, meanwhile too (the hypothesis
-# database, by a fuzz test in the other xdist worker)
-RUNNER_FILES = ("__pycache__", ".hypothesis", ".pytest_cache")
-
-
-def project_files() -> dict[Path, int]:
-    """The project folder's entries but the test runner's, with their modification times."""
-    return {p: p.stat().st_mtime_ns for p in ROOT.glob("*") if p.name not in RUNNER_FILES}
-
-
-@pytest.mark.parametrize("argv, part", [
-    (["--stack", "dev", "--out", "teams"], "error: --out teams: is inside the project's teams/ folder"),
-    (["--stack", "dev", "--out", "stacks"], "error: --out stacks: is inside the project's stacks/ folder"),
-    (["--stack", "dev", "--out", "README.md"], "error: --out README.md: is a file, not a folder"),
-    (["--stack", "dev", "--out", "docs"], "error: --out docs: holds files that are not an earlier render"),
-    (["--stack", "../../etc/passwd", "--out", "{tmp}/out"], "error: --stack: invalid configuration"),
-    (["--stack", "nope", "--out", "{tmp}/out"], "error: stacks/Pulumi.nope.yaml: invalid configuration"),
-    (["--stack", "dev", "--root", "{tmp}/nowhere", "--out", "{tmp}/out"],
-     "error: --root {tmp}/nowhere: no Pulumi.yaml there; give the project's folder"),
-    (["--stack", "dev", "--root", "{tmp}/bare", "--out", "{tmp}/out"],
-     "error: stacks/Pulumi.dev.yaml: invalid configuration (1 problem); nothing was deployed:\n"
-     "  no such stack; available: none (no stacks/Pulumi.<stack>.yaml)\n"),
-], ids=["--out teams", "--out stacks", "--out a file", "--out a folder of other files", "--stack a path",
-        "--stack unknown", "--root not a project", "--root a project without stacks"])
-def test_the_render_refuses_an_out_or_stack_that_escapes_in_one_line_and_writes_nothing(argv, part, tmp_path):
-    (tmp_path / "bare").mkdir()
-    (tmp_path / "bare" / "Pulumi.yaml").write_text("name: grafana-platform\nruntime: python\n")
-    before = project_files()
-    argv = [a.replace("{tmp}", str(tmp_path)) for a in argv]
-    part = part.replace("{tmp}", str(tmp_path))
-    result = subprocess.run([sys.executable, "-m", "tools.render", *argv], cwd=ROOT, capture_output=True, text=True,
-                            timeout=300)
-    assert result.returncode == 1
-    assert result.stderr.startswith(part), result.stderr
-    assert len(result.stderr.splitlines()) <= 15 and "Traceback" not in result.stderr
-    assert project_files() == before
-    assert not (tmp_path / "out").exists()
-
-
-def test_the_render_replaces_an_earlier_render_and_nothing_else(tmp_path):
-    out = tmp_path / "render"
-    assert tools.render.main(["--stack", "dev", "--out", str(out)]) == 0
-    assert (out / MARKER).is_file()
-    (out / "dashboards" / "stale.json").write_text("{}")
-    assert tools.render.main(["--stack", "dev", "--out", str(out)]) == 0
-    assert not (out / "dashboards" / "stale.json").exists()
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["render"]  # no staging folder beside it
 
 
 # ------------------------------------------------------------------------------ secrets never leak (3)
