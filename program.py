@@ -55,7 +55,7 @@ def _environment_json(name: str, kind: type) -> Any:
         value = strict_json(raw)
     except (json.JSONDecodeError, RecursionError):  # not JSON, or nested deeper than the decoder goes
         value = None
-    except ValueError as e:  # a key given twice: one of its values would vanish
+    except ValueError as e:  # a key given twice (one of its values would vanish), NaN, a number past Python's
         raise ConfigError(f"the {name} environment variable", [("", str(e))]) from None
     if not isinstance(value, kind) or (kind is list and not all(isinstance(k, str) for k in value)):
         raise ConfigError(f"the {name} environment variable",

@@ -23,8 +23,8 @@ from pydantic import ValidationError
 
 from .files import MAX_DEPTH, KeyGivenTwice, depth, normalized, read_yaml, unique_keys
 from .layout import PROJECT, Layout
-from .model import (MISSING_SECRET, PLACEHOLDER, ConfigError, _holds_secret, _is_secret, _secret_field, dotted,
-                    secret_paths, validation_problems)
+from .model import (MISSING_SECRET, PLACEHOLDER, ConfigError, _holds_secret, _is_secret, _secret_field, _walk,
+                    dotted, secret_paths, validation_problems)
 from .stack import StackConfig
 
 # What a stack file may hold besides `config` (Pulumi's stack settings file reference:
@@ -93,8 +93,7 @@ def project_values(config: Mapping[str, str], where: str = "the stack's config",
 def _keys_may_show(key: str, secret_keys: Iterable[str]) -> bool:
     """Whether a message may quote the keys inside config value `key`: not when the engine marks it
     secret or its field is or holds a secret field (a secret's text, or the names beside one)."""
-    fields = {f.alias or name: f for name, f in StackConfig.model_fields.items()}
-    field = fields.get(key.removeprefix(f"{PROJECT}:"))
+    _, field = _walk(StackConfig, (key.removeprefix(f"{PROJECT}:"),))
     return key not in secret_keys and field is not None and not _secret_field(field) \
         and not _holds_secret(field.annotation)
 
