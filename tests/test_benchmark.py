@@ -61,10 +61,14 @@ def test_a_floor_whose_registrations_differ_from_the_record_fails(field, change,
 
 
 @pytest.mark.parametrize("argv, part", [
-    (["--teams", "0"], "--teams and --runs take whole numbers of at least 1"),
-    (["--runs", "0"], "--teams and --runs take whole numbers of at least 1"),
+    (["--teams", "0"], "--teams takes numbers of teams from 1 to 1000"),
+    (["--teams", "5", "-3"], "--teams takes numbers of teams from 1 to 1000"),
+    (["--teams", "100000000"], "--teams takes numbers of teams from 1 to 1000"),
+    (["--runs", "0"], "--runs takes a number of runs from 1 to 30"),
+    (["--runs", "1000000"], "--runs takes a number of runs from 1 to 30"),
     (["--teams", "5", "5"], "--teams: give each number of teams once"),
-], ids=["no teams", "no runs", "one number twice"])
+], ids=["no teams", "a negative number", "more teams than a disk holds", "no runs", "endless runs",
+        "one number twice"])
 def test_the_benchmark_refuses_what_it_cannot_measure_before_it_measures(argv, part, capsys):
     from tools.benchmark import main
 

@@ -52,6 +52,11 @@ PROJECT = "grafana-platform"  # not imported from estate: the floor's process lo
 
 STACK = "dev"
 
+# What one benchmark may ask for: every N is a project of N team folders on disk and three programs
+# holding all of it in memory (1,000 teams: about 0.9 GB each), and every run of each is taken in turn.
+MAX_TEAMS = 1000
+MAX_RUNS = 30
+
 
 def clone_slug(slug: str, index: int) -> str:
     """`customer-service`, 7 -> `cs7`: short enough that every generated uid stays within Grafana's 40."""
@@ -291,8 +296,10 @@ def measure(teams: int, runs: int) -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tools.benchmark", description=__doc__.splitlines()[0])
-    parser.add_argument("--teams", type=int, nargs="+", default=[5, 100, 500], help="team counts to measure")
-    parser.add_argument("--runs", type=int, default=3, help="runs of each program per count (best time kept)")
+    parser.add_argument("--teams", type=int, nargs="+", default=[5, 100, 500],
+                        help=f"team counts to measure, 1 to {MAX_TEAMS} each")
+    parser.add_argument("--runs", type=int, default=3,
+                        help=f"runs of each program per count, 1 to {MAX_RUNS} (best time kept)")
     parser.add_argument("--child-run", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
     parser.add_argument("--child-record", nargs=2, help=argparse.SUPPRESS)
     parser.add_argument("--child-floor", nargs=2, help=argparse.SUPPRESS)
@@ -309,8 +316,10 @@ def main(argv: list[str] | None = None) -> int:
         _child_floor(resources_file, int(threshold), typed=bool(args.child_typed_floor))
         gc.freeze()  # as `python -m tools.render` ends: no last full collection over the run's objects
         return 0
-    if any(n < 1 for n in args.teams) or args.runs < 1:
-        parser.error("--teams and --runs take whole numbers of at least 1")
+    if not all(1 <= n <= MAX_TEAMS for n in args.teams):
+        parser.error(f"--teams takes numbers of teams from 1 to {MAX_TEAMS}")
+    if not 1 <= args.runs <= MAX_RUNS:
+        parser.error(f"--runs takes a number of runs from 1 to {MAX_RUNS}")
     if len(set(args.teams)) < len(args.teams):  # the cost per team is read between the first and the last N
         parser.error("--teams: give each number of teams once")
     print("| teams | resources | render s | floor s | time ratio | typed floor s | time ratio | render MiB | "
