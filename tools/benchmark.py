@@ -53,7 +53,7 @@ PROJECT = "grafana-platform"  # not imported from estate: the floor's process lo
 STACK = "dev"
 
 # What one benchmark may ask for: every N is a project of N team folders on disk and three programs
-# holding all of it in memory (1,000 teams: about 0.9 GB each), and every run of each is taken in turn.
+# holding all of it in memory (1,000 teams: 0.6 to 0.8 GiB each), and every run of each is taken in turn.
 MAX_TEAMS = 1000
 MAX_RUNS = 30
 
