@@ -61,11 +61,11 @@ def test_a_floor_whose_registrations_differ_from_the_record_fails(field, change,
 
 
 @pytest.mark.parametrize("argv, part", [
-    (["--teams", "0"], "--teams takes numbers of teams from 1 to 1000"),
-    (["--teams", "5", "-3"], "--teams takes numbers of teams from 1 to 1000"),
-    (["--teams", "100000000"], "--teams takes numbers of teams from 1 to 1000"),
-    (["--runs", "0"], "--runs takes a number of runs from 1 to 30"),
-    (["--runs", "1000000"], "--runs takes a number of runs from 1 to 30"),
+    (["--teams", "0"], "argument --teams: 0 is not within 1 to 1000"),
+    (["--teams", "5", "-3"], "argument --teams: -3 is not within 1 to 1000"),
+    (["--teams", "100000000"], "argument --teams: 100000000 is not within 1 to 1000"),
+    (["--runs", "0"], "argument --runs: 0 is not within 1 to 30"),
+    (["--runs", "1000000"], "argument --runs: 1000000 is not within 1 to 30"),
     (["--teams", "5", "5"], "--teams: give each number of teams once"),
 ], ids=["no teams", "a negative number", "more teams than a disk holds", "no runs", "endless runs",
         "one number twice"])

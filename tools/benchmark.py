@@ -48,6 +48,8 @@ import time
 from dataclasses import asdict
 from pathlib import Path
 
+from tools import whole_number
+
 PROJECT = "grafana-platform"  # not imported from estate: the floor's process loads only the SDK and the mocks
 
 STACK = "dev"
@@ -296,9 +298,9 @@ def measure(teams: int, runs: int) -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tools.benchmark", description=__doc__.splitlines()[0])
-    parser.add_argument("--teams", type=int, nargs="+", default=[5, 100, 500],
+    parser.add_argument("--teams", type=whole_number(1, MAX_TEAMS), nargs="+", default=[5, 100, 500],
                         help=f"team counts to measure, 1 to {MAX_TEAMS} each")
-    parser.add_argument("--runs", type=int, default=3,
+    parser.add_argument("--runs", type=whole_number(1, MAX_RUNS), default=3,
                         help=f"runs of each program per count, 1 to {MAX_RUNS} (best time kept)")
     parser.add_argument("--child-run", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
     parser.add_argument("--child-record", nargs=2, help=argparse.SUPPRESS)
@@ -316,10 +318,6 @@ def main(argv: list[str] | None = None) -> int:
         _child_floor(resources_file, int(threshold), typed=bool(args.child_typed_floor))
         gc.freeze()  # as `python -m tools.render` ends: no last full collection over the run's objects
         return 0
-    if not all(1 <= n <= MAX_TEAMS for n in args.teams):
-        parser.error(f"--teams takes numbers of teams from 1 to {MAX_TEAMS}")
-    if not 1 <= args.runs <= MAX_RUNS:
-        parser.error(f"--runs takes a number of runs from 1 to {MAX_RUNS}")
     if len(set(args.teams)) < len(args.teams):  # the cost per team is read between the first and the last N
         parser.error("--teams: give each number of teams once")
     print("| teams | resources | render s | floor s | time ratio | typed floor s | time ratio | render MiB | "
