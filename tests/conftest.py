@@ -15,7 +15,7 @@ import yaml
 from dashboards.importer import from_export
 from estate import PROJECT, PROJECT_LAYOUT, Layout
 from estate.config import config_from_file, project_values
-from estate.files import read_json
+from estate.files import SAFE_DUMPER, SAFE_LOADER, read_json
 from tools.catalog import STACKS
 from tools.mocks import RecordingMonitor, Run, run_program
 
@@ -36,12 +36,12 @@ def load_yaml(text: str) -> Any:
     """YAML that the tests read as data (rendered files, committed ones, what a test wrote): PyYAML's safe
     reading with libyaml's parser, ten times faster than its pure-Python one. What the program reads
     goes through its own reader (estate/files.py), whose refusals the tests prove."""
-    return yaml.load(text, Loader=yaml.CSafeLoader)
+    return yaml.load(text, Loader=SAFE_LOADER)
 
 
 def dump_yaml(data: Any, **options: Any) -> str:
     """`data` as YAML text (a stack or team file a test writes), by libyaml's emitter: yaml.safe_dump's options."""
-    return yaml.dump(data, Dumper=yaml.CSafeDumper, **options)
+    return yaml.dump(data, Dumper=SAFE_DUMPER, **options)
 
 
 def teams_of(stack: str) -> list[str]:

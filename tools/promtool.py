@@ -36,7 +36,7 @@ from pathlib import Path
 import yaml
 
 from estate import PROJECT_LAYOUT, Rule
-from estate.files import load_yaml, read_text
+from estate.files import SAFE_DUMPER, SAFE_LOADER, load_yaml, read_text
 from syntax import promql, template
 from estate.model import ConfigError, duration_seconds
 from estate.stack import TeamSettings
@@ -45,9 +45,6 @@ from tools.prometheus_server import PrometheusMissing, binary, go_env
 from tools.render import committed, write
 
 TEST_FILE = "alerts_test.yaml"
-# libyaml's where PyYAML has it, for what this tool writes and reads back itself: ten times faster
-_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-_DUMPER = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
 _DURATION = r"\d+(?:ms|[ywdhms])(?:\d+(?:ms|[ywdhms]))*"  # 1h, 1h30m
 _FOR = re.compile(rf"([A-Za-z0-9]+)((?:[+-]{_DURATION})*)")  # for:<Alert>[+-<duration>...]
 _TERM = re.compile(rf"([+-])({_DURATION})")
@@ -208,7 +205,7 @@ def prepare(stack: str, team: str, render_dir: Path) -> Path:
     doc = {"rule_files": [f"../rules/{team}.yaml"], **{k: v for k, v in doc.items() if k != "rule_files"}}
     out = render_dir / "alert-tests" / f"{team}.yaml"
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(yaml.dump(doc, Dumper=_DUMPER, sort_keys=False, width=120, allow_unicode=True), encoding="utf-8")
+    out.write_text(yaml.dump(doc, Dumper=SAFE_DUMPER, sort_keys=False, width=120, allow_unicode=True), encoding="utf-8")
     return out
 
 
@@ -311,8 +308,9 @@ def _check(stack: str, teams: list[str] | None, rendered: Run, out: Path, keep: 
             print(f"FAILED {stack}/{team}: {e}")
             failed = True
             continue
-        problems = coverage_problems(yaml.load(path.read_text(encoding="utf-8"), Loader=_LOADER),
-                                     yaml.load((out / "rules" / f"{team}.yaml").read_text(encoding="utf-8"), Loader=_LOADER))
+        problems = coverage_problems(
+            yaml.load(path.read_text(encoding="utf-8"), Loader=SAFE_LOADER),
+            yaml.load((out / "rules" / f"{team}.yaml").read_text(encoding="utf-8"), Loader=SAFE_LOADER))
         process = start_tests(path)
         try:
             output, _ = process.communicate(timeout=120)

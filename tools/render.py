@@ -36,6 +36,7 @@ from components.types import ResourceType
 from dashboards.finalize import sorted_json  # json.dumps(sort_keys=True, indent=2)'s bytes, faster
 from estate import PROJECT, PROJECT_LAYOUT, ConfigError, Estate, Layout, Team
 from estate.config import config_from_file, stack_file
+from estate.files import SAFE_DUMPER
 from estate.resolve import begin_load
 
 if TYPE_CHECKING:
@@ -84,8 +85,8 @@ class _RuleFileDumper(yaml.SafeDumper):
     """Multi-line expressions stay readable as YAML block scalars, as people write rule files."""
 
 
-class _FastRuleFileDumper(getattr(yaml, "CSafeDumper", yaml.SafeDumper)):
-    """libyaml's emitter (PyYAML's wheels ship it): about ten times faster."""
+class _FastRuleFileDumper(SAFE_DUMPER):
+    """libyaml's emitter where PyYAML has it."""
 
 
 def _text(text: str) -> yaml.ScalarNode:
