@@ -177,9 +177,13 @@ _SECRET_SHAPES = re.compile(
     r"|^(glsa_|glc_|glsc_|xox[abposr]-|gh[pousr]_|sk-|AKIA|eyJ)"  # Grafana, Slack, GitHub, OpenAI, AWS tokens, JWTs
     r"|hooks\.slack\.com|events\.pagerduty\.com|webhook"
     r"|^[A-Fa-f0-9]{24,}$"  # keys in hex (PagerDuty integration keys are 32)
-    r"|(?i:bearer\s|basic\s|password|passwd|secret|token|apikey|api_key)"
     r"|@[A-Za-z0-9-]+\."  # e-mail addresses: contact point endpoints
 )
+# Words a credential comes with, in any case: searched in the value folded as `(?i:...)` folds these
+# letters (A-Z, and the only other characters re takes for them: İ and ı for i, ſ for s, the Kelvin sign for k),
+# for the same matches. (?i:...) itself tries every word at every position: 0.4 s on a 4 MB value.
+_SECRET_WORDS = re.compile(r"bearer\s|basic\s|password|passwd|secret|token|apikey|api_key")
+_IGNORECASE_FOLD = str.maketrans({"\u0130": "i", "\u0131": "i", "\u017f": "s", "\u212a": "k"})  # İ ı ſ, the Kelvin sign
 _SECRET_NAMES = re.compile(r"(?i)pass|secret|token|auth|key|credential|contactpoints")
 
 
@@ -187,7 +191,8 @@ def could_be_secret(value: Any) -> bool:
     """Whether a value looks like a credential: by its shape alone, whatever field it was found in."""
     if not isinstance(value, str):
         return False
-    if _SECRET_SHAPES.search(value):
+    folded = (value if value.isascii() else value.translate(_IGNORECASE_FOLD)).lower()
+    if _SECRET_SHAPES.search(value) or _SECRET_WORDS.search(folded):
         return True
     # A long run of mixed letters and digits without spaces reads like a generated token.
     return (len(value) >= 20 and not re.search(r"\s", value) and re.search(r"\d", value) is not None

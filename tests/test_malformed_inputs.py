@@ -27,7 +27,10 @@ from pathlib import Path
 from typing import Any, Callable
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
+import estate.model
 import estate.team_code
 import tests.conftest
 import tools.mocks
@@ -307,6 +310,44 @@ def test_a_malformed_stack_value_gives_one_clear_error_and_registers_nothing(cas
     for text in case.hidden:
         assert text not in message
     assert monitor.registrations == []
+
+
+# ------------------------------------------------------------------------- what a message may show
+
+@pytest.mark.parametrize("value,secret", [
+    ("Bearer abc", True), ("basic\tdXNlcjpwYXNz", True), ("my PASSWORD", True), ("PassWd", True),
+    ("\u017fecret", True), ("to\u212aen", True), ("API_KEY=1", True), ("ApiKey", True),  # ſ for s, the Kelvin sign for k
+    ("glsa_abc", True), ("https://u:p@example.com", True), ("ops@example.com", True), ("a" * 32, True),
+    ("bearer", False), ("5m", False), ("Customer Service", False), ("İ", False),
+])
+def test_a_value_is_secret_by_its_shape_whatever_its_case(value, secret):
+    assert estate.model.could_be_secret(value) is secret
+
+
+# The words as they were searched before they went through the fold: `(?i:...)` is the reference.
+_WORDS_IGNORING_CASE = re.compile(r"(?i:bearer\s|basic\s|password|passwd|secret|token|apikey|api_key)")
+
+
+_BEYOND_ASCII = {"i": "\u0130\u0131", "s": "\u017f", "k": "\u212a"}  # what (?i) also takes for i, s and k
+
+
+def _spelled_any_case(word: str) -> st.SearchStrategy[str]:
+    return st.tuples(*(st.sampled_from([c, c.upper(), *_BEYOND_ASCII.get(c, "")]) for c in word)).map("".join)
+
+
+@given(st.lists(st.one_of(st.text(st.sampled_from("abeiknorstwy_ \t\u00a0\u00e9"), max_size=4),
+                          st.sampled_from(["bearer", "basic", "password", "passwd", "secret", "token", "apikey",
+                                           "api_key", "bearer ", "basic\t", "token"]).flatmap(_spelled_any_case)),
+                max_size=5).map("".join))
+def test_the_folded_words_find_what_ignoring_case_finds(text):
+    folded = (text if text.isascii() else text.translate(estate.model._IGNORECASE_FOLD)).lower()
+    assert bool(estate.model._SECRET_WORDS.search(folded)) == bool(_WORDS_IGNORING_CASE.search(text))
+
+
+def test_the_fold_holds_every_character_beyond_ascii_that_ignoring_case_takes_for_a_letter():
+    every_character = "".join(map(chr, range(0x80, sys.maxunicode + 1)))
+    beyond_ascii = set(re.findall(r"(?i)[a-z]", every_character))
+    assert beyond_ascii == {chr(c) for c in estate.model._IGNORECASE_FOLD}
 
 
 def test_a_token_is_refused_where_the_stack_deploys_grafana_and_logs_in_as_admin(prod_values, layout):
