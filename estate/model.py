@@ -99,6 +99,31 @@ def single_line(text: str) -> str:
 
 
 DisplayName = Annotated[NonEmpty, AfterValidator(single_line)]
+
+# What Grafana's database holds (its migrations: dashboard.title and folder.title are VARCHAR(189);
+# team.name, data_source.name, alert_rule.title and alert_rule.rule_group VARCHAR(190)). MySQL and
+# PostgreSQL refuse a longer value and SQLite checks none, so a longer name would render and then fail
+# `pulumi up` on a Grafana with an external database, as prod's is. Grafana's rule store also refuses
+# an alert rule title or group name of more than 190 bytes (AlertRuleMaxTitleLength and
+# AlertRuleMaxRuleGroupNameLength, counted by Go's len).
+TITLE_MAX = 189
+NAME_MAX = 190
+
+
+def stored_in(column: str, limit: int, in_bytes: bool = False) -> tuple[AfterValidator, Any]:
+    """At most `limit` characters (`in_bytes`: UTF-8 bytes), what Grafana's `column` holds; the JSON
+    Schema says it as maxLength (in characters, which never exceed the bytes)."""
+    unit = "bytes" if in_bytes else "characters"
+
+    def check(text: str) -> str:
+        size = len(text.encode()) if in_bytes else len(text)
+        if size > limit:
+            raise ValueError(f"{size:,} {unit}; Grafana holds at most {limit} ({column})")
+        return text
+    return AfterValidator(check), Field(json_schema_extra={"maxLength": limit})
+
+
+FolderTitle = Annotated[DisplayName, *stored_in("folder.title", TITLE_MAX)]
 Selector = Annotated[str, AfterValidator(_selector)]  # label matchers: job="api", env=~"prod|staging"
 Template = Annotated[NonEmpty, AfterValidator(_go_template)]  # an alert annotation, in Go's text/template
 Uid = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]+$", min_length=1, max_length=UID_MAX)]

@@ -23,7 +23,8 @@ from .config import LoadedConfig, config_from_file, load_stack_config
 from .contract import Contract
 from .files import depth, read_json, read_yaml
 from .layout import PROJECT, PROJECT_LAYOUT, Layout
-from .model import UID_MAX, ConfigError, duration_seconds, got, kebab, quoted, single_line, validation_problems
+from .model import (TITLE_MAX, UID_MAX, ConfigError, duration_seconds, got, kebab, quoted, single_line,
+                    validation_problems)
 from .notifications import team_overrides
 from .stack import StackConfig, TeamSettings
 from .team import SELECTOR, SOURCE_SELECTOR, WINDOW, AlertRule, TeamSpec, source_selector
@@ -439,14 +440,15 @@ def _check_uid(source: str, board: dict) -> str:
 
 
 def _check_title(source: str, board: dict, uid: str) -> str:
-    """The board's title as Grafana takes it: text, not blank, at most 5,000 characters (the dashboard
-    service's ErrDashboardTitleEmpty / ErrDashboardTitleTooLong), and one line (DisplayName's rule)."""
+    """The board's title as Grafana takes it: text, not blank (the dashboard service's ErrDashboardTitleEmpty),
+    at most TITLE_MAX characters (its dashboard.title column; the service's own 5,000 bytes are more), and one
+    line (DisplayName's rule)."""
     title = board.get("title")
     problem = None
     if not isinstance(title, str) or not title.strip():
         problem = "a dashboard needs a title (Grafana refuses one without)" + got(title)
-    elif len(title) > 5000:
-        problem = f"a title of {len(title)} characters; Grafana takes at most 5,000"
+    elif len(title) > TITLE_MAX:
+        problem = f"a title of {len(title):,} characters; Grafana holds at most {TITLE_MAX} (dashboard.title)"
     else:
         try:
             single_line(title)

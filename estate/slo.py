@@ -21,7 +21,7 @@ from typing import Annotated, Literal
 from pydantic import Field, StringConstraints, model_validator
 
 from syntax import promql
-from .model import Duration, LabelName, Model, NonEmpty, Problems, Uid, duration_seconds
+from .model import NAME_MAX, Duration, LabelName, Model, NonEmpty, Problems, Uid, duration_seconds, stored_in
 
 WINDOW = "%(window)s"  # where an SLI query's range goes, e.g. rate(x{%(selector)s}[%(window)s])
 
@@ -71,7 +71,9 @@ class Sli(Model):
 class Slo(Model):
     """A service level objective: `objective` of the SLI's events are good over `window`."""
 
-    name: Annotated[str, StringConstraints(pattern=r"^[A-Z][A-Za-z0-9]*$")] = Field(
+    name: Annotated[str, StringConstraints(pattern=r"^[A-Z][A-Za-z0-9]*$"),
+                    *stored_in("alert_rule.title, once FastBurn or SlowBurn follows it",
+                               NAME_MAX - max(map(len, SEVERITY)))] = Field(
         description="CamelCase; the alerts are <name>FastBurn (page) and <name>SlowBurn (ticket)")
     description: NonEmpty = Field(description="what the SLO is about, e.g. Scoring success rate")
     sli: Sli

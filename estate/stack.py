@@ -12,8 +12,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BeforeValidator, Field, WithJsonSchema, field_validator, model_validator
 
-from .model import (MISSING_SECRET, DisplayName, Duration, HttpUrl, LabelName, Model, NonEmpty, Number, Problems,
-                    Selector, Slug, Uid, got, placeholder_or, quoted, secret)
+from .model import (MISSING_SECRET, NAME_MAX, DisplayName, Duration, HttpUrl, LabelName, Model, NonEmpty, Number,
+                    Problems, Selector, Slug, Uid, got, placeholder_or, quoted, secret, stored_in)
 
 Severity = Literal["critical", "warning", "info"]
 SEVERITIES: tuple[Severity, ...] = ("critical", "warning", "info")
@@ -62,7 +62,7 @@ class ClusterService(Model):
 
 class Datasource(Model):
     uid: Uid
-    name: DisplayName
+    name: Annotated[DisplayName, *stored_in("data_source.name", NAME_MAX)]
     url: HttpUrl | None = None
     service: ClusterService | None = Field(None, description="an in-cluster service instead of a url")
     is_default: bool = False
@@ -329,7 +329,8 @@ class FolderPermission(Model):
 class GrafanaTeam(Model):
     """The product team as a Grafana Team in this stack: the owner of the team's folder."""
 
-    name: DisplayName = Field(description="the team's name in Grafana, unique in the organization")
+    name: Annotated[DisplayName, *stored_in("team.name", NAME_MAX)] = Field(
+        description="the team's name in Grafana, unique in the organization")
     members: list[EmailAddress] | None = Field(None, description="e-mails of Grafana users the team has exactly (added and "
                                                           "removed by the program); leave it out where the "
                                                           "organization's SSO team sync fills the team")

@@ -8,8 +8,8 @@ from pydantic import Field, PositiveFloat, StringConstraints, model_validator
 
 from syntax import template
 from syntax.template import SELECTOR, SOURCE_SELECTOR, source_selector
-from .model import (DisplayName, Duration, LabelName, Model, NonEmpty, Number, Problems, Selector, Slug, Template,
-                    Uid, duration_ms, kebab)
+from .model import (NAME_MAX, DisplayName, Duration, FolderTitle, LabelName, Model, NonEmpty, Number, Problems,
+                    Selector, Slug, Template, Uid, duration_ms, kebab, stored_in)
 from .slo import Slo, unique_names
 from .stack import Severity
 
@@ -98,7 +98,7 @@ class AlertRule(Model):
     without a comparison fires whenever its quantity returns a series (e.g. `absent(up{...})`).
     """
 
-    alert: Annotated[str, StringConstraints(pattern=r"^[A-Z][A-Za-z0-9]*$")]
+    alert: Annotated[str, StringConstraints(pattern=r"^[A-Z][A-Za-z0-9]*$"), *stored_in("alert_rule.title", NAME_MAX)]
     uid: Uid | None = None
     quantity: NonEmpty = Field(description=f"PromQL scoped with {SELECTOR}, or the name of one of the team's "
                                            "expressions; may use the team's expressions and variables as %(name)s")
@@ -144,7 +144,7 @@ class DashboardImport(Model):
 
 class TeamSpec(Model):
     title: DisplayName
-    folder: DisplayName = Field(description="Grafana folder title")
+    folder: FolderTitle = Field(description="Grafana folder title")
     folder_uid: Uid | None = None
     selector: Annotated[Selector, StringConstraints(min_length=1)] = Field(
         description='label matchers every query carries, e.g. job="voicebot"')
@@ -154,7 +154,8 @@ class TeamSpec(Model):
     expressions: dict[Name, NonEmpty] = Field(
         {}, description="PromQL shared by alerts and panels, used as %(name)s; may take %(window)s")
     alert_interval: Duration = "1m"
-    alert_group: NonEmpty | None = Field(None, description="the Grafana rule group's name (an adopted group keeps its own); the slug when unset")
+    alert_group: Annotated[NonEmpty, *stored_in("alert_rule.rule_group", NAME_MAX, in_bytes=True)] | None = Field(
+        None, description="the Grafana rule group's name (an adopted group keeps its own); the slug when unset")
     alerts: list[AlertRule] = []
     variables: dict[Annotated[str, StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")], Number] = Field(
         {}, description="dashboard constants a stack may override")

@@ -197,6 +197,12 @@ STACK_CASES = [
                f"{P}teams.{TEAM}.grafanaTeam.name: must be one line of text without control characters (it holds U+0009)"),
     stack_case("a datasource name with a bell", put(("datasources", "loki", "name"), "Loki\a"),
                f"{P}datasources.loki.name: must be one line of text without control characters (it holds U+0007)"),
+    stack_case("a Grafana team name longer than Grafana's team.name holds",
+               put(("teams", TEAM, "grafanaTeam", "name"), "T" * 191),
+               f"{P}teams.{TEAM}.grafanaTeam.name: 191 characters; Grafana holds at most 190 (team.name)"),
+    stack_case("a datasource name longer than Grafana's data_source.name holds",
+               put(("datasources", "loki", "name"), "L" * 191),
+               f"{P}datasources.loki.name: 191 characters; Grafana holds at most 190 (data_source.name)"),
     stack_case("a datasource uid of 41 characters", put(("datasources", "loki", "uid"), "l" * 41),
                f"{P}datasources.loki.uid: String should have at most 40 characters"),
     stack_case("a contact point with no integration", put(("contactPoints", "platform-ops"), {}),
@@ -716,6 +722,12 @@ TEAM_CASES = [
               "title: must be one line of text without control characters (it holds U+000A)"),
     team_case("a folder title that reads backwards (U+202E)", put(("folder",), "API \u202enoitcudorP"),
               "folder: must be one line of text without control characters (it holds U+202E)"),
+    team_case("a folder title longer than Grafana's folder.title holds", put(("folder",), "F" * 190),
+              "folder: 190 characters; Grafana holds at most 189 (folder.title)"),
+    team_case("an alert name longer than Grafana's rule store takes", alert("HighErrorRate", "alert", "A" * 191),
+              "alerts.1.alert: 191 characters; Grafana holds at most 190 (alert_rule.title)"),
+    team_case("a rule group name of 96 characters but 192 bytes", put(("alert_group",), "\u00e9" * 96),
+              "alert_group: 192 bytes; Grafana holds at most 190 (alert_rule.rule_group)"),
     team_case("a selector that is PromQL", put(("selector",), 'job="a"} or up{job="b"'),
               "selector: not valid label matchers: write label matchers only"),
     # 6. blow-ups in team files and imported JSON
@@ -808,6 +820,28 @@ def test_a_malformed_team_file_gives_one_clear_error_and_registers_nothing(case,
     assert monitor.registrations == []
 
 
+def test_names_as_long_as_grafanas_database_holds_reach_grafana_whole(base, layout):
+    values, secret_keys = base
+    folder = layout.team_dir(TEAM)
+    team = load_yaml((folder / "team.yaml").read_text())
+    team["folder"] = "F" * 189
+    team["alert_group"] = "\u00e9" * 95  # 190 bytes
+    # with a uid of its own: the one made of its name would be longer than 40
+    team["alerts"].append({**team["alerts"][0], "alert": "A" * 190, "uid": "api-production-long"})
+    (folder / "team.yaml").write_text(dump_yaml(team, sort_keys=False, allow_unicode=True))
+    (folder / "dashboards.py").write_text(BUILD + "    return [board('api-production-overview', 'D' * 189)]\n")
+    values["teams"][TEAM]["grafanaTeam"]["name"] = "T" * 190
+    values["datasources"]["loki"]["name"] = "L" * 190
+
+    run = run_values(values, secret_keys)
+    assert [r.inputs["title"] for r in run.of_type(T.FOLDER)] == ["F" * 189]
+    (group,) = run.of_type(T.RULE_GROUP)
+    assert group.inputs["name"] == "\u00e9" * 95 and "A" * 190 in [rule["name"] for rule in group.inputs["rules"]]
+    assert [json.loads(r.inputs["configJson"])["title"] for r in run.of_type(T.DASHBOARD)] == ["D" * 189]
+    assert [r.inputs["name"] for r in run.of_type(T.OSS_TEAM)] == ["T" * 190]
+    assert "L" * 190 in [r.inputs["name"] for r in run.of_type(T.DATASOURCE)]
+
+
 @pytest.mark.parametrize("name, shown", [("team.yaml", TEAM_FILE), ("dashboards.py", CODE_FILE),
                                          ("notifications.tmpl", f"teams/{TEAM}/notifications.tmpl")],
                          ids=["team.yaml", "dashboards.py", "notifications.tmpl"])
@@ -871,6 +905,10 @@ CODE_CASES = [
     code_case("a dashboard title with a line break", BUILD + "    return [board('api-production-overview', 'A\\nB')]\n",
               "dashboard api-production-overview.title: must be one line of text without control characters "
               "(it holds U+000A)"),
+    code_case("a dashboard title longer than Grafana's dashboard.title holds",
+              BUILD + "    return [board('api-production-overview', 'D' * 190)]\n",
+              "dashboard api-production-overview.title: a title of 190 characters; Grafana holds at most 189 "
+              "(dashboard.title)"),
     code_case("sys.exit(0)", "import sys\n\n\ndef dashboards(team):\n    sys.exit(0)\n",
               "line 5, dashboards(): SystemExit: called sys.exit(0)"),
     code_case("sys.exit at import", "import sys\nsys.exit(0)\n", "line 2, dashboards(): SystemExit: called sys.exit(0)"),

@@ -131,6 +131,7 @@ TEAM_MISTAKES = [
     ("a threshold as text", lambda d: set_at(d, ("alerts", 1, "threshold"), "5 %"), "alerts.1.threshold", "is not of type"),
     ("labels as a list", lambda d: set_at(d, ("metrics", 0, "labels"), "endpoint"), "metrics.0.labels", "is not of type"),
     ("no folder", lambda d: drop_at(d, ("folder",)), "", "'folder' is a required property"),
+    ("a folder title longer than Grafana holds", lambda d: set_at(d, ("folder",), "F" * 190), "folder", "is too long"),
     ("no metrics", lambda d: set_at(d, ("metrics",), []), "metrics", "should be non-empty"),
 ]
 

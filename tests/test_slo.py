@@ -60,8 +60,11 @@ def filled(expr: str) -> str:
     ({"window": "1d"}, "window", "at least 3d"),
     ({"labels": {"severity": "page"}}, "labels", "set by the platform"),
     ({"name": "checkout-latency"}, "name", "should match pattern"),
+    ({"name": "C" * 183}, "name",
+     "183 characters; Grafana holds at most 182 (alert_rule.title, once FastBurn or SlowBurn follows it)"),
 ], ids=["no window placeholder", "no selector", "two kinds", "no kind", "a duration as le", "bad matchers",
-        "a percentage", "too low to page", "a window shorter than the alerts'", "a reserved label", "a kebab name"])
+        "a percentage", "too low to page", "a window shorter than the alerts'", "a reserved label", "a kebab name",
+        "a name whose alerts Grafana could not hold"])
 def test_an_slo_the_alerts_could_not_honour_is_refused_with_its_field(changes, field, says):
     with pytest.raises(ValidationError) as error:
         slo(**changes)
