@@ -101,13 +101,15 @@ def single_line(text: str) -> str:
 DisplayName = Annotated[NonEmpty, AfterValidator(single_line)]
 
 # What Grafana's database holds (its migrations: dashboard.title and folder.title are VARCHAR(189);
-# team.name, data_source.name, alert_rule.title and alert_rule.rule_group VARCHAR(190)). MySQL and
+# team.name, data_source.name, alert_rule.title and alert_rule.rule_group VARCHAR(190); a dashboard's
+# tags are rows of dashboard_tag, whose term is VARCHAR(50)). MySQL and
 # PostgreSQL refuse a longer value and SQLite checks none, so a longer name would render and then fail
 # `pulumi up` on a Grafana with an external database, as prod's is. Grafana's rule store also refuses
 # an alert rule title or group name of more than 190 bytes (AlertRuleMaxTitleLength and
 # AlertRuleMaxRuleGroupNameLength, counted by Go's len).
 TITLE_MAX = 189
 NAME_MAX = 190
+TAG_MAX = 50
 
 
 def stored_in(column: str, limit: int, in_bytes: bool = False) -> tuple[AfterValidator, Any]:

@@ -23,7 +23,7 @@ from .config import LoadedConfig, config_from_file, load_stack_config
 from .contract import Contract
 from .files import depth, read_json, read_yaml
 from .layout import PROJECT, PROJECT_LAYOUT, Layout
-from .model import (TITLE_MAX, UID_MAX, ConfigError, duration_seconds, got, kebab, quoted, single_line,
+from .model import (TAG_MAX, TITLE_MAX, UID_MAX, ConfigError, duration_seconds, got, kebab, quoted, single_line,
                     validation_problems)
 from .notifications import team_overrides
 from .stack import StackConfig, TeamSettings
@@ -412,6 +412,7 @@ def _finish_dashboards(slug: str, spec: TeamSpec, selectors: dict[str, str], con
     for source, board in sources:
         uid = _check_uid(source, board)
         title = _check_title(source, board, uid)
+        _check_tags(source, board, uid)
         if depth(board) > 64:
             raise ConfigError(source, [(f"dashboard {title}", "nested more than 64 levels deep")])
         try:
@@ -457,6 +458,27 @@ def _check_title(source: str, board: dict, uid: str) -> str:
     if problem:
         raise ConfigError(source, [(f"dashboard {uid}.title", problem)])
     return _shown_uid(title)
+
+
+def _check_tags(source: str, board: dict, uid: str) -> None:
+    """The board's tags as Grafana keeps them: a list of texts, each one line of at most TAG_MAX characters
+    (a row of its dashboard_tag table). A text in place of the list would be taken letter by letter."""
+    tags = board.get("tags", [])
+    problem = None if isinstance(tags, list) else "must be a list of texts" + got(tags)
+    for tag in tags if problem is None else ():
+        if not isinstance(tag, str):
+            problem = "each tag is a text" + got(tag)
+        elif len(tag) > TAG_MAX:
+            problem = f"a tag of {len(tag):,} characters; Grafana holds at most {TAG_MAX} (dashboard_tag.term)"
+        else:
+            try:
+                single_line(tag)
+            except ValueError as e:
+                problem = f"a tag {e}"
+        if problem:
+            break
+    if problem:
+        raise ConfigError(source, [(f"dashboard {uid}.tags", problem)])
 
 
 def _shown_uid(value) -> str:

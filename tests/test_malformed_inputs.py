@@ -745,6 +745,9 @@ TEAM_CASES = [
     team_case("imported JSON with a number of 5,000 digits", imports({"file": "long.json", "uid": "imp"}),
               "not valid JSON here: a number of more than 4300 digits", file=f"teams/{TEAM}/long.json",
               files={"long.json": '{"title": "x", "panels": [], "version": ' + "9" * 5000 + "}"}),
+    team_case("imported tags that are one text, not a list (Grafana would get a tag per letter)",
+              imports({"file": "tags.json", "uid": "imp"}), "dashboard imp.tags: must be a list of texts (got 'prod')",
+              file=f"teams/{TEAM}/tags.json", files={"tags.json": '{"title": "x", "panels": [], "tags": "prod"}'}),
     team_case("an imported dashboard that is not valid JSON", imports({"file": "broken.json", "uid": "imp"}),
               "not valid JSON at line 1, column 27: Expecting value",
               file=f"teams/{TEAM}/broken.json", files={"broken.json": '{"title": "x", "panels": [}'}),
@@ -829,7 +832,8 @@ def test_names_as_long_as_grafanas_database_holds_reach_grafana_whole(base, layo
     # with a uid of its own: the one made of its name would be longer than 40
     team["alerts"].append({**team["alerts"][0], "alert": "A" * 190, "uid": "api-production-long"})
     (folder / "team.yaml").write_text(dump_yaml(team, sort_keys=False, allow_unicode=True))
-    (folder / "dashboards.py").write_text(BUILD + "    return [board('api-production-overview', 'D' * 189)]\n")
+    (folder / "dashboards.py").write_text(
+        BUILD + "    return [board('api-production-overview', 'D' * 189, tags=('t' * 50,))]\n")
     values["teams"][TEAM]["grafanaTeam"]["name"] = "T" * 190
     values["datasources"]["loki"]["name"] = "L" * 190
 
@@ -837,7 +841,8 @@ def test_names_as_long_as_grafanas_database_holds_reach_grafana_whole(base, layo
     assert [r.inputs["title"] for r in run.of_type(T.FOLDER)] == ["F" * 189]
     (group,) = run.of_type(T.RULE_GROUP)
     assert group.inputs["name"] == "\u00e9" * 95 and "A" * 190 in [rule["name"] for rule in group.inputs["rules"]]
-    assert [json.loads(r.inputs["configJson"])["title"] for r in run.of_type(T.DASHBOARD)] == ["D" * 189]
+    (board,) = [json.loads(r.inputs["configJson"]) for r in run.of_type(T.DASHBOARD)]
+    assert board["title"] == "D" * 189 and "t" * 50 in board["tags"]
     assert [r.inputs["name"] for r in run.of_type(T.OSS_TEAM)] == ["T" * 190]
     assert "L" * 190 in [r.inputs["name"] for r in run.of_type(T.DATASOURCE)]
 
@@ -909,6 +914,13 @@ CODE_CASES = [
               BUILD + "    return [board('api-production-overview', 'D' * 190)]\n",
               "dashboard api-production-overview.title: a title of 190 characters; Grafana holds at most 189 "
               "(dashboard.title)"),
+    code_case("a tag longer than Grafana's dashboard_tag.term holds",
+              BUILD + "    return [board('api-production-overview', 'A', tags=('t' * 51,))]\n",
+              "dashboard api-production-overview.tags: a tag of 51 characters; Grafana holds at most 50 "
+              "(dashboard_tag.term)"),
+    code_case("a tag with a line break", BUILD + "    return [board('api-production-overview', 'A', tags=('a\\nb',))]\n",
+              "dashboard api-production-overview.tags: a tag must be one line of text without control characters "
+              "(it holds U+000A)"),
     code_case("sys.exit(0)", "import sys\n\n\ndef dashboards(team):\n    sys.exit(0)\n",
               "line 5, dashboards(): SystemExit: called sys.exit(0)"),
     code_case("sys.exit at import", "import sys\nsys.exit(0)\n", "line 2, dashboards(): SystemExit: called sys.exit(0)"),
