@@ -102,11 +102,11 @@ DisplayName = Annotated[NonEmpty, AfterValidator(single_line)]
 
 # What Grafana's database holds (its migrations: dashboard.title and folder.title are VARCHAR(189);
 # team.name, data_source.name, alert_rule.title and alert_rule.rule_group VARCHAR(190); a dashboard's
-# tags are rows of dashboard_tag, whose term is VARCHAR(50)). MySQL and
-# PostgreSQL refuse a longer value and SQLite checks none, so a longer name would render and then fail
-# `pulumi up` on a Grafana with an external database, as prod's is. Grafana's rule store also refuses
-# an alert rule title or group name of more than 190 bytes (AlertRuleMaxTitleLength and
-# AlertRuleMaxRuleGroupNameLength, counted by Go's len).
+# tags are rows of dashboard_tag, whose term is VARCHAR(50)). MySQL and PostgreSQL refuse a longer
+# value and SQLite checks none, so a longer name would render and then fail `pulumi up` on a Grafana
+# with an external database, as prod's is. Grafana's rule store also refuses an alert rule title or
+# group name of more than 190 bytes (AlertRuleMaxTitleLength and AlertRuleMaxRuleGroupNameLength,
+# counted by Go's len). docs/grafana-semantics.md cites each.
 TITLE_MAX = 189
 NAME_MAX = 190
 TAG_MAX = 50
@@ -207,8 +207,9 @@ _SECRET_SHAPES = re.compile(
     r"|@[A-Za-z0-9-]+\."  # e-mail addresses: contact point endpoints
 )
 # Words a credential comes with, in any case: searched in the value folded as `(?i:...)` folds these
-# letters (A-Z, and the only other characters re takes for them: İ and ı for i, ſ for s, the Kelvin sign for k),
-# for the same matches. (?i:...) itself tries every word at every position: 0.4 s on a 4 MB value.
+# letters (A-Z, and the only other characters re takes for them: İ and ı for i, ſ for s, the Kelvin
+# sign for k), for the same matches. (?i:...) itself tries every word at every position: 0.4 s on a
+# 4 MB value.
 _SECRET_WORDS = re.compile(r"bearer\s|basic\s|password|passwd|secret|token|apikey|api_key")
 _IGNORECASE_FOLD = str.maketrans({"\u0130": "i", "\u0131": "i", "\u017f": "s", "\u212a": "k"})  # İ ı ſ, the Kelvin sign
 _SECRET_NAMES = re.compile(r"(?i)pass|secret|token|auth|key|credential|contactpoints")

@@ -464,21 +464,24 @@ def _check_tags(source: str, board: dict, uid: str) -> None:
     """The board's tags as Grafana keeps them: a list of texts, each one line of at most TAG_MAX characters
     (a row of its dashboard_tag table). A text in place of the list would be taken letter by letter."""
     tags = board.get("tags", [])
-    problem = None if isinstance(tags, list) else "must be a list of texts" + got(tags)
-    for tag in tags if problem is None else ():
-        if not isinstance(tag, str):
-            problem = "each tag is a text" + got(tag)
-        elif len(tag) > TAG_MAX:
-            problem = f"a tag of {len(tag):,} characters; Grafana holds at most {TAG_MAX} (dashboard_tag.term)"
-        else:
-            try:
-                single_line(tag)
-            except ValueError as e:
-                problem = f"a tag {e}"
-        if problem:
-            break
+    if not isinstance(tags, list):
+        problem = "must be a list of texts" + got(tags)
+    else:
+        problem = next(filter(None, map(_tag_problem, tags)), None)
     if problem:
         raise ConfigError(source, [(f"dashboard {uid}.tags", problem)])
+
+
+def _tag_problem(tag) -> str | None:
+    if not isinstance(tag, str):
+        return "each tag is a text" + got(tag)
+    if len(tag) > TAG_MAX:
+        return f"a tag of {len(tag):,} characters; Grafana holds at most {TAG_MAX} (dashboard_tag.term)"
+    try:
+        single_line(tag)
+    except ValueError as e:
+        return f"a tag {e}"
+    return None
 
 
 def _shown_uid(value) -> str:
