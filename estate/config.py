@@ -244,8 +244,8 @@ def stack_file_config(path: Path, shown_as: str) -> dict[str, Any]:
     seen: dict[Any, str] = {}
     ours = project_keys()
     for key, value in config.items():
-        if not isinstance(key, str) or not key:
-            problems.append((f"config.{key}", f"keys are names like {PROJECT}:orgId"))
+        if not key:  # the reader refuses keys that are not text
+            problems.append(("config", f"an empty key; keys are names like {PROJECT}:orgId"))
             continue
         full = key if ":" in key else f"{PROJECT}:{key}"
         namespace, name = full.split(":", 1)

@@ -13,7 +13,8 @@ file and every problem found:
 - a key given twice in a mapping, also when the two spellings are equal after Unicode
   normalization (NFKC) and case folding (`title` / `Title` / `ｔｉｔｌｅ`): no key in this estate is
   meant to differ from another by case alone, and such pairs are how one silently wins;
-- keys holding control or invisible format characters (zero-width space, bidi controls);
+- keys holding control or invisible format characters (zero-width space, bidi controls), and keys
+  that are not text (`200:` is a number, `~:` null, `true:` a boolean: quote them);
 - plain scalars that YAML readers disagree on: YAML 1.1 booleans (`yes`, `no`, `on`, `off`, `y`,
   `n`), non-decimal or underscored integers (`0x1F`, `0o17`, `012`, `1_000`). Quote them.
 Scalars are resolved with the YAML 1.2 core schema, as the Pulumi CLI's Go reader resolves them:
@@ -249,8 +250,8 @@ class _Builder:
         if type(event) is yaml.ScalarEvent and event.value == "<<" and not event.style and event.tag in (None, _STR):
             self.problem(event, "merge keys (<<) are not allowed; write the keys out")
             mapping.refused = True
-        elif not isinstance(key, (str, int, float, bool)) and key is not None:
-            self.problem(event, "a key must be a plain scalar (text or a number)")
+        elif not isinstance(key, str):
+            self.problem(event, _key_problem(event, key))
             mapping.refused = True
         else:
             if isinstance(key, str) and not key.isprintable() and any(unicodedata.category(c) in _INVISIBLE
@@ -265,6 +266,18 @@ class _Builder:
                 mapping.refused = True
             else:
                 mapping.seen[same] = (event, key)
+
+
+def _key_problem(event: yaml.Event, key: Any) -> str:
+    """Why a key that is not text is refused: every key of these files is a name. Unquoted, `200:` is a
+    number, which the program's models refuse in pydantic's words, while the Pulumi CLI would pass the
+    stack's values on as JSON, whose keys are text."""
+    if type(event) is not yaml.ScalarEvent:
+        return "a key must be text, not a list or a mapping"
+    if not event.value:
+        return "a key is missing before the ':'"
+    kind = "null" if key is None else "a boolean" if isinstance(key, bool) else "a number"
+    return f"the key {_short(event.value)} is read as {kind}, not as text; quote it ({json.dumps(_short(event.value))})"
 
 
 def read_text(path: Path, shown_as: str, max_bytes: int = MAX_BYTES) -> str:
