@@ -354,7 +354,7 @@ def validation_problems(error: ValidationError, model: type[BaseModel], prefix: 
     """pydantic errors as (field path, what is wrong and what is allowed), values shown only where
     they cannot be secrets (see `got`)."""
     problems = []
-    for err in error.errors():
+    for err in _union_members_resolved(error.errors(), model):
         loc = tuple(err["loc"])
         cause = (err.get("ctx") or {}).get("error")
         if isinstance(cause, Problems):  # a model validator that names its own fields
@@ -371,15 +371,72 @@ def validation_problems(error: ValidationError, model: type[BaseModel], prefix: 
         elif err["type"] == "missing":
             message = MISSING_SECRET if _is_secret(model, loc) else "is required"
         else:
-            message = err["msg"].removeprefix("Value error, ")
-            if err["type"] == "string_pattern_mismatch":
-                message = _PATTERN_HINTS.get((err.get("ctx") or {}).get("pattern"), message)
-            elif err["type"] in _TYPE_HINTS:
-                message += _TYPE_HINTS[err["type"]]
+            message = _said(err)
             if "input" in err and err["type"] != "value_error":
                 message += got(err["input"], secret=may_hold_secret(model, loc))
         problems.append((path, message))
     return problems
+
+
+def _said(err: dict) -> str:
+    """What a pydantic error says, in the program's words."""
+    message = err["msg"].removeprefix("Value error, ")
+    if err["type"] == "string_pattern_mismatch":
+        return _PATTERN_HINTS.get((err.get("ctx") or {}).get("pattern"), message)
+    return message + _TYPE_HINTS.get(err["type"], "")
+
+
+def _union_members_resolved(errors: list[dict], model: type[BaseModel]) -> list[dict]:
+    """pydantic's errors with the label it gives each member of a union (`list[function-after[...]]`)
+    taken out of their paths. Where the value went into a member and failed inside it, only that
+    member's errors; where it matched no member at all, one error saying what each member takes:
+    "Input should be a valid list, or a valid dictionary"."""
+    resolved: list[dict] = []
+    unions: dict[tuple, list[dict]] = {}
+    for err in errors:
+        at = _union_label_at(model, tuple(err["loc"]))
+        if at is None:
+            resolved.append(err)
+            continue
+        loc = tuple(err["loc"])
+        unions.setdefault(loc[:at], []).append({**err, "loc": loc[:at] + loc[at + 1:]})
+    for path, member_errors in unions.items():
+        inside = [e for e in member_errors if len(e["loc"]) > len(path)]
+        if inside:
+            resolved += inside
+            continue
+        takes = [re.sub(r" \(got .*\)$", "", _said(e)) for e in member_errors]
+        takes = list(dict.fromkeys(takes[:1] + [t.removeprefix("Input should be ") for t in takes[1:]]))
+        resolved.append({**member_errors[0], "type": "union", "msg": ", or ".join(takes)})
+    return resolved
+
+
+def _union_label_at(model: type[BaseModel], loc: tuple) -> int | None:
+    """Where in `loc` pydantic put the label of a union's member: the part after the path of a field,
+    dict value or list item that is a union of two types or more."""
+    annotation: Any = model
+    for index, part in enumerate(loc):
+        if typing.get_origin(_peeled(annotation)) in (Union, types.UnionType):
+            return index
+        annotation, _ = _step(annotation, part)
+        if annotation is None:
+            return None
+    return None
+
+
+def _peeled(annotation: Any) -> Any:
+    """`annotation` without Annotated[...] and without an Optional[...] around one type."""
+    while True:
+        origin = typing.get_origin(annotation)
+        if origin is Annotated:
+            annotation = typing.get_args(annotation)[0]
+        elif origin in (Union, types.UnionType):
+            members = [a for a in typing.get_args(annotation) if a is not type(None)]
+            if len(members) != 1:
+                return annotation
+            annotation = members[0]
+        else:
+            return annotation
 
 
 _TYPE_HINTS = {
@@ -445,16 +502,21 @@ def _walk(model: type[BaseModel], loc: tuple) -> tuple[Any, Any]:
     annotation: Any = model
     field = None
     for part in loc:
-        annotation = _model_in(annotation)
-        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-            field = next((f for n, f in annotation.model_fields.items() if part in (n, f.alias)), None)
-            if field is None:
-                return None, None
-            annotation = field.annotation
-        else:  # a dict value or a list item
-            args = typing.get_args(annotation)
-            annotation, field = (args[-1] if args else Any), None
+        annotation, field = _step(annotation, part)
+        if annotation is None:
+            return None, None
     return annotation, field
+
+
+def _step(annotation: Any, part: Any) -> tuple[Any, Any]:
+    """The annotation one part further along a path, and the model field that declares it (None for
+    a dict value or list item); (None, None) for a key the model does not have."""
+    annotation = _peeled(annotation)
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        field = next((f for n, f in annotation.model_fields.items() if part in (n, f.alias)), None)
+        return (None, None) if field is None else (field.annotation, field)
+    args = typing.get_args(annotation)  # a dict value or a list item
+    return (args[-1] if args else Any), None
 
 
 def _model_in(annotation: Any) -> Any:

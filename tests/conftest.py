@@ -5,6 +5,7 @@ import copy
 import gc
 import json
 import os
+import re
 import shutil
 from pathlib import Path
 from typing import Any, Callable
@@ -42,6 +43,10 @@ def load_yaml(text: str) -> Any:
 def dump_yaml(data: Any, **options: Any) -> str:
     """`data` as YAML text (a stack or team file a test writes), by libyaml's emitter: yaml.safe_dump's options."""
     return yaml.dump(data, Dumper=SAFE_DUMPER, **options)
+
+
+# How pydantic names a type in an error's path (a union's member, a constrained field): never for a person.
+PYDANTIC_TYPE_NAMES = re.compile(r"function-(after|before|wrap|plain)\[|constrained-(str|float|int)|literal\[")
 
 
 def teams_of(stack: str) -> list[str]:

@@ -38,8 +38,8 @@ import tools.render
 from components.types import ResourceType as T
 from estate import PROJECT, PROJECT_ROOT as ROOT, ConfigError, Layout
 from estate.model import MAX_LINES
-from tests.conftest import (dump_yaml, existing_grafana, files, load_yaml, run_fails, run_values, scratch_layout,
-                            stack_values)
+from tests.conftest import (PYDANTIC_TYPE_NAMES, dump_yaml, existing_grafana, files, load_yaml, run_fails, run_values,
+                            scratch_layout, stack_values)
 from tools.mocks import RecordingMonitor
 from tools.render import MARKER, summary, write
 
@@ -60,6 +60,7 @@ def assert_one_clear_error(message: str, file: str, *parts: str) -> None:
     assert message.count("invalid configuration") == 1, message
     assert len(lines) <= MAX_LINES and all(len(line) <= 400 for line in lines), message
     assert "Traceback" not in message and 'File "' not in message
+    assert not PYDANTIC_TYPE_NAMES.search(message), f"pydantic's own type names in:\n{message}"
     for part in parts:
         assert part in message, f"{part!r} not in:\n{message}"
 
@@ -181,6 +182,10 @@ STACK_CASES = [
                f"{P}teams.{TEAM}.variables.budget: unknown variable; allowed: none"),
     stack_case("a selector that is not label matchers", put(("teams", TEAM, "selector"), "env=prod"),
                f"{P}teams.{TEAM}.selector: not valid label matchers: invalid PromQL"),
+    stack_case("a group-by that is neither a label name nor '...'",
+               put(("notificationPolicy", "groupBy"), ["grafana_folder", "bad-label"]),
+               f"{P}notificationPolicy.groupBy.1: a label name is letters, digits and '_', not starting with a digit, "
+               "or '...' (got 'bad-label')"),
     stack_case("a duration in words", put(("notificationPolicy", "groupWait"), "30 seconds"),
                f"{P}notificationPolicy.groupWait: not a duration: write a number and a unit, e.g. 30s, 5m, 1h30m",
                "(got '30 seconds')"),
@@ -623,6 +628,12 @@ TEAM_CASES = [
               team_text(lambda t: t.replace('status: {"200": 1, "404": 0.05, "500": 0.02}', "status: {200: 1, 404: 0.05}")),
               'the key 200 is read as a number, not as text; quote it ("200")',
               'the key 404 is read as a number, not as text; quote it ("404")'),
+    team_case("a label's values that are neither a list nor a mapping of weights",
+              team_text(lambda t: t.replace('status: {"200": 1, "404": 0.05, "500": 0.02}', "status: 5")),
+              "metrics.1.values.status: Input should be a valid list, or a valid dictionary (got 5)"),
+    team_case("a label's weight that is text (only the mapping's error, not the list's)",
+              team_text(lambda t: t.replace('status: {"200": 1, "404": 0.05, "500": 0.02}', 'status: {"200": "a"}')),
+              "metrics.1.values.status.200: Input should be a valid number (a number, without quotes) (got 'a')"),
     team_case("a key that is null, a boolean or a list", "title: API\n~: x\ntrue: y\n? [a]\n: z\n",
               'line 2, column 1: the key ~ is read as null, not as text; quote it ("~")',
               'line 3, column 1: the key true is read as a boolean, not as text; quote it ("true")',
