@@ -370,6 +370,9 @@ def validation_problems(error: ValidationError, model: type[BaseModel], prefix: 
             message += f"; allowed: {', '.join(allowed)}"
         elif err["type"] == "missing":
             message = MISSING_SECRET if _is_secret(model, loc) else "is required"
+        elif err["type"] == "model_type":  # pydantic says "or instance of AlertRule": a class name, not for people
+            message = f"Input should be a mapping with the keys {', '.join(_allowed_keys(model, loc))}"
+            message += got(err["input"], secret=may_hold_secret(model, loc))
         else:
             message = _said(err)
             if "input" in err and err["type"] != "value_error":
