@@ -46,7 +46,7 @@ def dump_yaml(data: Any, **options: Any) -> str:
 
 
 # How pydantic names a type in an error's path (a union's member, a constrained field): never for a person.
-PYDANTIC_TYPE_NAMES = re.compile(r"function-(after|before|wrap|plain)\[|constrained-(str|float|int)|literal\[")
+PYDANTIC_TYPE_NAMES = re.compile(r"function-(after|before|wrap|plain)\[|constrained-(str|float|int)|literal\[|instance of [A-Z]")
 
 
 def teams_of(stack: str) -> list[str]:
