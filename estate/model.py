@@ -141,6 +141,15 @@ _PATTERN_HINTS = {
     r"^[A-Za-z0-9_-]+$": "a uid may use only letters, digits, '-' and '_'",
     r"^[a-z][a-z0-9-]*$": "must be lowercase letters, digits and '-', starting with a letter",
     r"^[a-zA-Z_][a-zA-Z0-9_]*$": "a label name is letters, digits and '_', not starting with a digit",
+    r"^[A-Za-z_][A-Za-z0-9_]*$": "a variable name is letters, digits and '_', not starting with a digit",
+    r"^[a-zA-Z_:][a-zA-Z0-9_:]*$": "a metric name is letters, digits, '_' and ':', not starting with a digit",
+    r"^[a-z][a-z0-9_]*$":
+        "a source's or expression's name is lowercase letters, digits and '_', starting with a letter",
+    r"^[A-Z][A-Za-z0-9]*$": "an alert's name is letters and digits, starting with a capital letter (e.g. HighErrorRate)",
+    r"^[0-9]+(\.[0-9]+)?([eE][-+]?[0-9]+)?$":
+        "a bucket bound is a plain number, as the exporter writes its le label (e.g. \"0.3\")",
+    r"^([01]\d|2[0-3]):[0-5]\d$": "a time of day is HH:MM, from 00:00 to 23:59",
+    r"^(([01]\d|2[0-3]):[0-5]\d|24:00)$": "a time of day is HH:MM, from 00:00 to 24:00",
 }
 
 
