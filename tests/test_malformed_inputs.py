@@ -338,6 +338,28 @@ def test_a_value_is_secret_by_its_shape_whatever_its_case(value, secret):
     assert estate.model.could_be_secret(value) is secret
 
 
+def _patterns(schema: Any) -> set[str]:
+    """Every `pattern` in a JSON Schema."""
+    if isinstance(schema, list):
+        return set().union(*map(_patterns, schema))
+    if not isinstance(schema, dict):
+        return set()
+    found = {schema["pattern"]} if isinstance(schema.get("pattern"), str) else set()
+    return found.union(*map(_patterns, schema.values()))
+
+
+def test_every_pattern_a_file_must_match_is_explained_in_words_not_as_a_regex():
+    from estate.stack import EmailAddress, Hostname, K8sName, Quantity, SmtpHost, StackConfig
+    from estate.team import TeamSpec
+    from pydantic import TypeAdapter
+
+    # these check their own pattern and say what they take themselves (estate/stack.py, _matching)
+    own_words = set().union(*(_patterns(TypeAdapter(t).json_schema())
+                              for t in (EmailAddress, Hostname, K8sName, Quantity, SmtpHost)))
+    patterns = _patterns(TeamSpec.model_json_schema()) | _patterns(StackConfig.model_json_schema())
+    assert patterns - own_words - set(estate.model._PATTERN_HINTS) == set()
+
+
 # The words as they were searched before they went through the fold: `(?i:...)` is the reference.
 _WORDS_IGNORING_CASE = re.compile(r"(?i:bearer\s|basic\s|password|passwd|secret|token|apikey|api_key)")
 
