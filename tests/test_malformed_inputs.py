@@ -19,6 +19,7 @@ import json
 import logging
 import os
 import re
+import runpy
 import shutil
 import subprocess
 import sys
@@ -599,6 +600,17 @@ def test_19_00_unquoted_is_the_string_pulumi_reads(stack_named, layout, tmp_path
     timing = next(r for r in json.loads((tmp_path / "out" / "resources.json").read_text())
                   if r["type"] == T.MUTE_TIMING)
     assert timing["inputs"]["intervals"][0]["times"] == [{"start": "19:00", "end": "24:00"}]
+
+
+LIBRARIES = sorted(p.stem for p in (ROOT / "tools").glob("[!_]*.py") if "def main(" not in p.read_text(encoding="utf-8"))
+
+
+@pytest.mark.parametrize("module", LIBRARIES)
+@pytest.mark.filterwarnings("ignore:.*found in sys.modules:RuntimeWarning")  # run again as __main__, as -m runs it
+def test_a_tools_module_that_is_no_command_says_so_rather_than_end_at_exit_0(module):
+    with pytest.raises(SystemExit) as ended:
+        runpy.run_module(f"tools.{module}", run_name="__main__")
+    assert str(ended.value.code).startswith(f"python -m tools.{module}: not a command; ")
 
 
 @pytest.mark.parametrize("case", [p for p in FILE_CASES if p.id in (

@@ -179,3 +179,7 @@ def _exports() -> dict[str, Any]:
         output = pulumi.Output.from_input(value)
         exports[name] = MASK if _sync_await(output.is_secret()) else _sync_await(output.future())
     return exports
+
+
+if __name__ == "__main__":  # a library: run as a command, it must not end at exit 0 having done nothing
+    raise SystemExit("python -m tools.mocks: not a command; python -m tools.render runs the program under these mocks")

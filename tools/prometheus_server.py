@@ -175,3 +175,8 @@ def result_size(data: dict) -> int:
     if data.get("resultType") in ("scalar", "string"):
         return 1
     return len(data.get("result") or [])
+
+
+if __name__ == "__main__":  # a library: run as a command, it must not end at exit 0 having done nothing
+    raise SystemExit("python -m tools.prometheus_server: not a command; "
+                     "the tests and tools.synthetic start Prometheus with it")

@@ -204,3 +204,7 @@ def stack_findings(resources: Iterable[dict]) -> list[Finding]:
     alerts = [{**rule.get("labels", {}), "alertname": rule["name"]}
               for r in resources if r["type"] == ResourceType.RULE_GROUP for rule in r["inputs"].get("rules", [])]
     return findings(tree, contact_points, alerts)
+
+
+if __name__ == "__main__":  # a library: run as a command, it must not end at exit 0 having done nothing
+    raise SystemExit("python -m tools.routing: not a command; tools.catalog, tools.diff and tools.lint use this walker")
