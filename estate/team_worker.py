@@ -483,4 +483,7 @@ def _confine(roots: tuple[str, ...]) -> None:
 
 
 if __name__ == "__main__":
+    if len(sys.argv) != 2:  # estate/team_code.py starts it with the project root; nobody else should
+        raise SystemExit("usage: python -I -B estate/team_worker.py <project root> "
+                         "(estate/team_code.py starts it for the program; it is no command)")
     main(sys.argv[1])

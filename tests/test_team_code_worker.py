@@ -4,10 +4,13 @@ if one team at a time: the same dashboards per team, the first team's problem re
 the teams after it left running."""
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import pytest
 
 import estate.team_code
-from estate import ConfigError, Layout
+from estate import PROJECT_LAYOUT, ConfigError, Layout
 from estate.config import config_from_file
 from estate.resolve import begin_load, estate_from_file, load_estate
 from tools.benchmark import synthetic_project
@@ -182,3 +185,10 @@ def test_team_code_opens_no_tcp_connection(project):
     with pytest.raises(ConfigError) as error:
         estate_from_file("dev", project)
     assert "line 5, dashboards(): PermissionError: [Errno 13] Permission denied" in str(error.value)
+
+
+def test_the_worker_started_by_hand_without_a_project_root_says_how_it_is_started():
+    done = subprocess.run([sys.executable, "-I", "-B", str(PROJECT_LAYOUT.root / "estate" / "team_worker.py")],
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 1 and "Traceback" not in done.stderr
+    assert done.stderr.startswith("usage: python -I -B estate/team_worker.py <project root> "), done.stderr
