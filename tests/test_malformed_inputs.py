@@ -613,6 +613,13 @@ def test_a_tools_module_that_is_no_command_says_so_rather_than_end_at_exit_0(mod
     assert str(ended.value.code).startswith(f"python -m tools.{module}: not a command; ")
 
 
+def test_the_program_run_by_hand_without_the_engine_says_how_it_is_run():
+    done = subprocess.run([sys.executable, "."], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 1 and "Traceback" not in done.stderr, done.stderr
+    assert done.stderr.startswith("grafana-platform is a Pulumi program: `pulumi preview --stack <stack>` runs it"), \
+        done.stderr
+
+
 @pytest.mark.parametrize("case", [p for p in FILE_CASES if p.id in (
     "an unclosed bracket", "a namespaced key given twice", "a Slack URL in clear", "a billion laughs")])
 def test_the_render_cli_exits_1_without_a_traceback_and_writes_nothing(case, stack_named, layout, tmp_path):
