@@ -24,7 +24,7 @@ from pydantic import ValidationError
 from .files import MAX_DEPTH, KeyGivenTwice, depth, normalized, read_yaml, unique_keys
 from .layout import PROJECT, Layout
 from .model import (MISSING_SECRET, PLACEHOLDER, ConfigError, _holds_secret, _is_secret, _secret_field, _walk,
-                    dotted, secret_paths, validation_problems)
+                    dotted, secret_paths, shown_key, validation_problems)
 from .stack import StackConfig
 
 # What a stack file may hold besides `config` (Pulumi's stack settings file reference:
@@ -233,7 +233,7 @@ def stack_file_config(path: Path, shown_as: str) -> dict[str, Any]:
     any spelling (`teams` beside `grafana-platform:teams`: Pulumi keeps one, the other vanishes).
     """
     data = read_yaml(path, shown_as)
-    problems = [(str(key), f"unknown stack file key; allowed: {', '.join(STACK_FILE_KEYS)}")
+    problems = [(shown_key(key), f"unknown stack file key; allowed: {', '.join(STACK_FILE_KEYS)}")
                 for key in data if key not in STACK_FILE_KEYS]
     config = data.get("config")
     if config is None:
@@ -250,21 +250,22 @@ def stack_file_config(path: Path, shown_as: str) -> dict[str, Any]:
         full = key if ":" in key else f"{PROJECT}:{key}"
         namespace, name = full.split(":", 1)
         same = normalized(f"{namespace}:{name}")
+        at = f"config.{shown_key(key)}"
         if same in seen:
-            problems.append((f"config.{key}", f"is given twice (also as '{seen[same]}'); Pulumi would keep one and "
-                                              "drop the other: keep one"))
+            problems.append((at, f"is given twice (also as '{shown_key(seen[same])}'); Pulumi would keep one and "
+                                 "drop the other: keep one"))
             continue
         seen[same] = key
         if namespace == PROJECT:
             if name not in ours:
-                problems.append((f"config.{key}", _unknown(name, ours, "key")))
+                problems.append((at, _unknown(name, ours, "key")))
                 continue
         elif namespace in OTHER_NAMESPACES:
             if name not in OTHER_NAMESPACES[namespace]:
-                problems.append((f"config.{key}", _unknown(name, OTHER_NAMESPACES[namespace], f"{namespace}: key")))
+                problems.append((at, _unknown(name, OTHER_NAMESPACES[namespace], f"{namespace}: key")))
                 continue
         else:
-            problems.append((f"config.{key}", _unknown(namespace, [PROJECT, *OTHER_NAMESPACES], "namespace")
+            problems.append((at, _unknown(namespace, [PROJECT, *OTHER_NAMESPACES], "namespace")
                              + "; a key in an unknown namespace is read by no one"))
             continue
         namespaced[full] = value

@@ -32,7 +32,7 @@ from typing import Any
 
 import yaml
 
-from .model import ConfigError
+from .model import ConfigError, shown_key
 
 MAX_BYTES = 1 << 20  # a stack or team file; the largest committed one is ~7 KiB
 MAX_JSON_BYTES = 16 << 20  # an exported dashboard; real ones are up to a few MiB
@@ -256,13 +256,13 @@ class _Builder:
         else:
             if isinstance(key, str) and not key.isprintable() and any(unicodedata.category(c) in _INVISIBLE
                                                                         for c in key):  # printable: none of them
-                self.problem(event, f"key {_short(key)!r} holds control or invisible characters; retype it")
+                self.problem(event, f"key {_short(shown_key(key))!r} holds control or invisible characters; retype it")
             same = normalized(key)
             if same in mapping.seen:
                 first, written = mapping.seen[same]
-                self.problem(event, f"key {_short(str(key))!r} is given twice (first at line "
-                                    f"{first.start_mark.line + 1}" + (f" as {_short(str(written))!r}" if written != key
-                                                                      else "") + "); keep one")
+                self.problem(event, f"key {_short(shown_key(key))!r} is given twice (first at line "
+                                    f"{first.start_mark.line + 1}" + (f" as {_short(shown_key(written))!r}"
+                                                                      if written != key else "") + "); keep one")
                 mapping.refused = True
             else:
                 mapping.seen[same] = (event, key)

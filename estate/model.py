@@ -208,10 +208,11 @@ def template_problem(text: str) -> str | None:
 # Secret by field (a secret field, or a field that holds secret fields such as a contact point), by
 # marking (a `secure:` value, hidden by ConfigError.hiding), and by shape (below).
 ECHO_LIMIT = 60
+# A credential's own shape, which a key may have too (shown_key).
 _SECRET_SHAPES = re.compile(
     r"://[^/\s]*@"  # credentials inside a URL
     r"|^(glsa_|glc_|glsc_|xox[abposr]-|gh[pousr]_|sk-|AKIA|eyJ)"  # Grafana, Slack, GitHub, OpenAI, AWS tokens, JWTs
-    r"|hooks\.slack\.com|events\.pagerduty\.com|webhook"
+    r"|hooks\.slack\.com|events\.pagerduty\.com"
     r"|^[A-Fa-f0-9]{24,}$"  # keys in hex (PagerDuty integration keys are 32)
     r"|@[A-Za-z0-9-]+\."  # e-mail addresses: contact point endpoints
 )
@@ -229,7 +230,7 @@ def could_be_secret(value: Any) -> bool:
     if not isinstance(value, str):
         return False
     folded = (value if value.isascii() else value.translate(_IGNORECASE_FOLD)).lower()
-    if _SECRET_SHAPES.search(value) or _SECRET_WORDS.search(folded):
+    if _SECRET_SHAPES.search(value) or "webhook" in value or _SECRET_WORDS.search(folded):
         return True
     # A long run of mixed letters and digits without spaces reads like a generated token.
     return (len(value) >= 20 and not re.search(r"\s", value) and re.search(r"\d", value) is not None
@@ -245,6 +246,16 @@ def shown(value: Any) -> str:
     else:
         return f"a {type(value).__name__}"
     return text if len(text) <= ECHO_LIMIT + 40 else text[: ECHO_LIMIT + 40] + "…"
+
+
+def shown_key(key: Any) -> str:
+    """A key as a message may show it, in a path or quoted: itself, or "(a key that looks like a
+    secret)" when it has a credential's own shape. A key is data too: `slack: {https://hooks.slack.com/...}`
+    (braces for quotes) makes the webhook a key. Not by the words a credential comes with, nor by
+    length: keys are names (`secretsprovider`, `basicAuthPassword`, a long alert name with a digit)."""
+    if isinstance(key, str) and (_SECRET_SHAPES.search(key) or _SECRET_SHAPES.search(key.rpartition(":")[2])):
+        return "(a key that looks like a secret)"  # the second: a token after a config key's namespace
+    return str(key)
 
 
 def quoted(value: Any) -> str:
@@ -371,7 +382,7 @@ def validation_problems(error: ValidationError, model: type[BaseModel], prefix: 
             continue
         if "[key]" in loc:  # pydantic's marker for a bad dict key: the path is the key itself
             loc = tuple(p for p in loc if p != "[key]")
-        path = prefix + dotted(loc)
+        path = prefix + dotted(_shown_loc(model, loc))
         if err["type"] == "extra_forbidden":
             allowed = _allowed_keys(model, loc[:-1])
             hint = difflib.get_close_matches(str(loc[-1]), allowed, n=1)
@@ -388,6 +399,20 @@ def validation_problems(error: ValidationError, model: type[BaseModel], prefix: 
                 message += got(err["input"], secret=may_hold_secret(model, loc))
         problems.append((path, message))
     return problems
+
+
+def _shown_loc(model: type[BaseModel], loc: tuple) -> tuple:
+    """`loc` with each part that is data (a dict's key, a key the model does not have) shown by
+    `shown_key`; field names and list indexes as they are (`basicAuthPassword` is no secret)."""
+    shown = []
+    annotation: Any = model
+    for part in loc:
+        peeled = _peeled(annotation)
+        is_field = (isinstance(peeled, type) and issubclass(peeled, BaseModel)
+                    and any(part in (n, f.alias) for n, f in peeled.model_fields.items()))
+        shown.append(part if is_field or isinstance(part, int) else shown_key(part))
+        annotation = _step(annotation, part)[0] if annotation is not None else None
+    return tuple(shown)
 
 
 def _said(err: dict) -> str:
