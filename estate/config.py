@@ -24,7 +24,7 @@ from pydantic import ValidationError
 from .files import MAX_DEPTH, KeyGivenTwice, depth, normalized, read_yaml, unique_keys
 from .layout import PROJECT, Layout
 from .model import (MISSING_SECRET, PLACEHOLDER, ConfigError, _holds_secret, _is_secret, _secret_field, _walk,
-                    dotted, secret_paths, shown_key, validation_problems)
+                    dotted, located_problems, secret_paths, shown_key, validation_problems)
 from .stack import StackConfig
 
 # What a stack file may hold besides `config` (Pulumi's stack settings file reference:
@@ -167,10 +167,10 @@ def load_stack_config(stack: str, config: Mapping[str, str], secret_keys: set[st
     try:
         stack_config = StackConfig.model_validate(values)
     except ValidationError as e:
-        problems = validation_problems(e, StackConfig)
-        # Every missing secret at once, also those validation reaches only once others are filled.
-        problems += [(config_path(p), MISSING_SECRET) for p in needed_secrets(values)
-                     if (config_path(p), MISSING_SECRET) not in problems]
+        # Every missing secret at once, also those validation reaches only once others are filled, each
+        # named as `pulumi config set --path` reads it (contactPoints["ops.team"].slack.url).
+        problems = [(p, m) for p, m in validation_problems(e, StackConfig) if m != MISSING_SECRET]
+        problems += [(config_path(p), MISSING_SECRET) for p in needed_secrets(values)]
         raise ConfigError(where, [(f"{PROJECT}:{p}", _missing(stack, p, m)) for p, m in problems]
                           ).hiding(secret_values) from None
     plain = [p for p, _ in secret_paths(stack_config) if not any(p[: len(s)] == s for s in secure)]
@@ -295,7 +295,7 @@ def needed_secrets(values: dict[str, Any]) -> list[tuple]:
             StackConfig.model_validate(values)
             break
         except ValidationError as e:
-            missing = [tuple(_split(p)) for p, m in validation_problems(e, StackConfig) if m == MISSING_SECRET]
+            missing = [at for at, message in located_problems(e, StackConfig) if message == MISSING_SECRET]
             new = [p for p in missing if p not in found]
             if not new:
                 break
@@ -303,10 +303,6 @@ def needed_secrets(values: dict[str, Any]) -> list[tuple]:
                 _put(values, p, placeholder(p))
             found += new
     return found
-
-
-def _split(path: str) -> list[str]:
-    return path.split(".")
 
 
 def placeholder(path: tuple) -> str:

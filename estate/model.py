@@ -249,10 +249,12 @@ def shown(value: Any) -> str:
 
 
 def shown_key(key: Any) -> str:
-    """A key as a message may show it, in a path or quoted: itself, or "(a key that looks like a
-    secret)" when it has a credential's own shape. A key is data too: `slack: {https://hooks.slack.com/...}`
-    (braces for quotes) makes the webhook a key. Not by the words a credential comes with, nor by
-    length: keys are names (`secretsprovider`, `basicAuthPassword`, a long alert name with a digit)."""
+    """A key no model has, as a message may show it: itself, or "(a key that looks like a secret)"
+    when it has a credential's own shape. Such a key is data: `slack: {https://hooks.slack.com/...}`
+    (braces for quotes) makes the webhook a key, as does a token pasted as a config key. Not by the
+    words a credential comes with, nor by length: keys are names (`secretsprovider`, a long alert
+    name with a digit). The names a stack gives (a contact point's, a team's) are shown: they are
+    what Grafana shows too."""
     if isinstance(key, str) and (_SECRET_SHAPES.search(key) or _SECRET_SHAPES.search(key.rpartition(":")[2])):
         return "(a key that looks like a secret)"  # the second: a token after a config key's namespace
     return str(key)
@@ -373,17 +375,24 @@ def dotted(path: typing.Iterable[Any]) -> str:
 def validation_problems(error: ValidationError, model: type[BaseModel], prefix: str = "") -> list[tuple[str, str]]:
     """pydantic errors as (field path, what is wrong and what is allowed), values shown only where
     they cannot be secrets (see `got`)."""
-    problems = []
+    return [(prefix + dotted(at), message) for at, message in located_problems(error, model)]
+
+
+def located_problems(error: ValidationError, model: type[BaseModel]) -> list[tuple[tuple, str]]:
+    """validation_problems with each path as its keys, which may hold a dot (a contact point
+    `ops.team`): where code must find the field again, as the missing secrets are filled."""
+    problems: list[tuple[tuple, str]] = []
     for err in _union_members_resolved(error.errors(), model):
         loc = tuple(err["loc"])
         cause = (err.get("ctx") or {}).get("error")
-        if isinstance(cause, Problems):  # a model validator that names its own fields
-            problems += [(prefix + dotted((*loc, sub) if sub else loc), message) for sub, message in cause.problems]
+        if isinstance(cause, Problems):  # a model validator that names its own fields (dotted field names)
+            problems += [((*loc, *sub.split(".")) if sub else loc, message) for sub, message in cause.problems]
             continue
         if "[key]" in loc:  # pydantic's marker for a bad dict key: the path is the key itself
             loc = tuple(p for p in loc if p != "[key]")
-        path = prefix + dotted(_shown_loc(model, loc))
-        if err["type"] == "extra_forbidden":
+        at = loc
+        if err["type"] == "extra_forbidden":  # a key the model does not have: data, which may be a pasted secret
+            at = (*loc[:-1], shown_key(loc[-1]))
             allowed = _allowed_keys(model, loc[:-1])
             hint = difflib.get_close_matches(str(loc[-1]), allowed, n=1)
             message = "unknown field" + (f" (did you mean '{hint[0]}'?)" if hint else "")
@@ -397,22 +406,8 @@ def validation_problems(error: ValidationError, model: type[BaseModel], prefix: 
             message = _said(err)
             if "input" in err and err["type"] != "value_error":
                 message += got(err["input"], secret=may_hold_secret(model, loc))
-        problems.append((path, message))
+        problems.append((at, message))
     return problems
-
-
-def _shown_loc(model: type[BaseModel], loc: tuple) -> tuple:
-    """`loc` with each part that is data (a dict's key, a key the model does not have) shown by
-    `shown_key`; field names and list indexes as they are (`basicAuthPassword` is no secret)."""
-    shown = []
-    annotation: Any = model
-    for part in loc:
-        peeled = _peeled(annotation)
-        is_field = (isinstance(peeled, type) and issubclass(peeled, BaseModel)
-                    and any(part in (n, f.alias) for n, f in peeled.model_fields.items()))
-        shown.append(part if is_field or isinstance(part, int) else shown_key(part))
-        annotation = _step(annotation, part)[0] if annotation is not None else None
-    return tuple(shown)
 
 
 def _said(err: dict) -> str:

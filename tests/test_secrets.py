@@ -97,6 +97,19 @@ def test_a_real_run_missing_secrets_stops_with_one_line_per_missing_key_and_its_
         for path in ("contactPoints.platform-dev.slack.url", "grafanaAuth")]
 
 
+def test_a_missing_secret_under_a_name_with_a_dot_is_named_as_pulumi_config_set_path_reads_it():
+    config, secret_keys = stack_values_from_file("dev", PROJECT_LAYOUT)
+    renamed = {k: v.replace('"platform-dev"', '"platform.dev"') for k, v in config.items()}
+    assert renamed != config
+    with pytest.raises(ConfigError) as error:
+        run_program("dev", renamed, secret_keys)
+    lines = str(error.value).splitlines()
+    assert lines[0] == "stacks/Pulumi.dev.yaml: invalid configuration (2 problems); nothing was deployed:"
+    assert lines[1] == (f"  {P}contactPoints[\"platform.dev\"].slack.url: a secret this stack needs, not set; set it "
+                        f"with: pulumi config set --stack dev --secret --path '{P}contactPoints[\"platform.dev\"]"
+                        ".slack.url' (value on stdin), or tools.secrets apply")
+
+
 def test_prod_missing_every_secret_still_says_it_in_15_lines():
     config, secret_keys = stack_values_from_file("prod", PROJECT_LAYOUT)
     with pytest.raises(ConfigError) as error:
