@@ -25,7 +25,7 @@ from pydantic import ValidationError
 from estate import PROJECT, PROJECT_LAYOUT, ConfigError, Layout
 from estate.config import (_put, config_leaves, config_path, env_var, needed_secrets, project_values, stack_file,
                            stack_values_from_file)
-from estate.model import MAX_LINES, validation_problems
+from estate.model import MAX_LINES, located_problems
 from estate.stack import StackConfig
 
 
@@ -85,10 +85,10 @@ def apply(stack: str, layout: Layout = PROJECT_LAYOUT, environ: dict | None = No
     try:
         StackConfig.model_validate(values)
     except ValidationError as e:  # what the stack would refuse, refused before anything is set (no value shown)
-        problems = validation_problems(e, StackConfig)
-        secret_paths = {config_path(p) for p in paths}
-        raise ConfigError(where, [(f"{PROJECT}:{p}", m) for p, m in problems if p in secret_paths]
-                          or [(f"{PROJECT}:{p}", m) for p, m in problems]).hiding(environ[env_var(p)] for p in paths)
+        problems = located_problems(e, StackConfig)
+        named = [(f"{PROJECT}:{config_path(at)}", m) for at, m in problems if at in paths]
+        raise ConfigError(where, named or [(f"{PROJECT}:{config_path(at)}", m) for at, m in problems]
+                          ).hiding(environ[env_var(p)] for p in paths)
     pulumi = shutil.which("pulumi", path=environ.get("PATH"))
     if pulumi is None:
         raise ConfigError(where, [("", "the Pulumi CLI (`pulumi`) is not on PATH; install it (pulumi/actions in CI)")])
