@@ -110,6 +110,7 @@ DisplayName = Annotated[NonEmpty, AfterValidator(single_line)]
 TITLE_MAX = 189
 NAME_MAX = 190
 TAG_MAX = 50
+DASHBOARD_JSON_MAX = (1 << 24) - 1  # bytes: dashboard.data is MEDIUMTEXT on MySQL (and dashboard_version.data)
 
 
 def stored_in(column: str, limit: int, in_bytes: bool = False) -> tuple[AfterValidator, Any]:

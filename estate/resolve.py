@@ -23,8 +23,8 @@ from .config import LoadedConfig, config_from_file, load_stack_config
 from .contract import Contract
 from .files import depth, read_json, read_yaml
 from .layout import PROJECT, PROJECT_LAYOUT, Layout
-from .model import (TAG_MAX, TITLE_MAX, UID_MAX, ConfigError, duration_seconds, got, kebab, quoted, single_line,
-                    validation_problems)
+from .model import (DASHBOARD_JSON_MAX, TAG_MAX, TITLE_MAX, UID_MAX, ConfigError, duration_seconds, got, kebab,
+                    quoted, single_line, validation_problems)
 from .notifications import team_overrides
 from .stack import StackConfig, TeamSettings
 from .team import SELECTOR, SOURCE_SELECTOR, WINDOW, AlertRule, TeamSpec, source_selector
@@ -426,7 +426,12 @@ def _finish_dashboards(slug: str, spec: TeamSpec, selectors: dict[str, str], con
                                         f"not a dashboard model Grafana accepts ({type(e).__name__}); "
                                         "tags, templating.list, panels and targets must be lists of objects, "
                                         "target expr a string")]) from None
-        result.append(Dashboard(uid=uid, title=final["title"], config_json=canonical_json(final)))
+        config_json = canonical_json(final)
+        if len(config_json) * 4 > DASHBOARD_JSON_MAX and len(config_json.encode()) > DASHBOARD_JSON_MAX:
+            raise ConfigError(source, [(f"dashboard {uid}", f"{len(config_json.encode()):,} bytes of JSON; Grafana's "
+                                                          f"MySQL database holds at most {DASHBOARD_JSON_MAX:,} "
+                                                          "(dashboard.data, MEDIUMTEXT)")])
+        result.append(Dashboard(uid=uid, title=final["title"], config_json=config_json))
     return result
 
 

@@ -32,6 +32,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import estate.model
+import estate.resolve
 import estate.team_code
 import tests.conftest
 import tools.mocks
@@ -903,6 +904,14 @@ def test_a_malformed_team_file_gives_one_clear_error_and_registers_nothing(case,
     write_team(layout.teams, case)
     message, monitor = run_fails(*base)
     assert_one_clear_error(message, case.file, *case.parts)
+    assert monitor.registrations == []
+
+
+def test_a_dashboard_whose_json_the_database_could_not_hold_is_one_error(base, layout, monkeypatch):
+    monkeypatch.setattr(estate.resolve, "DASHBOARD_JSON_MAX", 2_000)  # the same check as at 16 MiB, on a small board
+    message, monitor = run_fails(*base)
+    assert_one_clear_error(message, CODE_FILE, "dashboard api-production-overview: ",
+                           " bytes of JSON; Grafana's MySQL database holds at most 2,000 (dashboard.data, MEDIUMTEXT)")
     assert monitor.registrations == []
 
 
