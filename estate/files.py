@@ -254,8 +254,8 @@ class _Builder:
             self.problem(event, _key_problem(event, key))
             mapping.refused = True
         else:
-            if isinstance(key, str) and not key.isprintable() and any(unicodedata.category(c) in _INVISIBLE
-                                                                        for c in key):  # printable: none of them
+            if not key.isprintable() and any(unicodedata.category(c) in _INVISIBLE
+                                             for c in key):  # printable: none of them
                 self.problem(event, f"key {_short(shown_key(key))!r} holds control or invisible characters; retype it")
             same = normalized(key)
             if same in mapping.seen:

@@ -698,6 +698,7 @@ TEAM_CASES = [
               "metrics.0.name: a metric name is letters, digits, '_' and ':', not starting with a digit"),
     team_case("an expression named in capitals", put(("expressions",), {"ErrorRate": "sum(up{%(selector)s})"}),
               "expressions.ErrorRate: a source's or expression's name is lowercase letters, digits and '_'"),
+    team_case("an explicit key left empty", "title: API\n? \n: x\n", "line 2, column 2: a key is missing before the ':'"),
     team_case("a key that is null, a boolean or a list", "title: API\n~: x\ntrue: y\n? [a]\n: z\n",
               'line 2, column 1: the key ~ is read as null, not as text; quote it ("~")',
               'line 3, column 1: the key true is read as a boolean, not as text; quote it ("true")',
