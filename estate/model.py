@@ -98,7 +98,17 @@ def single_line(text: str) -> str:
     return text
 
 
-DisplayName = Annotated[NonEmpty, AfterValidator(single_line)]
+def unpadded(text: str) -> str:
+    """A name as Grafana keeps it: Grafana trims the titles it stores (the dashboard and folder services'
+    strings.TrimSpace), so a padded one would come back without its padding and every preview would
+    show the change."""
+    if text != text.strip():
+        raise ValueError("begins or ends with a space, which Grafana trims from a title it stores (every preview "
+                         "would then show a change); remove it")
+    return text
+
+
+DisplayName = Annotated[NonEmpty, AfterValidator(single_line), AfterValidator(unpadded)]
 
 # What Grafana's database holds (its migrations: dashboard.title and folder.title are VARCHAR(189);
 # team.name, data_source.name, alert_rule.title and alert_rule.rule_group VARCHAR(190); a dashboard's

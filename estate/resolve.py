@@ -24,7 +24,7 @@ from .contract import Contract
 from .files import depth, read_json, read_yaml
 from .layout import PROJECT, PROJECT_LAYOUT, Layout
 from .model import (DASHBOARD_JSON_MAX, TAG_MAX, TITLE_MAX, UID_MAX, ConfigError, duration_seconds, got, kebab,
-                    quoted, single_line, validation_problems)
+                    quoted, single_line, unpadded, validation_problems)
 from .notifications import team_overrides
 from .stack import StackConfig, TeamSettings
 from .team import SELECTOR, SOURCE_SELECTOR, WINDOW, AlertRule, TeamSpec, source_selector
@@ -447,8 +447,8 @@ def _check_uid(source: str, board: dict) -> str:
 
 def _check_title(source: str, board: dict, uid: str) -> str:
     """The board's title as Grafana takes it: text, not blank (the dashboard service's ErrDashboardTitleEmpty),
-    at most TITLE_MAX characters (its dashboard.title column; the service's own 5,000 bytes are more), and one
-    line (DisplayName's rule)."""
+    at most TITLE_MAX characters (its dashboard.title column; the service's own 5,000 bytes are more), one
+    line and not padded (DisplayName's rules)."""
     title = board.get("title")
     problem = None
     if not isinstance(title, str) or not title.strip():
@@ -457,7 +457,7 @@ def _check_title(source: str, board: dict, uid: str) -> str:
         problem = f"a title of {len(title):,} characters; Grafana holds at most {TITLE_MAX} (dashboard.title)"
     else:
         try:
-            single_line(title)
+            unpadded(single_line(title))
         except ValueError as e:
             problem = str(e)
     if problem:

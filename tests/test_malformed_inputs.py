@@ -207,6 +207,8 @@ STACK_CASES = [
     stack_case("a Grafana team name longer than Grafana's team.name holds",
                put(("teams", TEAM, "grafanaTeam", "name"), "T" * 191),
                f"{P}teams.{TEAM}.grafanaTeam.name: 191 characters; Grafana holds at most 190 (team.name)"),
+    stack_case("a datasource name with a trailing space", put(("datasources", "loki", "name"), "Loki "),
+               f"{P}datasources.loki.name: begins or ends with a space"),
     stack_case("a datasource name longer than Grafana's data_source.name holds",
                put(("datasources", "loki", "name"), "L" * 191),
                f"{P}datasources.loki.name: 191 characters; Grafana holds at most 190 (data_source.name)"),
@@ -807,6 +809,9 @@ TEAM_CASES = [
               "title: must be one line of text without control characters (it holds U+000A)"),
     team_case("a folder title that reads backwards (U+202E)", put(("folder",), "API \u202enoitcudorP"),
               "folder: must be one line of text without control characters (it holds U+202E)"),
+    team_case("a folder title with a trailing space (Grafana trims it: a change at every preview)",
+              put(("folder",), "API Production "),
+              "folder: begins or ends with a space, which Grafana trims from a title it stores"),
     team_case("a folder title longer than Grafana's folder.title holds", put(("folder",), "F" * 190),
               "folder: 190 characters; Grafana holds at most 189 (folder.title)"),
     team_case("an alert name longer than Grafana's rule store takes", alert("HighErrorRate", "alert", "A" * 191),
@@ -1003,6 +1008,8 @@ CODE_CASES = [
     code_case("a dashboard title with a line break", BUILD + "    return [board('api-production-overview', 'A\\nB')]\n",
               "dashboard api-production-overview.title: must be one line of text without control characters "
               "(it holds U+000A)"),
+    code_case("a dashboard title with a leading space", BUILD + "    return [board('api-production-overview', ' A')]\n",
+              "dashboard api-production-overview.title: begins or ends with a space, which Grafana trims"),
     code_case("a dashboard title longer than Grafana's dashboard.title holds",
               BUILD + "    return [board('api-production-overview', 'D' * 190)]\n",
               "dashboard api-production-overview.title: a title of 190 characters; Grafana holds at most 189 "
