@@ -615,6 +615,31 @@ def test_19_00_unquoted_is_the_string_pulumi_reads(stack_named, layout, tmp_path
     assert timing["inputs"]["intervals"][0]["times"] == [{"start": "19:00", "end": "24:00"}]
 
 
+OPTIONS_GIVEN_TWICE = [
+    ("render", ["--stack", "dev", "--stack", "prod", "--out", "x"], "--stack"),
+    ("render", ["--stack=dev", "--out", "x", "--ou", "y"], "--out"),  # an abbreviation is the same option
+    ("promtool", ["--stack", "dev", "--stack", "prod"], "--stack"),
+    ("secrets", ["list", "--stack", "dev", "--stack", "prod"], "--stack"),
+    ("diff", ["--ref", "HEAD", "--ref", "HEAD~1"], "--ref"),
+    ("adopt", ["pull", "--url", "https://a", "--url", "https://b", "--folder", "f", "--stack", "dev"], "--url"),
+    ("synthetic", ["--out", "x", "--minutes", "10", "--minutes", "20"], "--minutes"),
+    ("benchmark", ["--teams", "5", "--teams", "100"], "--teams"),
+]
+
+
+@pytest.mark.parametrize("tool, argv, option", OPTIONS_GIVEN_TWICE,
+                         ids=[f"{tool} {' '.join(argv)}" for tool, argv, _ in OPTIONS_GIVEN_TWICE])
+def test_an_option_given_twice_is_refused_rather_than_the_first_vanishing(tool, argv, option, capsys, tmp_path,
+                                                                           monkeypatch):
+    monkeypatch.chdir(tmp_path)  # nothing a tool might write lands in the project
+    module = __import__(f"tools.{tool}", fromlist=["main"])
+    with pytest.raises(SystemExit) as ended:
+        module.main(argv)
+    assert ended.value.code == 2
+    assert capsys.readouterr().err.splitlines()[-1].endswith(f"error: argument {option}: given twice; give it once")
+    assert list(tmp_path.iterdir()) == []
+
+
 LIBRARIES = sorted(p.stem for p in (ROOT / "tools").glob("[!_]*.py") if "def main(" not in p.read_text(encoding="utf-8"))
 
 

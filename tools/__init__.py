@@ -17,3 +17,19 @@ def whole_number(low: int, high: int) -> Callable[[str], int]:
             raise argparse.ArgumentTypeError(f"{value} is not within {low} to {high}")
         return value
     return number
+
+
+def once() -> type:
+    """An argparse `action` for an option given at most once. argparse keeps the last of two
+    `--stack`s: the first would vanish at exit 0, as the first of two keys given in YAML would. A
+    second is argparse's one-line refusal (exit 2); neither value is shown (a `--url` may hold more than
+    a host)."""
+    import argparse
+
+    class Once(argparse.Action):
+        def __call__(self, parser, namespace, values, option_string=None):
+            if getattr(self, "given", False):
+                parser.error(f"argument {'/'.join(self.option_strings)}: given twice; give it once")
+            self.given = True
+            setattr(namespace, self.dest, values)
+    return Once

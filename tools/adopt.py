@@ -63,6 +63,7 @@ from syntax.template import SELECTOR
 from dashboards.importer import ImportProblems, from_export, import_dashboard, iter_queries, variable_exprs
 from syntax.promql_rewrite import VARIABLE, RewriteError, parse_matchers, scope
 from tools.mocks import Registration, run_program
+from tools import once
 
 TOKEN_ENV = "GRAFANA_TOKEN"
 LAYOUT = PROJECT_LAYOUT  # the project's files; tests point it at a scratch copy
@@ -887,14 +888,18 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tools.adopt", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("pull", help="read a Grafana folder into a new teams/<slug>/ and a pulumi import file")
-    p.add_argument("--url", required=True, help="the Grafana, e.g. https://grafana.acme-corp.com")
-    p.add_argument("--folder", required=True, help="the folder's title or uid")
-    p.add_argument("--stack", required=True, help="the stack that adopts the team (stacks/Pulumi.<stack>.yaml)")
-    p.add_argument("--team", help="the team's slug (default: from the folder title)")
-    p.add_argument("--selector", help='label matchers of the team\'s series, e.g. job="payments" (default: inferred)')
-    p.add_argument("--group", help="the rule group to adopt when the folder has several")
-    p.add_argument("--import-file", type=Path, help="where to write the import file (default adopt-<team>-<stack>.json)")
-    p.add_argument("--token-env", default=TOKEN_ENV, help=f"environment variable holding the token (default {TOKEN_ENV})")
+    p.add_argument("--url", action=once(), required=True, help="the Grafana, e.g. https://grafana.acme-corp.com")
+    p.add_argument("--folder", action=once(), required=True, help="the folder's title or uid")
+    p.add_argument("--stack", action=once(), required=True,
+                   help="the stack that adopts the team (stacks/Pulumi.<stack>.yaml)")
+    p.add_argument("--team", action=once(), help="the team's slug (default: from the folder title)")
+    p.add_argument("--selector", action=once(),
+                   help='label matchers of the team\'s series, e.g. job="payments" (default: inferred)')
+    p.add_argument("--group", action=once(), help="the rule group to adopt when the folder has several")
+    p.add_argument("--import-file", action=once(), type=Path,
+                   help="where to write the import file (default adopt-<team>-<stack>.json)")
+    p.add_argument("--token-env", action=once(), default=TOKEN_ENV,
+                   help=f"environment variable holding the token (default {TOKEN_ENV})")
     c = sub.add_parser("contract", help="draft a team's metric contract from its imported queries")
     c.add_argument("team")
     c.add_argument("--write", action="store_true", help="write it into teams/<team>/team.yaml")

@@ -48,7 +48,7 @@ import time
 from dataclasses import asdict
 from pathlib import Path
 
-from tools import whole_number
+from tools import once, whole_number
 
 PROJECT = "grafana-platform"  # not imported from estate: the floor's process loads only the SDK and the mocks
 
@@ -298,9 +298,9 @@ def measure(teams: int, runs: int) -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tools.benchmark", description=__doc__.splitlines()[0])
-    parser.add_argument("--teams", type=whole_number(1, MAX_TEAMS), nargs="+", default=[5, 100, 500],
+    parser.add_argument("--teams", action=once(), type=whole_number(1, MAX_TEAMS), nargs="+", default=[5, 100, 500],
                         help=f"team counts to measure, 1 to {MAX_TEAMS} each")
-    parser.add_argument("--runs", type=whole_number(1, MAX_RUNS), default=3,
+    parser.add_argument("--runs", action=once(), type=whole_number(1, MAX_RUNS), default=3,
                         help=f"runs of each program per count, 1 to {MAX_RUNS} (best time kept)")
     parser.add_argument("--child-run", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
     parser.add_argument("--child-record", nargs=2, help=argparse.SUPPRESS)

@@ -38,7 +38,7 @@ from components.types import ResourceType as T
 from dashboards.finalize import panels as every_panel
 from syntax.promql import number
 from tools.mocks import MASK
-from tools import routing
+from tools import once, routing
 from tools.render import (SHAPE_ERRORS, NotARender, not_as_written, read_alerts, read_resources,
                           rule_expr)
 from tools.routing import receivers
@@ -389,7 +389,8 @@ def compare_ref(ref: str, stacks: list[str] | None) -> dict[str, tuple[Resources
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tools.diff", description=__doc__.splitlines()[0])
     parser.add_argument("dirs", nargs="*", type=Path, metavar="DIR", help="OLD_DIR NEW_DIR: two render folders")
-    parser.add_argument("--ref", help="git ref to compare the working tree with (rendered from a git archive)")
+    parser.add_argument("--ref", action=once(),
+                        help="git ref to compare the working tree with (rendered from a git archive)")
     parser.add_argument("--stack", action="append", help="with --ref: stack to compare (default: all)")
     parser.add_argument("--exit-code", action="store_true", help="exit 1 when anything changed")
     args = parser.parse_args(argv)

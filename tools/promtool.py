@@ -42,6 +42,7 @@ from estate.model import ConfigError, duration_seconds
 from estate.stack import TeamSettings
 from tools.mocks import Run
 from tools.prometheus_server import PrometheusMissing, binary, go_env
+from tools import once
 from tools.render import committed, write
 
 TEST_FILE = "alerts_test.yaml"
@@ -267,9 +268,9 @@ def coverage_problems(tests: dict, rules: dict) -> list[str]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tools.promtool", description=__doc__.splitlines()[0])
-    parser.add_argument("--stack", required=True)
+    parser.add_argument("--stack", required=True, action=once())
     parser.add_argument("--team", action="append", help="only these teams (repeatable); default: every team of the stack")
-    parser.add_argument("--out", type=Path,
+    parser.add_argument("--out", action=once(), type=Path,
                         help="render and write the filled-in tests here (default: a temporary folder, removed after)")
     args = parser.parse_args(argv)
     try:

@@ -38,6 +38,7 @@ from estate import PROJECT, PROJECT_LAYOUT, ConfigError, Estate, Layout, Team
 from estate.config import config_from_file, stack_file
 from estate.files import SAFE_DUMPER
 from estate.resolve import begin_load
+from tools import once
 
 if TYPE_CHECKING:
     from tools.mocks import Run
@@ -427,9 +428,9 @@ def rendered_stacks() -> dict[str, Path]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tools.render", description=__doc__.splitlines()[0])
-    parser.add_argument("--stack", required=True, help="stack name: stacks/Pulumi.<stack>.yaml")
-    parser.add_argument("--out", required=True, type=Path, help="folder to write the render into")
-    parser.add_argument("--root", type=Path, default=PROJECT_LAYOUT.root,
+    parser.add_argument("--stack", required=True, action=once(), help="stack name: stacks/Pulumi.<stack>.yaml")
+    parser.add_argument("--out", required=True, action=once(), type=Path, help="folder to write the render into")
+    parser.add_argument("--root", action=once(), type=Path, default=PROJECT_LAYOUT.root,
                         help="project folder holding Pulumi.yaml, stacks/ and teams/ (default: this checkout)")
     args = parser.parse_args(argv)
     layout = Layout.at(args.root)

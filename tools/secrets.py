@@ -27,6 +27,7 @@ from estate.config import (_put, config_leaves, config_path, env_var, needed_sec
                            stack_values_from_file)
 from estate.model import MAX_LINES, located_problems
 from estate.stack import StackConfig
+from tools import once
 
 
 def needed(stack: str, layout: Layout = PROJECT_LAYOUT) -> list[tuple]:
@@ -108,8 +109,8 @@ def apply(stack: str, layout: Layout = PROJECT_LAYOUT, environ: dict | None = No
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tools.secrets", description=__doc__.splitlines()[0])
     parser.add_argument("command", choices=["list", "apply"])
-    parser.add_argument("--stack", required=True, help="stack name: stacks/Pulumi.<stack>.yaml")
-    parser.add_argument("--root", type=os.path.abspath, default=str(PROJECT_LAYOUT.root),
+    parser.add_argument("--stack", required=True, action=once(), help="stack name: stacks/Pulumi.<stack>.yaml")
+    parser.add_argument("--root", action=once(), type=os.path.abspath, default=str(PROJECT_LAYOUT.root),
                         help="project folder holding Pulumi.yaml, stacks/ and teams/ (default: this checkout)")
     args = parser.parse_args(argv)
     layout = Layout.at(Path(args.root))

@@ -42,7 +42,7 @@ from syntax import promql
 from estate.contract import Contract, contracts
 from estate.team import Metric
 from dashboards.importer import interpolate
-from tools import whole_number
+from tools import once, whole_number
 from tools.prometheus_server import binary, go_env
 from tools.render import committed, read_render, rendered_stacks
 
@@ -387,11 +387,12 @@ MAX_MINUTES = 24 * 60  # a day: the history is held in memory as text (120 minut
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tools.synthetic", description=__doc__.splitlines()[0])
     where = parser.add_mutually_exclusive_group(required=True)
-    where.add_argument("--out", type=Path, help="OpenMetrics file to write (every stack)")
-    where.add_argument("--data", type=Path, help="TSDB folder to backfill, for prometheus --storage.tsdb.path")
-    parser.add_argument("--minutes", type=whole_number(1, MAX_MINUTES), default=HISTORY_MINUTES,
+    where.add_argument("--out", action=once(), type=Path, help="OpenMetrics file to write (every stack)")
+    where.add_argument("--data", action=once(), type=Path,
+                       help="TSDB folder to backfill, for prometheus --storage.tsdb.path")
+    parser.add_argument("--minutes", action=once(), type=whole_number(1, MAX_MINUTES), default=HISTORY_MINUTES,
                         help=f"history length, 1 to {MAX_MINUTES} (default {HISTORY_MINUTES})")
-    parser.add_argument("--step", type=whole_number(1, 3600), default=STEP_SECONDS,
+    parser.add_argument("--step", action=once(), type=whole_number(1, 3600), default=STEP_SECONDS,
                         help=f"seconds between samples, 1 to 3600 (default {STEP_SECONDS})")
     args = parser.parse_args(argv)
     end = int(time.time()) // args.step * args.step
