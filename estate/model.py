@@ -522,7 +522,7 @@ def may_hold_secret(model: type[BaseModel], loc: tuple) -> bool:
 
 
 def _holds_secret(annotation: Any, seen: frozenset = frozenset()) -> bool:
-    annotation = _model_in(annotation)
+    annotation = _peeled(annotation)
     if isinstance(annotation, type) and issubclass(annotation, BaseModel):
         if annotation in seen:
             return False
@@ -533,7 +533,7 @@ def _holds_secret(annotation: Any, seen: frozenset = frozenset()) -> bool:
 
 def _allowed_keys(model: type[BaseModel], loc: tuple) -> list[str]:
     """The keys allowed at `loc` inside `model`."""
-    annotation = _model_in(_walk(model, loc)[0])
+    annotation = _peeled(_walk(model, loc)[0])
     if isinstance(annotation, type) and issubclass(annotation, BaseModel):
         return sorted(f.alias or n for n, f in annotation.model_fields.items())
     return []
@@ -561,14 +561,3 @@ def _step(annotation: Any, part: Any) -> tuple[Any, Any]:
     args = typing.get_args(annotation)  # a dict value or a list item
     return (args[-1] if args else Any), None
 
-
-def _model_in(annotation: Any) -> Any:
-    """The model inside Optional[...] / Annotated[...], or the annotation itself."""
-    origin = typing.get_origin(annotation)
-    if origin is Annotated:
-        return _model_in(typing.get_args(annotation)[0])
-    if origin in (Union, types.UnionType):
-        for arg in typing.get_args(annotation):
-            if isinstance(arg, type) and issubclass(arg, BaseModel):
-                return arg
-    return annotation
