@@ -123,15 +123,22 @@ TAG_MAX = 50
 DASHBOARD_JSON_MAX = (1 << 24) - 1  # bytes: dashboard.data is MEDIUMTEXT on MySQL (and dashboard_version.data)
 
 
-def stored_in(column: str, limit: int, in_bytes: bool = False) -> tuple[AfterValidator, Any]:
-    """At most `limit` characters (`in_bytes`: UTF-8 bytes), what Grafana's `column` holds; the JSON
-    Schema says it as maxLength (in characters, which never exceed the bytes)."""
-    unit = "bytes" if in_bytes else "characters"
+def too_long(text: str, limit: int, column: str, in_bytes: bool = False) -> str | None:
+    """Why `text` does not fit in Grafana's `column` of `limit` characters (`in_bytes`: UTF-8 bytes);
+    None when it fits."""
+    size = len(text.encode()) if in_bytes else len(text)
+    if size <= limit:
+        return None
+    return f"{size:,} {'bytes' if in_bytes else 'characters'}; Grafana holds at most {limit} ({column})"
 
+
+def stored_in(column: str, limit: int, in_bytes: bool = False) -> tuple[AfterValidator, Any]:
+    """A field's check that it fits in Grafana's `column` (too_long); the JSON Schema says it as
+    maxLength (in characters, which never exceed the bytes)."""
     def check(text: str) -> str:
-        size = len(text.encode()) if in_bytes else len(text)
-        if size > limit:
-            raise ValueError(f"{size:,} {unit}; Grafana holds at most {limit} ({column})")
+        problem = too_long(text, limit, column, in_bytes)
+        if problem:
+            raise ValueError(problem)
         return text
     return AfterValidator(check), Field(json_schema_extra={"maxLength": limit})
 

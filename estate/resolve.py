@@ -24,7 +24,7 @@ from .contract import Contract
 from .files import depth, read_json, read_yaml
 from .layout import PROJECT, PROJECT_LAYOUT, Layout
 from .model import (DASHBOARD_JSON_MAX, TAG_MAX, TITLE_MAX, UID_MAX, ConfigError, duration_seconds, got, kebab,
-                    quoted, single_line, unpadded, validation_problems)
+                    quoted, single_line, too_long, unpadded, validation_problems)
 from .notifications import team_overrides
 from .stack import StackConfig, TeamSettings
 from .team import SELECTOR, SOURCE_SELECTOR, WINDOW, AlertRule, TeamSpec, source_selector
@@ -427,10 +427,12 @@ def _finish_dashboards(slug: str, spec: TeamSpec, selectors: dict[str, str], con
                                         "tags, templating.list, panels and targets must be lists of objects, "
                                         "target expr a string")]) from None
         config_json = canonical_json(final)
-        if len(config_json) * 4 > DASHBOARD_JSON_MAX and len(config_json.encode()) > DASHBOARD_JSON_MAX:
-            raise ConfigError(source, [(f"dashboard {uid}", f"{len(config_json.encode()):,} bytes of JSON; Grafana's "
-                                                          f"MySQL database holds at most {DASHBOARD_JSON_MAX:,} "
-                                                          "(dashboard.data, MEDIUMTEXT)")])
+        # a character is 4 bytes at most: only a board of more than a quarter of the bound is counted
+        size = len(config_json.encode()) if len(config_json) * 4 > DASHBOARD_JSON_MAX else 0
+        if size > DASHBOARD_JSON_MAX:
+            raise ConfigError(source, [(f"dashboard {uid}", f"{size:,} bytes of JSON; Grafana's MySQL database "
+                                                          f"holds at most {DASHBOARD_JSON_MAX:,} (dashboard.data, "
+                                                          "MEDIUMTEXT)")])
         result.append(Dashboard(uid=uid, title=final["title"], config_json=config_json))
     return result
 
@@ -453,8 +455,8 @@ def _check_title(source: str, board: dict, uid: str) -> str:
     problem = None
     if not isinstance(title, str) or not title.strip():
         problem = "a dashboard needs a title (Grafana refuses one without)" + got(title)
-    elif len(title) > TITLE_MAX:
-        problem = f"a title of {len(title):,} characters; Grafana holds at most {TITLE_MAX} (dashboard.title)"
+    elif longer := too_long(title, TITLE_MAX, "dashboard.title"):
+        problem = f"a title of {longer}"
     else:
         try:
             unpadded(single_line(title))
@@ -480,8 +482,8 @@ def _check_tags(source: str, board: dict, uid: str) -> None:
 def _tag_problem(tag) -> str | None:
     if not isinstance(tag, str):
         return "each tag is a text" + got(tag)
-    if len(tag) > TAG_MAX:
-        return f"a tag of {len(tag):,} characters; Grafana holds at most {TAG_MAX} (dashboard_tag.term)"
+    if longer := too_long(tag, TAG_MAX, "dashboard_tag.term"):
+        return f"a tag of {longer}"
     try:
         single_line(tag)
     except ValueError as e:
