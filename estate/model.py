@@ -247,8 +247,9 @@ def could_be_secret(value: Any) -> bool:
     """Whether a value looks like a credential: by its shape alone, whatever field it was found in."""
     if not isinstance(value, str):
         return False
-    folded = (value if value.isascii() else value.translate(_IGNORECASE_FOLD)).lower()
-    if _SECRET_SHAPES.search(value) or "webhook" in value or _SECRET_WORDS.search(folded):
+    if _SECRET_SHAPES.search(value) or "webhook" in value:
+        return True
+    if _SECRET_WORDS.search((value if value.isascii() else value.translate(_IGNORECASE_FOLD)).lower()):
         return True
     # A long run of mixed letters and digits without spaces reads like a generated token.
     return (len(value) >= 20 and not re.search(r"\s", value) and re.search(r"\d", value) is not None
