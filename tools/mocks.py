@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import threading
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable
 
@@ -153,7 +154,30 @@ def run_program(stack: str, config: dict[str, str], secret_keys: set[str],
 
 def run_under_mocks(project: str, stack: str, body: Callable[[], None], config: dict[str, str] | None = None,
                     secret_keys: set[str] = frozenset(), monitor: RecordingMonitor | None = None) -> dict[str, Any]:
-    """Run `body` as a Pulumi program under the recording mocks, on a fresh event loop; its exports."""
+    """Run `body` as a Pulumi program under the recording mocks, on a fresh event loop; its exports.
+
+    The run has a thread of its own, so its stack starts there, as a real run's starts in the language
+    host: the SDK extracts the whole Python stack at every registration (for its source positions,
+    pulumi.runtime.resource._get_stack_trace), and under pytest's frames that doubled its cost.
+    """
+    outcome: dict[str, Any] = {}
+
+    def run() -> None:
+        try:
+            outcome["exports"] = _run_on_this_thread(project, stack, body, config, secret_keys, monitor)
+        except BaseException as e:  # noqa: B036 - everything the program raises is the caller's to see
+            outcome["error"] = e
+
+    thread = threading.Thread(target=run, name=f"pulumi program, stack {stack}", daemon=True)
+    thread.start()
+    thread.join()
+    if "error" in outcome:
+        raise outcome.pop("error")
+    return outcome["exports"]
+
+
+def _run_on_this_thread(project: str, stack: str, body: Callable[[], None], config: dict[str, str] | None,
+                        secret_keys: set[str], monitor: RecordingMonitor | None) -> dict[str, Any]:
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
     monitor = monitor or RecordingMonitor()
