@@ -13,6 +13,7 @@ import stat
 import subprocess
 import sys
 from pathlib import Path
+from typing import Callable
 
 import pytest
 
@@ -177,13 +178,21 @@ def secret_values(stack: str) -> dict[str, str]:
     return values
 
 
-def run_apply(stack: str, env: dict) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "tools.secrets", "apply", "--stack", stack], cwd=ROOT,
-                          env={**os.environ, **env}, capture_output=True, text=True, timeout=300)
+@pytest.fixture
+def run_apply(monkeypatch, capfd) -> Callable[[str, dict], subprocess.CompletedProcess]:
+    """`python -m tools.secrets apply --stack <stack>` with `env` added to the environment: the command's
+    main in-process (its `pulumi` calls are processes), all it and they write captured."""
+    def run(stack: str, env: dict) -> subprocess.CompletedProcess:
+        for name, value in env.items():
+            monkeypatch.setenv(name, value)
+        code = tools.secrets.main(["apply", "--stack", stack])
+        written = capfd.readouterr()
+        return subprocess.CompletedProcess(["tools.secrets", "apply", "--stack", stack], code, written.out, written.err)
+    return run
 
 
 @pytest.mark.parametrize("stack", ["dev", "prod"])
-def test_apply_sets_each_secret_with_its_value_on_stdin_never_in_argv(stack, fake_pulumi):
+def test_apply_sets_each_secret_with_its_value_on_stdin_never_in_argv(stack, fake_pulumi, run_apply):
     env, calls = fake_pulumi
     values = secret_values(stack)
     result = run_apply(stack, {**env, **values})
@@ -197,7 +206,7 @@ def test_apply_sets_each_secret_with_its_value_on_stdin_never_in_argv(stack, fak
     assert len(result.stdout.splitlines()) <= 15
 
 
-def test_apply_with_variables_missing_names_each_sets_nothing_and_exits_1(fake_pulumi):
+def test_apply_with_variables_missing_names_each_sets_nothing_and_exits_1(fake_pulumi, run_apply):
     env, calls = fake_pulumi
     values = secret_values("dev")
     del values["GRAFANA_PLATFORM_SECRET_GRAFANAAUTH"]
@@ -210,7 +219,7 @@ def test_apply_with_variables_missing_names_each_sets_nothing_and_exits_1(fake_p
     assert calls() == []
 
 
-def test_apply_refuses_a_value_the_stack_would_refuse_before_setting_anything(fake_pulumi):
+def test_apply_refuses_a_value_the_stack_would_refuse_before_setting_anything(fake_pulumi, run_apply):
     env, calls = fake_pulumi
     values = secret_values("prod")
     values["GRAFANA_PLATFORM_SECRET_KUBERNETES_ADMINPASSWORD"] = "admin"
@@ -228,7 +237,7 @@ def test_apply_refuses_a_value_the_stack_would_refuse_before_setting_anything(fa
     ("glsa_PLANTED\n\n", True),  # and only one: the stored token would hold a line break
     ("glsa_PLANTED X", True),
 ], ids=["one newline at the end", "two", "a space"])
-def test_apply_checks_the_grafana_token_as_pulumi_stores_it(fake_pulumi, token, refused):
+def test_apply_checks_the_grafana_token_as_pulumi_stores_it(fake_pulumi, token, refused, run_apply):
     env, calls = fake_pulumi
     values = {**secret_values("dev"), "GRAFANA_PLATFORM_SECRET_GRAFANAAUTH": token}
     result = run_apply("dev", {**env, **values})
@@ -237,7 +246,7 @@ def test_apply_checks_the_grafana_token_as_pulumi_stores_it(fake_pulumi, token, 
     assert len(calls()) == (0 if refused else len(tools.secrets.needed("dev")))
 
 
-def test_apply_stops_at_the_first_failing_pulumi_call_and_says_how_far_it_got(fake_pulumi):
+def test_apply_stops_at_the_first_failing_pulumi_call_and_says_how_far_it_got(fake_pulumi, run_apply):
     env, calls = fake_pulumi
     result = run_apply("dev", {**env, **secret_values("dev"), "FAKE_PULUMI_EXIT": "3"})
     assert result.returncode == 1
@@ -245,7 +254,17 @@ def test_apply_stops_at_the_first_failing_pulumi_call_and_says_how_far_it_got(fa
     assert len(calls()) == 1
 
 
-def test_apply_without_the_pulumi_cli_says_so(tmp_path):
+def test_apply_as_a_command_is_a_process_that_exits_with_mains_status(tmp_path):
+    # the tests above run the command's main in-process; this is the command itself
+    result = subprocess.run([sys.executable, "-m", "tools.secrets", "apply", "--stack", "dev"], cwd=ROOT,
+                            env={"PATH": str(tmp_path)}, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 1 and result.stdout == "", result.stderr
+    assert result.stderr.startswith("error: dev's secrets (GRAFANA_PLATFORM_SECRET_* environment variables)"), \
+        result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_apply_without_the_pulumi_cli_says_so(tmp_path, run_apply):
     result = run_apply("dev", {**secret_values("dev"), "PATH": str(tmp_path)})
     assert result.returncode == 1 and "the Pulumi CLI (`pulumi`) is not on PATH" in result.stderr
 
