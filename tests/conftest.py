@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import copy
+import functools
 import gc
 import json
 import os
@@ -22,7 +23,13 @@ from tools.mocks import RecordingMonitor, Run, run_program
 
 
 def stack_values(stack: str) -> tuple[dict[str, Any], list[str]]:
-    """A committed stack's config as decoded values (key without namespace) and its secret keys."""
+    """A committed stack's config as decoded values (key without namespace) and its secret keys: a copy
+    of its own to each caller, of the file read once (no test changes the project's own files)."""
+    return copy.deepcopy(_committed_values(stack))
+
+
+@functools.cache
+def _committed_values(stack: str) -> tuple[dict[str, Any], list[str]]:
     config, secret_keys = config_from_file(stack, PROJECT_LAYOUT)
     values = {}
     for key, raw in config.items():
@@ -169,7 +176,7 @@ def scratch(tmp_path) -> Layout:
 
 @pytest.fixture
 def prod_values() -> tuple[dict[str, Any], list[str]]:
-    return copy.deepcopy(stack_values("prod"))
+    return stack_values("prod")
 
 
 @pytest.fixture(scope="session")
