@@ -142,6 +142,24 @@ def test_a_program_that_fails_after_its_load_ends_the_writer_aside_and_leaves_no
     assert list(tmp_path.iterdir()) == []
 
 
+def test_a_program_going_on_after_the_command_was_interrupted_writes_nothing(tmp_path, monkeypatch, forks):
+    # Ctrl-C reaches the command's thread while it waits for the program's (tools.mocks.run_under_mocks),
+    # which goes on until the process ends: what it then hands to be written aside is refused
+    import tools.mocks
+
+    real, went_on = tools.mocks.run_program, []
+
+    def interrupted(*args, **kwargs):
+        went_on.append(lambda: real(*args, **kwargs))
+        raise KeyboardInterrupt
+    monkeypatch.setattr(tools.mocks, "run_program", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        main(["--stack", "dev", "--out", str(tmp_path / "out")])
+    with pytest.raises(tools.render.OutError, match=r"the render was interrupted; nothing is written"):
+        went_on[0]()  # the program, finishing the load the command began
+    assert forks == [] and list(tmp_path.iterdir()) == []
+
+
 def test_a_run_whose_registered_dashboards_are_not_its_estates_is_not_written(tmp_path):
     run = copy.deepcopy(committed("dev").run)
     run.one(T.DASHBOARD, "api-production-overview").inputs["configJson"] += " "

@@ -25,6 +25,7 @@ import shutil
 import signal
 import sys
 import tempfile
+import threading
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
@@ -199,6 +200,11 @@ class _Staging:
         self.created = not out.exists()
         self.folder: Path | None = None
         self.aside: tuple[int, int, Estate] | None = None  # the forked writer: its pid, its report's pipe, its estate
+        # The program's thread writes aside; the command's thread discards (Ctrl-C reaches it while it
+        # waits for the program, which goes on until the process ends): one at a time, and once
+        # discarded nothing is written aside any more.
+        self.lock = threading.Lock()
+        self.discarded = False
 
     def __enter__(self) -> "_Staging":
         return self
@@ -216,8 +222,15 @@ class _Staging:
     def write_estate_aside(self, estate: Estate) -> None:
         """Write the estate's files from a forked copy of this process while this one goes on to
         register the resources: the SDK's work holds one core, and the writing (about 0.5 s of a
-        500-team render) takes the other. The program is one thread until it registers (a fork copies
-        none of another thread's locks). Without fork (Windows), `commit` writes them."""
+        500-team render) takes the other. The program's thread is the only one that runs until it
+        registers: the command's own waits for it, holding no lock (a fork copies no other thread,
+        and none of another thread's locks). Without fork (Windows), `commit` writes them."""
+        with self.lock:
+            if self.discarded:  # the command was interrupted while the program loaded
+                raise OutError(f"--out {self.out}: the render was interrupted; nothing is written")
+            self._fork_writer(estate)
+
+    def _fork_writer(self, estate: Estate) -> None:
         folder = self._staging()
         if not hasattr(os, "fork"):
             return
@@ -288,17 +301,20 @@ class _Staging:
         staging.rmdir()
 
     def discard(self) -> None:
-        """Remove what was written (the writer aside ended first), leaving `out` as it was."""
-        if self.aside is not None:
-            pid, report, _ = self.aside
-            self.aside = None
-            os.kill(pid, signal.SIGKILL)  # not reaped yet: the pid is still the writer's
-            os.waitpid(pid, 0)
-            os.close(report)
-        if self.folder is not None:
-            shutil.rmtree(self.folder, ignore_errors=True)
-            if self.created:
-                shutil.rmtree(self.out, ignore_errors=True)
+        """Remove what was written (the writer aside ended first), leaving `out` as it was; nothing is
+        written aside after it."""
+        with self.lock:
+            self.discarded = True
+            if self.aside is not None:
+                pid, report, _ = self.aside
+                self.aside = None
+                os.kill(pid, signal.SIGKILL)  # not reaped yet: the pid is still the writer's
+                os.waitpid(pid, 0)
+                os.close(report)
+            if self.folder is not None:
+                shutil.rmtree(self.folder, ignore_errors=True)
+                if self.created:
+                    shutil.rmtree(self.out, ignore_errors=True)
 
 
 def alerts(estate: Estate) -> dict:
