@@ -6,6 +6,8 @@ import os
 import signal
 import subprocess
 import sys
+import threading
+import time
 
 import pytest
 import yaml
@@ -140,6 +142,31 @@ def test_a_program_that_fails_after_its_load_ends_the_writer_aside_and_leaves_no
     with pytest.raises(ChildProcessError):  # reaped: no writer is left running or unwaited for
         os.waitpid(forks[0], os.WNOHANG)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_the_program_runs_on_a_thread_of_its_own_so_an_interrupt_never_lands_in_its_event_loop():
+    from tools.mocks import run_under_mocks
+
+    threads = []
+    run_under_mocks("grafana-platform", "dev", lambda: threads.append(threading.current_thread()))
+    assert threads and threads[0] is not threading.main_thread()
+
+
+@pytest.mark.parametrize("after", [0.3, 0.6])
+def test_ctrl_c_ends_the_command_at_once_and_leaves_nothing(after, tmp_path):
+    command = subprocess.Popen([sys.executable, "-m", "tools.render", "--stack", "prod", "--out", str(tmp_path / "out")],
+                               cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        time.sleep(after)  # loading, or registering: the prod render takes about a second here
+        command.send_signal(signal.SIGINT)
+        _, err = command.communicate(timeout=30)  # an interrupt that landed in the event loop could hang it
+    finally:
+        command.kill()
+    if command.returncode == 0:  # it was done before the interrupt came: the render is whole
+        assert files(tmp_path / "out") == files(committed("prod").folder)
+    else:
+        assert command.returncode == -signal.SIGINT, err
+        assert list(tmp_path.iterdir()) == []
 
 
 def test_a_program_going_on_after_the_command_was_interrupted_writes_nothing(tmp_path, monkeypatch, forks):
