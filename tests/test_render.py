@@ -91,7 +91,9 @@ def test_a_render_replaces_what_a_killed_render_left_and_still_refuses_other_fil
 
 @pytest.fixture
 def forks(monkeypatch):
-    """The pids os.fork gave this process (the render's writer of the estate's files)."""
+    """The pids os.fork gave this process (the render's writer of the estate's files, here for an
+    estate of any size: the committed stacks have fewer teams than ASIDE_MIN_TEAMS)."""
+    monkeypatch.setattr(tools.render, "ASIDE_MIN_TEAMS", 1)
     pids, real_fork = [], os.fork
 
     def fork():
@@ -106,6 +108,15 @@ def forks(monkeypatch):
 def test_the_command_writes_the_estates_files_aside_and_they_are_the_files_write_gives(tmp_path, forks):
     assert main(["--stack", "prod", "--out", str(tmp_path / "out")]) == 0
     assert len(forks) == 1
+    assert files(tmp_path / "out") == files(committed("prod").folder)
+
+
+def test_a_small_estates_files_are_written_by_the_command_itself(tmp_path, monkeypatch):
+    def fork():
+        raise AssertionError("a forked copy wrote the files")
+    monkeypatch.setattr(os, "fork", fork)
+    assert len(committed("prod").run.estate.teams) < tools.render.ASIDE_MIN_TEAMS
+    assert main(["--stack", "prod", "--out", str(tmp_path / "out")]) == 0
     assert files(tmp_path / "out") == files(committed("prod").folder)
 
 
