@@ -158,14 +158,16 @@ def run_under_mocks(project: str, stack: str, body: Callable[[], None], config: 
 
     The run has a thread of its own, so its stack starts there, as a real run's starts in the language
     host: the SDK extracts the whole Python stack at every registration (for its source positions,
-    pulumi.runtime.resource._get_stack_trace), and under pytest's frames that doubled its cost.
+    pulumi.runtime.resource._get_stack_trace), and under pytest's frames that doubled its cost. And
+    an interrupt (Ctrl-C) reaches the caller's thread, waiting here, never the event loop mid-run
+    (where it could hang the render).
     """
     outcome: dict[str, Any] = {}
 
     def run() -> None:
         try:
             outcome["exports"] = _run_on_this_thread(project, stack, body, config, secret_keys, monitor)
-        except BaseException as e:  # noqa: B036 - everything the program raises is the caller's to see
+        except BaseException as e:  # noqa: BLE001  everything the program raises is the caller's to see
             outcome["error"] = e
 
     thread = threading.Thread(target=run, name=f"pulumi program, stack {stack}", daemon=True)
