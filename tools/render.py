@@ -484,7 +484,7 @@ def main(argv: list[str] | None = None) -> int:
 if __name__ == "__main__":
     try:
         status = main()
-    except KeyboardInterrupt:  # Ctrl-C: main has removed what it had written; the program's thread ends with the process
+    except KeyboardInterrupt:  # Ctrl-C: main removed what it had written; the program's thread ends with us
         print(f"error: interrupted; {INTERRUPTED}", file=sys.stderr)
         status = 130  # as a shell reports a command that Ctrl-C ended
     # Everything is written and closed. The interpreter's last full collection would walk the run's
