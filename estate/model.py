@@ -243,13 +243,18 @@ _IGNORECASE_FOLD = str.maketrans({"\u0130": "i", "\u0131": "i", "\u017f": "s", "
 _SECRET_NAMES = re.compile(r"(?i)pass|secret|token|auth|key|credential|contactpoints")
 
 
+def _folded(text: str) -> str:
+    """`text` folded as `(?i:...)` folds the secret words' letters (_IGNORECASE_FOLD, then lower())."""
+    return (text if text.isascii() else text.translate(_IGNORECASE_FOLD)).lower()
+
+
 def could_be_secret(value: Any) -> bool:
     """Whether a value looks like a credential: by its shape alone, whatever field it was found in."""
     if not isinstance(value, str):
         return False
     if _SECRET_SHAPES.search(value) or "webhook" in value:
         return True
-    if _SECRET_WORDS.search((value if value.isascii() else value.translate(_IGNORECASE_FOLD)).lower()):
+    if _SECRET_WORDS.search(_folded(value)):
         return True
     # A long run of mixed letters and digits without spaces reads like a generated token.
     return (len(value) >= 20 and not re.search(r"\s", value) and re.search(r"\d", value) is not None
