@@ -119,6 +119,128 @@ def test_every_alert_fires_on_time_and_stays_silent(stack, team, filled, render_
     assert not problems, f"teams/{team}/{pt.TEST_FILE} in stack {stack}:\n  " + "\n  ".join(problems)
 
 
+# --- each test group against the rules it names (tools/promtool.split_by_alerts) -------------
+
+def copied(filled, render_dir, stack: str, team: str, tmp_path: Path) -> Path:
+    """A team's filled-in test file and its stack's rule file, copied where a test may change them
+    (the session's own parts may be in promtool's hands)."""
+    (tmp_path / "rules").mkdir()
+    (tmp_path / "alert-tests").mkdir()
+    (tmp_path / "rules" / f"{team}.yaml").write_bytes((render_dir(stack) / "rules" / f"{team}.yaml").read_bytes())
+    path = tmp_path / "alert-tests" / f"{team}.yaml"
+    path.write_bytes(filled(stack, team).read_bytes())
+    return path
+
+
+def verdict(paths: list[Path]) -> tuple[int, str]:
+    result = subprocess.run([binary("promtool"), "test", "rules", *map(str, paths)], capture_output=True, text=True,
+                            timeout=120, env=pt.go_env())
+    return result.returncode, result.stdout + result.stderr
+
+
+@pytest.mark.parametrize("stack,team", CASES, ids=IDS)
+def test_each_test_group_runs_once_against_the_rules_of_the_alerts_it_names(stack, team, filled, render_dir, tmp_path):
+    path = copied(filled, render_dir, stack, team, tmp_path)
+    whole, rules = load_yaml(path.read_text()), load_yaml((tmp_path / "rules" / f"{team}.yaml").read_text())
+    parts = pt.split_by_alerts(path)
+    groups = []
+    for part in parts:
+        doc = load_yaml(part.read_text())
+        assert {k: v for k, v in doc.items() if k not in ("tests", "rule_files")} == {
+            k: v for k, v in whole.items() if k not in ("tests", "rule_files")}, "evaluation_interval and the rest kept"
+        named = {case["alertname"] for group in doc["tests"] for case in group["alert_rule_test"]}
+        assert load_yaml((part.parent / doc["rule_files"][0]).read_text()) == {"groups": [
+            {**g, "rules": [r for r in g["rules"] if r["alert"] in named]} for g in rules["groups"]
+            if any(r["alert"] in named for r in g["rules"])]}
+        groups += doc["tests"]
+    assert sorted(groups, key=whole["tests"].index) == whole["tests"] and len(groups) == len(whole["tests"])
+    assert len(parts) > 1, "every team's rules are alerts that read no other alert's series"
+
+
+def test_a_render_that_lost_an_alerts_threshold_fails_split_as_it_fails_whole(filled, render_dir, tmp_path):
+    require_promtool()
+    path = copied(filled, render_dir, "prod", "voicebot", tmp_path)
+    rules = tmp_path / "rules" / "voicebot.yaml"
+    text = rules.read_text()
+    assert 'voicebot_active_calls{job="voicebot", env="prod"} > 10' in text  # HighConcurrentCalls, with 15 calls
+    rules.write_text(text.replace("} > 10", "} > 20"), encoding="utf-8")
+    (returncode, output), (whole, _) = verdict(pt.split_by_alerts(path)), verdict([path])
+    assert (returncode, whole) == (1, 1)
+    assert "name: HighConcurrentCalls fires at 15 calls at once" in output, output
+
+
+TWO_ALERTS = """\
+groups:
+  - name: g
+    rules:
+      - {alert: Source, expr: vector(1)}
+      - {alert: Echo, expr: 'count(ALERTS{alertname="Source"}) > 0'}
+"""
+ECHO_FIRES = [{"interval": "1m", "input_series": [], "alert_rule_test": [
+    {"eval_time": "1m", "alertname": "Echo", "exp_alerts": [{"exp_labels": {}}]}]}]
+
+
+def write_test(tmp_path: Path, rules: str, tests: list) -> Path:
+    (tmp_path / "rules").mkdir(parents=True)
+    (tmp_path / "alert-tests").mkdir()
+    (tmp_path / "rules" / "t.yaml").write_text(rules, encoding="utf-8")
+    path = tmp_path / "alert-tests" / "t.yaml"
+    path.write_text(pt._dump({"rule_files": ["../rules/t.yaml"], "evaluation_interval": "1m", "tests": tests}),
+                    encoding="utf-8")
+    return path
+
+
+def test_an_alert_that_reads_another_alerts_series_is_run_with_it(tmp_path):
+    require_promtool()
+    path = write_test(tmp_path, TWO_ALERTS, ECHO_FIRES)
+    assert pt.split_by_alerts(path) == [path]
+    assert verdict([path])[0] == 0
+    echo_alone = write_test(tmp_path / "alone", TWO_ALERTS.replace("      - {alert: Source, expr: vector(1)}\n", ""),
+                            ECHO_FIRES)
+    assert verdict([echo_alone])[0] == 1, "without Source, Echo never fires: a split would have changed the verdict"
+
+
+INDEPENDENT = TWO_ALERTS.replace('count(ALERTS{alertname="Source"}) > 0', "vector(1)")
+
+
+@pytest.mark.parametrize("rules", [
+    INDEPENDENT + "      - {record: r, expr: vector(1)}\n",
+    INDEPENDENT.replace("{alert: Echo", "{alert: Echo, annotations: {n: '{{ query \"ALERTS_FOR_STATE\" }}'}"),
+], ids=["a recording rule's series can be read", "a template queries ALERTS_FOR_STATE"])
+def test_rules_that_can_see_each_others_output_run_whole(rules, tmp_path):
+    path = write_test(tmp_path, rules, ECHO_FIRES)
+    (tmp_path / "alert-tests" / "t").mkdir()
+    (tmp_path / "alert-tests" / "t" / "1.yaml").write_text("an earlier run's part")
+    assert pt.split_by_alerts(path) == [path]
+    assert not (tmp_path / "alert-tests" / "t").exists()
+
+
+@pytest.mark.parametrize("group", [
+    {"interval": "1m", "input_series": [], "promql_expr_test": [{"expr": "ALERTS", "eval_time": "1m", "exp_samples": []}],
+     "alert_rule_test": [{"eval_time": "1m", "alertname": "Echo", "exp_alerts": []}]},
+    {"interval": "1m", "alert_rule_test": [{"eval_time": "1m", "exp_alerts": []}]},
+    {"interval": "1m", "alert_rule_test": "Echo"},
+    "Echo",
+], ids=["a group that queries the rules' output", "a case without alertname", "cases that are no list",
+        "a group that is no mapping"])
+def test_a_test_file_split_would_change_or_promtool_must_explain_runs_whole(group, tmp_path):
+    path = write_test(tmp_path, INDEPENDENT, [*ECHO_FIRES, group])
+    assert pt.split_by_alerts(path) == [path]
+
+
+def test_independent_alerts_split_and_a_rerun_replaces_the_parts(tmp_path):
+    path = write_test(tmp_path, INDEPENDENT, [*ECHO_FIRES, {**ECHO_FIRES[0], "name": "again"},
+                                              {"interval": "1m", "alert_rule_test": [
+                                                  {"eval_time": "1m", "alertname": "Source", "exp_alerts": []}]}])
+    (tmp_path / "alert-tests" / "t").mkdir()
+    (tmp_path / "alert-tests" / "t" / "3.yaml").write_text("an earlier run's part")
+    parts = pt.split_by_alerts(path)
+    assert [p.name for p in parts] == ["1.yaml", "2.yaml"]
+    assert sorted(p.name for p in (tmp_path / "alert-tests" / "t").iterdir()) == [
+        "1.rules.yaml", "1.yaml", "2.rules.yaml", "2.yaml"]
+    assert [len(load_yaml(p.read_text())["tests"]) for p in parts] == [2, 1]
+
+
 def test_missing_promtool_fails_with_the_setup_command(monkeypatch, tmp_path):
     monkeypatch.setenv("PATH", str(tmp_path))
     with pytest.raises(pytest.fail.Exception, match=r"promtool is not installed.*bash scripts/setup"):
