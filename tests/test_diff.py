@@ -12,7 +12,7 @@ import pytest
 
 from estate import PROJECT_ROOT as ROOT
 from components.types import ResourceType as T
-from tools.diff import compare_ref, diff_stack, load, main
+from tools.diff import Failure, compare_ref, diff_stack, load, main, render_trees
 from tools.render import committed
 from tests.conftest import load_yaml
 
@@ -203,6 +203,22 @@ def test_ref_renders_both_trees(capsys):
     assert list(stacks) == ["prod"]
     for side in stacks["prod"]:
         assert BOARD in side and GROUP in side
+
+
+def test_a_render_that_fails_in_either_tree_is_the_diffs_failure_naming_stack_and_tree(tmp_path):
+    """The renders run at once; the first that fails, in the order of the trees and stacks, is the one said."""
+    trees = {}
+    for side in ("old", "new"):
+        tree = tmp_path / side
+        (tree / "stacks").mkdir(parents=True)
+        (tree / "tools").mkdir()
+        for stack in ("dev", "prod"):
+            (tree / "stacks" / f"Pulumi.{stack}.yaml").write_text("config: {}\n")
+        (tree / "tools" / "render.py").write_text(
+            f"import sys\nif '{side}' == 'new' and 'prod' in sys.argv:\n    print('error: broken')\n    sys.exit(1)\n")
+        trees[tree] = tmp_path / f"{side}-out"
+    with pytest.raises(Failure, match=rf"^rendering prod in {tmp_path / 'new'} failed:\nerror: broken\n$"):
+        render_trees(trees, ["dev", "prod"])
 
 
 def test_usage_and_render_errors_exit_2(renders, capsys):

@@ -23,12 +23,14 @@ import argparse
 import contextlib
 import io
 import json
+import os
 import re
 import subprocess
 import sys
 import tarfile
 import tempfile
 from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -353,13 +355,25 @@ def report(title: str, stacks: dict[str, tuple[Resources, Resources]]) -> tuple[
 
 # --- rendering a git ref and the working tree --------------------------------------------------
 
-def render_tree(tree: Path, stacks: list[str], out: Path) -> None:
-    """Render `stacks` with the tree's own tools.render and this interpreter; a stack it lacks stays empty."""
-    for stack in sorted(set(stacks) & set(Layout.at(tree).stack_names())):
-        done = subprocess.run([sys.executable, "-m", "tools.render", "--stack", stack, "--out", str(out / stack)],
+def render_trees(trees: dict[Path, Path], stacks: list[str]) -> None:
+    """Render `stacks` of each tree into its folder (tree -> out/<stack>) with the tree's own
+    tools.render and this interpreter, as many renders at once as this machine has cores (8 renders,
+    one after the other, took 5 s on 2 cores); a stack a tree lacks stays empty."""
+    jobs = [(tree, stack, out / stack) for tree, out in trees.items()
+            for stack in sorted(set(stacks) & set(Layout.at(tree).stack_names()))]
+
+    def render(job: tuple[Path, str, Path]) -> subprocess.CompletedProcess:
+        tree, stack, out = job
+        return subprocess.run([sys.executable, "-m", "tools.render", "--stack", stack, "--out", str(out)],
                               cwd=tree, capture_output=True, text=True)
-        if done.returncode:
-            raise Failure(f"rendering {stack} in {tree} failed:\n{done.stdout}{done.stderr}")
+
+    pool = ThreadPoolExecutor(max_workers=len(os.sched_getaffinity(0)))
+    try:
+        for (tree, stack, _), done in zip(jobs, pool.map(render, jobs)):
+            if done.returncode:
+                raise Failure(f"rendering {stack} in {tree} failed:\n{done.stdout}{done.stderr}")
+    finally:
+        pool.shutdown(cancel_futures=True)  # after a failure, the renders not yet started are not
 
 
 def export(ref: str, into: Path) -> None:
@@ -381,8 +395,7 @@ def compare_ref(ref: str, stacks: list[str] | None) -> dict[str, tuple[Resources
         if unknown := set(stacks or ()) - known:
             raise Failure(f"no such stack in {ref} or the working tree: {', '.join(sorted(unknown))}")
         names = sorted(stacks or known)
-        render_tree(base, names, Path(tmp) / "old")
-        render_tree(ROOT, names, Path(tmp) / "new")
+        render_trees({base: Path(tmp) / "old", ROOT: Path(tmp) / "new"}, names)
         return {name: (load(Path(tmp) / "old" / name), load(Path(tmp) / "new" / name)) for name in names}
 
 
