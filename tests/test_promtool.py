@@ -290,6 +290,23 @@ def test_a_team_the_stack_does_not_deploy_is_refused_before_anything_runs(team, 
     assert not (tmp_path / "out").exists()
 
 
+def test_the_command_runs_the_teams_at_once_and_reports_them_in_order(monkeypatch, tmp_path, capsys):
+    require_promtool()
+    failing = tmp_path / pt.TEST_FILE  # voicebot's first case, expecting an alert 1m too early
+    failing.write_text(pt.tests_path("voicebot").read_text().replace(
+        "%(for:HighConcurrentCalls+5m)s", "%(for:HighConcurrentCalls+4m)s", 1), encoding="utf-8")
+    real = pt.tests_path
+    monkeypatch.setattr(pt, "tests_path", lambda team: failing if team == "voicebot" else real(team))
+    assert pt.main(["--stack", "prod", "--team", "voicebot", "--team", "api-production",
+                    "--out", str(tmp_path / "out")]) == 1
+    out = capsys.readouterr().out
+    tests = tmp_path / "out" / "alert-tests"
+    failed = f"FAILED prod/voicebot: {tests / 'voicebot.yaml'}\n"
+    ok = f"ok     prod/api-production: {tests / 'api-production.yaml'}\n"
+    assert failed in out and ok in out
+    assert out.index(failed) < out.index("name: HighConcurrentCalls fires at 15 calls at once") < out.index(ok)
+
+
 # --- the placeholders themselves ------------------------------------------------------------
 
 def test_placeholders_take_each_stacks_values():

@@ -362,31 +362,37 @@ def _check(stack: str, teams: list[str] | None, rendered: Run, out: Path, keep: 
     checked = check_rules(sorted((out / "rules").glob("*.yaml")))
     print(checked.stdout + checked.stderr, end="")
     failed |= checked.returncode != 0
-    for team in teams:
-        try:
-            path = prepare(stack, team, out)
-        except (FileNotFoundError, PlaceholderError) as e:
-            print(f"FAILED {stack}/{team}: {e}")
-            failed = True
-            continue
-        problems = coverage_problems(
-            yaml.load(path.read_text(encoding="utf-8"), Loader=SAFE_LOADER),
-            yaml.load((out / "rules" / f"{team}.yaml").read_text(encoding="utf-8"), Loader=SAFE_LOADER))
-        process = start_tests(path)
-        try:
+    started: list[tuple[str, Path | Exception, list[str], subprocess.Popen | None]] = []
+    try:
+        for team in teams:  # every team's promtool starts at once; the lines come in the teams' order
+            try:
+                path = prepare(stack, team, out)
+            except (FileNotFoundError, PlaceholderError) as e:
+                started.append((team, e, [], None))
+                continue
+            problems = coverage_problems(
+                yaml.load(path.read_text(encoding="utf-8"), Loader=SAFE_LOADER),
+                yaml.load((out / "rules" / f"{team}.yaml").read_text(encoding="utf-8"), Loader=SAFE_LOADER))
+            started.append((team, path, problems, start_tests(path)))
+        for team, path, problems, process in started:
+            if process is None:
+                print(f"FAILED {stack}/{team}: {path}")
+                failed = True
+                continue
             output, _ = process.communicate(timeout=120)
-        finally:
-            if process.poll() is None:
+            ok = process.returncode == 0 and not problems
+            shown = path if keep else PROJECT_LAYOUT.relative(tests_path(team))
+            print(f"{'ok    ' if ok else 'FAILED'} {stack}/{team}: {shown}")
+            if process.returncode != 0:
+                print(output)
+            for problem in problems:
+                print(f"  coverage: {problem}")
+            failed |= not ok
+    finally:
+        for *_, process in started:  # never left running: a timeout, Ctrl-C
+            if process is not None and process.poll() is None:
                 process.kill()
                 process.wait()
-        ok = process.returncode == 0 and not problems
-        shown = path if keep else PROJECT_LAYOUT.relative(tests_path(team))
-        print(f"{'ok    ' if ok else 'FAILED'} {stack}/{team}: {shown}")
-        if process.returncode != 0:
-            print(output)
-        for problem in problems:
-            print(f"  coverage: {problem}")
-        failed |= not ok
     return 1 if failed else 0
 
 
