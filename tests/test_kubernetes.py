@@ -9,7 +9,7 @@ from google.protobuf import json_format
 from components.grafana_deployment import CHART_REPO, CHART_VERSION, chart_values
 from estate.stack import Kubernetes
 from components.types import ResourceType as T
-from tests.conftest import existing_grafana, run_fails, run_values
+from tests.conftest import existing_grafana, run_fails, run_values, stack_values
 from tools.mocks import SECRET_SIG, RecordingMonitor, Run
 
 HOST = "grafana.prod.acme-corp.com"
@@ -61,6 +61,14 @@ def on_kubernetes(prod_values, section: dict) -> tuple[dict, list[str]]:
 
 def run_on_kubernetes(prod_values, section: dict = PROD_HA, monitor: RecordingMonitor | None = None) -> Run:
     return run_values(*on_kubernetes(prod_values, section), monitor)
+
+
+@pytest.fixture(scope="module")
+def ha() -> tuple[Run, ProviderRecordingMonitor]:
+    """The prod stack deploying Grafana highly available (PROD_HA), run once for the tests that read
+    what the program sent before masking: the run, and the monitor that kept it."""
+    monitor = ProviderRecordingMonitor()
+    return run_on_kubernetes(stack_values("prod"), monitor=monitor), monitor
 
 
 def chart(run: Run) -> dict:
@@ -139,9 +147,8 @@ def test_an_ingress_without_class_or_annotations_leaves_them_to_the_cluster(prod
     assert "ingressClassName" not in ingress["spec"] and "annotations" not in ingress["metadata"]
 
 
-def test_the_admin_password_lives_in_a_kubernetes_secret_the_chart_reads(prod_values):
-    monitor = ProviderRecordingMonitor()
-    run = run_on_kubernetes(prod_values, monitor=monitor)
+def test_the_admin_password_lives_in_a_kubernetes_secret_the_chart_reads(ha):
+    run, monitor = ha
     secret = run.one(T.K8S_SECRET, "grafana-credentials")
     assert secret.inputs["stringData"] == "[secret]"
     assert secret.inputs["metadata"] == {"name": "grafana-credentials", "namespace": "grafana"}
@@ -168,9 +175,8 @@ def test_the_deployed_grafana_sends_mail_through_the_stacks_smtp_server(prod_val
                               "passwordKey": "smtp-password"}
 
 
-def test_the_smtp_user_and_password_live_in_the_secret_never_in_the_chart_values(prod_values):
-    monitor = ProviderRecordingMonitor()
-    run = run_on_kubernetes(prod_values, monitor=monitor)
+def test_the_smtp_user_and_password_live_in_the_secret_never_in_the_chart_values(ha):
+    run, monitor = ha
     stored = monitor.raw[(T.K8S_SECRET, "grafana-credentials")]["stringData"]["value"]
     assert (stored["smtp-user"], stored["smtp-password"]) == ("grafana@acme-corp.com", SMTP_PASSWORD)
     recorded = json.dumps([r.inputs for r in run.registrations])
@@ -252,9 +258,9 @@ def test_an_smtp_password_written_in_clear_in_the_stack_file_is_refused(tmp_path
 
 # Production HA.
 
-def test_prod_ha_runs_the_replicas_on_the_external_database_url_from_the_secret(prod_values):
-    monitor = ProviderRecordingMonitor()
-    values = chart(run_on_kubernetes(prod_values, monitor=monitor))
+def test_prod_ha_runs_the_replicas_on_the_external_database_url_from_the_secret(ha):
+    run, monitor = ha
+    values = chart(run)
     assert values["replicas"] == 2
     assert values["envValueFrom"] == {
         "GF_DATABASE_URL": {"secretKeyRef": {"name": "grafana-credentials", "key": "database-url"}}}
@@ -311,18 +317,17 @@ def test_prod_protection_covers_the_namespace_the_credentials_the_release_and_th
 
 # The provider targets the deployed Grafana, after the release.
 
-def test_the_provider_targets_the_ingress_as_admin_and_waits_for_it(prod_values):
-    monitor = ProviderRecordingMonitor()
-    provider = run_on_kubernetes(prod_values, monitor=monitor).one(T.PROVIDER, "grafana")
+def test_the_provider_targets_the_ingress_as_admin_and_waits_for_it(ha):
+    run, monitor = ha
+    provider = run.one(T.PROVIDER, "grafana")
     assert provider.inputs["url"] == f"https://{HOST}"
     assert provider.inputs["auth"] == "[secret]"
     assert monitor.raw[(T.PROVIDER, "grafana")]["auth"]["value"] == f"admin:{ADMIN_PASSWORD}"
     assert provider.dependencies == ["kubernetes:networking.k8s.io/v1:Ingress::grafana"]  # which waits for the release
 
 
-def test_every_grafana_resource_goes_through_the_provider_that_waits_for_the_ingress(prod_values):
-    monitor = ProviderRecordingMonitor()
-    run = run_on_kubernetes(prod_values, monitor=monitor)
+def test_every_grafana_resource_goes_through_the_provider_that_waits_for_the_ingress(ha):
+    run, monitor = ha
     grafana = [r for r in run.registrations if r.type.startswith("grafana:")]
     assert grafana
     for r in grafana:
