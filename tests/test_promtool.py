@@ -12,7 +12,7 @@ from typing import Callable, Iterator
 
 import pytest
 
-from tests.conftest import STACKS, STACK_TEAMS, load_yaml
+from tests.conftest import STACKS, STACK_TEAMS, dump_yaml, load_yaml
 from tools import promtool as pt
 from tools.prometheus_server import PrometheusMissing, binary
 from tools.render import write
@@ -185,8 +185,8 @@ def write_test(tmp_path: Path, rules: str, tests: list) -> Path:
     (tmp_path / "alert-tests").mkdir()
     (tmp_path / "rules" / "t.yaml").write_text(rules, encoding="utf-8")
     path = tmp_path / "alert-tests" / "t.yaml"
-    path.write_text(pt._dump({"rule_files": ["../rules/t.yaml"], "evaluation_interval": "1m", "tests": tests}),
-                    encoding="utf-8")
+    path.write_text(dump_yaml({"rule_files": ["../rules/t.yaml"], "evaluation_interval": "1m", "tests": tests},
+                              sort_keys=False), encoding="utf-8")
     return path
 
 
@@ -290,7 +290,7 @@ def test_a_team_the_stack_does_not_deploy_is_refused_before_anything_runs(team, 
     assert not (tmp_path / "out").exists()
 
 
-def test_the_command_runs_the_teams_at_once_and_reports_them_in_order(monkeypatch, tmp_path, capsys):
+def test_the_command_reports_each_team_in_the_order_given_with_promtools_output(monkeypatch, tmp_path, capsys):
     require_promtool()
     failing = tmp_path / pt.TEST_FILE  # voicebot's first case, expecting an alert 1m too early
     failing.write_text(pt.tests_path("voicebot").read_text().replace(
