@@ -228,6 +228,12 @@ def test_a_test_file_split_would_change_or_promtool_must_explain_runs_whole(grou
     assert pt.split_by_alerts(path) == [path]
 
 
+def test_a_test_file_that_orders_the_rule_groups_runs_whole(tmp_path):
+    path = write_test(tmp_path, INDEPENDENT, ECHO_FIRES)
+    path.write_text(path.read_text() + "group_eval_order: [g]\n", encoding="utf-8")
+    assert pt.split_by_alerts(path) == [path]
+
+
 def test_independent_alerts_split_and_a_rerun_replaces_the_parts(tmp_path):
     path = write_test(tmp_path, INDEPENDENT, [*ECHO_FIRES, {**ECHO_FIRES[0], "name": "again"},
                                               {"interval": "1m", "alert_rule_test": [

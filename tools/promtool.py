@@ -238,7 +238,8 @@ def split_by_alerts(path: Path) -> list[Path]:
     guard fired 7 alerts at each step (2.3 s of CPU a stack for the team's file, 0.9 s split).
     When no rule can see another's result (no recording rule, no rule that mentions ALERTS or
     ALERTS_FOR_STATE) and no group queries the rules' output itself (`promql_expr_test`), an alert's
-    state at each step is the same with or without the other rules. Then the groups that name the
+    state at each step is the same with or without the other rules (and the file sets no
+    `group_eval_order`, which names rule groups a part may not have). Then the groups that name the
     same alerts make one part, <team>/<n>.yaml, run against <team>/<n>.rules.yaml: those alerts'
     rules only, in their own rule groups with the groups' settings. Otherwise the file is its one part.
     """
@@ -249,7 +250,8 @@ def split_by_alerts(path: Path) -> list[Path]:
     folder = path.parent / path.stem
     shutil.rmtree(folder, ignore_errors=True)  # the parts of an earlier run into the same folder
     named = [_named_alerts(group) for group in doc["tests"]]
-    if any("alert" not in rule or _ALERT_SERIES.search(json.dumps(rule)) for rule in every) or None in named:
+    if (any("alert" not in rule or _ALERT_SERIES.search(json.dumps(rule)) for rule in every) or None in named
+            or "group_eval_order" in doc):  # it names the rule groups, which a part may not have
         return [path]
     by_alerts: dict[frozenset[str], list[dict]] = {}
     for alerts, group in zip(named, doc["tests"]):
