@@ -301,16 +301,19 @@ def test_the_command_reports_each_team_in_the_order_given_with_promtools_output(
     failing = tmp_path / pt.TEST_FILE  # voicebot's first case, expecting an alert 1m too early
     failing.write_text(pt.tests_path("voicebot").read_text().replace(
         "%(for:HighConcurrentCalls+5m)s", "%(for:HighConcurrentCalls+4m)s", 1), encoding="utf-8")
-    real = pt.tests_path
-    monkeypatch.setattr(pt, "tests_path", lambda team: failing if team == "voicebot" else real(team))
-    assert pt.main(["--stack", "prod", "--team", "voicebot", "--team", "api-production",
+    real, missing = pt.tests_path, tmp_path / "missing" / pt.TEST_FILE
+    monkeypatch.setattr(pt, "tests_path", lambda team: {"voicebot": failing, "chatbot-sav": missing}.get(team)
+                        or real(team))
+    assert pt.main(["--stack", "prod", "--team", "voicebot", "--team", "chatbot-sav", "--team", "api-production",
                     "--out", str(tmp_path / "out")]) == 1
     out = capsys.readouterr().out
     tests = tmp_path / "out" / "alert-tests"
     failed = f"FAILED prod/voicebot: {tests / 'voicebot.yaml'}\n"
+    unprepared = f"FAILED prod/chatbot-sav: {missing}: missing; every team with alerts needs promtool tests"
     ok = f"ok     prod/api-production: {tests / 'api-production.yaml'}\n"
-    assert failed in out and ok in out
-    assert out.index(failed) < out.index("name: HighConcurrentCalls fires at 15 calls at once") < out.index(ok)
+    assert failed in out and unprepared in out and ok in out
+    assert (out.index(failed) < out.index("name: HighConcurrentCalls fires at 15 calls at once")
+            < out.index(unprepared) < out.index(ok))
 
 
 # --- the placeholders themselves ------------------------------------------------------------

@@ -367,7 +367,7 @@ def render_trees(trees: dict[Path, Path], stacks: list[str]) -> None:
         return subprocess.run([sys.executable, "-m", "tools.render", "--stack", stack, "--out", str(out)],
                               cwd=tree, capture_output=True, text=True)
 
-    pool = ThreadPoolExecutor(max_workers=len(os.sched_getaffinity(0)))
+    pool = ThreadPoolExecutor(max_workers=os.cpu_count() or 1)
     try:
         for (tree, stack, _), done in zip(jobs, pool.map(render, jobs)):
             if done.returncode:

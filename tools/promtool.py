@@ -364,13 +364,14 @@ def _check(stack: str, teams: list[str] | None, rendered: Run, out: Path, keep: 
     checked = check_rules(sorted((out / "rules").glob("*.yaml")))
     print(checked.stdout + checked.stderr, end="")
     failed |= checked.returncode != 0
-    started: list[tuple[str, Path | Exception, list[str], subprocess.Popen | None]] = []
+    # (team, its filled-in file or why it could not be filled in, coverage problems, its promtool)
+    started: list[tuple[str, Path | str, list[str], subprocess.Popen | None]] = []
     try:
         for team in teams:  # every team's promtool starts at once; the lines come in the teams' order
             try:
                 path = prepare(stack, team, out)
             except (FileNotFoundError, PlaceholderError) as e:
-                started.append((team, e, [], None))
+                started.append((team, str(e), [], None))
                 continue
             problems = coverage_problems(
                 yaml.load(path.read_text(encoding="utf-8"), Loader=SAFE_LOADER),
