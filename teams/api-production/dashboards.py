@@ -6,7 +6,7 @@ Each line of the grid is filled: the original's stats left empty columns beside 
 """
 from dashboards import SELECTOR as SEL
 from dashboards import (
-    alert_line, alert_query, alert_thresholds, board, quantile, query, row, stat_panel, thresholds, timeseries_panel,
+    alert_line, alert_query, alert_thresholds, board, quantile, query, row, stat_panel, timeseries_panel,
 )
 
 
