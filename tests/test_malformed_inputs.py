@@ -1322,6 +1322,38 @@ def test_synthetic_history_takes_only_a_length_and_step_it_can_make(argv, part, 
     assert not (tmp_path / "history.om").exists()
 
 
+@pytest.mark.parametrize("argv, part", [
+    (["--out", "teams/history.om"], "error: --out teams/history.om: is inside the project's teams/ folder"),
+    (["--data", "stacks/tsdb"], "error: --data stacks/tsdb: is inside the project's stacks/ folder"),
+], ids=["--out inside teams", "--data inside stacks"])
+def test_synthetic_history_is_never_written_into_what_the_program_reads(argv, part, capsys, monkeypatch):
+    from tools.synthetic import main
+
+    monkeypatch.chdir(ROOT)
+    before = sorted(p.relative_to(ROOT) for folder in ("teams", "stacks") for p in (ROOT / folder).rglob("*"))
+    assert main(argv) == 1
+    assert capsys.readouterr().err == f"{part}; give a path outside it\n"
+    assert sorted(p.relative_to(ROOT) for folder in ("teams", "stacks") for p in (ROOT / folder).rglob("*")) == before
+
+
+@pytest.mark.parametrize("out, part", [
+    ("teams", "error: --out teams: is inside the project's teams/ folder; give a folder outside it"),
+    ("{tmp}", "error: --out {tmp}: holds files that are not an earlier render"),
+], ids=["inside teams", "a folder of other files"])
+def test_promtool_refuses_an_out_the_render_refuses_in_one_line_and_writes_nothing(out, part, tmp_path, capsys,
+                                                                                   monkeypatch):
+    from tools import promtool
+
+    monkeypatch.chdir(ROOT)
+    (tmp_path / "notes.txt").write_text("mine")
+    before = sorted(p.relative_to(ROOT) for p in (ROOT / "teams").rglob("*"))
+    assert promtool.main(["--stack", "dev", "--out", out.format(tmp=tmp_path)]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith(part.format(tmp=tmp_path)) and len(err.splitlines()) == 1, err
+    assert [p.name for p in tmp_path.iterdir()] == ["notes.txt"]
+    assert sorted(p.relative_to(ROOT) for p in (ROOT / "teams").rglob("*")) == before
+
+
 # ------------------------------------------------------------------------------ secrets never leak (3)
 
 PLANTED = "PLANTED"  # every fed secret contains it; no output may

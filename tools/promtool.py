@@ -45,7 +45,7 @@ from estate.stack import TeamSettings
 from tools.mocks import Run
 from tools.prometheus_server import PrometheusMissing, binary, go_env
 from tools import once
-from tools.render import committed, rules_file_text, write
+from tools.render import OutError, committed, rules_file_text, write
 
 TEST_FILE = "alerts_test.yaml"
 _DURATION = r"\d+(?:ms|[ywdhms])(?:\d+(?:ms|[ywdhms]))*"  # 1h, 1h30m
@@ -347,10 +347,18 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: --team {unknown[0][:60]}: no such team in stack {args.stack}; its teams: {', '.join(teams)}",
               file=sys.stderr)
         return 2
-    if args.out:
-        return _check(args.stack, args.team, rendered, args.out, keep=True)
-    with tempfile.TemporaryDirectory(prefix=f"promtool-{args.stack}-") as tmp:
-        return _check(args.stack, args.team, rendered, Path(tmp) / "render", keep=False)
+    try:
+        if args.out:
+            return _check(args.stack, args.team, rendered, args.out, keep=True)
+        with tempfile.TemporaryDirectory(prefix=f"promtool-{args.stack}-") as tmp:
+            return _check(args.stack, args.team, rendered, Path(tmp) / "render", keep=False)
+    except OutError as e:  # refused before anything is written (tools.render.check_out)
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    except OSError as e:
+        where = f"--out {args.out}" if args.out else "the temporary folder"
+        print(f"error: {where}: cannot write the render or the tests ({e.strerror or e})", file=sys.stderr)
+        return 1
 
 
 def _check(stack: str, teams: list[str] | None, rendered: Run, out: Path, keep: bool) -> int:

@@ -157,13 +157,22 @@ def check_out(out: Path, layout: Layout = PROJECT_LAYOUT) -> None:
     target = out.resolve()
     if target.exists() and not target.is_dir():
         raise OutError(f"--out {out}: is a file, not a folder; give a new or empty folder, or an earlier render's")
-    for folder in (layout.stacks, layout.teams):
-        if target == folder.resolve() or target.is_relative_to(folder.resolve()):
-            raise OutError(f"--out {out}: is inside the project's {folder.name}/ folder; give a folder outside it, "
-                           "e.g. render/<stack>")
+    if folder := input_folder(target, layout):
+        raise OutError(f"--out {out}: is inside the project's {folder}/ folder; give a folder outside it, "
+                       "e.g. render/<stack>")
     if target.is_dir() and not (target / MARKER).is_file() and not all(_staging_left(p) for p in target.iterdir()):
         raise OutError(f"--out {out}: holds files that are not an earlier render (no {MARKER}); give a new or "
                        "empty folder, or an earlier render's")
+
+
+def input_folder(path: Path, layout: Layout = PROJECT_LAYOUT) -> str | None:
+    """`stacks` or `teams` when `path` is the project's folder of that name or inside it: the
+    program reads every file there, and no tool writes into it."""
+    target = path.resolve()
+    for folder in (layout.stacks, layout.teams):
+        if target == folder.resolve() or target.is_relative_to(folder.resolve()):
+            return folder.name
+    return None
 
 
 def _staging_left(path: Path) -> bool:

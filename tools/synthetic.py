@@ -44,7 +44,7 @@ from estate.team import Metric
 from dashboards.importer import interpolate
 from tools import once, whole_number
 from tools.prometheus_server import binary, go_env
-from tools.render import committed, read_render, rendered_stacks
+from tools.render import committed, input_folder, read_render, rendered_stacks
 
 STEP_SECONDS = 15  # the stacks' Prometheus datasources say timeInterval: 15s
 HISTORY_MINUTES = 120
@@ -395,6 +395,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--step", action=once(), type=whole_number(1, 3600), default=STEP_SECONDS,
                         help=f"seconds between samples, 1 to 3600 (default {STEP_SECONDS})")
     args = parser.parse_args(argv)
+    option, path = ("--out", args.out) if args.out else ("--data", args.data)
+    if folder := input_folder(path):
+        print(f"error: {option} {path}: is inside the project's {folder}/ folder; give a path outside it",
+              file=sys.stderr)
+        return 1
     end = int(time.time()) // args.step * args.step
     per_stack = {stack: sources_for(stack, folder) for stack, folder in rendered_stacks().items()}
     if args.out:
