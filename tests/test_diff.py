@@ -233,6 +233,12 @@ def test_usage_and_render_errors_exit_2(renders, capsys):
     assert "no-such-stack" in capsys.readouterr().err
 
 
+def test_a_ref_whose_tree_is_no_project_is_refused_rather_than_every_stack_reading_as_new(capsys):
+    assert main(["--ref", "HEAD:teams"]) == 2
+    assert capsys.readouterr().err == ("error: --ref HEAD:teams: its tree holds no Pulumi.yaml; give a branch, tag or "
+                                       "commit of this project\n")
+
+
 def test_a_ref_that_git_would_read_as_an_option_is_refused_and_writes_nothing(tmp_path, capsys):
     written = tmp_path / "written-by-git.tar"
     assert main([f"--ref=--output={written}"]) == 2

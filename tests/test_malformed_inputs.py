@@ -1336,6 +1336,20 @@ def test_synthetic_history_is_never_written_into_what_the_program_reads(argv, pa
     assert sorted(p.relative_to(ROOT) for folder in ("teams", "stacks") for p in (ROOT / folder).rglob("*")) == before
 
 
+def test_synthetic_history_backfills_only_a_folder_with_promtool_on_path(tmp_path, capsys, monkeypatch):
+    from tools.synthetic import main
+
+    (tmp_path / "a-file").write_text("mine")
+    assert main(["--data", str(tmp_path / "a-file"), "--minutes", "1"]) == 1
+    assert capsys.readouterr().err == (f"error: --data {tmp_path / 'a-file'}: is a file, not a folder; give the TSDB "
+                                       "folder to backfill\n")
+    monkeypatch.setenv("PATH", str(tmp_path / "no-bin"))
+    assert main(["--data", str(tmp_path / "tsdb"), "--minutes", "1"]) == 1
+    assert capsys.readouterr().err.startswith("error: promtool is not installed (not found on PATH): run `bash "
+                                              "scripts/setup`")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a-file"]
+
+
 @pytest.mark.parametrize("out, part", [
     ("teams", "error: --out teams: is inside the project's teams/ folder; give a folder outside it"),
     ("{tmp}", "error: --out {tmp}: holds files that are not an earlier render"),

@@ -391,6 +391,9 @@ def compare_ref(ref: str, stacks: list[str] | None) -> dict[str, tuple[Resources
     with tempfile.TemporaryDirectory(prefix="tools-diff-") as tmp:
         base = Path(tmp) / "tree"
         export(ref, base)
+        if not Layout.at(base).project_file.is_file():  # `HEAD:teams` is a tree too: every stack would read as new
+            raise Failure(f"--ref {ref}: its tree holds no {Layout.at(base).project_file.name}; give a branch, tag "
+                          "or commit of this project")
         known = set(Layout.at(base).stack_names()) | set(Layout.at(ROOT).stack_names())
         if unknown := set(stacks or ()) - known:
             raise Failure(f"no such stack in {ref} or the working tree: {', '.join(sorted(unknown))}")

@@ -43,7 +43,7 @@ from estate.contract import Contract, contracts
 from estate.team import Metric
 from dashboards.importer import interpolate
 from tools import once, whole_number
-from tools.prometheus_server import binary, go_env
+from tools.prometheus_server import PrometheusMissing, binary, go_env
 from tools.render import committed, input_folder, read_render, rendered_stacks
 
 STEP_SECONDS = 15  # the stacks' Prometheus datasources say timeInterval: 15s
@@ -396,6 +396,9 @@ def main(argv: list[str] | None = None) -> int:
                         help=f"seconds between samples, 1 to 3600 (default {STEP_SECONDS})")
     args = parser.parse_args(argv)
     option, path = ("--out", args.out) if args.out else ("--data", args.data)
+    if args.data and args.data.exists() and not args.data.is_dir():
+        print(f"error: --data {args.data}: is a file, not a folder; give the TSDB folder to backfill", file=sys.stderr)
+        return 1
     if folder := input_folder(path):
         print(f"error: {option} {path}: is inside the project's {folder}/ folder; give a path outside it",
               file=sys.stderr)
@@ -413,8 +416,15 @@ def main(argv: list[str] | None = None) -> int:
             return 1
         print(f"{series_count(text)} series, {args.minutes} min, ending {end}: {args.out}")
     else:
-        backfill((openmetrics(sources, end, args.minutes, args.step) for sources in per_stack.values()),
-                 args.data, binary("promtool"))
+        try:
+            backfill((openmetrics(sources, end, args.minutes, args.step) for sources in per_stack.values()),
+                     args.data, binary("promtool"))
+        except OSError as e:  # a folder it may not write, a full disk
+            print(f"error: --data {args.data}: cannot backfill the history there ({e.strerror or e})", file=sys.stderr)
+            return 1
+        except PrometheusMissing as e:
+            print(f"error: {e}", file=sys.stderr)
+            return 1
         print(f"{', '.join(per_stack)}: {args.minutes} min ending {end} backfilled into {args.data}")
     return 0
 
