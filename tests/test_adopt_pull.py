@@ -417,6 +417,17 @@ REFUSALS = [
 ]
 
 
+@pytest.mark.parametrize("name", ["", "GRAFANA TOKEN", "1TOKEN", "TOKEN=x"])
+def test_a_token_variable_that_is_no_variable_name_is_refused_before_anything_is_read(name, grafana, tmp_path, capsys):
+    with pytest.raises(SystemExit) as ended:
+        pull(grafana, tmp_path, "--token-env", name)
+    assert ended.value.code == 2
+    assert capsys.readouterr().err.splitlines()[-1].endswith(
+        f"error: argument --token-env: {name!r} is not the name of an environment variable (letters, digits and _, "
+        "not beginning with a digit)")
+    assert grafana.requests == [] and not (tmp_path / "adopt.json").exists()
+
+
 def test_a_token_of_another_organization_is_refused(grafana, teams, tmp_path, capsys):
     grafana.answers["/api/org"] = {"id": 2, "name": "Payments Org"}
     assert pull(grafana, tmp_path) == 1

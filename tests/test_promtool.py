@@ -7,6 +7,7 @@ Without promtool these tests fail (never skip): run `bash scripts/setup`.
 from __future__ import annotations
 
 import subprocess
+import tempfile
 from pathlib import Path
 from typing import Callable, Iterator
 
@@ -314,6 +315,15 @@ def test_the_command_reports_each_team_in_the_order_given_with_promtools_output(
     assert failed in out and unprepared in out and ok in out
     assert (out.index(failed) < out.index("name: HighConcurrentCalls fires at 15 calls at once")
             < out.index(unprepared) < out.index(ok))
+
+
+def test_a_tmpdir_that_does_not_exist_never_reaches_promtool(monkeypatch, tmp_path, capsys):
+    """Go takes $TMPDIR as it is, and `promtool test rules` keeps its test storage there: it crashed."""
+    require_promtool()
+    monkeypatch.setenv("TMPDIR", str(tmp_path / "nonexistent"))
+    assert pt.go_env()["TMPDIR"] == tempfile.gettempdir()
+    assert pt.main(["--stack", "dev", "--team", "voicebot"]) == 0
+    assert capsys.readouterr().out.endswith("ok     dev/voicebot: teams/voicebot/alerts_test.yaml\n")
 
 
 # --- the placeholders themselves ------------------------------------------------------------

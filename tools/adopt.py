@@ -823,6 +823,14 @@ def _inside_team(reg: Registration, slug: str) -> bool:
 # Command line
 # --------------------------------------------------------------------------------------------
 
+def _variable_name(text: str) -> str:
+    """An argparse `type`: an environment variable's name (an empty one would name no variable)."""
+    if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", text):
+        raise argparse.ArgumentTypeError(f"{text[:40]!r} is not the name of an environment variable "
+                                         "(letters, digits and _, not beginning with a digit)")
+    return text
+
+
 def _cmd_pull(args: argparse.Namespace) -> int:
     address = urllib.parse.urlsplit(args.url)
     if address.scheme not in ("http", "https") or not address.hostname:
@@ -898,7 +906,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--group", action=once(), help="the rule group to adopt when the folder has several")
     p.add_argument("--import-file", action=once(), type=Path,
                    help="where to write the import file (default adopt-<team>-<stack>.json)")
-    p.add_argument("--token-env", action=once(), default=TOKEN_ENV,
+    p.add_argument("--token-env", action=once(), default=TOKEN_ENV, type=_variable_name,
                    help=f"environment variable holding the token (default {TOKEN_ENV})")
     c = sub.add_parser("contract", help="draft a team's metric contract from its imported queries")
     c.add_argument("team")

@@ -14,6 +14,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import tempfile
 import time
 import urllib.error
 import urllib.parse
@@ -38,8 +39,10 @@ GO_ENV = {"GOMAXPROCS": "1", "GOGC": "400"}
 
 
 def go_env() -> dict[str, str]:
-    """The environment for a run of promtool or amtool: this process's, with GO_ENV where it sets neither."""
-    return {**GO_ENV, **os.environ}
+    """The environment for a run of promtool or amtool: this process's, with GO_ENV where it sets neither,
+    and TMPDIR the folder Python found writable: Go takes $TMPDIR as it is, and `promtool test rules`
+    keeps its test storage there (with TMPDIR=/nonexistent it crashed, a nil pointer, 40 lines of Go stack)."""
+    return {**GO_ENV, **os.environ, "TMPDIR": tempfile.gettempdir()}
 
 
 class PrometheusMissing(RuntimeError):
