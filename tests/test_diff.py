@@ -2,10 +2,13 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -231,6 +234,20 @@ def test_usage_and_render_errors_exit_2(renders, capsys):
     assert "no-such-ref-anywhere" in capsys.readouterr().err
     assert main(["--ref", "HEAD", "--stack", "no-such-stack"]) == 2
     assert "no-such-stack" in capsys.readouterr().err
+
+
+def test_ctrl_c_while_both_trees_render_ends_the_diff_in_one_line_and_leaves_no_tree(tmp_path):
+    diff = subprocess.Popen([sys.executable, "-m", "tools.diff", "--ref", "HEAD"], cwd=ROOT, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, start_new_session=True,
+                            env={**os.environ, "TMPDIR": str(tmp_path)})
+    try:
+        time.sleep(1.0)  # the renders run
+        os.killpg(diff.pid, signal.SIGINT)  # as Ctrl-C reaches every process of the terminal's group
+        _, err = diff.communicate(timeout=60)
+    finally:
+        diff.kill()
+    assert (diff.returncode, err) == (130, "error: interrupted\n")
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_a_ref_whose_tree_is_no_project_is_refused_rather_than_every_stack_reading_as_new(capsys):

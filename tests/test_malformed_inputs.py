@@ -650,6 +650,28 @@ def test_a_tools_module_that_is_no_command_says_so_rather_than_end_at_exit_0(mod
     assert str(ended.value.code).startswith(f"python -m tools.{module}: not a command; ")
 
 
+COMMANDS = sorted(p.stem for p in (ROOT / "tools").glob("[!_]*.py") if "def main(" in p.read_text(encoding="utf-8"))
+
+
+@pytest.mark.parametrize("module", [m for m in COMMANDS if m != "render"])  # the render says what it leaves
+def test_every_command_ends_on_ctrl_c_with_one_line_and_status_130(module):
+    source = (ROOT / "tools" / f"{module}.py").read_text(encoding="utf-8")
+    assert source.endswith('if __name__ == "__main__":\n    command(main)\n')
+
+
+def test_ctrl_c_in_a_command_is_one_line_and_status_130(capsys):
+    from tools import command
+
+    def interrupted() -> int:
+        raise KeyboardInterrupt
+    with pytest.raises(SystemExit) as ended:
+        command(interrupted)
+    assert ended.value.code == 130 and capsys.readouterr().err == "error: interrupted\n"
+    with pytest.raises(SystemExit) as ended:
+        command(lambda: 3)
+    assert ended.value.code == 3
+
+
 def test_the_program_run_by_hand_without_the_engine_says_how_it_is_run():
     done = subprocess.run([sys.executable, "."], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert done.returncode == 1 and "Traceback" not in done.stderr, done.stderr

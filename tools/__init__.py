@@ -33,3 +33,17 @@ def once() -> type:
             self.given = True
             setattr(namespace, self.dest, values)
     return Once
+
+
+def command(main: Callable[[], int]) -> None:
+    """Run a tool's `main` as its command: its status is the exit status, and Ctrl-C ends it with one
+    line and status 130 (as a shell reports a command that Ctrl-C ended), not a traceback. What the
+    tool started ends with it: its `finally` blocks kill the processes it waits for."""
+    import sys
+
+    try:
+        status = main()
+    except KeyboardInterrupt:
+        print("error: interrupted", file=sys.stderr)
+        status = 130
+    sys.exit(status)

@@ -63,7 +63,7 @@ from syntax.template import SELECTOR
 from dashboards.importer import ImportProblems, from_export, import_dashboard, iter_queries, variable_exprs
 from syntax.promql_rewrite import VARIABLE, RewriteError, parse_matchers, scope
 from tools.mocks import Registration, run_program
-from tools import once
+from tools import command, once
 
 TOKEN_ENV = "GRAFANA_TOKEN"
 LAYOUT = PROJECT_LAYOUT  # the project's files; tests point it at a scratch copy
@@ -926,4 +926,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    command(main)

@@ -32,6 +32,7 @@ from typing import Iterable, Sequence
 import yaml
 
 from components.types import ResourceType
+from tools import command
 from tools.prometheus_server import go_env
 from tools.routing import Reach, receiver_names
 
@@ -279,4 +280,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    command(main)

@@ -48,7 +48,7 @@ import time
 from dataclasses import asdict
 from pathlib import Path
 
-from tools import once, whole_number
+from tools import command, once, whole_number
 
 PROJECT = "grafana-platform"  # not imported from estate: the floor's process loads only the SDK and the mocks
 
@@ -286,8 +286,8 @@ def measure(teams: int, runs: int) -> dict:
         # minute, and runs of one program in a row would each meet another part of the drift.
         results: dict[str, list[dict]] = {name: [] for name in programs}
         for _ in range(runs):
-            for name, command in programs.items():
-                results[name].append(measured(*command))
+            for name, argv in programs.items():
+                results[name].append(measured(*argv))
         render, floor, typed = results["render"], results["floor"], results["typed-floor"]
         count = len(json.loads((out / "resources.json").read_text(encoding="utf-8")))
     best = lambda runs_of: (min(m["seconds"] for m in runs_of), max(m["peak_mib"] for m in runs_of))  # noqa: E731
@@ -341,4 +341,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    command(main)

@@ -18,7 +18,7 @@ from syntax.promql import number
 from estate.stack import SEVERITIES
 from tools.mocks import Run
 from tools.render import render
-from tools import routing
+from tools import command, routing
 from tools.routing import receivers
 
 CATALOG = ROOT / "docs" / "catalog.md"
@@ -128,4 +128,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    command(main)

@@ -40,7 +40,7 @@ from components.types import ResourceType as T
 from dashboards.finalize import panels as every_panel
 from syntax.promql import number
 from tools.mocks import MASK
-from tools import once, routing
+from tools import command, once, routing
 from tools.render import (SHAPE_ERRORS, NotARender, not_as_written, read_alerts, read_resources,
                           rule_expr)
 from tools.routing import receivers
@@ -435,4 +435,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    command(main)

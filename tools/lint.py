@@ -56,7 +56,7 @@ from estate.model import UID_MAX
 from syntax.promql import selector_name, walk
 from tools.render import (SHAPE_ERRORS, committed, not_as_written, read_render, read_resources,
                           rendered_stacks)
-from tools import routing
+from tools import command, routing
 
 DATASOURCE_REFS = {"${%s}" % DATASOURCE_VARIABLE, "$%s" % DATASOURCE_VARIABLE}
 NO_DATA_PANELS = {"text", "news", "dashlist", "alertlist", "annolist", "welcome"}
@@ -321,4 +321,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    command(main)

@@ -44,7 +44,7 @@ from estate.model import ConfigError, duration_seconds
 from estate.stack import TeamSettings
 from tools.mocks import Run
 from tools.prometheus_server import PrometheusMissing, binary, go_env
-from tools import once
+from tools import command, once
 from tools.render import OutError, committed, rules_file_text, write
 
 TEST_FILE = "alerts_test.yaml"
@@ -408,4 +408,4 @@ def _check(stack: str, teams: list[str] | None, rendered: Run, out: Path, keep: 
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    command(main)

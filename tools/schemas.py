@@ -41,6 +41,7 @@ from estate import PROJECT, PROJECT_LAYOUT, Layout
 from estate.files import read_yaml
 from estate.stack import StackConfig
 from estate.team import TeamSpec
+from tools import command
 
 SCHEMAS = PROJECT_LAYOUT.root / "schemas"
 TEAM_SCHEMA = SCHEMAS / "team.schema.json"
@@ -279,4 +280,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    command(main)

@@ -27,7 +27,7 @@ from estate.config import (_put, config_leaves, config_path, env_var, needed_sec
                            stack_values_from_file)
 from estate.model import MAX_LINES, located_problems
 from estate.stack import StackConfig
-from tools import once
+from tools import command, once
 
 
 def needed(stack: str, layout: Layout = PROJECT_LAYOUT) -> list[tuple]:
@@ -128,4 +128,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    command(main)

@@ -42,7 +42,7 @@ from syntax import promql
 from estate.contract import Contract, contracts
 from estate.team import Metric
 from dashboards.importer import interpolate
-from tools import once, whole_number
+from tools import command, once, whole_number
 from tools.prometheus_server import PrometheusMissing, binary, go_env
 from tools.render import committed, input_folder, read_render, rendered_stacks
 
@@ -430,4 +430,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    command(main)
