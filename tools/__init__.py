@@ -37,8 +37,9 @@ def once() -> type:
 
 def command(main: Callable[[], int]) -> None:
     """Run a tool's `main` as its command: its status is the exit status, and Ctrl-C ends it with one
-    line and status 130 (as a shell reports a command that Ctrl-C ended), not a traceback. What the
-    tool started ends with it: its `finally` blocks kill the processes it waits for."""
+    line and status 130 (as a shell reports a command that Ctrl-C ended), not a traceback. The
+    processes a tool started get the terminal's Ctrl-C too; its `finally` blocks wait for them or
+    kill them, and remove its temporary folders."""
     import sys
 
     try:
