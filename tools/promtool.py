@@ -225,7 +225,7 @@ def start_tests(path: Path) -> subprocess.Popen:
                             cwd=path.parent, text=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=go_env())
 
 
-MAX_PARTS = 100  # the five teams' files make 4 to 9 parts
+MAX_PARTS = 100  # the five teams' files make 5 to 10 parts
 
 # What lets one alert rule see another's result: a recorded series, or the ALERTS and
 # ALERTS_FOR_STATE series alerts write, read by an expression or by a template's `query`.
