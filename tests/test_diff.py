@@ -241,7 +241,10 @@ def test_ctrl_c_while_both_trees_render_ends_the_diff_in_one_line_and_leaves_no_
                             stderr=subprocess.PIPE, text=True, start_new_session=True,
                             env={**os.environ, "TMPDIR": str(tmp_path)})
     try:
-        time.sleep(1.0)  # the renders run
+        deadline = time.monotonic() + 60
+        while not list(tmp_path.glob("tools-diff-*/tree/Pulumi.yaml")) and time.monotonic() < deadline:
+            time.sleep(0.02)  # until the ref is exported (and the tool's modules loaded)
+        time.sleep(0.3)  # the renders run
         os.killpg(diff.pid, signal.SIGINT)  # as Ctrl-C reaches every process of the terminal's group
         _, err = diff.communicate(timeout=60)
     finally:

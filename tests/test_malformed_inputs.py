@@ -654,7 +654,7 @@ COMMANDS = sorted(p.stem for p in (ROOT / "tools").glob("[!_]*.py") if "def main
 
 
 @pytest.mark.parametrize("module", [m for m in COMMANDS if m != "render"])  # the render says what it leaves
-def test_every_command_ends_on_ctrl_c_with_one_line_and_status_130(module):
+def test_every_command_runs_its_main_through_tools_command(module):
     source = (ROOT / "tools" / f"{module}.py").read_text(encoding="utf-8")
     assert source.endswith('if __name__ == "__main__":\n    command(main)\n')
 
