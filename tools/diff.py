@@ -373,7 +373,7 @@ def render_trees(trees: dict[Path, Path], stacks: list[str]) -> None:
             if done.returncode:
                 raise Failure(f"rendering {stack} in {tree} failed:\n{done.stdout}{done.stderr}")
     finally:
-        pool.shutdown(cancel_futures=True)  # after a failure, the renders not yet started are not
+        pool.shutdown(cancel_futures=True)  # after a failure (or Ctrl-C), renders not yet started are dropped
 
 
 def export(ref: str, into: Path) -> None:

@@ -399,8 +399,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.data and args.data.exists() and not args.data.is_dir():
         print(f"error: --data {args.data}: is a file, not a folder; give the TSDB folder to backfill", file=sys.stderr)
         return 1
-    if folder := input_folder(path):
-        print(f"error: {option} {path}: is inside the project's {folder}/ folder; give a path outside it",
+    if inside := input_folder(path):
+        print(f"error: {option} {path}: is inside the project's {inside}/ folder; give a path outside it",
               file=sys.stderr)
         return 1
     end = int(time.time()) // args.step * args.step
