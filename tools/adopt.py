@@ -64,6 +64,7 @@ from dashboards.importer import ImportProblems, from_export, import_dashboard, i
 from syntax.promql_rewrite import VARIABLE, RewriteError, parse_matchers, scope
 from tools.mocks import Registration, run_program
 from tools import command, once
+from tools.render import input_folder
 
 TOKEN_ENV = "GRAFANA_TOKEN"
 LAYOUT = PROJECT_LAYOUT  # the project's files; tests point it at a scratch copy
@@ -666,6 +667,7 @@ def pull(grafana: Grafana, folder_name: str, stack: str, slug: str | None = None
     new_points = {n: e for n, e in receivers.contact_points.items() if n not in known}
     registrations = _render_with(stack, slug, settings, new_points, spec, files, folder, layout)
     import_file = import_file or layout.root / f"adopt-{slug}-{stack}.json"
+    _check_import_file(import_file, layout)  # before the team is written: a pull writes both or neither
     ids = _import_ids(folder, slug, alerts.group, list(new_points))
     document = import_document(registrations, stack, slug, ids)
 
@@ -823,6 +825,25 @@ def _inside_team(reg: Registration, slug: str) -> bool:
 # Command line
 # --------------------------------------------------------------------------------------------
 
+def _check_import_file(path: Path, layout: Layout) -> None:
+    """Where the import file may go: a new file, or an earlier import file (JSON with `resources`), in
+    an existing folder outside the project's stacks/ and teams/, which the program reads."""
+    shown = f"--import-file {path}"
+    if inside := input_folder(path, layout):
+        raise AdoptError(f"{shown}: is inside the project's {inside}/ folder; give a path outside it")
+    if not path.parent.is_dir():
+        raise AdoptError(f"{shown}: its folder {path.parent} does not exist")
+    if path.is_dir():
+        raise AdoptError(f"{shown}: is a folder; give the path of the file to write")
+    if path.exists():
+        try:
+            earlier = read_json(path, str(path))
+        except ConfigError:
+            earlier = None
+        if not (isinstance(earlier, dict) and isinstance(earlier.get("resources"), list)):
+            raise AdoptError(f"{shown}: holds something other than a pulumi import file; give a new path")
+
+
 def _variable_name(text: str) -> str:
     """An argparse `type`: an environment variable's name (an empty one would name no variable)."""
     if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", text):
@@ -918,6 +939,9 @@ def main(argv: list[str] | None = None) -> int:
         return {"pull": _cmd_pull, "contract": _cmd_contract, "check": _cmd_check}[args.command](args)
     except (AdoptError, ConfigError) as e:
         print(f"error: {e}", file=sys.stderr)
+        return 1
+    except OSError as e:  # a file it reads or writes: unreadable, a full disk
+        print(f"error: {e.filename or 'a file'}: cannot read or write it ({e.strerror or e})", file=sys.stderr)
         return 1
     except (KeyError, TypeError, AttributeError) as e:  # an answer or a file not in the shape documented
         print(f"error: an answer of Grafana's API (or a team file) is not in the documented shape "
