@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import signal
 import re
 import runpy
 import shutil
@@ -1327,6 +1328,44 @@ def test_a_render_folder_edited_by_hand_is_one_line_from_each_tool_that_reads_on
     err = capsys.readouterr().err
     assert err.startswith("error: ") and part in err and len(err.splitlines()) == 1, err
     assert not (folder / "alertmanager.yml").exists()
+
+
+class StillReading(BaseException):
+    """Raised by the alarm in a tool that went on waiting for a file: no tool catches it."""
+
+
+# (tools.diff and tools.alertmanager refuse a folder whose resources.json is no regular file before
+# reading it: "not a render folder (no resources.json)", exit 2)
+@pytest.mark.parametrize("tool, name, what", [
+    ("lint", "resources.json", "resources"), ("lint", "dashboards/api-production-overview.json", "dashboard"),
+    ("diff", "alerts.json", "alerts")])
+def test_a_render_file_that_is_no_regular_file_is_one_line_not_a_read_without_end(tool, name, what, dev_render,
+                                                                                  tmp_path, capsys):
+    """A FIFO with no writer: opened, it is waited for without end (a link to /dev/zero is read until the
+    memory is gone)."""
+    import tools.alertmanager
+    import tools.diff
+    import tools.lint
+
+    folder = tmp_path / "render"
+    shutil.copytree(dev_render, folder)
+    (folder / name).unlink()
+    os.mkfifo(folder / name)
+    main, argv = {"diff": (tools.diff.main, [str(dev_render), str(folder)]), "lint": (tools.lint.main, [str(folder)]),
+                  "alertmanager": (tools.alertmanager.main, [str(folder)])}[tool]
+
+    def still_reading(signum, frame):
+        raise StillReading(f"{tool} still waits for {name}")
+    previous = signal.signal(signal.SIGALRM, still_reading)
+    signal.alarm(20)
+    try:
+        assert main(argv) == 2
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
+    assert capsys.readouterr().err == (
+        f"error: {folder / name}: not a render's {what} (not a regular file (a folder, device, FIFO or socket); "
+        "give the file itself, or a link to one); write the folder with python -m tools.render\n")
 
 
 @pytest.mark.parametrize("argv, part", [

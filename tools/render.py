@@ -37,7 +37,7 @@ from components.types import ResourceType
 from dashboards.finalize import sorted_json  # json.dumps(sort_keys=True, indent=2)'s bytes, faster
 from estate import PROJECT, PROJECT_LAYOUT, ConfigError, Estate, Layout, Team
 from estate.config import config_from_file, stack_file
-from estate.files import SAFE_DUMPER
+from estate.files import SAFE_DUMPER, read_text
 from estate.resolve import begin_load
 from tools import once
 
@@ -390,14 +390,26 @@ def not_as_written(e: Exception) -> str:
             "render it again")
 
 
+# The most a file of a render folder may hold when a tool reads it back: resources.json of 1,000
+# teams is about 55 MB. A regular file only: a link to /dev/zero would be read until memory ran out.
+RENDER_FILE_MAX_BYTES = 256 << 20
+
+
+def _render_json(path: Path, what: str) -> object:
+    """The JSON data of one file of a render folder; NotARender, in one line, for anything else."""
+    try:
+        return json.loads(read_text(path, str(path), RENDER_FILE_MAX_BYTES))
+    except ConfigError as e:
+        problem = e.problems[0][1] if e.problems else str(e)
+    except ValueError as e:
+        problem = str(e)
+    raise NotARender(f"{path}: not a render's {what} ({problem}); write the folder with python -m tools.render")
+
+
 def read_resources(folder: Path) -> list[dict]:
     """A render folder's resources.json: each registration's type, name, parent, inputs and protect."""
     path = folder / "resources.json"
-    try:
-        resources = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as e:
-        raise NotARender(f"{path}: not a render's resources ({e.strerror if isinstance(e, OSError) else e}); "
-                         "write the folder with python -m tools.render") from None
+    resources = _render_json(path, "resources")
     if not isinstance(resources, list) or not all(
             isinstance(r, dict) and all(isinstance(r.get(k), str) for k in ("type", "name", "parent"))
             and isinstance(r.get("inputs"), dict) for r in resources):
@@ -417,7 +429,7 @@ def read_render(folder: Path) -> tuple[str, list[RenderedDashboard]]:
     for r in resources:
         if r["type"] == ResourceType.DASHBOARD:
             team = r["parent"].rsplit("::", 1)[-1]
-            board = json.loads((folder / "dashboards" / f"{r['name']}.json").read_text(encoding="utf-8"))
+            board = _render_json(folder / "dashboards" / f"{r['name']}.json", "dashboard")
             boards.append(RenderedDashboard(team, r["name"], board))
     return stack, sorted(boards, key=lambda b: (b.team, b.uid))
 
@@ -425,7 +437,7 @@ def read_render(folder: Path) -> tuple[str, list[RenderedDashboard]]:
 def read_alerts(folder: Path) -> dict | None:
     """A render folder's alerts.json (team -> alert -> meaning); None for a render written without one."""
     path = folder / ALERTS
-    return json.loads(path.read_text(encoding="utf-8")) if path.exists() else None
+    return _render_json(path, "alerts") if os.path.lexists(path) else None
 
 
 @dataclass(frozen=True)
