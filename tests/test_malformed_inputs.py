@@ -1330,6 +1330,20 @@ def test_a_render_folder_edited_by_hand_is_one_line_from_each_tool_that_reads_on
     assert not (folder / "alertmanager.yml").exists()
 
 
+def test_the_alertmanager_config_is_never_written_through_a_link_in_the_render_folder(dev_render, tmp_path, capsys):
+    import tools.alertmanager
+
+    folder = tmp_path / "render"
+    shutil.copytree(dev_render, folder)
+    precious = tmp_path / "Pulumi.prod.yaml"
+    precious.write_text("config: {}\n")
+    (folder / tools.alertmanager.CONFIG_FILE).symlink_to(precious)
+    assert tools.alertmanager.main([str(folder)]) == 2
+    assert capsys.readouterr().err == (f"error: {folder / tools.alertmanager.CONFIG_FILE}: is a link or no regular "
+                                       "file; remove it, the tool writes its own\n")
+    assert precious.read_text() == "config: {}\n"
+
+
 class StillReading(BaseException):
     """Raised by the alarm in a tool that went on waiting for a file: no tool catches it."""
 

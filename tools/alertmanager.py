@@ -269,7 +269,14 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {not_as_written(e)}", file=sys.stderr)
         return 2
     path = args.render / CONFIG_FILE
-    path.write_text(dump(am_config), encoding="utf-8")
+    if path.is_symlink() or (path.exists() and not path.is_file()):  # written through, a link could replace anything
+        print(f"error: {path}: is a link or no regular file; remove it, the tool writes its own", file=sys.stderr)
+        return 2
+    try:
+        path.write_text(dump(am_config), encoding="utf-8")
+    except OSError as e:
+        print(f"error: {path}: cannot write it ({e.strerror or e})", file=sys.stderr)
+        return 2
     try:
         done = check_config(path)
     except AmtoolMissing as e:
