@@ -229,6 +229,11 @@ def test_a_test_file_split_would_change_or_promtool_must_explain_runs_whole(grou
     assert pt.split_by_alerts(path) == [path]
 
 
+def test_a_test_file_without_groups_runs_whole(tmp_path):
+    path = write_test(tmp_path, INDEPENDENT, [])
+    assert pt.split_by_alerts(path) == [path]
+
+
 def test_a_test_file_of_more_alert_sets_than_parts_runs_whole(tmp_path, monkeypatch):
     monkeypatch.setattr(pt, "MAX_PARTS", 1)
     path = write_test(tmp_path, INDEPENDENT, [*ECHO_FIRES, {"interval": "1m", "alert_rule_test": [
