@@ -329,6 +329,13 @@ def test_the_command_reports_each_team_in_the_order_given_with_promtools_output(
             < out.index(unprepared) < out.index(ok))
 
 
+def test_a_team_given_twice_is_tested_once(capsys):
+    require_promtool()
+    assert pt.main(["--stack", "dev", "--team", "voicebot", "--team", "voicebot"]) == 0
+    out = capsys.readouterr().out
+    assert out.count("dev/voicebot") == 1 and out.endswith("ok     dev/voicebot: teams/voicebot/alerts_test.yaml\n"), out
+
+
 def test_a_tmpdir_that_does_not_exist_never_reaches_promtool(monkeypatch, tmp_path, capsys):
     """Go takes $TMPDIR as it is, and `promtool test rules` keeps its test storage there: it crashed."""
     require_promtool()

@@ -371,7 +371,8 @@ def _check(stack: str, teams: list[str] | None, rendered: Run, out: Path, keep: 
     Each team's line names the filled-in test file when `out` is kept, its source file otherwise.
     """
     write(rendered, out)
-    teams = teams or sorted(p.stem for p in (out / "rules").glob("*.yaml"))
+    # each team once: `--team x --team x` would start two promtools on the parts one of them rewrites
+    teams = list(dict.fromkeys(teams)) if teams else sorted(p.stem for p in (out / "rules").glob("*.yaml"))
     failed = False
     checked = check_rules(sorted((out / "rules").glob("*.yaml")))
     print(checked.stdout + checked.stderr, end="")
