@@ -1,6 +1,7 @@
 """Shared test helpers: run the real program under recording mocks with a stack's config."""
 from __future__ import annotations
 
+import contextlib
 import copy
 import functools
 import gc
@@ -8,6 +9,7 @@ import json
 import os
 import re
 import shutil
+import signal
 from pathlib import Path
 from typing import Any, Callable
 
@@ -50,6 +52,25 @@ def load_yaml(text: str) -> Any:
 def dump_yaml(data: Any, **options: Any) -> str:
     """`data` as YAML text (a stack or team file a test writes), by libyaml's emitter: yaml.safe_dump's options."""
     return yaml.dump(data, Dumper=SAFE_DUMPER, **options)
+
+
+class StillWaiting(BaseException):
+    """Raised by `ends_within`'s alarm in code that went on waiting (a BaseException: no tool catches it)."""
+
+
+@contextlib.contextmanager
+def ends_within(seconds: int, what: str):
+    """Fail, rather than hang the suite, when the block has not ended after `seconds` (a FIFO opened
+    for reading, with no writer, is waited for without end)."""
+    def still_waiting(signum, frame):
+        raise StillWaiting(f"{what}: still waiting after {seconds} s")
+    previous = signal.signal(signal.SIGALRM, still_waiting)
+    signal.alarm(seconds)
+    try:
+        yield
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
 
 
 # How pydantic names a type in an error's path (a union's member, a constrained field): never for a person.

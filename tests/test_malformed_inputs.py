@@ -18,7 +18,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import signal
 import re
 import runpy
 import shutil
@@ -41,8 +40,8 @@ import tools.render
 from components.types import ResourceType as T
 from estate import PROJECT, PROJECT_ROOT as ROOT, ConfigError, Layout
 from estate.model import MAX_LINES
-from tests.conftest import (PYDANTIC_TYPE_NAMES, dump_yaml, existing_grafana, files, load_yaml, run_fails, run_values,
-                            scratch_layout, stack_values)
+from tests.conftest import (PYDANTIC_TYPE_NAMES, dump_yaml, ends_within, existing_grafana, files, load_yaml, run_fails,
+                            run_values, scratch_layout, stack_values)
 from tools.mocks import RecordingMonitor
 from tools.render import MARKER, summary, write
 
@@ -1344,10 +1343,6 @@ def test_the_alertmanager_config_is_never_written_through_a_link_in_the_render_f
     assert precious.read_text() == "config: {}\n"
 
 
-class StillReading(BaseException):
-    """Raised by the alarm in a tool that went on waiting for a file: no tool catches it."""
-
-
 # (tools.diff and tools.alertmanager refuse a folder whose resources.json is no regular file before
 # reading it: "not a render folder (no resources.json)", exit 2)
 @pytest.mark.parametrize("tool, name, what", [
@@ -1368,15 +1363,8 @@ def test_a_render_file_that_is_no_regular_file_is_one_line_not_a_read_without_en
     main, argv = {"diff": (tools.diff.main, [str(dev_render), str(folder)]), "lint": (tools.lint.main, [str(folder)]),
                   "alertmanager": (tools.alertmanager.main, [str(folder)])}[tool]
 
-    def still_reading(signum, frame):
-        raise StillReading(f"{tool} still waits for {name}")
-    previous = signal.signal(signal.SIGALRM, still_reading)
-    signal.alarm(20)
-    try:
+    with ends_within(20, f"{tool} reading {name}"):
         assert main(argv) == 2
-    finally:
-        signal.alarm(0)
-        signal.signal(signal.SIGALRM, previous)
     assert capsys.readouterr().err == (
         f"error: {folder / name}: not a render's {what} (not a regular file (a folder, device, FIFO or socket); "
         "give the file itself, or a link to one); write the folder with python -m tools.render\n")

@@ -3,6 +3,7 @@ accepting every committed file, and refusing what the models refuse."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -17,7 +18,7 @@ from estate import PROJECT, PROJECT_LAYOUT, ConfigError
 from estate.config import config_from_file, load_stack_config
 from estate.team import TeamSpec
 from tools import schemas
-from tests.conftest import dump_yaml
+from tests.conftest import dump_yaml, ends_within
 
 FILES = schemas.edited_files()
 
@@ -51,6 +52,19 @@ def test_the_check_mode_exits_1_on_a_stale_schema(tmp_path, monkeypatch, capsys)
     monkeypatch.setattr(schemas, "TEAM_SCHEMA", stale)
     assert schemas.main(["--check"]) == 1
     assert "team.schema.json is out of date" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("mode", [["--check"], []])
+def test_a_hand_edited_file_that_is_no_regular_file_is_one_error_not_a_read_without_end(mode, tmp_path, monkeypatch,
+                                                                                         capsys):
+    fifo = tmp_path / "team.yaml"
+    os.mkfifo(fifo)  # a FIFO with no writer, opened, is waited for without end
+    monkeypatch.setattr(schemas, "edited_files", lambda: [fifo])
+    monkeypatch.setattr(schemas, "SCHEMAS", tmp_path / "schemas")  # what writing them would write
+    monkeypatch.setattr(schemas, "rendered", lambda: {})
+    with ends_within(20, "tools.schemas reading a FIFO"):
+        assert schemas.main(mode) == 1
+    assert capsys.readouterr().err.startswith(f"error: {fifo}: invalid configuration")
 
 
 @pytest.mark.parametrize("schema_path", [schemas.TEAM_SCHEMA, schemas.STACK_SCHEMA], ids=lambda p: p.name)

@@ -37,8 +37,8 @@ from typing import Any
 from pydantic import BaseModel
 from pydantic.json_schema import GenerateJsonSchema
 
-from estate import PROJECT, PROJECT_LAYOUT, Layout
-from estate.files import read_yaml
+from estate import PROJECT, PROJECT_LAYOUT, ConfigError, Layout
+from estate.files import read_text, read_yaml
 from estate.stack import StackConfig
 from estate.team import TeamSpec
 from tools import command
@@ -248,7 +248,7 @@ def stale() -> list[str]:
     problems = [f"{PROJECT_LAYOUT.relative(path)} is out of date"
                 for path, text in rendered().items() if not path.exists() or path.read_text(encoding="utf-8") != text]
     for path in edited_files():
-        first = path.read_text(encoding="utf-8").split("\n", 1)[0]
+        first = read_text(path, PROJECT_LAYOUT.relative(path)).split("\n", 1)[0]
         if first != modeline(path):
             problems.append(f"{PROJECT_LAYOUT.relative(path)}: the first line must be `{modeline(path)}`")
     return problems
@@ -258,19 +258,29 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tools.schemas", description=__doc__.splitlines()[0])
     parser.add_argument("--check", action="store_true", help="exit 1 if a schema is out of date or a file lacks its modeline")
     args = parser.parse_args(argv)
-    if args.check:
-        problems = stale()
-        for problem in problems:
-            print(problem, file=sys.stderr)
-        if problems:
-            print("run `venv/bin/python -m tools.schemas`", file=sys.stderr)
-        return 1 if problems else 0
+    try:
+        return _check() if args.check else _write()
+    except ConfigError as e:  # a stack or team file that is no regular file of UTF-8 text, or too large
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+
+
+def _check() -> int:
+    problems = stale()
+    for problem in problems:
+        print(problem, file=sys.stderr)
+    if problems:
+        print("run `venv/bin/python -m tools.schemas`", file=sys.stderr)
+    return 1 if problems else 0
+
+
+def _write() -> int:
     SCHEMAS.mkdir(exist_ok=True)
     for path, text in rendered().items():
         path.write_text(text, encoding="utf-8")
         print(f"wrote {path.relative_to(PROJECT_LAYOUT.root)}")
     for path in edited_files():
-        text = path.read_text(encoding="utf-8")
+        text = read_text(path, PROJECT_LAYOUT.relative(path))
         line = modeline(path)
         if not text.startswith(line + "\n"):
             first, _, rest = text.partition("\n")
