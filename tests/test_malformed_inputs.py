@@ -672,6 +672,32 @@ def test_ctrl_c_in_a_command_is_one_line_and_status_130(capsys):
     assert ended.value.code == 3
 
 
+TOO_LONG = "/tmp/" + "a" * 5000  # longer than a file name may be (ENAMETOOLONG)
+
+
+@pytest.mark.parametrize("module, argv", [
+    ("render", ["--stack", "dev", "--root", TOO_LONG, "--out", "{tmp}/out"]),
+    ("render", ["--stack", "a" * 5000, "--out", "{tmp}/out"]),
+    ("promtool", ["--stack", "a" * 5000]),
+    ("secrets", ["--stack", "a" * 5000, "list"]),
+    ("synthetic", ["--out", TOO_LONG, "--minutes", "1"]),
+    ("alertmanager", [TOO_LONG]),
+    ("diff", [TOO_LONG, TOO_LONG]),
+    ("lint", [TOO_LONG]),
+], ids=["render --root", "render --stack", "promtool --stack", "secrets --stack", "synthetic --out", "alertmanager",
+        "diff", "lint"])
+def test_a_name_too_long_for_the_file_system_is_one_message_from_every_tool(module, argv, tmp_path, capsys, monkeypatch):
+    from tools import command
+
+    monkeypatch.chdir(tmp_path)  # nothing a tool might write lands in the project
+    main = __import__(f"tools.{module}", fromlist=["main"]).main
+    with pytest.raises(SystemExit) as ended:
+        command(lambda: main([a.replace("{tmp}", str(tmp_path)) for a in argv]))
+    err = capsys.readouterr().err
+    assert ended.value.code in (1, 2) and err.startswith("error: ") and err.count("error") == 1, err
+    assert len(err.splitlines()) <= 2 and "Traceback" not in err and list(tmp_path.iterdir()) == []
+
+
 def test_the_program_run_by_hand_without_the_engine_says_how_it_is_run():
     done = subprocess.run([sys.executable, "."], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert done.returncode == 1 and "Traceback" not in done.stderr, done.stderr

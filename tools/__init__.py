@@ -37,9 +37,9 @@ def once() -> type:
 
 def command(main: Callable[[], int]) -> None:
     """Run a tool's `main` as its command: its status is the exit status, and Ctrl-C ends it with one
-    line and status 130 (as a shell reports a command that Ctrl-C ended), not a traceback. The
-    processes a tool started get the terminal's Ctrl-C too; its `finally` blocks wait for them or
-    kill them, and remove its temporary folders."""
+    line and status 130 (as a shell reports a command that Ctrl-C ended), not a traceback; so is an
+    OSError no tool handled, with status 1. The processes a tool started get the terminal's Ctrl-C
+    too; its `finally` blocks wait for them or kill them, and remove its temporary folders."""
     import sys
 
     try:
@@ -47,4 +47,13 @@ def command(main: Callable[[], int]) -> None:
     except KeyboardInterrupt:
         print("error: interrupted", file=sys.stderr)
         status = 130
+    except OSError as e:  # what a tool did not foresee of the file system: a name too long for it, say
+        print(f"error: {shown_path(e.filename) + ': ' if e.filename else ''}{e.strerror or e}", file=sys.stderr)
+        status = 1
     sys.exit(status)
+
+
+def shown_path(path: object, limit: int = 120) -> str:
+    """A path as a message shows it: whole up to `limit` characters, else its start and end."""
+    text = str(path)
+    return text if len(text) <= limit else f"{text[:limit // 2]}…{text[-(limit // 2):]}"

@@ -478,7 +478,11 @@ def main(argv: list[str] | None = None) -> int:
                         help="project folder holding Pulumi.yaml, stacks/ and teams/ (default: this checkout)")
     args = parser.parse_args(argv)
     layout = Layout.at(args.root)
-    if not layout.project_file.is_file():
+    try:
+        project = layout.project_file.is_file()
+    except OSError:  # a --root too long for the file system
+        project = False
+    if not project:
         print(f"error: --root {args.root}: no {layout.project_file.name} there; give the project's folder "
               "(the one holding Pulumi.yaml, stacks/ and teams/)", file=sys.stderr)
         return 1
