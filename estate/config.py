@@ -49,11 +49,15 @@ OTHER_NAMESPACES: dict[str, tuple[str, ...]] = {
 }
 
 
+# A stack's name: Pulumi's own rule, which bounds it at 100 (pulumi/pulumi pkg/backend/filestate:
+# `[A-Za-z0-9_.-]{1,100}`), not beginning with `.` or `-` (no `..`, no option). A longer one would
+# reach the file system as a name too long: an OSError, not a message naming the stacks.
+STACK_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,99}")
+
+
 def stack_file(stack: str, layout: Layout) -> Path:
     """The existing stack file of `stack`; ConfigError for a name that is no stack (`../x`, `a/b`) or has no file."""
-    # Pulumi's own rule bounds the name at 100 (pulumi/pulumi pkg/backend/filestate: `[A-Za-z0-9_.-]{1,100}`);
-    # a longer one would reach the file system as a name too long (an OSError, not this message)
-    if not re.fullmatch(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,99}", stack) or not (path := layout.stack_file(stack)).exists():
+    if not STACK_NAME.fullmatch(stack) or not (path := layout.stack_file(stack)).exists():
         shown = f"stacks/Pulumi.{stack}.yaml" if re.fullmatch(r"[A-Za-z0-9_.-]{1,60}", stack) else "--stack"
         available = ", ".join(layout.stack_names()) or f"none (no {layout.stacks.name}/Pulumi.<stack>.yaml)"
         raise ConfigError(shown, [("", f"no such stack; available: {available}")])

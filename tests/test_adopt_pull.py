@@ -411,6 +411,8 @@ REFUSALS = [
     ("an unknown rule group", lambda mp: None, ["--group", "nope"], 1, "no rule group 'nope' in folder 'Payments'"),
     ("a selector that is not matchers", lambda mp: None, ["--selector", "job=payments"], 1, "--selector: not valid label matchers"),
     ("an unknown stack", lambda mp: None, ["--stack", "nope"], 1, "stacks/Pulumi.nope.yaml: no such stack"),
+    ("a --stack that is a path", lambda mp: None, ["--stack", "../../etc/passwd"], 1, "error: --stack: no such stack"),
+    ("a --stack longer than a file name", lambda mp: None, ["--stack", "a" * 5000], 1, "error: --stack: no such stack"),
     ("a --url that is no address", lambda mp: None, ["--url", "grafana.acme-corp.com"], 2,
      "--url grafana.acme-corp.com: give the Grafana's address, e.g. https://grafana.acme-corp.com"),
     ("a --url whose port is no number", lambda mp: None, ["--url", "http://127.0.0.1:grafana"], 1,

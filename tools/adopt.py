@@ -50,7 +50,7 @@ from pydantic import ValidationError
 from components.types import ResourceType as T
 from estate import PROJECT, PROJECT_LAYOUT, ConfigError, Layout
 from syntax import promql, template
-from estate.config import config_from_file
+from estate.config import STACK_NAME, config_from_file
 from estate.files import MAX_JSON_BYTES, load_json, read_json, read_yaml
 from estate.model import kebab, validation_problems
 from estate.grafana_templates import TemplateError
@@ -601,8 +601,9 @@ class Pulled:
 def pull(grafana: Grafana, folder_name: str, stack: str, slug: str | None = None, selector: str | None = None,
          group: str | None = None, import_file: Path | None = None, layout: Layout = PROJECT_LAYOUT) -> Pulled:
     relative = layout.relative
-    if not layout.stack_file(stack).exists():
-        raise AdoptError(f"{relative(layout.stack_file(stack))}: no such stack (the import file names the adopting stack)")
+    if not STACK_NAME.fullmatch(stack) or not layout.stack_file(stack).exists():
+        shown = relative(layout.stack_file(stack)) if STACK_NAME.fullmatch(stack) else "--stack"
+        raise AdoptError(f"{shown}: no such stack (the import file names the adopting stack)")
     folder = read_folder(grafana, folder_name)
     slug = slug or re.sub(r"-+", "-", kebab(re.sub(r"[^A-Za-z0-9]+", "-", folder.title))).strip("-")
     if not re.fullmatch(r"[a-z][a-z0-9-]*", slug):
