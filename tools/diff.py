@@ -40,7 +40,7 @@ from components.types import ResourceType as T
 from dashboards.finalize import panels as every_panel
 from syntax.promql import number
 from tools.mocks import MASK
-from tools import command, once, routing
+from tools import command, once, routing, shown_path
 from tools.render import (SHAPE_ERRORS, NotARender, not_as_written, read_alerts, read_resources,
                           rule_expr)
 from tools.routing import receivers
@@ -379,10 +379,11 @@ def render_trees(trees: dict[Path, Path], stacks: list[str]) -> None:
 def export(ref: str, into: Path) -> None:
     """The tree of `ref`, written without touching the repository's working tree or index."""
     if ref.startswith("-"):  # git would read it as an option (`--output=<file>` writes a file anywhere)
-        raise Failure(f"--ref {ref}: not a git ref (no ref starts with '-'); give a branch, tag or commit")
+        raise Failure(f"--ref {shown_path(ref)}: not a git ref (no ref starts with '-'); give a branch, tag or commit")
     done = subprocess.run(["git", "archive", "--format=tar", ref], cwd=ROOT, capture_output=True)
     if done.returncode:
-        raise Failure(f"git archive {ref}: {done.stderr.decode().strip()}")
+        said = done.stderr.decode(errors="replace").strip().splitlines() or [f"exit status {done.returncode}"]
+        raise Failure(f"git archive {shown_path(ref)}: {shown_path(said[0], 240)}")  # git's line quotes the ref
     with tarfile.open(fileobj=io.BytesIO(done.stdout)) as archive:
         archive.extractall(into, filter="data")
 
@@ -392,11 +393,12 @@ def compare_ref(ref: str, stacks: list[str] | None) -> dict[str, tuple[Resources
         base = Path(tmp) / "tree"
         export(ref, base)
         if not Layout.at(base).project_file.is_file():  # `HEAD:teams` is a tree too: every stack would read as new
-            raise Failure(f"--ref {ref}: its tree holds no {Layout.at(base).project_file.name}; give a branch, tag "
-                          "or commit of this project")
+            raise Failure(f"--ref {shown_path(ref)}: its tree holds no {Layout.at(base).project_file.name}; give a "
+                          "branch, tag or commit of this project")
         known = set(Layout.at(base).stack_names()) | set(Layout.at(ROOT).stack_names())
         if unknown := set(stacks or ()) - known:
-            raise Failure(f"no such stack in {ref} or the working tree: {', '.join(sorted(unknown))}")
+            raise Failure(f"no such stack in {shown_path(ref)} or the working tree: "
+                          f"{', '.join(shown_path(u, 60) for u in sorted(unknown))}")
         names = sorted(stacks or known)
         render_trees({base: Path(tmp) / "old", ROOT: Path(tmp) / "new"}, names)
         return {name: (load(Path(tmp) / "old" / name), load(Path(tmp) / "new" / name)) for name in names}
