@@ -53,7 +53,7 @@ def command(main: Callable[[], int]) -> None:
     sys.exit(status)
 
 
-def shown_path(path: object, limit: int = 120) -> str:
+def shown_path(path: object, limit: int = 160) -> str:
     """A path as a message shows it: whole up to `limit` characters, else its start and end."""
     text = str(path)
     return text if len(text) <= limit else f"{text[:limit // 2]}…{text[-(limit // 2):]}"

@@ -383,7 +383,7 @@ def export(ref: str, into: Path) -> None:
     done = subprocess.run(["git", "archive", "--format=tar", ref], cwd=ROOT, capture_output=True)
     if done.returncode:
         said = done.stderr.decode(errors="replace").strip().splitlines() or [f"exit status {done.returncode}"]
-        raise Failure(f"git archive {shown_path(ref)}: {shown_path(said[0], 240)}")  # git's line quotes the ref
+        raise Failure(f"git archive {shown_path(ref, 80)}: {shown_path(said[0], 160)}")  # git's line quotes the ref
     with tarfile.open(fileobj=io.BytesIO(done.stdout)) as archive:
         archive.extractall(into, filter="data")
 

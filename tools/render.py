@@ -39,7 +39,7 @@ from estate import PROJECT, PROJECT_LAYOUT, ConfigError, Estate, Layout, Team
 from estate.config import config_from_file, stack_file
 from estate.files import SAFE_DUMPER, read_text
 from estate.resolve import begin_load
-from tools import once
+from tools import once, shown_path
 
 if TYPE_CHECKING:
     from tools.mocks import Run
@@ -403,7 +403,8 @@ def _render_json(path: Path, what: str) -> object:
         problem = e.problems[0][1] if e.problems else str(e)
     except ValueError as e:
         problem = str(e)
-    raise NotARender(f"{path}: not a render's {what} ({problem}); write the folder with python -m tools.render")
+    raise NotARender(f"{shown_path(path)}: not a render's {what} ({problem}); write the folder with python -m "
+                     "tools.render")
 
 
 def read_resources(folder: Path) -> list[dict]:
@@ -413,7 +414,7 @@ def read_resources(folder: Path) -> list[dict]:
     if not isinstance(resources, list) or not all(
             isinstance(r, dict) and all(isinstance(r.get(k), str) for k in ("type", "name", "parent"))
             and isinstance(r.get("inputs"), dict) for r in resources):
-        raise NotARender(f"{path}: not a render's resources (a list of type, name, parent and inputs); "
+        raise NotARender(f"{shown_path(path)}: not a render's resources (a list of type, name, parent and inputs); "
                          "write the folder with python -m tools.render")
     return resources
 
@@ -483,7 +484,7 @@ def main(argv: list[str] | None = None) -> int:
     except OSError:  # a --root too long for the file system
         project = False
     if not project:
-        print(f"error: --root {args.root}: no {layout.project_file.name} there; give the project's folder "
+        print(f"error: --root {shown_path(args.root)}: no {layout.project_file.name} there; give the project's folder "
               "(the one holding Pulumi.yaml, stacks/ and teams/)", file=sys.stderr)
         return 1
     try:
