@@ -415,6 +415,10 @@ REFUSALS = [
     ("a --stack longer than a file name", lambda mp: None, ["--stack", "a" * 5000], 1, "error: --stack: no such stack"),
     ("a --url that is no address", lambda mp: None, ["--url", "grafana.acme-corp.com"], 2,
      "--url grafana.acme-corp.com: give the Grafana's address, e.g. https://grafana.acme-corp.com"),
+    ("a token with a line break", lambda mp: mp.setenv(adopt.TOKEN_ENV, "PLANTED-TOKEN\nX-Evil: 1"), [], 1,
+     "the token holds a line break, a control character or a character beyond ASCII"),
+    ("a --url whose IPv6 address is not closed", lambda mp: None, ["--url", "http://[::1"], 2,
+     "--url http://[::1: give the Grafana's address"),
     ("a --url whose port is no number", lambda mp: None, ["--url", "http://127.0.0.1:grafana"], 1,
      "GET http://127.0.0.1:grafana/api/org: nonnumeric port: 'grafana'"),
 ]
@@ -451,7 +455,7 @@ def test_pull_refuses_with_one_message_and_writes_nothing(grafana, teams, tmp_pa
             argv += [flag, value]
     assert adopt.main(argv) == code
     err = capsys.readouterr().err
-    assert message in err and TOKEN not in err and len(err.strip().splitlines()) <= 15
+    assert message in err and TOKEN not in err and "PLANTED" not in err and len(err.strip().splitlines()) <= 15
     assert not (teams / "payments").exists() and not (tmp_path / "adopt.json").exists()
 
 

@@ -89,6 +89,10 @@ class Grafana:
         self.url = url.rstrip("/")
         self._token = token
         self.timeout = timeout
+        # http.client refuses such a header with an error that quotes it, token included
+        if not all(" " <= c <= "~" for c in token):
+            raise AdoptError("the token holds a line break, a control character or a character beyond ASCII; "
+                             "give the service account token itself")
 
     def get(self, path: str, **params: Any) -> Any:
         query = urllib.parse.urlencode({k: v for k, v in params.items() if v is not None}, doseq=True)
@@ -854,8 +858,12 @@ def _variable_name(text: str) -> str:
 
 
 def _cmd_pull(args: argparse.Namespace) -> int:
-    address = urllib.parse.urlsplit(args.url)
-    if address.scheme not in ("http", "https") or not address.hostname:
+    try:
+        address = urllib.parse.urlsplit(args.url)
+        hostname = address.hostname
+    except ValueError:  # `http://[::1`: no IPv6 address closed
+        address, hostname = None, None
+    if address is None or address.scheme not in ("http", "https") or not hostname:
         print(f"error: --url {args.url}: give the Grafana's address, e.g. https://grafana.acme-corp.com", file=sys.stderr)
         return 2
     token = os.environ.get(args.token_env, "")
