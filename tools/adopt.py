@@ -949,9 +949,6 @@ def main(argv: list[str] | None = None) -> int:
     except (AdoptError, ConfigError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
-    except OSError as e:  # a file it reads or writes: unreadable, a full disk
-        print(f"error: {e.filename or 'a file'}: cannot read or write it ({e.strerror or e})", file=sys.stderr)
-        return 1
     except (KeyError, TypeError, AttributeError) as e:  # an answer or a file not in the shape documented
         print(f"error: an answer of Grafana's API (or a team file) is not in the documented shape "
               f"({type(e).__name__}: {e}); nothing was written", file=sys.stderr)
