@@ -660,6 +660,27 @@ def test_every_command_runs_its_main_through_tools_command(module):
     assert source.endswith('if __name__ == "__main__":\n    command(main)\n')
 
 
+def test_output_its_reader_closed_ends_a_command_quietly_and_another_broken_pipe_is_its_error(capsys):
+    reader_gone = subprocess.Popen([sys.executable, "-c", "from tools import command\n"
+                                    "command(lambda: print('x' * 1_000_000) or 0)"],
+                                   cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    reader_gone.stdout.close()  # as `| head` closes it
+    assert (reader_gone.wait(timeout=60), reader_gone.stderr.read()) == (141, b"")
+    from tools import command
+
+    def feeds_a_process_that_ended() -> int:
+        read, write = os.pipe()
+        os.close(read)
+        try:
+            os.write(write, b"secret")
+        finally:
+            os.close(write)
+        return 0
+    with pytest.raises(SystemExit) as ended:
+        command(feeds_a_process_that_ended)
+    assert ended.value.code == 1 and capsys.readouterr().err == "error: Broken pipe\n"
+
+
 def test_ctrl_c_in_a_command_is_one_line_and_status_130(capsys):
     from tools import command
 

@@ -38,8 +38,10 @@ def once() -> type:
 def command(main: Callable[[], int]) -> None:
     """Run a tool's `main` as its command: its status is the exit status, and Ctrl-C ends it with one
     line and status 130 (as a shell reports a command that Ctrl-C ended), not a traceback; so is an
-    OSError no tool handled, with status 1. The processes a tool started get the terminal's Ctrl-C
+    OSError no tool handled, with status 1. Output cut short by its reader (`| head`) ends it
+    quietly, with status 141. The processes a tool started get the terminal's Ctrl-C
     too; its `finally` blocks wait for them or kill them, and remove its temporary folders."""
+    import os
     import sys
 
     try:
@@ -47,10 +49,29 @@ def command(main: Callable[[], int]) -> None:
     except KeyboardInterrupt:
         print("error: interrupted", file=sys.stderr)
         status = 130
+    except BrokenPipeError as e:
+        if not _reader_gone(sys.stdout):  # another pipe (a process the tool feeds) is the tool's error
+            print(f"error: {e.strerror or e}", file=sys.stderr)
+            status = 1
+        else:  # `| head`: what reads the output went away; say nothing, as `yes | head` does
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # the last flush at exit fails no more
+            status = 141  # as a shell reports a command that SIGPIPE ended
     except OSError as e:  # what a tool did not foresee of the file system: a name too long for it, say
         print(f"error: {shown_path(e.filename) + ': ' if e.filename else ''}{e.strerror or e}", file=sys.stderr)
         status = 1
     sys.exit(status)
+
+
+def _reader_gone(stream) -> bool:
+    """Whether nothing reads `stream` any more: the write end of a pipe whose reader closed it."""
+    import select
+
+    try:
+        poller = select.poll()
+        poller.register(stream.fileno(), select.POLLOUT)
+        return any(events & select.POLLERR for _, events in poller.poll(0))
+    except (OSError, ValueError):  # no descriptor (a test's capture): not a pipe that broke
+        return False
 
 
 def shown_path(path: object, limit: int = 160) -> str:
