@@ -654,10 +654,11 @@ def test_a_tools_module_that_is_no_command_says_so_rather_than_end_at_exit_0(mod
 COMMANDS = sorted(p.stem for p in (ROOT / "tools").glob("[!_]*.py") if "def main(" in p.read_text(encoding="utf-8"))
 
 
-@pytest.mark.parametrize("module", [m for m in COMMANDS if m != "render"])  # the render says what it leaves
+@pytest.mark.parametrize("module", COMMANDS)
 def test_every_command_runs_its_main_through_tools_command(module):
     source = (ROOT / "tools" / f"{module}.py").read_text(encoding="utf-8")
-    assert source.endswith('if __name__ == "__main__":\n    command(main)\n')
+    ending = source[source.rindex('if __name__ == "__main__":'):]
+    assert ending.endswith(("    command(main)\n", "    command(run, interrupted=INTERRUPTED)\n")), ending
 
 
 def test_output_its_reader_closed_ends_a_command_quietly_and_another_broken_pipe_is_its_error(capsys):

@@ -35,9 +35,9 @@ def once() -> type:
     return Once
 
 
-def command(main: Callable[[], int]) -> None:
+def command(main: Callable[[], int], interrupted: str = "") -> None:
     """Run a tool's `main` as its command: its status is the exit status, and Ctrl-C ends it with one
-    line and status 130 (as a shell reports a command that Ctrl-C ended), not a traceback; so is an
+    line (`interrupted`: what the interruption leaves, when the tool can say) and status 130 (as a shell reports a command that Ctrl-C ended), not a traceback; so is an
     OSError no tool handled, with status 1. Output cut short by its reader (`| head`) ends it
     quietly, with status 141. The processes a tool started get the terminal's Ctrl-C
     too; its `finally` blocks wait for them or kill them, and remove its temporary folders."""
@@ -47,7 +47,7 @@ def command(main: Callable[[], int]) -> None:
     try:
         status = main()
     except KeyboardInterrupt:
-        print("error: interrupted", file=sys.stderr)
+        print(f"error: interrupted{'; ' + interrupted if interrupted else ''}", file=sys.stderr)
         status = 130
     except BrokenPipeError as e:
         if not _reader_gone(sys.stdout):  # another pipe (a process the tool feeds) is the tool's error

@@ -39,7 +39,7 @@ from estate import PROJECT, PROJECT_LAYOUT, ConfigError, Estate, Layout, Team
 from estate.config import config_from_file, stack_file
 from estate.files import SAFE_DUMPER, read_text
 from estate.resolve import begin_load
-from tools import once, shown_path
+from tools import command, once, shown_path
 
 if TYPE_CHECKING:
     from tools.mocks import Run
@@ -508,12 +508,11 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    try:
-        status = main()
-    except KeyboardInterrupt:  # Ctrl-C: main removed what it had written; the program's thread ends with us
-        print(f"error: interrupted; {INTERRUPTED}", file=sys.stderr)
-        status = 130  # as a shell reports a command that Ctrl-C ended
-    # Everything is written and closed. The interpreter's last full collection would walk the run's
-    # millions of objects only to end the process (0.7 s at 500 teams); the collector leaves them alone.
-    gc.freeze()
-    sys.exit(status)
+    def run() -> int:
+        status = main()  # on Ctrl-C, main removed what it had written; the program's thread ends with us
+        # Everything is written and closed. The interpreter's last full collection would walk the run's
+        # millions of objects only to end the process (0.7 s at 500 teams); the collector leaves them alone.
+        gc.freeze()
+        return status
+
+    command(run, interrupted=INTERRUPTED)
