@@ -44,7 +44,7 @@ from tests.conftest import (PYDANTIC_TYPE_NAMES, dump_yaml, ends_within, existin
                             run_values, scratch_layout, stack_values)
 from tools import shown_path
 from tools.mocks import RecordingMonitor
-from tools.render import MARKER, summary, write
+from tools.render import MARKER, committed, summary, write
 
 TEAM = "api-production"  # the team every committed stack deploys; its copy is what the team cases edit
 STACK_FILE = "stacks/Pulumi.unit-test.yaml"  # the dict route's stack has no file; errors still name it
@@ -680,6 +680,20 @@ def test_output_its_reader_closed_ends_a_command_quietly_and_another_broken_pipe
     with pytest.raises(SystemExit) as ended:
         command(feeds_a_process_that_ended)
     assert ended.value.code == 1 and capsys.readouterr().err == "error: Broken pipe\n"
+
+
+def test_what_a_tool_prints_is_utf_8_whatever_the_locale(dev_render, tmp_path, capsys):
+    import tools.diff
+
+    prod = tmp_path / "prod"
+    write(committed("prod").run, prod)
+    assert tools.diff.main([str(dev_render), str(prod)]) == 0
+    expected = capsys.readouterr().out
+    assert "→" in expected  # what an ASCII locale could not encode
+    done = subprocess.run([sys.executable, "-m", "tools.diff", str(dev_render), str(prod)], cwd=ROOT,
+                          capture_output=True, timeout=120,
+                          env={**os.environ, "LC_ALL": "C", "PYTHONCOERCECLOCALE": "0", "PYTHONUTF8": "0"})
+    assert (done.returncode, done.stderr, done.stdout.decode("utf-8")) == (0, b"", expected)
 
 
 def test_ctrl_c_in_a_command_is_one_line_and_status_130(capsys):

@@ -36,14 +36,20 @@ def once() -> type:
 
 
 def command(main: Callable[[], int], interrupted: str = "") -> None:
-    """Run a tool's `main` as its command: its status is the exit status, and Ctrl-C ends it with one
-    line (`interrupted`: what the interruption leaves, when the tool can say) and status 130 (as a shell reports a command that Ctrl-C ended), not a traceback; so is an
-    OSError no tool handled, with status 1. Output cut short by its reader (`| head`) ends it
-    quietly, with status 141. The processes a tool started get the terminal's Ctrl-C
-    too; its `finally` blocks wait for them or kill them, and remove its temporary folders."""
+    """Run a tool's `main` as its command: its status is the exit status.
+
+    - Ctrl-C ends it with one line and status 130, as a shell reports a command that Ctrl-C ended
+      (`interrupted`: what the interruption leaves, when the tool can say), not a traceback.
+    - An OSError no tool handled is one line naming the file, status 1.
+    - Output cut short by its reader (`| head`) ends it quietly, status 141, as SIGPIPE would.
+    - What it prints is UTF-8 whatever the locale, as every file the tools write.
+    The processes a tool started get the terminal's Ctrl-C too; its `finally` blocks wait for them
+    or kill them, and remove its temporary folders."""
     import os
     import sys
 
+    if sys.stdout.encoding.lower().replace("-", "") != "utf8":  # an ASCII locale (LC_ALL=C): `→` was an error
+        sys.stdout.reconfigure(encoding="utf-8")  # what the tools print is UTF-8 text, as every file they write
     try:
         status = main()
     except KeyboardInterrupt:
