@@ -682,11 +682,10 @@ def test_output_its_reader_closed_ends_a_command_quietly_and_another_broken_pipe
     assert ended.value.code == 1 and capsys.readouterr().err == "error: Broken pipe\n"
 
 
-def test_what_a_tool_prints_is_utf_8_whatever_the_locale(dev_render, tmp_path, capsys):
+def test_what_a_tool_prints_is_utf_8_whatever_the_locale(dev_render, capsys):
     import tools.diff
 
-    prod = tmp_path / "prod"
-    write(committed("prod").run, prod)
+    prod = committed("prod").folder  # rendered once per session
     assert tools.diff.main([str(dev_render), str(prod)]) == 0
     expected = capsys.readouterr().out
     assert "→" in expected  # what an ASCII locale could not encode
@@ -717,13 +716,13 @@ TOO_LONG = "/tmp/" + "a" * 5000  # longer than a file name may be (ENAMETOOLONG)
     ("render", ["--stack", "a" * 5000, "--out", "{tmp}/out"]),
     ("promtool", ["--stack", "a" * 5000]),
     ("secrets", ["--stack", "a" * 5000, "list"]),
-    ("synthetic", ["--out", TOO_LONG, "--minutes", "1"]),
+    ("synthetic", ["--data", TOO_LONG, "--minutes", "1"]),
     ("alertmanager", [TOO_LONG]),
     ("diff", [TOO_LONG, TOO_LONG]),
     ("lint", [TOO_LONG]),
     ("diff", ["--ref", "a" * 5000]),
     ("diff", ["--ref", "HEAD", "--stack", "a" * 5000]),
-], ids=["render --root", "render --stack", "promtool --stack", "secrets --stack", "synthetic --out", "alertmanager",
+], ids=["render --root", "render --stack", "promtool --stack", "secrets --stack", "synthetic --data", "alertmanager",
         "diff", "lint", "diff --ref", "diff --stack"])
 def test_a_name_too_long_for_the_file_system_is_one_message_from_every_tool(module, argv, tmp_path, capsys, monkeypatch):
     from tools import command
