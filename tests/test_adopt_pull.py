@@ -12,7 +12,6 @@ import contextlib
 import copy
 import io
 import json
-import shutil
 import threading
 import urllib.parse
 from dataclasses import dataclass
@@ -474,7 +473,7 @@ def test_pull_never_overwrites_a_team(grafana, teams, tmp_path, capsys):
     (lambda layout, tmp: tmp / "no-such-folder" / "adopt.json", "its folder {tmp}/no-such-folder does not exist"),
     (lambda layout, tmp: tmp, "is a folder; give the path of the file to write"),
 ], ids=["the stack file", "inside teams/", "another file", "in a folder that does not exist", "a folder"])
-def test_an_import_file_that_would_replace_what_is_not_one_stops_the_pull_before_anything_is_written(
+def test_an_import_file_that_would_replace_what_is_not_one_stops_the_pull_before_grafana_is_asked(
         where, message, grafana, layout, tmp_path, capsys):
     (tmp_path / "README.md").write_text("# mine\n")
     path = where(layout, tmp_path)
@@ -482,14 +481,14 @@ def test_an_import_file_that_would_replace_what_is_not_one_stops_the_pull_before
     assert adopt.main(["pull", "--url", grafana.url, "--folder", "Payments", "--stack", "staging",
                        "--import-file", str(path)]) == 1
     assert capsys.readouterr().err == f"error: --import-file {path}: {message.format(tmp=tmp_path)}\n"
-    assert not (layout.teams / "payments").exists()
+    assert grafana.requests == [] and not (layout.teams / "payments").exists()
     assert (path.read_bytes() if path.is_file() else None) == before
 
 
-def test_a_second_pull_may_write_over_the_import_file_of_the_first(grafana, teams, tmp_path, capsys):
+def test_a_pull_may_write_over_an_earlier_import_file(grafana, teams, tmp_path, capsys):
+    (tmp_path / "adopt.json").write_text('{"nameTable": {}, "resources": []}\n')  # an earlier pull's, its team removed
     assert pull(grafana, tmp_path) == 0
-    shutil.rmtree(teams / "payments")  # the team removed to adopt it again; its import file stays
-    assert pull(grafana, tmp_path) == 0
+    assert json.loads((tmp_path / "adopt.json").read_text())["resources"]
 
 
 def test_a_dashboard_that_cannot_be_imported_stops_the_pull_before_anything_is_written(grafana, teams, tmp_path, capsys):

@@ -608,6 +608,8 @@ def pull(grafana: Grafana, folder_name: str, stack: str, slug: str | None = None
     if not STACK_NAME.fullmatch(stack) or not layout.stack_file(stack).exists():
         shown = relative(layout.stack_file(stack)) if STACK_NAME.fullmatch(stack) else "--stack"
         raise AdoptError(f"{shown}: no such stack (the import file names the adopting stack)")
+    if import_file is not None:  # before Grafana is asked anything; the default path, once the slug is known
+        _check_import_file(import_file, layout)
     folder = read_folder(grafana, folder_name)
     slug = slug or re.sub(r"-+", "-", kebab(re.sub(r"[^A-Za-z0-9]+", "-", folder.title))).strip("-")
     if not re.fullmatch(r"[a-z][a-z0-9-]*", slug):
@@ -671,8 +673,9 @@ def pull(grafana: Grafana, folder_name: str, stack: str, slug: str | None = None
     settings: dict[str, Any] = {"routing": {"receiver": receivers.receiver}} if receivers.receiver else {}
     new_points = {n: e for n, e in receivers.contact_points.items() if n not in known}
     registrations = _render_with(stack, slug, settings, new_points, spec, files, folder, layout)
-    import_file = import_file or layout.root / f"adopt-{slug}-{stack}.json"
-    _check_import_file(import_file, layout)  # before the team is written: a pull writes both or neither
+    if import_file is None:
+        import_file = layout.root / f"adopt-{slug}-{stack}.json"
+        _check_import_file(import_file, layout)  # before the team is written: a pull writes both or neither
     ids = _import_ids(folder, slug, alerts.group, list(new_points))
     document = import_document(registrations, stack, slug, ids)
 
