@@ -57,13 +57,13 @@ def command(main: Callable[[], int], interrupted: str = "") -> None:
         status = 130
     except BrokenPipeError as e:
         if not _reader_gone(sys.stdout):  # another pipe (a process the tool feeds) is the tool's error
-            print(f"error: {e.strerror or e}", file=sys.stderr)
+            print(f"error: {os_error_text(e)}", file=sys.stderr)
             status = 1
         else:  # `| head`: what reads the output went away; say nothing, as `yes | head` does
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # the last flush at exit fails no more
             status = 141  # as a shell reports a command that SIGPIPE ended
     except OSError as e:  # what a tool did not foresee of the file system: a name too long for it, say
-        print(f"error: {shown_path(e.filename) + ': ' if e.filename else ''}{e.strerror or e}", file=sys.stderr)
+        print(f"error: {os_error_text(e)}", file=sys.stderr)
         status = 1
     sys.exit(status)
 
@@ -78,6 +78,11 @@ def _reader_gone(stream) -> bool:
         return any(events & select.POLLERR for _, events in poller.poll(0))
     except (OSError, ValueError):  # no descriptor (a test's capture): not a pipe that broke
         return False
+
+
+def os_error_text(e: OSError) -> str:
+    """An OSError as a message's one line: the file it names, shortened, and the system's words."""
+    return f"{shown_path(e.filename) + ': ' if e.filename else ''}{e.strerror or e}"
 
 
 def shown_path(path: object, limit: int = 160) -> str:

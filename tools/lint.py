@@ -56,7 +56,7 @@ from estate.model import UID_MAX
 from syntax.promql import selector_name, walk
 from tools.render import (SHAPE_ERRORS, committed, not_as_written, read_render, read_resources,
                           rendered_stacks)
-from tools import command, routing, shown_path
+from tools import command, os_error_text, routing
 
 DATASOURCE_REFS = {"${%s}" % DATASOURCE_VARIABLE, "$%s" % DATASOURCE_VARIABLE}
 NO_DATA_PANELS = {"text", "news", "dashlist", "alertlist", "annolist", "welcome"}
@@ -309,7 +309,7 @@ def main(argv: list[str] | None = None) -> int:
             findings += found
             count += linted
     except OSError as e:
-        print(f"error: {shown_path(e.filename) + ': ' if e.filename else ''}{e.strerror or e}", file=sys.stderr)
+        print(f"error: {os_error_text(e)}", file=sys.stderr)
         return 2
     except (ValueError, ConfigError) as e:  # NotARender is a ValueError
         print(f"error: {e}", file=sys.stderr)
