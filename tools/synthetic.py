@@ -403,6 +403,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {option} {path}: is inside the project's {inside}/ folder; give a path outside it",
               file=sys.stderr)
         return 1
+    try:
+        promtool = binary("promtool") if args.data else None  # known missing before every stack is rendered
+    except PrometheusMissing as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
     end = int(time.time()) // args.step * args.step
     per_stack = {stack: sources_for(stack, folder) for stack, folder in rendered_stacks().items()}
     if args.out:
@@ -418,12 +423,9 @@ def main(argv: list[str] | None = None) -> int:
     else:
         try:
             backfill((openmetrics(sources, end, args.minutes, args.step) for sources in per_stack.values()),
-                     args.data, binary("promtool"))
+                     args.data, promtool)
         except OSError as e:  # a folder it may not write, a full disk
             print(f"error: --data {args.data}: cannot backfill the history there ({e.strerror or e})", file=sys.stderr)
-            return 1
-        except PrometheusMissing as e:
-            print(f"error: {e}", file=sys.stderr)
             return 1
         print(f"{', '.join(per_stack)}: {args.minutes} min ending {end} backfilled into {args.data}")
     return 0
