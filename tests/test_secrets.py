@@ -255,8 +255,9 @@ def test_apply_stops_at_the_first_failing_pulumi_call_and_says_how_far_it_got(fa
 
 
 def test_apply_as_a_command_is_a_process_that_exits_with_mains_status(tmp_path):
-    # the tests above run the command's main in-process; this is the command itself
-    result = subprocess.run([sys.executable, "-m", "tools.secrets", "apply", "--stack", "dev"], cwd=ROOT,
+    # the tests above run the command's main in-process; this is the command itself, in an environment
+    # of PATH alone (-B: PYTHONDONTWRITEBYTECODE is not in it, and no bytecode is left beside the sources)
+    result = subprocess.run([sys.executable, "-B", "-m", "tools.secrets", "apply", "--stack", "dev"], cwd=ROOT,
                             env={"PATH": str(tmp_path)}, capture_output=True, text=True, timeout=300)
     assert result.returncode == 1 and result.stdout == "", result.stderr
     assert result.stderr.startswith("error: dev's secrets (GRAFANA_PLATFORM_SECRET_* environment variables)"), \
