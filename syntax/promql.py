@@ -6,7 +6,6 @@ promtool runner all parse selectors and walk expressions through these functions
 """
 from __future__ import annotations
 
-import functools
 import re
 from decimal import Decimal
 from typing import Iterator, Mapping, NamedTuple
@@ -39,10 +38,6 @@ _BRACKETS = re.compile(r"[()\[\]{}]")
 _OPERATOR = re.compile(r"[-+*/%^]|[=!<>]=|[<>]|\b(?:and|or|unless|atan2)\b")
 
 
-# A parsed expression is immutable and depends on its text alone: a process that loads estates again
-# and again (the tests, some 600 program runs) parses each query once (34,000 parses of 2,400 texts
-# took 2 s of the suite). A render parses each of its queries once either way.
-@functools.lru_cache(maxsize=4096)
 def parse_text(text: str) -> pp.Expr:
     """promql_parser's parse, for text within MAX_NESTING and MAX_OPERATORS: ValueError beyond them
     (and where the parser refuses the text)."""
