@@ -42,7 +42,7 @@ from estate import PROJECT, PROJECT_ROOT as ROOT, ConfigError, Layout
 from estate.model import MAX_LINES
 from tests.conftest import (PYDANTIC_TYPE_NAMES, dump_yaml, ends_within, existing_grafana, files, load_yaml, run_fails,
                             run_values, scratch_layout, stack_values)
-from tools import shown_path
+from tools import command, shown_path
 from tools.mocks import RecordingMonitor
 from tools.render import MARKER, committed, summary, write
 
@@ -667,7 +667,6 @@ def test_output_its_reader_closed_ends_a_command_quietly_and_another_broken_pipe
                                    cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     reader_gone.stdout.close()  # as `| head` closes it
     assert (reader_gone.wait(timeout=60), reader_gone.stderr.read()) == (141, b"")
-    from tools import command
 
     def feeds_a_process_that_ended() -> int:
         read, write = os.pipe()
@@ -696,8 +695,6 @@ def test_what_a_tool_prints_is_utf_8_whatever_the_locale(dev_render, capsys):
 
 
 def test_ctrl_c_in_a_command_is_one_line_and_status_130(capsys):
-    from tools import command
-
     def interrupted() -> int:
         raise KeyboardInterrupt
     with pytest.raises(SystemExit) as ended:
@@ -725,8 +722,6 @@ TOO_LONG = "/tmp/" + "a" * 5000  # longer than a file name may be (ENAMETOOLONG)
 ], ids=["render --root", "render --stack", "promtool --stack", "secrets --stack", "synthetic --data", "alertmanager",
         "diff", "lint", "diff --ref", "diff --stack"])
 def test_a_name_too_long_for_the_file_system_is_one_message_from_every_tool(module, argv, tmp_path, capsys, monkeypatch):
-    from tools import command
-
     monkeypatch.chdir(tmp_path)  # nothing a tool might write lands in the project
     main = __import__(f"tools.{module}", fromlist=["main"]).main
     with pytest.raises(SystemExit) as ended:
@@ -1417,7 +1412,6 @@ def test_a_render_file_that_is_no_regular_file_is_one_line_not_a_read_without_en
                                                                                   tmp_path, capsys):
     """A FIFO with no writer: opened, it is waited for without end (a link to /dev/zero is read until the
     memory is gone)."""
-    import tools.alertmanager
     import tools.diff
     import tools.lint
 
@@ -1425,8 +1419,8 @@ def test_a_render_file_that_is_no_regular_file_is_one_line_not_a_read_without_en
     shutil.copytree(dev_render, folder)
     (folder / name).unlink()
     os.mkfifo(folder / name)
-    main, argv = {"diff": (tools.diff.main, [str(dev_render), str(folder)]), "lint": (tools.lint.main, [str(folder)]),
-                  "alertmanager": (tools.alertmanager.main, [str(folder)])}[tool]
+    main, argv = {"diff": (tools.diff.main, [str(dev_render), str(folder)]),
+                  "lint": (tools.lint.main, [str(folder)])}[tool]
 
     with ends_within(20, f"{tool} reading {name}"):
         assert main(argv) == 2

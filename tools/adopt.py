@@ -605,8 +605,9 @@ class Pulled:
 def pull(grafana: Grafana, folder_name: str, stack: str, slug: str | None = None, selector: str | None = None,
          group: str | None = None, import_file: Path | None = None, layout: Layout = PROJECT_LAYOUT) -> Pulled:
     relative = layout.relative
-    if not STACK_NAME.fullmatch(stack) or not layout.stack_file(stack).exists():
-        shown = relative(layout.stack_file(stack)) if STACK_NAME.fullmatch(stack) else "--stack"
+    named = STACK_NAME.fullmatch(stack) is not None
+    if not named or not layout.stack_file(stack).exists():
+        shown = relative(layout.stack_file(stack)) if named else "--stack"
         raise AdoptError(f"{shown}: no such stack (the import file names the adopting stack)")
     if import_file is not None:  # before Grafana is asked anything; the default path, once the slug is known
         _check_import_file(import_file, layout)

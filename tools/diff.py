@@ -392,10 +392,11 @@ def compare_ref(ref: str, stacks: list[str] | None) -> dict[str, tuple[Resources
     with tempfile.TemporaryDirectory(prefix="tools-diff-") as tmp:
         base = Path(tmp) / "tree"
         export(ref, base)
-        if not Layout.at(base).project_file.is_file():  # `HEAD:teams` is a tree too: every stack would read as new
-            raise Failure(f"--ref {shown_path(ref)}: its tree holds no {Layout.at(base).project_file.name}; give a "
+        old = Layout.at(base)
+        if not old.project_file.is_file():  # `HEAD:teams` is a tree too: every stack would read as new
+            raise Failure(f"--ref {shown_path(ref)}: its tree holds no {old.project_file.name}; give a "
                           "branch, tag or commit of this project")
-        known = set(Layout.at(base).stack_names()) | set(Layout.at(ROOT).stack_names())
+        known = set(old.stack_names()) | set(Layout.at(ROOT).stack_names())
         if unknown := set(stacks or ()) - known:
             raise Failure(f"no such stack in {shown_path(ref)} or the working tree: "
                           f"{', '.join(shown_path(u, 60) for u in sorted(unknown))}")
