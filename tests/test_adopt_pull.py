@@ -420,6 +420,15 @@ REFUSALS = [
      "--url http://[::1: give the Grafana's address"),
     ("a --url whose port is no number", lambda mp: None, ["--url", "http://127.0.0.1:grafana"], 1,
      "GET http://127.0.0.1:grafana/api/org: nonnumeric port: 'grafana'"),
+    # every message names the address: one with a password or a query (a token?) is refused without them
+    ("a --url with a user and password", lambda mp: None, ["--url", "http://admin:PLANTED@127.0.0.1:9"], 2,
+     "--url http://…@127.0.0.1:9: give the Grafana's address alone, without a user, password or query"),
+    ("a --url with a query", lambda mp: None, ["--url", "https://grafana.acme-corp.com/?auth_token=PLANTED"], 2,
+     "--url https://grafana.acme-corp.com/?…: give the Grafana's address alone"),
+    ("a --url that is no address, with a password", lambda mp: None, ["--url", "ftp://admin:PLANTED@grafana"], 2,
+     "--url ftp://…@grafana: give the Grafana's address"),
+    ("a --url too long to show whole", lambda mp: None, ["--url", "grafana." + "a" * 5000], 2,
+     "--url grafana.aaaa"),
 ]
 
 
@@ -455,6 +464,7 @@ def test_pull_refuses_with_one_message_and_writes_nothing(grafana, teams, tmp_pa
     assert adopt.main(argv) == code
     err = capsys.readouterr().err
     assert message in err and TOKEN not in err and "PLANTED" not in err and len(err.strip().splitlines()) <= 15
+    assert max(map(len, err.splitlines())) <= 400
     assert not (teams / "payments").exists() and not (tmp_path / "adopt.json").exists()
 
 

@@ -732,6 +732,26 @@ def test_a_name_too_long_for_the_file_system_is_one_message_from_every_tool(modu
     assert "Traceback" not in err and list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.parametrize("module, argv, message", [
+    ("render", ["--stack", "dev", "--out", "{deep}/file"], "is a file, not a folder"),
+    ("render", ["--stack", "dev", "--out", "{deep}"], "holds files that are not an earlier render"),
+    ("promtool", ["--stack", "dev", "--out", "{deep}"], "holds files that are not an earlier render"),
+    ("synthetic", ["--data", "{deep}/file", "--minutes", "1"], "is a file, not a folder"),
+    ("alertmanager", ["{deep}"], "not a render folder (no resources.json)"),
+], ids=["render --out a file", "render --out a folder", "promtool --out", "synthetic --data", "alertmanager"])
+def test_a_long_path_that_exists_is_shortened_in_the_tools_message(module, argv, message, tmp_path, capsys):
+    deep = tmp_path.joinpath(*["d" * 200] * 3)  # 600 characters and more: a path may be 4,096
+    deep.mkdir(parents=True)
+    (deep / "file").write_text("x")
+    main = __import__(f"tools.{module}", fromlist=["main"]).main
+    with pytest.raises(SystemExit) as ended:
+        command(lambda: main([a.replace("{deep}", str(deep)) for a in argv]))
+    err = capsys.readouterr().err
+    assert ended.value.code in (1, 2) and message in err and "Traceback" not in err, err
+    assert max(map(len, err.splitlines())) <= 400 and "…" in err, err  # the path's start and end, not all of it
+    assert sorted(p.name for p in deep.iterdir()) == ["file"]
+
+
 def test_the_program_run_by_hand_without_the_engine_says_how_it_is_run():
     done = subprocess.run([sys.executable, "."], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert done.returncode == 1 and "Traceback" not in done.stderr, done.stderr

@@ -63,7 +63,7 @@ from syntax.template import SELECTOR
 from dashboards.importer import ImportProblems, from_export, import_dashboard, iter_queries, variable_exprs
 from syntax.promql_rewrite import VARIABLE, RewriteError, parse_matchers, scope
 from tools.mocks import Registration, run_program
-from tools import command, once
+from tools import command, once, shown_path
 from tools.render import input_folder
 
 TOKEN_ENV = "GRAFANA_TOKEN"
@@ -114,12 +114,12 @@ class Grafana:
             hint = {401: "the token was refused", 403: "the token may not read this"}.get(e.code, "")
             raise AdoptError(f"GET {path}: HTTP {e.code} {e.reason}" + (f" ({hint})" if hint else "")) from None
         except urllib.error.URLError as e:
-            raise AdoptError(f"GET {self.url}{path}: {e.reason}") from None
+            raise AdoptError(f"GET {shown_path(self.url + path)}: {e.reason}") from None
         except UnicodeDecodeError:
             raise AdoptError(f"GET {path}: the answer is not UTF-8 text") from None
         # a timeout or a reset while reading, a broken answer (http.client's), a port that is no number
         except (OSError, ValueError, http.client.HTTPException) as e:
-            raise AdoptError(f"GET {self.url}{path}: {e}") from None
+            raise AdoptError(f"GET {shown_path(self.url + path)}: {e}") from None
 
 
 @dataclass
@@ -861,6 +861,12 @@ def _variable_name(text: str) -> str:
     return text
 
 
+def _url_shown(url: str) -> str:
+    """A --url as a message shows it: without what may hold a secret, a user and password
+    (`https://admin:secret@host`) or a query (`?auth_token=...`)."""
+    return shown_path(re.sub(r"[?#].*", "?…", re.sub(r"//[^/?#]*@", "//…@", url, count=1), flags=re.DOTALL))
+
+
 def _cmd_pull(args: argparse.Namespace) -> int:
     try:
         address = urllib.parse.urlsplit(args.url)
@@ -868,7 +874,12 @@ def _cmd_pull(args: argparse.Namespace) -> int:
     except ValueError:  # `http://[::1`: no IPv6 address closed
         address, hostname = None, None
     if address is None or address.scheme not in ("http", "https") or not hostname:
-        print(f"error: --url {args.url}: give the Grafana's address, e.g. https://grafana.acme-corp.com", file=sys.stderr)
+        print(f"error: --url {_url_shown(args.url)}: give the Grafana's address, e.g. https://grafana.acme-corp.com",
+              file=sys.stderr)
+        return 2
+    if "@" in address.netloc or address.query or address.fragment:  # every message names the address
+        print(f"error: --url {_url_shown(args.url)}: give the Grafana's address alone, without a user, password or "
+              f"query; the token goes in the environment variable {args.token_env}", file=sys.stderr)
         return 2
     token = os.environ.get(args.token_env, "")
     if not token:

@@ -32,7 +32,7 @@ from typing import Iterable, Sequence
 import yaml
 
 from components.types import ResourceType
-from tools import command
+from tools import command, shown_path
 from tools.prometheus_server import go_env
 from tools.routing import Reach, receiver_names
 
@@ -259,7 +259,7 @@ def main(argv: list[str] | None = None) -> int:
     from tools.render import SHAPE_ERRORS, not_as_written, read_resources  # the program's modules: only here
 
     if not (args.render / "resources.json").is_file():
-        parser.error(f"not a render folder (no resources.json): {args.render}")
+        parser.error(f"not a render folder (no resources.json): {shown_path(args.render)}")
     try:
         am_config = config(read_resources(args.render))
     except ValueError as e:  # NotARender, or a render without one policy tree
@@ -270,12 +270,12 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     path = args.render / CONFIG_FILE
     if path.is_symlink() or (path.exists() and not path.is_file()):  # written through, a link could replace anything
-        print(f"error: {path}: is a link or no regular file; remove it, the tool writes its own", file=sys.stderr)
+        print(f"error: {shown_path(path)}: is a link or no regular file; remove it, the tool writes its own", file=sys.stderr)
         return 2
     try:
         path.write_text(dump(am_config), encoding="utf-8")
     except OSError as e:
-        print(f"error: {path}: cannot write it ({e.strerror or e})", file=sys.stderr)
+        print(f"error: {shown_path(path)}: cannot write it ({e.strerror or e})", file=sys.stderr)
         return 2
     try:
         done = check_config(path)

@@ -44,7 +44,7 @@ from estate.model import ConfigError, duration_seconds
 from estate.stack import TeamSettings
 from tools.mocks import Run
 from tools.prometheus_server import PrometheusMissing, binary, go_env
-from tools import command, once
+from tools import command, once, shown_path
 from tools.render import OutError, committed, rules_file_text, write
 
 TEST_FILE = "alerts_test.yaml"
@@ -360,7 +360,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {e}", file=sys.stderr)
         return 1
     except OSError as e:
-        where = f"--out {args.out}" if args.out else "the temporary folder"
+        where = f"--out {shown_path(args.out)}" if args.out else "the temporary folder"
         print(f"error: {where}: cannot write the render or the tests ({e.strerror or e})", file=sys.stderr)
         return 1
 

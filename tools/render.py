@@ -156,12 +156,12 @@ def check_out(out: Path, layout: Layout = PROJECT_LAYOUT) -> None:
     inside the project's stacks/ or teams/."""
     target = out.resolve()
     if target.exists() and not target.is_dir():
-        raise OutError(f"--out {out}: is a file, not a folder; give a new or empty folder, or an earlier render's")
+        raise OutError(f"--out {shown_path(out)}: is a file, not a folder; give a new or empty folder, or an earlier render's")
     if folder := input_folder(target, layout):
-        raise OutError(f"--out {out}: is inside the project's {folder}/ folder; give a folder outside it, "
+        raise OutError(f"--out {shown_path(out)}: is inside the project's {folder}/ folder; give a folder outside it, "
                        "e.g. render/<stack>")
     if target.is_dir() and not (target / MARKER).is_file() and not all(_staging_left(p) for p in target.iterdir()):
-        raise OutError(f"--out {out}: holds files that are not an earlier render (no {MARKER}); give a new or "
+        raise OutError(f"--out {shown_path(out)}: holds files that are not an earlier render (no {MARKER}); give a new or "
                        "empty folder, or an earlier render's")
 
 
@@ -501,7 +501,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {e}", file=sys.stderr)
         return 1
     except OSError as e:
-        print(f"error: --out {args.out}: cannot write the render ({e.strerror or e})", file=sys.stderr)
+        print(f"error: --out {shown_path(args.out)}: cannot write the render ({e.strerror or e})", file=sys.stderr)
         return 1
     print(summary(args.stack, run))
     return 0

@@ -42,7 +42,7 @@ from syntax import promql
 from estate.contract import Contract, contracts
 from estate.team import Metric
 from dashboards.importer import interpolate
-from tools import command, once, whole_number
+from tools import command, once, shown_path, whole_number
 from tools.prometheus_server import PrometheusMissing, binary, go_env
 from tools.render import committed, input_folder, read_render, rendered_stacks
 
@@ -397,10 +397,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     option, path = ("--out", args.out) if args.out else ("--data", args.data)
     if args.data and args.data.exists() and not args.data.is_dir():
-        print(f"error: --data {args.data}: is a file, not a folder; give the TSDB folder to backfill", file=sys.stderr)
+        print(f"error: --data {shown_path(args.data)}: is a file, not a folder; give the TSDB folder to backfill", file=sys.stderr)
         return 1
     if inside := input_folder(path):
-        print(f"error: {option} {path}: is inside the project's {inside}/ folder; give a path outside it",
+        print(f"error: {option} {shown_path(path)}: is inside the project's {inside}/ folder; give a path outside it",
               file=sys.stderr)
         return 1
     try:
@@ -417,7 +417,7 @@ def main(argv: list[str] | None = None) -> int:
         except OSError as e:
             if args.out.is_file():  # a part written (a full disk): no history is better than a short one
                 args.out.unlink()
-            print(f"error: --out {args.out}: cannot write it ({e.strerror or e})", file=sys.stderr)
+            print(f"error: --out {shown_path(args.out)}: cannot write it ({e.strerror or e})", file=sys.stderr)
             return 1
         print(f"{series_count(text)} series, {args.minutes} min, ending {end}: {args.out}")
     else:
@@ -425,7 +425,7 @@ def main(argv: list[str] | None = None) -> int:
             backfill((openmetrics(sources, end, args.minutes, args.step) for sources in per_stack.values()),
                      args.data, promtool)
         except OSError as e:  # a folder it may not write, a full disk
-            print(f"error: --data {args.data}: cannot backfill the history there ({e.strerror or e})", file=sys.stderr)
+            print(f"error: --data {shown_path(args.data)}: cannot backfill the history there ({e.strerror or e})", file=sys.stderr)
             return 1
         print(f"{', '.join(per_stack)}: {args.minutes} min ending {end} backfilled into {args.data}")
     return 0
