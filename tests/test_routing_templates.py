@@ -164,10 +164,114 @@ def test_only_teams_with_overrides_get_their_own_entry_point(rendered):
     ('{{ define "platform.slack.text" }}mine{{ end }}',
      'define "platform.slack.text": a team\'s templates are named voicebot.<name>'),
     ('{{ define "voicebot.helper" }}x{{ end }}', "defines none of voicebot.slack.title"),
-], ids=["a define outside the team's names", "no entry point"])
+    ('{{ define "voicebot.slack.title" }}x{{ end }}{{ block "platform.title" . }}PWNED{{ end }}',
+     'line 1, define "platform.title": a team\'s templates are named voicebot.<name>'),
+    ('{{ define "voicebot.slack.title" }}x{{ end }}\n{{ define `platform.title` }}PWNED{{ end }}',
+     'line 2, define "platform.title": a team\'s templates are named voicebot.<name>'),
+    ('{{/* {{ define "voicebot.slack.title" }} */}}', "defines none of voicebot.slack.title"),
+    ('{{ define "voicebot.slack.title" }}{{ template "voicebot.nope" . }}{{ end }}',
+     'line 1, template "voicebot.nope": no such template'),
+    ('{{ define "voicebot.slack.title" }}{{ template "notification.slack.title" . }}{{ end }}',
+     'template "notification.slack.title": no such template'),  # it calls this one: an endless loop
+    ('{{ define "voicebot.slack.title" }}\n{{ if }}{{ end }}{{ end }}', "line 2: {{if}} needs a value"),
+    ('{{ define "voicebot.slack.title" }}{{ .Status }}', "line 1: {{define}} has no {{end}}"),
+    ('{{ define "voicebot.slack.title" }}{{ .Status {{ end }}', "line 1: unexpected"),
+    ('{{ define "voicebot.slack.title" }}x{{ end }}\n\n{{ .Status', "line 3: '{{' has no '}}'"),
+], ids=["a define outside the team's names", "no entry point", "a block redefining the platform's",
+        "a raw-string define", "an entry point only in a comment", "a template no one defines",
+        "a call of the entry point itself", "an if without a value", "a define without end", "an action in an action",
+        "an unclosed action"])
 def test_a_team_template_that_would_change_others_or_nothing_is_refused(prod_values, tmp_path, text, problem):
     layout = scratch_layout(tmp_path, tuple(prod_values[0]["teams"]))
     (layout.team_dir("voicebot") / nt.TEAM_FILE).write_text(text)
     message, monitor = run_fails(*prod_values, layout=layout)
     assert problem in message and message.startswith("teams/voicebot/notifications.tmpl")
     assert monitor.registrations == []
+
+
+# --- the team file is parsed as Grafana parses it: each verdict is amtool's too (Go's text/template) ------
+
+GO_TEMPLATES = [  # (what, template group, refused by Go's parser)
+    ("range with index and element", '{{ define "t.a" }}{{ range $i, $e := .Alerts }}{{ $i }}{{ $e.Labels.x }}{{ end }}'
+     '{{ end }}', False),
+    ("if, else if, else", '{{ define "t.a" }}{{ if eq .Status "firing" }}f{{ else if .Status }}r{{ else }}?{{ end }}'
+     '{{ end }}', False),
+    ("with and else", '{{ define "t.a" }}{{ with .CommonLabels.team }}{{ . }}{{ else }}none{{ end }}{{ end }}', False),
+    ("a variable declared, then assigned in a block", '{{ define "t.a" }}{{ $x := 1 }}{{ if true }}{{ $x = 2 }}{{ end }}'
+     '{{ $x }}{{ end }}', False),
+    ("break and continue in a range", '{{ define "t.a" }}{{ range .Alerts }}{{ if .Labels }}{{ break }}{{ end }}'
+     '{{ continue }}{{ end }}{{ end }}', False),
+    ("comments with trim markers, printf, parentheses", '{{- /* a\ncomment */ -}}{{ define "t.a" }}'
+     '{{ printf "%.2f" 1.5 }}{{ (len .Alerts) }}{{ end }}', False),
+    ("a pipeline of functions", '{{ define "t.a" }}{{ .Alerts.Firing | len | printf "%d" }}{{ end }}', False),
+    ("raw strings and character constants", '{{ define `t.a` }}{{ \'x\' }}{{ "a\\"b" }}{{ `raw` }}{{ end }}', False),
+    ("a block and a template", '{{ define "t.a" }}{{ block "t.b" . }}b{{ end }}{{ template "t.b" . }}{{ end }}', False),
+    ("a field of a parenthesized pipeline", '{{ define "t.a" }}{{ (index .Alerts 0).Labels.alertname }}{{ end }}', False),
+    ("Alertmanager's functions", '{{ define "t.a" }}{{ join ", " (stringSlice "a" "b") | toUpper }}'
+     '{{ reReplaceAll "a" "b" .Status | title }}{{ end }}', False),
+    ("a range's else", '{{ define "t.a" }}{{ range $e := .Alerts }}{{ $e }}{{ else }}none{{ end }}{{ end }}', False),
+    ("text outside any define", 'hello {{ .Status }}\n{{ define "t.a" }}a{{ end }}', False),
+    ("an if without a value", '{{ if }}{{ end }}', True),
+    ("a define without end", '{{ define "t.a" }}x', True),
+    ("an end with nothing open", '{{ end }}', True),
+    ("an else in a define", '{{ define "t.a" }}{{ else }}{{ end }}', True),
+    ("a second else", '{{ if .X }}a{{ else }}b{{ else }}c{{ end }}', True),
+    ("an else if in a range", '{{ range .X }}a{{ else if .Y }}b{{ end }}{{ end }}', True),
+    ("an else with (Go 1.23 and later only)", '{{ with .X }}a{{ else with .Y }}b{{ end }}', True),
+    ("a define inside an if", '{{ if .X }}{{ define "t.a" }}x{{ end }}{{ end }}', True),
+    ("a function no one defines", '{{ define "t.a" }}{{ nosuch . }}{{ end }}', True),
+    ("a variable no one declared", '{{ define "t.a" }}{{ $nope }}{{ end }}', True),
+    ("a variable used past its if", '{{ define "t.a" }}{{ if $x := 1 }}{{ end }}{{ $x }}{{ end }}', True),
+    ("a variable used past its define", '{{ define "t.a" }}{{ $x := 1 }}{{ end }}{{ $x }}', True),
+    ("a break outside a range", '{{ define "t.a" }}{{ if .X }}{{ break }}{{ end }}{{ end }}', True),
+    ("a comment after a space", '{{ /* c */ }}', True),
+    ("a comment sharing its action", '{{/* c */ .X }}', True),
+    ("two arguments with no space", '{{ define "t.a" }}{{ printf "a""b" }}{{ end }}', True),
+    ("a literal after a pipe", '{{ define "t.a" }}{{ .X | "s" }}{{ end }}', True),
+    ("a field of a literal", '{{ define "t.a" }}{{ "s".Y }}{{ end }}', True),
+    ("one name defined twice", '{{ define "t.a" }}a{{ end }}{{ define "t.a" }}b{{ end }}', True),
+    ("a define named by no string", '{{ define t.a }}x{{ end }}', True),
+    ("a parenthesis not closed", '{{ define "t.a" }}{{ (.X }}{{ end }}', True),
+    ("a parenthesis closing nothing", '{{ define "t.a" }}{{ .X ) }}{{ end }}', True),
+    ("an empty action", '{{ define "t.a" }}{{ }}{{ end }}', True),
+    ("an unclosed action", '{{ define "t.a" }}{{ .X', True),
+]
+
+
+@pytest.mark.parametrize("text,refused", [c[1:] for c in GO_TEMPLATES], ids=[c[0] for c in GO_TEMPLATES])
+def test_a_template_group_is_refused_exactly_when_gos_parser_refuses_it(text, refused, tmp_path):
+    require_amtool()
+    try:
+        nt.parse(text)
+        ours = None
+    except nt.TemplateError as e:
+        ours = str(e)
+    assert (ours is not None) == refused, ours
+    group = tmp_path / "group.tmpl"
+    group.write_text(text)
+    (tmp_path / "data.json").write_text("{}")
+    [(code, output)] = am.render_templates([group], [("ok", tmp_path / "data.json")])
+    assert (code != 0) == refused, output  # amtool parses the group before it renders the text
+
+
+def test_the_platforms_templates_and_each_stacks_generated_group_parse_as_go_parses_them(rendered):
+    assert {"platform.title", "platform.slack.text", "grafana.values"} <= nt.platform_defines()
+    for stack in STACKS:
+        for template in rendered(stack).of_type(T.MESSAGE_TEMPLATE):
+            nt.parse(template.inputs["template"])  # raises what Go's parser would refuse
+
+
+def test_the_functions_are_grafanas_and_amtool_knows_those_of_its_own_alertmanager(tmp_path):
+    """amtool (Alertmanager 0.25) knows fewer functions than Grafana (trimSpace, date, tz, toJson came later):
+    each that it knows is one the checker allows; gomplate's namespaces are Grafana's alone."""
+    require_amtool()
+    (tmp_path / "data.json").write_text("{}")
+    known = []
+    for name in sorted(nt.FUNCTIONS):
+        group = tmp_path / f"{name}.tmpl"
+        group.write_text(f'{{{{ define "t.a" }}}}{{{{ {name} }}}}{{{{ end }}}}')
+        known.append((name, group))
+    results = [am.render_templates([group], [("ok", tmp_path / "data.json")])[0][0] for _, group in known]
+    amtool_knows = {name for (name, _), code in zip(known, results) if code == 0}
+    assert {"toUpper", "toLower", "title", "join", "match", "safeHtml", "reReplaceAll", "stringSlice",
+            "printf", "len", "index", "eq"} <= amtool_knows
