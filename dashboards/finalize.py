@@ -1,6 +1,7 @@
 """Turn a dashboard (built or imported) into the exact JSON one stack sends to Grafana."""
 from __future__ import annotations
 
+import itertools
 import json
 import string
 from typing import Any, Iterator, Mapping
@@ -38,12 +39,27 @@ def finalize(dashboard: dict, *, uid: str, team: str, datasource_uid: str, datas
             panel.pop("datasource", None)
             continue
         panel["datasource"] = dict(PANEL_DATASOURCE)
-        for ref_id, target in zip(string.ascii_uppercase, panel.get("targets") or []):
+        targets = panel.get("targets") or []
+        for ref_id, target in zip(ref_ids(targets), targets):
             target["datasource"] = dict(PANEL_DATASOURCE)
-            target.setdefault("refId", ref_id)
+            target["refId"] = ref_id
             if "expr" in target:  # the team's %(selector)s and its sources', in this stack
                 target["expr"] = template.fill(target["expr"], selectors, keep_unknown=True)
     return board
+
+
+def ref_ids(targets: list) -> list[str]:
+    """The refId each of a panel's targets has in Grafana: its own, else the first of A ... Z, AA, AB ...
+    no other target of the panel has, as Grafana's query editor names a new query (grafana-data
+    query/refId.ts, getNextRefId): a panel may hold more than 26 queries, and no two share a refId."""
+    taken = {t.get("refId") for t in targets if isinstance(t, dict) and t.get("refId")}
+    free = (name for number in itertools.count() if (name := _ref_id(number)) not in taken)
+    return [t["refId"] if isinstance(t, dict) and t.get("refId") else next(free) for t in targets]
+
+
+def _ref_id(number: int) -> str:
+    letters = string.ascii_uppercase
+    return (_ref_id(number // 26 - 1) if number >= 26 else "") + letters[number % 26]
 
 
 def _datasource_variable(uid: str, name: str) -> dict:

@@ -28,11 +28,10 @@ import copy
 import json
 import math
 import re
-import string
 from dataclasses import dataclass, field
 from typing import Any, Iterator
 
-from .finalize import DATASOURCE_VARIABLE, panels
+from .finalize import DATASOURCE_VARIABLE, panels, ref_ids
 from syntax.promql_rewrite import (
     LABEL_NAMES_MATCH, LABEL_VALUES, METRICS, QUERY_RESULT, VARIABLE, RewriteError, scope, scope_variable_query,
 )
@@ -214,9 +213,8 @@ class _Import:
         ref = panel.get("datasource")
         targets = panel.get("targets")
         if isinstance(targets, list):
-            for index, target in enumerate(targets):
+            for ref_id, target in zip(ref_ids(targets), targets):  # as finalize names them
                 if isinstance(target, dict):
-                    ref_id = target.get("refId") or string.ascii_uppercase[index % 26]  # as finalize names it
                     self.target(target, ref, f"{label}.targets.{ref_id}")
         if kind not in DATA_FREE_PANELS or targets:
             panel["datasource"] = dict(PROMETHEUS_REF)

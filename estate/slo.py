@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Annotated, Literal
 
-from pydantic import Field, StringConstraints, model_validator
+from pydantic import AfterValidator, Field, StringConstraints, model_validator
 
 from syntax import promql
 from .model import NAME_MAX, Duration, LabelName, Model, NonEmpty, Problems, Uid, duration_seconds, stored_in
@@ -68,6 +68,13 @@ class Sli(Model):
         return self
 
 
+def _plain_text(text: str) -> str:
+    if any(c in text for c in "{}%"):
+        raise ValueError("is quoted as it is in its alerts' summaries, where { and } would be template actions and "
+                         "% a placeholder: write it without them")
+    return text
+
+
 class Slo(Model):
     """A service level objective: `objective` of the SLI's events are good over `window`."""
 
@@ -75,7 +82,8 @@ class Slo(Model):
                     *stored_in("alert_rule.title, once FastBurn or SlowBurn follows it",
                                NAME_MAX - max(map(len, SEVERITY)))] = Field(
         description="CamelCase; the alerts are <name>FastBurn (page) and <name>SlowBurn (ticket)")
-    description: NonEmpty = Field(description="what the SLO is about, e.g. Scoring success rate")
+    description: Annotated[NonEmpty, AfterValidator(_plain_text)] = Field(
+        description="what the SLO is about, e.g. Scoring success rate (plain text: its alerts' summaries quote it)")
     sli: Sli
     objective: float = Field(gt=0, lt=1, description="the fraction of good events, e.g. 0.99")
     window: Duration = Field("30d", description="the window the objective and the error budget are counted over")
@@ -85,7 +93,7 @@ class Slo(Model):
 
     @model_validator(mode="after")
     def _usable(self) -> "Slo":
-        from .team import SELECTOR  # estate.team imports this module for TeamSpec.slos
+        from .team import SELECTOR, label_problem  # estate.team imports this module for TeamSpec.slos
 
         problems = []
         if self.sli.ratio:
@@ -107,9 +115,8 @@ class Slo(Model):
             problems.append(("objective", f"leaves a budget of {promql.number(float(budget(self)))}: a page at "
                                           f"{highest} times the budget would need more than 100 % errors; "
                                           "use an objective above 0.93"))
-        reserved = {"severity", "team"} & set(self.labels)
-        if reserved:
-            problems.append(("labels", f"labels {sorted(reserved)} are set by the platform"))
+        if problem := label_problem(self.labels):
+            problems.append(("labels", problem))
         if problems:
             raise Problems(problems)
         return self

@@ -4,7 +4,7 @@ from __future__ import annotations
 import re
 from typing import Annotated, Literal
 
-from pydantic import Field, PositiveFloat, StringConstraints, model_validator
+from pydantic import Field, StringConstraints, model_validator
 
 from syntax import template
 from syntax.template import SELECTOR, SOURCE_SELECTOR, source_selector
@@ -17,6 +17,27 @@ _BROKEN_PLACEHOLDER = re.compile(r"%\(")  # a '%(' left when every placeholder i
 THRESHOLD = template.placeholder("threshold")
 WINDOW = "window"  # the parameter an expression takes for its range, e.g. `increase(x[%(window)s])`
 RESERVED = {"selector", "threshold", WINDOW}
+PositiveNumber = Annotated[float, Field(gt=0, allow_inf_nan=False)]  # infinity: no history could be written
+
+
+def label_problem(labels: dict[str, str]) -> str | None:
+    """Why an alert's labels cannot be as given: one every alert gets from elsewhere, so the rule's would
+    never reach an alert (severity and team from the platform, which routes by them; alertname, the
+    rule's name, and grafana_folder, its folder's title, from Grafana's scheduler: pkg/services/ngalert/
+    schedule getRuleExtraLabels; Prometheus sets alertname too), or a `%(name)s`, which no one fills
+    in a label (a summary or description may quote %(threshold)s)."""
+    platform = [name for name in ("severity", "team") if name in labels]
+    if platform:
+        return f"labels {platform} are set by the platform; use the severity field"
+    grafana = [name for name in ("alertname", "grafana_folder") if name in labels]
+    if grafana:
+        return (f"labels {grafana} are set by Grafana on every alert (the rule's name, its folder's title), "
+                "so these would never reach one; give the label another name")
+    placeholders = sorted(name for name, value in labels.items() if "%(" in value)
+    if placeholders:
+        return (f"labels {placeholders} hold a %(...)s placeholder, which no one fills in a label "
+                "(a summary or description may quote %(threshold)s)")
+    return None
 
 
 MetricName = Annotated[str, StringConstraints(pattern=r"^[a-zA-Z_:][a-zA-Z0-9_:]*$")]
@@ -35,13 +56,13 @@ class Metric(Model):
     type: Literal["counter", "gauge", "histogram", "summary", "info"]
     help: NonEmpty
     labels: list[LabelName] = []
-    values: dict[LabelName, list[NonEmpty] | dict[NonEmpty, PositiveFloat]] = Field(
+    values: dict[LabelName, list[NonEmpty] | dict[NonEmpty, PositiveNumber]] = Field(
         {}, description="values a label takes; as a map, each value's share of the traffic (counters)")
-    rate: PositiveFloat | None = Field(None, description="counter: increase per second of one series; "
+    rate: PositiveNumber | None = Field(None, description="counter: increase per second of one series; "
                                                          "histogram, summary: observations per second")
     range: Annotated[list[Number], Field(min_length=2, max_length=2)] | None = Field(None, description="gauge: where its values lie ([0, 1]: a 0/1 flag); "
                                                                 "histogram, summary: where most observations lie")
-    buckets: list[float] | None = Field(None, description="histogram: its bucket bounds (le), +Inf implied")
+    buckets: list[Number] | None = Field(None, description="histogram: its bucket bounds (le), +Inf implied")
     source: Name | None = Field(None, description="one of the team's `sources` when an exporter, not the team's "
                                                   "own job, exports it; queries scope it with %(selector:<source>)s")
 
@@ -124,9 +145,9 @@ class AlertRule(Model):
             raise ValueError(f"the quantity is what is compared: put the threshold in `threshold`, not {THRESHOLD}")
         if THRESHOLD in self.summary + self.description and self.threshold is None:
             raise ValueError(f"{THRESHOLD} in an annotation needs a threshold")
-        reserved = {"severity", "team"} & set(self.labels)
-        if reserved:
-            raise ValueError(f"labels {sorted(reserved)} are set by the platform; use the severity field")
+        problem = label_problem(self.labels)
+        if problem:
+            raise ValueError(problem)
         return self
 
     @property

@@ -66,6 +66,15 @@ def test_built_panels_get_ids_ref_ids_the_datasource_variable_and_the_selector()
     assert built["templating"]["list"][0]["current"] == {"selected": True, "text": "Prometheus (test)", "value": "prom"}
 
 
+def test_a_panel_of_more_than_26_queries_names_them_as_grafana_does_and_scopes_every_one():
+    targets = [{"expr": f"up{{%(selector)s, n=\"{n}\"}}"} for n in range(30)]
+    targets[1]["refId"] = "C"  # a refId of its own is kept, and no other query takes it
+    built = bind({"title": "Many", "panels": [{"type": "timeseries", "title": "Many", "targets": targets}]})
+    refs = [t["refId"] for t in built["panels"][0]["targets"]]
+    assert refs == ["A", "C", "B", *"DEFGHIJKLMNOPQRSTUVWXYZ", "AA", "AB", "AC", "AD"]
+    assert all(t["expr"].startswith('up{job="team", n=') and t["datasource"] for t in built["panels"][0]["targets"])
+
+
 def test_canonical_json_sorts_keys_so_equal_dashboards_give_equal_bytes():
     assert canonical_json({"b": 1, "a": {"d": 2, "c": 3}}) == canonical_json({"a": {"c": 3, "d": 2}, "b": 1})
     assert json.loads(canonical_json({"b": 1})) == {"b": 1}

@@ -414,3 +414,21 @@ def test_coverage_finds_untested_and_mistimed_alerts():
     tests["tests"][0]["alert_rule_test"][0]["eval_time"] = "5m"
     tests["tests"][0]["alert_rule_test"].append({"eval_time": "7m", "alertname": "A", "exp_alerts": []})
     assert [p for p in pt.coverage_problems(tests, rules) if p.startswith("A:")] == []
+
+
+@pytest.mark.parametrize("group, problem", [
+    ("just a string", "test group 1: not a promtool test group"),
+    ({"alert_rule_test": "A"}, "test group 1: not a promtool test group"),
+    ({"name": "g", "alert_rule_test": [{"eval_time": "1m", "exp_alerts": []}]},
+     "test group 1 (g), case 1: a case gives alertname and eval_time"),
+    ({"alert_rule_test": [{"alertname": "A", "exp_alerts": []}]},
+     "test group 1 (unnamed), case 1: a case gives alertname and eval_time"),
+    ({"alert_rule_test": ["A"]}, "test group 1 (unnamed), case 1: a case gives alertname and eval_time"),
+], ids=["a string", "cases that are no list", "a case without alertname", "a case without eval_time",
+        "a case that is a string"])
+def test_a_test_file_promtool_cannot_read_is_a_coverage_problem_not_a_traceback(group, problem):
+    rules = {"groups": [{"rules": [{"alert": "A", "for": "0s"}]}]}
+    problems = pt.coverage_problems({"tests": [group]}, rules)
+    assert problems[0].startswith(problem) and problems[1:] == [
+        "A: no case where it fires at eval_time F with a case not firing at F - 1m in the same test",
+        "A: no case where it stays silent (after its for) or resolves"]

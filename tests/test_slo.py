@@ -60,11 +60,17 @@ def filled(expr: str) -> str:
     ({"objective": 0.9}, "objective", "more than 100 % errors"),
     ({"window": "1d"}, "window", "at least 3d"),
     ({"labels": {"severity": "page"}}, "labels", "set by the platform"),
+    ({"labels": {"alertname": "Other"}}, "labels", "set by Grafana on every alert"),
+    ({"labels": {"limit": "%(threshold)s"}}, "labels", "hold a %(...)s placeholder, which no one fills in a label"),
+    ({"description": "Scoring {{ oops"}, "description", "where { and } would be template actions"),
+    ({"description": "Scoring %(threshold)s"}, "description", "and % a placeholder"),
     ({"name": "checkout-latency"}, "name", "letters and digits, starting with a capital letter (e.g. HighErrorRate)"),
     ({"name": "C" * 183}, "name",
      "183 characters; Grafana holds at most 182 (alert_rule.title, once FastBurn or SlowBurn follows it)"),
 ], ids=["no window placeholder", "no selector", "two kinds", "no kind", "a duration as le", "bad matchers",
-        "a percentage", "too low to page", "a window shorter than the alerts'", "a reserved label", "a kebab name",
+        "a percentage", "too low to page", "a window shorter than the alerts'", "a reserved label",
+        "a label Grafana sets", "a placeholder in a label", "a template action in the description",
+        "a placeholder in the description", "a kebab name",
         "a name whose alerts Grafana could not hold"])
 def test_an_slo_the_alerts_could_not_honour_is_refused_with_its_field(changes, field, says):
     with pytest.raises(ValidationError) as error:

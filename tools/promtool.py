@@ -303,9 +303,20 @@ def coverage_problems(tests: dict, rules: dict) -> list[str]:
     fors = {r["alert"]: duration_seconds(str(r.get("for", "0s")))
             for g in rules.get("groups", []) for r in g.get("rules", []) if "alert" in r}
     fires_on_time, silent = set(), set()
-    for group in tests.get("tests", []):
+    problems, tested = [], set()
+    for number, group in enumerate(tests.get("tests") or [], start=1):
+        # a case promtool cannot read is named here, and promtool says its own words on the file
+        if not isinstance(group, dict) or not isinstance(group.get("alert_rule_test") or [], list):
+            problems.append(f"test group {number}: not a promtool test group (a mapping whose alert_rule_test "
+                            "is a list of cases)")
+            continue
         cases: dict[str, list[tuple[int, bool]]] = {}
-        for case in group.get("alert_rule_test") or []:
+        for index, case in enumerate(group.get("alert_rule_test") or [], start=1):
+            if not (isinstance(case, dict) and isinstance(case.get("alertname"), str) and "eval_time" in case):
+                problems.append(f"test group {number} ({str(group.get('name', 'unnamed'))[:80]}), case {index}: "
+                                "a case gives alertname and eval_time")
+                continue
+            tested.add(case["alertname"])
             cases.setdefault(case["alertname"], []).append(
                 (duration_seconds(str(case["eval_time"])), bool(case.get("exp_alerts"))))
         for alert, seen in cases.items():
@@ -316,9 +327,8 @@ def coverage_problems(tests: dict, rules: dict) -> list[str]:
             if any(q > f for q in quiet for f in firing) or (
                     not firing and any(q >= fors.get(alert, 0) + interval for q in quiet)):
                 silent.add(alert)
-    problems = [f"{name}: tested, but no such alert in the rules (a typo passes `exp_alerts: []` silently)"
-                for name in sorted({c["alertname"] for g in tests.get("tests", []) for c in g.get("alert_rule_test") or []}
-                                   - set(fors))]
+    problems += [f"{name}: tested, but no such alert in the rules (a typo passes `exp_alerts: []` silently)"
+                 for name in sorted(tested - set(fors))]
     for alert in fors:
         if alert not in fires_on_time:
             problems.append(f"{alert}: no case where it fires at eval_time F with a case not firing at F - "
