@@ -382,6 +382,10 @@ def _finish_dashboards(slug: str, spec: TeamSpec, selectors: dict[str, str], con
         if undeclared:
             problems.append(("dashboards()", f"built {', '.join(_shown_uid(u) for u in undeclared)}, which team.yaml "
                                              "does not declare: list every uid it builds under `dashboards:`"))
+        twice = sorted({u for u in produced if produced.count(u) > 1})  # the team's code's doing, not team.yaml's
+        if twice:
+            problems.append(("dashboards()", f"built {', '.join(_shown_uid(u) for u in twice)} more than once: "
+                                             "return each dashboard once"))
         if problems:
             raise ConfigError(module_file, problems)
     if spec.imports:  # loaded here: only a team that imports exported dashboards needs the importer (3 ms)
