@@ -50,7 +50,7 @@ def rule_data(rule: Rule, prometheus_uid: str) -> list[alerting.RuleGroupRuleDat
             ref_id=ref_id,
             datasource_uid=datasource_uid,
             relative_time_range=alerting.RuleGroupRuleDataRelativeTimeRangeArgs(from_=seconds, to=0),
-            model=json.dumps(model, sort_keys=True),
+            model=json.dumps(model, sort_keys=True, allow_nan=False),  # JSON for Grafana, never `NaN`
         )
         for ref_id, datasource_uid, seconds, model in steps
     ]

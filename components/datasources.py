@@ -40,8 +40,11 @@ class Datasources(pulumi.ComponentResource):
                 is_default=ds.is_default,
                 basic_auth_enabled=ds.basic_auth_user is not None,
                 basic_auth_username=ds.basic_auth_user,
-                json_data_encoded=json.dumps({**JSON_DATA_DEFAULTS[kind], **ds.json_data}, sort_keys=True),
-                secure_json_data_encoded=pulumi.Output.secret(json.dumps(secure, sort_keys=True)) if secure else None,
+                # allow_nan=False: JSON for Grafana, never `NaN` (the model refuses it first: model.JsonObject)
+                json_data_encoded=json.dumps({**JSON_DATA_DEFAULTS[kind], **ds.json_data}, sort_keys=True,
+                                             allow_nan=False),
+                secure_json_data_encoded=pulumi.Output.secret(json.dumps(secure, sort_keys=True, allow_nan=False))
+                if secure else None,
                 org_id=args.org_id,
                 opts=pulumi.ResourceOptions(parent=self),  # provider and protect: the parent's
             )

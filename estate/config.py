@@ -21,25 +21,21 @@ from typing import Any, Iterable, Iterator, Mapping
 
 from pydantic import ValidationError
 
-from .files import MAX_DEPTH, KeyGivenTwice, depth, normalized, read_yaml, unique_keys
+from .files import (MAX_DEPTH, KeyGivenTwice, depth, normalized, not_unicode, not_unicode_at, read_yaml,
+                    unicode_path, unique_keys)
 from .layout import PROJECT, Layout
 from .model import (MISSING_SECRET, PLACEHOLDER, ConfigError, _holds_secret, _is_secret, _secret_field, _walk,
-                    dotted, located_problems, secret_paths, shown_key, validation_problems)
+                    dotted, located_problems, quoting_none_of, secret_paths, shown_key, validation_problems)
 from .stack import StackConfig
 
 # What a stack file may hold besides `config` (Pulumi's stack settings file reference:
 # https://www.pulumi.com/docs/iac/concepts/projects/stack-settings-file/).
 STACK_FILE_KEYS = ("config", "encryptedkey", "encryptionsalt", "environment", "secretsprovider")
-# Config of other namespaces a stack file may set: the providers' documented configuration (the
-# SDKs' ProviderArgs; tests/test_malformed_inputs.py checks these lists against the installed SDKs) and
-# Pulumi's own keys (pulumi:disable-default-providers, pulumi/pulumi#8829; pulumi:autonaming).
+# Config of other namespaces a stack file may set: the Kubernetes provider's documented configuration
+# (the SDK's ProviderArgs, which the default provider the Grafana deployment uses reads;
+# tests/test_malformed_inputs.py checks the list against the installed SDK) and Pulumi's own keys
+# (pulumi:disable-default-providers, pulumi/pulumi#8829; pulumi:autonaming).
 OTHER_NAMESPACES: dict[str, tuple[str, ...]] = {
-    "grafana": (
-        "auth", "caCert", "cloudAccessPolicyToken", "cloudApiUrl", "cloudProviderAccessToken", "cloudProviderUrl",
-        "connectionsApiAccessToken", "connectionsApiUrl", "fleetManagementAuth", "fleetManagementUrl",
-        "frontendO11yApiAccessToken", "frontendO11yApiUrl", "httpHeaders", "insecureSkipVerify", "k6AccessToken",
-        "k6Url", "oncallAccessToken", "oncallUrl", "orgId", "retries", "retryStatusCodes", "retryWait",
-        "smAccessToken", "smUrl", "stackId", "storeDashboardSha256", "tlsCert", "tlsKey", "url"),
     "kubernetes": (
         "alwaysRender", "cluster", "clusterIdentifier", "context", "deleteUnreachable", "enableConfigMapMutable",
         "enablePatchForce", "enableSecretMutable", "enableServerSideApply", "helmReleaseSettings",
@@ -47,6 +43,10 @@ OTHER_NAMESPACES: dict[str, tuple[str, ...]] = {
         "suppressDeprecationWarnings", "suppressHelmHookWarnings", "upsertExistingObjects"),
     "pulumi": ("autonaming", "disable-default-providers"),
 }
+# `grafana:` keys configure Pulumi's default Grafana provider, which no resource here uses: every one
+# goes through the platform's own provider (components/connection.py), which Pulumi gives no stack
+# config to. A `grafana:url` or `grafana:auth` would be read by no one (and a token there sits in clear).
+UNREAD_NAMESPACE = "grafana"
 
 
 # A stack's name: Pulumi's own rule, which bounds it at 100 (pulumi/pulumi pkg/backend/filestate:
@@ -77,7 +77,9 @@ def project_values(config: Mapping[str, str], where: str = "the stack's config",
     """This project's keys (namespace removed), each decoded as the engine encoded it; a ConfigError
     naming `where` for a value nested deeper than a stack file may be (MAX_DEPTH): the engine reads
     the stack file with its own reader, so the bound is held here too; or giving a key twice in an
-    object (of a value among `secret_keys`, without naming it: it is part of the secret)."""
+    object (of a value among `secret_keys`, without naming it: it is part of the secret); or holding
+    text that is no Unicode (a lone surrogate: PULUMI_CONFIG written by hand), which would fail the
+    SDK mid-registration."""
     prefix = f"{PROJECT}:"
     values, problems = {}, []
     for key, raw in config.items():
@@ -90,6 +92,8 @@ def project_values(config: Mapping[str, str], where: str = "the stack's config",
                 continue
             if value is _TOO_DEEP or depth(value) > MAX_DEPTH:
                 problems.append((key, f"nested more than {MAX_DEPTH} levels deep"))
+            elif (at := not_unicode_at({key: value})) is not None:
+                problems.append((unicode_path(at[:1]), f"{not_unicode(at[1:])} (check PULUMI_CONFIG)"))
     if problems:
         raise ConfigError(where, problems)
     return values
@@ -133,6 +137,11 @@ def config_path(path: tuple) -> str:
     return text
 
 
+def key_path(key: str, at: tuple) -> str:
+    """A config key and a path inside its value, as `pulumi config set --path` reads them."""
+    return key + ("." if at and not isinstance(at[0], int) else "") + config_path(at)
+
+
 def env_var(path: tuple) -> str:
     """The environment variable `tools.secrets apply` reads a secret from."""
     return "GRAFANA_PLATFORM_SECRET_" + re.sub(r"[^A-Z0-9]", "_", config_path(path).upper())
@@ -167,17 +176,21 @@ def load_stack_config(stack: str, config: Mapping[str, str], secret_keys: set[st
     # components know nothing of them, so every message masks them and every resource input holding
     # one becomes a secret (program.mask_secure_values). Secret fields are never shown and always
     # secret Outputs already; a key secret as a whole is known only at its secret fields.
-    secret_values = frozenset(v for at, v in every if isinstance(v, str) and v and not _is_secret(StackConfig, at)
-                              and any(at[: len(s)] == s for s in precise))
-    try:
-        stack_config = StackConfig.model_validate(values)
-    except ValidationError as e:
-        # Every missing secret at once, also those validation reaches only once others are filled, each
-        # named as `pulumi config set --path` reads it (contactPoints["ops.team"].slack.url).
-        problems = [(p, m) for p, m in validation_problems(e, StackConfig) if m != MISSING_SECRET]
-        problems += [(config_path(p), MISSING_SECRET) for p in needed_secrets(values)]
-        raise ConfigError(where, [(f"{PROJECT}:{p}", _missing(stack, p, m)) for p, m in problems]
-                          ).hiding(secret_values) from None
+    # A secure number (the engine hands `{secure: ...}` of a whole key over as text, which reads as JSON)
+    # is held as its text, as a message would quote it.
+    secret_values = frozenset(v if isinstance(v, str) else str(v) for at, v in every
+                              if ((isinstance(v, str) and v) or type(v) in (int, float))
+                              and not _is_secret(StackConfig, at) and any(at[: len(s)] == s for s in precise))
+    with quoting_none_of(secret_values):  # what the checks and validation_problems word quotes none of them
+        try:
+            stack_config = StackConfig.model_validate(values)
+        except ValidationError as e:
+            # Every missing secret at once, also those validation reaches only once others are filled, each
+            # named as `pulumi config set --path` reads it (contactPoints["ops.team"].slack.url).
+            problems = [(p, m) for p, m in validation_problems(e, StackConfig) if m != MISSING_SECRET]
+            problems += [(config_path(p), MISSING_SECRET) for p in needed_secrets(values)]
+            raise ConfigError(where, [(f"{PROJECT}:{p}", _missing(stack, p, m)) for p, m in problems]
+                              ).hiding(secret_values) from None
     plain = [p for p, _ in secret_paths(stack_config) if not any(p[: len(s)] == s for s in secure)]
     if plain:
         raise ConfigError(where, [
@@ -265,6 +278,11 @@ def stack_file_config(path: Path, shown_as: str) -> dict[str, Any]:
             if name not in ours:
                 problems.append((at, _unknown(name, ours, "key")))
                 continue
+        elif namespace == UNREAD_NAMESPACE:
+            problems.append((at, "configures Pulumi's default Grafana provider, which no resource here uses (each goes "
+                                 f"through the platform's own, set by {PROJECT}:grafanaUrl, grafanaAuth and orgId): "
+                                 "it would be read by no one; remove it"))
+            continue
         elif namespace in OTHER_NAMESPACES:
             if name not in OTHER_NAMESPACES[namespace]:
                 problems.append((at, _unknown(name, OTHER_NAMESPACES[namespace], f"{namespace}: key")))
@@ -273,10 +291,37 @@ def stack_file_config(path: Path, shown_as: str) -> dict[str, Any]:
             problems.append((at, _unknown(namespace, [PROJECT, *OTHER_NAMESPACES], "namespace")
                              + "; a key in an unknown namespace is read by no one"))
             continue
+        problems += _malformed_secure(full, value)
         namespaced[full] = value
+    disabled = namespaced.get("pulumi:disable-default-providers")
+    if f"{PROJECT}:kubernetes" in namespaced and isinstance(disabled, list) and {"*", "kubernetes"} & set(map(str, disabled)):
+        problems.append(("config.pulumi:disable-default-providers", f"disables the default Kubernetes provider, which "
+                         f"the Grafana that {PROJECT}:kubernetes deploys runs on (kubeconfig, kubernetes:context): "
+                         "`pulumi up` would fail; leave kubernetes out of it (['grafana'] is fine)"))
     if problems:
         raise ConfigError(shown_as, problems)
     return namespaced
+
+
+def _malformed_secure(key: str, value: Any) -> list[tuple[str, str]]:
+    """A `secure:` value is the ciphertext the Pulumi CLI writes there (`pulumi config set --secret`): text,
+    not empty. Offline, any other would become a placeholder too and the render pass, where the CLI
+    refuses it. Nothing of it is shown."""
+    problems = []
+    for at, leaf, is_secure in config_leaves(value):
+        if is_secure and not (isinstance(leaf["secure"], str) and leaf["secure"].strip()):
+            path = key_path(key, at)
+            problems.append((path, f"a secure value must be the ciphertext the Pulumi CLI writes (text, not empty), "
+                                   f"not {_kind(leaf['secure'])}; set it with: pulumi config set --secret --path "
+                                   f"'{path}' (value on stdin)"))
+    return problems
+
+
+def _kind(value: Any) -> str:
+    if isinstance(value, str):
+        return "blank text"
+    return {type(None): "nothing", bool: "a boolean", int: "a number", float: "a number", list: "a list",
+            dict: "a mapping"}.get(type(value), "no text")
 
 
 def _unknown(name: str, allowed: list[str] | tuple[str, ...], what: str) -> str:
@@ -360,7 +405,7 @@ def _placeholders(value: Any, key: str) -> tuple[Any, bool]:
         parent, node = None, value
         for step in at:
             parent, node = node, node[step]
-        text = f"<secure {key}{'.' + config_path(at) if at and not isinstance(at[0], int) else config_path(at)}>"
+        text = f"<secure {key_path(key, at)}>"
         if parent is None:
             return text, True
         parent[at[-1]] = text

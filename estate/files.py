@@ -341,13 +341,60 @@ def strict_json(text: str) -> Any:
     object, NaN or infinity, a number Python will not read. json.JSONDecodeError for text that is no
     JSON, ValueError with its reason for those; RecursionError past the decoder's depth."""
     try:
-        return json.loads(text, parse_constant=_no_constant, object_pairs_hook=unique_keys)
+        data = json.loads(text, parse_constant=_no_constant, object_pairs_hook=unique_keys)
     except json.JSONDecodeError:
         raise
     except ValueError as e:
         if "integer string conversion" in str(e):
             raise ValueError(f"not valid JSON here: a number of more than {_MAX_DIGITS} digits") from None
         raise
+    if (at := not_unicode_at(data, text)) is not None:
+        raise ValueError(not_unicode(at))
+    return data
+
+
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")  # how JSON writes one: \ud800
+
+
+def not_unicode_at(data: Any, text: str | None = None) -> tuple | None:
+    """The path to a text (a key or a value, at any depth) that is no Unicode: a lone
+    surrogate (`\\ud800` in JSON, or an environment variable's byte that is no UTF-8), which no UTF-8
+    encoder takes. Pulumi's would raise mid-registration, with thousands of lines of traceback. None
+    when there is none; `text`, the JSON the data was read from, lets most data go unwalked."""
+    if text is not None and _encodes(text) and not _SURROGATE_ESCAPE.search(text):
+        return None
+    todo = [((), data)]
+    while todo:
+        at, node = todo.pop()
+        if isinstance(node, str) and not _encodes(node):
+            return at
+        if isinstance(node, dict):
+            for key, value in node.items():
+                if isinstance(key, str) and not _encodes(key):
+                    return (*at, key)
+                todo.append(((*at, key), value))
+        elif isinstance(node, list):
+            todo += [((*at, i), v) for i, v in enumerate(node)]
+    return None
+
+
+def not_unicode(at: tuple) -> str:
+    """What not_unicode_at found, as a message says it: the path, none of the text."""
+    return (f"{'the text at ' + unicode_path(at) if at else 'the text'} holds a lone surrogate (a \\ud800-\\udfff "
+            "escape, or a byte that is no UTF-8), which is no Unicode character and cannot be sent on")
+
+
+def unicode_path(at: tuple) -> str:
+    """A path a message may show, with the lone surrogates of its keys escaped (`\\ud800`)."""
+    return ".".join(shown_key(p).encode("utf-8", "backslashreplace").decode() for p in map(str, at))
+
+
+def _encodes(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+        return True
+    except UnicodeEncodeError:
+        return False
 
 
 def load_json(text: str, shown_as: str) -> Any:

@@ -50,7 +50,7 @@ KEYWORDS = {"if", "else", "end", "range", "with", "define", "template", "block",
 SUPPORTED = ("$value, .Value, $labels.<name>, .Labels.<name>, string and number literals, pipelines, "
              f"and the functions {', '.join(sorted([*FUNCTIONS, PRINTF]))}")
 
-_VERB = re.compile(r"%([-+# 0]*)(\d+|\*)?(?:\.(\d+|\*))?([a-zA-Z%])")
+_VERB = re.compile(r"%([-+# 0]*)([0-9]+|\*)?(?:\.([0-9]+|\*))?([a-zA-Z%])")
 NUMBER_VERBS, TEXT_VERBS = set("eEfFgGv"), set("sqv")
 
 
@@ -74,7 +74,7 @@ _ACTION_TOKENS = [
     ("rparen", r"\)"),
     ("string", r'"(?:[^"\\\n]|\\.)*"|`[^`]*`'),
     ("char", r"'(?:[^'\\\n]|\\.)*'"),
-    ("number", r"[+-]?(?:0[xX][0-9a-fA-F_]+|(?:\d[\d_]*)?\.?\d[\d_]*(?:[eE][+-]?\d+)?)"),
+    ("number", r"[+-]?(?:0[xX][0-9a-fA-F_]+|(?:[0-9][0-9_]*)?\.?[0-9][0-9_]*(?:[eE][+-]?[0-9]+)?)"),
     ("declare", r":?="),
     ("variable", r"\$[A-Za-z0-9_]*(?:\.[A-Za-z0-9_]+)*"),
     ("field", r"(?:\.[A-Za-z0-9_]+)+|\."),

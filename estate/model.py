@@ -1,8 +1,12 @@
 """Building blocks shared by the stack model and the team model: base class, field types, errors."""
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import difflib
+import math
 import re
+import sys
 import types
 import typing
 import unicodedata
@@ -17,11 +21,14 @@ from syntax import promql
 
 # Grafana refuses uids longer than 40 characters.
 UID_MAX = 40
-DURATION_PATTERN = r"^(\d+y)?(\d+w)?(\d+d)?(\d+h)?(\d+m)?(\d+s)?(\d+ms)?$"
+# [0-9], never \d: in Python's and pydantic's (Rust) regular expressions \d is any Unicode digit
+# (`５m`, `٥m`), which Go's parsers (Prometheus, Grafana, Alertmanager) refuse. So in every pattern here.
+DURATION_PATTERN = r"^([0-9]+y)?([0-9]+w)?([0-9]+d)?([0-9]+h)?([0-9]+m)?([0-9]+s)?([0-9]+ms)?$"
 _DURATION_UNITS = {"y": 365 * 86400, "w": 7 * 86400, "d": 86400, "h": 3600, "m": 60, "s": 1, "ms": 0.001}
 # Prometheus and Grafana hold durations as Go time.Duration (int64 nanoseconds): about 292 years.
 MAX_DURATION_SECONDS = (2**63 - 1) // 10**9
 MISSING_SECRET = "a secret this stack needs, not set"  # the message of every missing secret field
+SECRET_MASK = "[secret]"  # what a message shows for a `secure:` value
 # What the offline render puts where a secret goes; the checks of secret fields let it through
 # (program.py refuses it in a real run).
 PLACEHOLDER = re.compile(r"^<secure [^<>]+>$")
@@ -54,6 +61,28 @@ def _http_url(text: str) -> str:
     if "@" in parts.netloc:
         raise ValueError("must not hold credentials (user:password@): this URL is stored and shown in clear; "
                          "give credentials through the secret fields (basicAuthUser / basicAuthPassword)")
+    if problem := port_problem(parts):
+        raise ValueError(problem + got(text))
+    return text
+
+
+def port_problem(parts: urllib.parse.SplitResult) -> str | None:
+    """Why the port of a URL is none (urlsplit reads `:99999` and `:0` without a word), or None."""
+    try:
+        port = parts.port
+    except ValueError:  # out of 0-65535, or not digits
+        port = 0
+    return "the port must be a number from 1 to 65535" if port == 0 else None
+
+
+def _no_template_action(text: str) -> str:
+    """A URL the program writes into Go templates (a rule's runbook_url annotation, the notification
+    templates' dashboard links): `{{` or `}}` in it would be read as an action there, and blamed on
+    every alert of every team rather than on the stack file that holds it."""
+    if "{{" in text or "}}" in text:
+        raise ValueError("must not hold '{{' or '}}': the program writes this URL into Go templates (alert "
+                         "annotations, notification templates), which would read it as an action; "
+                         "percent-encode the braces (%7B%7B)" + got(text))
     return text
 
 
@@ -152,7 +181,36 @@ Duration = Annotated[str, StringConstraints(pattern=DURATION_PATTERN, min_length
                      AfterValidator(_bounded_duration)]
 LabelName = Annotated[str, StringConstraints(pattern=r"^[a-zA-Z_][a-zA-Z0-9_]*$"), AfterValidator(_label_name)]
 HttpUrl = Annotated[str, AfterValidator(_http_url)]
+LinkUrl = Annotated[HttpUrl, AfterValidator(_no_template_action)]  # an HttpUrl written into Go templates
 Number = Annotated[float, Field(allow_inf_nan=False)]  # NaN or infinity would make an alert never (or always) fire
+
+
+_FLOAT64_MAX = int(sys.float_info.max)
+
+
+def _json_numbers(data: Any) -> Any:
+    """Free-form data the program encodes as JSON for Grafana: NaN and infinity are no JSON numbers
+    (json.dumps would write `NaN`, which Grafana's reader refuses), and neither is an integer past
+    what Go's JSON reader holds in a float64. Each is named by its path; found without recursion."""
+    problems, todo = [], [((), data)]
+    while todo:
+        at, node = todo.pop()
+        if isinstance(node, dict):
+            todo += reversed([((*at, k), v) for k, v in node.items()])
+        elif isinstance(node, list):
+            todo += reversed([((*at, i), v) for i, v in enumerate(node)])
+        elif isinstance(node, float) and not math.isfinite(node):
+            problems.append((dotted(at), f"{'NaN' if math.isnan(node) else 'infinity'} is no JSON number, and "
+                                         "Grafana reads this as JSON; write a finite number"))
+        elif isinstance(node, int) and not isinstance(node, bool) and abs(node) > _FLOAT64_MAX:
+            problems.append((dotted(at), f"a number of {len(str(abs(node)))} digits, past what a JSON reader "
+                                         "holds (a float64, up to about 1.8e308)"))
+    if problems:
+        raise Problems(problems)
+    return data
+
+
+JsonObject = Annotated[dict[str, Any], AfterValidator(_json_numbers)]  # free-form, encoded as JSON for Grafana
 # What a person reads instead of the regular expression when a value does not match it.
 _PATTERN_HINTS = {
     DURATION_PATTERN: "not a duration: write a number and a unit, e.g. 30s, 5m, 1h30m (units: y w d h m s ms)",
@@ -166,8 +224,8 @@ _PATTERN_HINTS = {
     r"^[A-Z][A-Za-z0-9]*$": "an alert's name is letters and digits, starting with a capital letter (e.g. HighErrorRate)",
     r"^[0-9]+(\.[0-9]+)?([eE][-+]?[0-9]+)?$":
         "a bucket bound is a plain number, as the exporter writes its le label (e.g. \"0.3\")",
-    r"^([01]\d|2[0-3]):[0-5]\d$": "a time of day is HH:MM, from 00:00 to 23:59",
-    r"^(([01]\d|2[0-3]):[0-5]\d|24:00)$": "a time of day is HH:MM, from 00:00 to 24:00",
+    r"^([01][0-9]|2[0-3]):[0-5][0-9]$": "a time of day is HH:MM, from 00:00 to 23:59",
+    r"^(([01][0-9]|2[0-3]):[0-5][0-9]|24:00)$": "a time of day is HH:MM, from 00:00 to 24:00",
 }
 
 
@@ -224,8 +282,30 @@ def template_problem(text: str) -> str | None:
 # ------------------------------------------------------------------------------------ what a message may show
 # One policy for every message: a value is shown only when it cannot be a secret, and never long.
 # Secret by field (a secret field, or a field that holds secret fields such as a contact point), by
-# marking (a `secure:` value, hidden by ConfigError.hiding), and by shape (below).
+# marking (a `secure:` value on a field that is no secret field: shown() quotes none while
+# `quoting_none_of` holds them, and ConfigError.hiding masks what was worded elsewhere), and by
+# shape (below).
 ECHO_LIMIT = 60
+# The `secure:` values of the config being validated. Known where a value is quoted, not searched
+# for in the message afterwards: by then it is repr'd (`\t` for a tab) or cut after ECHO_LIMIT
+# characters, and no longer the text a search would find.
+_SECURE_VALUES: contextvars.ContextVar[frozenset[str]] = contextvars.ContextVar("secure_values", default=frozenset())
+
+
+@contextlib.contextmanager
+def quoting_none_of(secrets: typing.Iterable[str]) -> typing.Iterator[None]:
+    """While it holds, shown() quotes none of `secrets`, nor a value holding one."""
+    token = _SECURE_VALUES.set(frozenset(s for s in secrets if s))
+    try:
+        yield
+    finally:
+        _SECURE_VALUES.reset(token)
+
+
+def _is_secure(text: str) -> bool:
+    return any(text == s or (len(s) >= 3 and s in text) for s in _SECURE_VALUES.get())
+
+
 # A credential's own shape, which a key may have too (shown_key).
 _SECRET_SHAPES = re.compile(
     r"://[^/\s]*@"  # credentials inside a URL
@@ -262,7 +342,10 @@ def could_be_secret(value: Any) -> bool:
 
 
 def shown(value: Any) -> str:
-    """`value` as a message may show it: repr'd, cut after ECHO_LIMIT characters."""
+    """`value` as a message may show it: repr'd, cut after ECHO_LIMIT characters; '[secret]' for a
+    `secure:` value (quoting_none_of)."""
+    if _SECURE_VALUES.get() and type(value) in (str, int, float) and _is_secure(str(value)):
+        return repr(SECRET_MASK)
     if isinstance(value, str):
         text = repr(value) if len(value) <= ECHO_LIMIT else f"{value[:ECHO_LIMIT]!r}… ({len(value)} characters)"
     elif isinstance(value, (bool, int, float)) or value is None:
@@ -270,6 +353,15 @@ def shown(value: Any) -> str:
     else:
         return f"a {type(value).__name__}"
     return text if len(text) <= ECHO_LIMIT + 40 else text[: ECHO_LIMIT + 40] + "…"
+
+
+def _quoted_forms(secret: str) -> set[str]:
+    """`secret` as a message may hold it: itself, and inside shown()'s quotes (whole, or cut)."""
+    forms = {secret, repr(secret)[1:-1]}
+    if len(secret) > ECHO_LIMIT:
+        cut = repr(secret[:ECHO_LIMIT])
+        forms |= {cut[1:-1], cut[1:ECHO_LIMIT + 40]}
+    return {f for f in forms if len(f) >= 3}
 
 
 def shown_key(key: Any) -> str:
@@ -299,7 +391,7 @@ def got(value: Any, secret: bool = False) -> str:
 def duration_ms(duration: str) -> int:
     """Milliseconds in a Prometheus duration such as `1m30s`, exactly."""
     return sum(int(n) * (1 if u == "ms" else _DURATION_UNITS[u] * 1000)
-               for n, u in re.findall(r"(\d+)(ms|[ywdhms])", duration))
+               for n, u in re.findall(r"([0-9]+)(ms|[ywdhms])", duration))
 
 
 def duration_seconds(duration: str) -> int:
@@ -376,12 +468,15 @@ class ConfigError(Exception):
         super().__init__("\n".join(lines))
 
     def hiding(self, secrets: typing.Iterable[str]) -> "ConfigError":
-        """The same error with every occurrence of the `secrets` (the `secure:` values) masked."""
-        hidden = sorted({s for s in secrets if isinstance(s, str) and len(s) >= 3}, key=len, reverse=True)
+        """The same error with every occurrence of the `secrets` (the `secure:` values) masked: the second
+        line, for messages worded where quoting_none_of did not hold. In each form shown() quotes
+        a value in: as it is, repr'd, and its first ECHO_LIMIT characters repr'd."""
+        hidden = sorted({form for s in secrets if isinstance(s, str) and len(s) >= 3 for form in _quoted_forms(s)},
+                        key=len, reverse=True)
 
         def mask(text: str) -> str:
             for value in hidden:
-                text = text.replace(value, "[secret]")
+                text = text.replace(value, SECRET_MASK)
             return text
         return type(self)(self.file, [(p, mask(m)) for p, m in self.problems]) if hidden else self
 
@@ -499,7 +594,7 @@ _TYPE_HINTS = {
     "int_type": " (a whole number, without quotes)",
     "float_type": " (a number, without quotes)",
     "bool_type": " (true or false, without quotes)",
-    "finite_number": " (NaN and infinity never compare as a threshold should)",
+    "finite_number": " (NaN and infinity are no values a threshold, a rate or a bucket can take)",
 }
 
 

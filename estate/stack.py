@@ -8,12 +8,13 @@ import os
 import re
 import urllib.parse
 import zoneinfo
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BeforeValidator, Field, WithJsonSchema, field_validator, model_validator
 
-from .model import (MISSING_SECRET, NAME_MAX, DisplayName, Duration, HttpUrl, LabelName, Model, NonEmpty, Number,
-                    Problems, Selector, Slug, Uid, got, placeholder_or, quoted, secret, stored_in)
+from .model import (MISSING_SECRET, NAME_MAX, DisplayName, Duration, HttpUrl, JsonObject, LabelName, LinkUrl, Model,
+                    NonEmpty, Number, Problems, Selector, Slug, Uid, got, placeholder_or, port_problem, quoted, secret,
+                    stored_in)
 
 Severity = Literal["critical", "warning", "info"]
 SEVERITIES: tuple[Severity, ...] = ("critical", "warning", "info")
@@ -66,7 +67,7 @@ class Datasource(Model):
     url: HttpUrl | None = None
     service: ClusterService | None = Field(None, description="an in-cluster service instead of a url")
     is_default: bool = False
-    json_data: dict[str, Any] = {}
+    json_data: JsonObject = {}
     basic_auth_user: NonEmpty | None = None
     basic_auth_password: str | None = secret(None)
 
@@ -128,6 +129,8 @@ def _endpoint(schemes: tuple[str, ...]) -> AfterValidator:
         parts = urllib.parse.urlsplit(url) if not any(c.isspace() for c in url) else None
         if parts is None or parts.scheme not in schemes or not parts.hostname:
             raise ValueError(f"must be a {' or '.join(s + '://' for s in schemes)} URL without spaces")
+        if problem := port_problem(parts):
+            raise ValueError(problem)
         return url
     return AfterValidator(placeholder_or(check))
 
@@ -189,8 +192,8 @@ Weekday = Literal["monday", "tuesday", "wednesday", "thursday", "friday", "satur
 class TimeRange(Model):
     """Minutes of the day, end excluded; `24:00` ends at midnight, as Grafana writes it."""
 
-    start: str = Field(pattern=r"^([01]\d|2[0-3]):[0-5]\d$")
-    end: str = Field(pattern=r"^(([01]\d|2[0-3]):[0-5]\d|24:00)$")
+    start: str = Field(pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$")  # [0-9]: see model.DURATION_PATTERN
+    end: str = Field(pattern=r"^(([01][0-9]|2[0-3]):[0-5][0-9]|24:00)$")
 
     @model_validator(mode="after")
     def _ordered(self) -> "TimeRange":
@@ -248,6 +251,10 @@ class MuteTiming(Model):
     def _known_location(self) -> "MuteTiming":
         # An empty mute timing `{}` mutes always: _mutes_sometimes refuses it.
         if self.location is not None and not _known_time_zone(self.location):
+            if not _time_zones():  # no name is known: the system's fault, not the stack file's
+                raise Problems([("location", "cannot be checked: this system has no time zone database (none under "
+                                             f"{', '.join(zoneinfo.TZPATH) or 'zoneinfo.TZPATH'}, no tzdata package); "
+                                             "install tzdata, or unset PYTHONTZPATH")])
             raise Problems([("location", f"unknown time zone {quoted(self.location)}; use an IANA name such as "
                                          "Europe/Paris")])
         return self
@@ -410,7 +417,9 @@ class Kubernetes(Model):
     namespace: K8sName = "grafana"
     admin_user: NonEmpty = "admin"
     admin_password: str = secret(description="the admin user's password; the provider logs in with it")
-    replicas: int = Field(1, ge=1)
+    # Kubernetes' own bound (spec.replicas is an int32): a larger one is refused by the API server, and
+    # past a float64's range the Pulumi SDK, which sends numbers as floats, fails mid-registration.
+    replicas: int = Field(1, ge=1, le=2**31 - 1)
     database_url: str | None = secret(None, description="external database, e.g. postgres://user:pass@host:5432/grafana")
     persistence: Persistence = Persistence()
     resources: Resources = Resources()
@@ -450,12 +459,14 @@ class Kubernetes(Model):
 
 
 class StackConfig(Model):
-    grafana_url: HttpUrl
+    grafana_url: LinkUrl
     grafana_auth: Annotated[str, AfterValidator(placeholder_or(_grafana_auth))] | None = secret(
         None, min_length=1, description="service account token, or user:password")
-    org_id: int = Field(ge=1, le=2**63 - 1)  # Grafana holds org ids as int64
+    # Grafana holds org ids as int64; the SDK sends this one as text (the provider's config, each resource's
+    # org_id), never as a float, so all of them reach Grafana exactly.
+    org_id: int = Field(ge=1, le=2**63 - 1)
     protect: bool
-    runbook_base_url: HttpUrl
+    runbook_base_url: LinkUrl
     datasources: Datasources
     teams: dict[Slug, TeamSettings] = Field(min_length=1)
     contact_points: dict[NonEmpty, ContactPoint]

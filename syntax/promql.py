@@ -190,7 +190,7 @@ def without_filters(expr: str) -> str | None:
     return None
 
 
-_TRAILING = re.compile(r"\s*(==|!=|>=|<=|>|<)\s*([-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)\s*$")
+_TRAILING = re.compile(r"\s*(==|!=|>=|<=|>|<)\s*([-+]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][-+]?[0-9]+)?)\s*$")
 
 
 def split_comparison(expr: str) -> tuple[str, str | None, float | None]:

@@ -31,7 +31,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+import estate.config
 import estate.model
+import estate.stack
 import estate.resolve
 import estate.team_code
 import tests.conftest
@@ -146,6 +148,10 @@ STACK_CASES = [
                f"{P}teams.{TEAM}: Input should be a mapping with the keys grafanaTeam, overrides, permissions, routing, "),
     stack_case("a grafanaUrl without scheme", put(("grafanaUrl",), "grafana.acme-corp.com"),
                f"{P}grafanaUrl: must be an http:// or https:// URL without spaces (got 'grafana.acme-corp.com')"),
+    stack_case("a grafanaUrl with a port past 65535", put(("grafanaUrl",), "https://grafana.acme-corp.com:99999"),
+               f"{P}grafanaUrl: the port must be a number from 1 to 65535 (got 'https://grafana.acme-corp.com:99999')"),
+    stack_case("a datasource URL on port 0", put(("datasources", "loki", "url"), "http://loki.acme-corp.com:0"),
+               f"{P}datasources.loki.url: the port must be a number from 1 to 65535"),
     stack_case("a team slug in capitals", put(("teams", "API"), {}),
                f"{P}teams.API: must be lowercase letters, digits and '-', starting with a letter (got 'API')"),
     stack_case("no team at all", put(("teams",), {}), f"{P}teams: Dictionary should have at least 1 item"),
@@ -278,6 +284,8 @@ STACK_CASES = [
                f"{P}grafanaAuth: a service account token has no spaces", hidden=("PLANTEDX",)),
     stack_case("a Slack URL that is no URL", put((*SLACK, "url"), "hooks slack PLANTEDX"),
                f"{P}contactPoints.{TEAM}.slack.url: must be a https:// URL without spaces", hidden=("PLANTEDX",)),
+    stack_case("a Slack URL with a port past 65535", put((*SLACK, "url"), "https://hooks.slack.com:99999/PLANTEDX"),
+               f"{P}contactPoints.{TEAM}.slack.url: the port must be a number from 1 to 65535", hidden=("PLANTEDX",)),
     stack_case("credentials inside the Grafana URL", put(("grafanaUrl",), "https://admin:hunter22@grafana.acme-corp.com"),
                f"{P}grafanaUrl: must not hold credentials (user:password@)", hidden=("hunter22",)),
     stack_case("credentials inside a datasource URL",
@@ -298,6 +306,31 @@ STACK_CASES = [
     stack_case("a duration past Go's range", put(("teams", TEAM, "overrides", "HighErrorRate", "for"),
                                                  "99999999999999999999y"),
                f"{P}teams.{TEAM}.overrides.HighErrorRate.for: longer than Prometheus and Grafana accept"),
+    # digits beyond ASCII, which Python's and pydantic's \d take and Go's duration parsers refuse
+    stack_case("an override's for in fullwidth digits", put(("teams", TEAM, "overrides", "HighErrorRate", "for"), "５m"),
+               f"{P}teams.{TEAM}.overrides.HighErrorRate.for: not a duration"),
+    stack_case("an override's for in Arabic-Indic digits",
+               put(("teams", TEAM, "overrides", "HighErrorRate", "for"), "\u0665m"),
+               f"{P}teams.{TEAM}.overrides.HighErrorRate.for: not a duration"),
+    stack_case("a groupWait in fullwidth digits", put(("notificationPolicy", "groupWait"), "１m"),
+               f"{P}notificationPolicy.groupWait: not a duration"),
+    stack_case("a repeatInterval with one fullwidth digit", put(("notificationPolicy", "repeatInterval"), "1２h"),
+               f"{P}notificationPolicy.repeatInterval: not a duration"),
+    stack_case("a mute timing from a time in Arabic-Indic digits",
+               put(("muteTimings",), {"quiet": {"times": [{"start": "1\u0669:00", "end": "24:00"}]}}),
+               f"{P}muteTimings.quiet.times.0.start: a time of day is HH:MM, from 00:00 to 23:59"),
+    stack_case("a runbookBaseUrl holding {{, which every alert's runbook_url template would hold",
+               put(("runbookBaseUrl",), "https://runbooks.acme-corp.com/prod?x={{"),
+               f"{P}runbookBaseUrl: must not hold '{{{{' or '}}}}': the program writes this URL into Go templates"),
+    stack_case("a grafanaUrl holding }}, which the notification templates' links would hold",
+               put(("grafanaUrl",), "https://grafana.acme-corp.com/}}"), f"{P}grafanaUrl: must not hold '{{{{' or '}}}}'"),
+    # free-form JSON for Grafana: NaN would be written as `NaN`, which is no JSON
+    stack_case("a NaN in a datasource's jsonData",
+               put(("datasources", "prometheus", "jsonData"), {"timeInterval": "30s", "x": float("nan")}),
+               f"{P}datasources.prometheus.jsonData.x: NaN is no JSON number, and Grafana reads this as JSON"),
+    stack_case("an infinity deep in a datasource's jsonData",
+               put(("datasources", "loki", "jsonData"), {"derivedFields": [{"n": 1}, {"n": float("-inf")}]}),
+               f"{P}datasources.loki.jsonData.derivedFields.1.n: infinity is no JSON number"),
     stack_case("an empty mute timing", put(("muteTimings",), {"quiet": {}}),
                f"{P}muteTimings.quiet: mutes every minute of the week"),
     stack_case("a reserved label in the group-by", put(("teams", TEAM, "routing", "groupBy"), ["__name__"]),
@@ -307,6 +340,8 @@ STACK_CASES = [
                f"{P}teams.{TEAM}.selector: not valid label matchers: write label matchers only"),
     stack_case("a selector on a reserved label", put(("teams", TEAM, "selector"), '__name__="up"'),
                f"{P}teams.{TEAM}.selector: label names starting with __ are reserved: __name__"),
+    stack_case("a number in jsonData past a float64", put(("datasources", "loki", "jsonData"), {"maxLines": 10**400}),
+               f"{P}datasources.loki.jsonData.maxLines: a number of 401 digits, past what a JSON reader holds"),
     # 7. coercions and noisy messages
     stack_case("orgId true", put(("orgId",), True), f"{P}orgId: Input should be a valid integer",
                "(a whole number, without quotes)"),
@@ -430,6 +465,16 @@ def edited(*path: str, value: Any) -> Callable[[], str]:
     return text
 
 
+def with_kubernetes(key: str, value: Any) -> Callable[[], str]:
+    """prod_text with the committed prod's kubernetes section back (Grafana deployed), `key` of it set to `value`."""
+    def text() -> str:
+        data = prod_file_for_one_team()
+        kubernetes = load_yaml(Layout.at(ROOT).stack_file("prod").read_text())["config"][f"{P}kubernetes"]
+        data["config"][f"{P}kubernetes"] = {**kubernetes, key: value}
+        return dump_yaml(data, sort_keys=False)
+    return text
+
+
 def appended(line: str) -> Callable[[], str]:
     return lambda: prod_text() + line
 
@@ -473,6 +518,13 @@ FILE_CASES = [
               f"{P}notificationPolicy.groupWait: not a duration", "(got '2026-11-01')"),
     file_case("a secure value where plain text goes", edited(f"{P}grafanaUrl", value={"secure": "unset"}),
               f"{P}grafanaUrl: must be an http:// or https:// URL"),
+    # a secure value is the ciphertext the Pulumi CLI writes: offline, any other became a placeholder too
+    *[file_case(f"a secure value that is {what}", edited(f"{P}contactPoints", TEAM, "slack", "url", value={"secure": value}),
+                f"{P}contactPoints.{TEAM}.slack.url: a secure value must be the ciphertext the Pulumi CLI writes "
+                f"(text, not empty), not {what}; set it with: pulumi config set --secret --path "
+                f"'{P}contactPoints.{TEAM}.slack.url' (value on stdin)")
+      for what, value in [("a number", 5), ("blank text", ""), ("a list", ["a"]), ("a mapping", {"a": "b"}),
+                          ("nothing", None)]],
     file_case("a Slack URL in clear", edited(f"{P}contactPoints", TEAM, "slack", "url",
                                              value="https://hooks.slack.com/services/T000/B000/XXXXLEAK"),
               "must be a secret, not plain text in the stack file; set it with: pulumi config set --stack {stack} "
@@ -496,13 +548,20 @@ FILE_CASES = [
               f"key '{P}teams' is given twice (first at line"),
     file_case("a misspelled namespace", appended("  grafana-platfrom:protect: true\n"),
               "config.grafana-platfrom:protect: unknown namespace (did you mean 'grafana-platform'?); allowed: "
-              "grafana-platform, grafana, kubernetes, pulumi; a key in an unknown namespace is read by no one"),
+              "grafana-platform, kubernetes, pulumi; a key in an unknown namespace is read by no one"),
     file_case("the namespace in capitals", appended("  Grafana-Platform:orgId: 2\n"),
               "key 'Grafana-Platform:orgId' is given twice (first at line"),
     file_case("a key of this project that does not exist", appended(f"  {P}protected: true\n"),
               f"config.{P}protected: unknown key (did you mean 'protect'?)"),
-    file_case("a provider key that does not exist", appended("  grafana:urll: https://x\n"),
-              "config.grafana:urll: unknown grafana: key (did you mean 'url'?)"),
+    file_case("a provider key that does not exist", appended("  kubernetes:contxt: prod\n"),
+              "config.kubernetes:contxt: unknown kubernetes: key (did you mean 'context'?)"),
+    file_case("a grafana: key (no resource uses the default Grafana provider)", appended("  grafana:url: https://x\n"),
+              "config.grafana:url: configures Pulumi's default Grafana provider, which no resource here uses", P + "grafanaUrl"),
+    file_case("a token under grafana:auth, in clear and read by no one", appended("  grafana:auth: glsa_PLAINTOKEN123\n"),
+              "config.grafana:auth: configures Pulumi's default Grafana provider", hidden=("PLAINTOKEN",)),
+    file_case("the default Kubernetes provider disabled where the stack deploys Grafana",
+              lambda: with_kubernetes("replicas", 2)() + "  pulumi:disable-default-providers: ['*']\n",
+              "config.pulumi:disable-default-providers: disables the default Kubernetes provider"),
     file_case("an unknown stack file key", lambda: "secretprovider: passphrase\n" + prod_text(),
               "secretprovider: unknown stack file key; allowed: config, encryptedkey, encryptionsalt, environment, "
               "secretsprovider"),
@@ -536,6 +595,14 @@ FILE_CASES = [
     file_case("a file of 2 MiB", appended("# " + "x" * (2 << 20) + "\n"), "larger than 1024 KiB"),
     file_case("a number of 5,000 digits", replaced(f"{P}protect: true", f"{P}protect: {'9' * 5000}"),
               "a number of 5000 digits; no value here has more than 4300 (quote it if it is text)"),
+    # the Pulumi SDK sends numbers as floats: one of 310 digits failed it mid-registration, with a traceback
+    file_case("replicas of 310 digits", with_kubernetes("replicas", int("9" * 310)),
+              f"{P}kubernetes.replicas: Input should be less than or equal to 2147483647"),
+    file_case("replicas past Kubernetes' int32", with_kubernetes("replicas", 99999999999),
+              f"{P}kubernetes.replicas: Input should be less than or equal to 2147483647"),
+    file_case("a .nan in jsonData", edited(f"{P}datasources", "prometheus", "jsonData",
+                                           value={"timeInterval": "15s", "x": float("nan")}),
+              f"{P}datasources.prometheus.jsonData.x: NaN is no JSON number"),
     # 7. what YAML readers disagree on
     file_case("yes for a boolean", replaced(f"{P}protect: true", f"{P}protect: yes"),
               "`yes` is read differently by YAML readers (YAML 1.1 reads it as a boolean or a number); write "
@@ -587,23 +654,22 @@ def test_a_malformed_stack_file_exits_1_with_one_message_and_no_traceback(case, 
 
 
 def test_documented_provider_and_pulumi_keys_are_accepted(stack_named, layout, tmp_path):
-    stack = stack_named(prod_text() + "  kubernetes:context: prod\n  grafana:retries: 5\n"
-                        "  pulumi:disable-default-providers: ['*']\nencryptionsalt: v1:c2FsdA==:x\n")
+    stack = stack_named(prod_text() + "  kubernetes:context: prod\n"
+                        "  pulumi:disable-default-providers: ['grafana']\nencryptionsalt: v1:c2FsdA==:x\n")
     assert tools.render.main(["--root", str(layout.root), "--stack", stack, "--out", str(tmp_path / "out")]) == 0
 
 
 def test_the_provider_keys_allowed_are_the_sdks_own():
-    """The lists of other namespaces' keys are the installed SDKs' provider arguments, camelCased."""
+    """The Kubernetes provider keys allowed are the installed SDK's provider arguments, camelCased."""
     import inspect
 
     import pulumi_kubernetes
-    import pulumiverse_grafana
     from pydantic.alias_generators import to_camel
 
     from estate.config import OTHER_NAMESPACES
-    for namespace, sdk in (("grafana", pulumiverse_grafana), ("kubernetes", pulumi_kubernetes)):
-        names = [n for n in inspect.signature(sdk.ProviderArgs.__init__).parameters if n != "__self__"]
-        assert sorted(k.lower() for k in OTHER_NAMESPACES[namespace]) == sorted(to_camel(n).lower() for n in names)
+    names = [n for n in inspect.signature(pulumi_kubernetes.ProviderArgs.__init__).parameters if n != "__self__"]
+    assert sorted(k.lower() for k in OTHER_NAMESPACES["kubernetes"]) == sorted(to_camel(n).lower() for n in names)
+    assert "grafana" not in OTHER_NAMESPACES  # no resource uses the default Grafana provider (estate.config)
 
 
 def test_19_00_unquoted_is_the_string_pulumi_reads(stack_named, layout, tmp_path):
@@ -659,6 +725,21 @@ def test_every_command_runs_its_main_through_tools_command(module):
     source = (ROOT / "tools" / f"{module}.py").read_text(encoding="utf-8")
     ending = source[source.rindex('if __name__ == "__main__":'):]
     assert ending.endswith(("    command(main)\n", "    command(run, interrupted=INTERRUPTED)\n")), ending
+
+
+def test_every_command_runs_under_python_OO_which_leaves_its_docstring_out():
+    """-OO (PYTHONOPTIMIZE=2) strips docstrings: a description taken from __doc__ was an AttributeError.
+    One process asks each command for its --help."""
+    script = ("import importlib, sys\n"
+              "for name in sys.argv[1:]:\n"
+              "    try:\n"
+              "        importlib.import_module(f'tools.{name}').main(['--help'])\n"
+              "    except SystemExit as e:\n"
+              "        assert e.code == 0, name\n")
+    result = subprocess.run([sys.executable, "-OO", "-c", script, *COMMANDS], cwd=ROOT, capture_output=True,
+                            text=True, timeout=120)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stdout.count("usage: python -m tools.") == len(COMMANDS)
 
 
 def test_output_its_reader_closed_ends_a_command_quietly_and_another_broken_pipe_is_its_error(capsys):
@@ -824,6 +905,24 @@ TEAM_CASES = [
               "variables.cost-per-call: a variable name is letters, digits and '_', not starting with a digit"),
     team_case("a metric named with a dash", lambda team: team["metrics"][0].update(name="http-requests"),
               "metrics.0.name: a metric name is letters, digits, '_' and ':', not starting with a digit"),
+    team_case("a counter's rate that is infinite (no history could be written of it)",
+              lambda team: next(m for m in team["metrics"] if m.get("rate")).update(rate=float("inf")),
+              ".rate: Input should be a finite number", "(got inf)"),
+    team_case("a label value's share of the traffic that is infinite",
+              lambda team: next(m["values"]["status"] for m in team["metrics"]
+                                if isinstance((m.get("values") or {}).get("status"), dict)).update({"404": float("inf")}),
+              ".values.status.404: Input should be a finite number"),
+    team_case("a histogram's bucket that is NaN",
+              lambda team: next(m for m in team["metrics"] if m["type"] == "histogram").update(buckets=[float("nan")]),
+              ".buckets.0: Input should be a finite number"),
+    team_case("a label Grafana sets on every alert (the rule's name would replace it)",
+              alert("HighErrorRate", "labels", {"alertname": "Other"}),
+              "alerts.1: labels ['alertname'] are set by Grafana on every alert (the rule's name, its folder's title)"),
+    team_case("a label Grafana sets to the folder's title", alert("HighErrorRate", "labels", {"grafana_folder": "X"}),
+              "alerts.1: labels ['grafana_folder'] are set by Grafana on every alert"),
+    team_case("a placeholder in a label (only summary and description are filled)",
+              alert("HighErrorRate", "labels", {"limit": "%(threshold)s"}),
+              "alerts.1: labels ['limit'] hold a %(...)s placeholder, which no one fills in a label"),
     team_case("an expression named in capitals", put(("expressions",), {"ErrorRate": "sum(up{%(selector)s})"}),
               "expressions.ErrorRate: a source's or expression's name is lowercase letters, digits and '_'"),
     team_case("an explicit key left empty", "title: API\n? \n: x\n", "line 2, column 2: a key is missing before the ':'"),
@@ -1123,6 +1222,10 @@ CODE_CASES = [
               file=TEAM_FILE),
     code_case("dashboards() returns nothing", BUILD + "    return []\n",
               "dashboards(): did not build api-production-overview, which team.yaml declares (it built: nothing)"),
+    code_case("dashboards() returns one dashboard twice (blamed on the code, not team.yaml)",
+              "from dashboards import board\n\n\ndef dashboards(team):\n"
+              "    built = board('api-production-overview', 'API Production Overview')\n    return [built, built]\n",
+              "dashboards(): built 'api-production-overview' more than once: return each dashboard once"),
     code_case("a dashboard team.yaml does not declare",
               BUILD + "    return [board('api-production-overview', 'A'), board('api-production-extra', 'B')]\n",
               "dashboards(): built 'api-production-extra', which team.yaml does not declare"),
@@ -1251,10 +1354,20 @@ def test_team_code_that_fails_or_escapes_is_one_error_naming_its_file_and_line(c
      "grafana-platform:grafanaAuth: a key is given twice in one object of this value; keep one"),
     ("PULUMI_CONFIG", json.dumps({"grafana-platform:contactPoints": '{"PLANTED": {}, "PLANTED": {}}'}),
      "grafana-platform:contactPoints: a key is given twice in one object of this value; keep one"),
+    # a lone surrogate, which no UTF-8 encoder takes: the SDK's failed mid-registration, in thousands of lines
+    ("PULUMI_CONFIG", '{"grafana-platform:runbookBaseUrl": "https://r.example.com/\\ud800"}',
+     "the PULUMI_CONFIG environment variable: invalid configuration (1 problem); nothing was deployed:\n"
+     "  the text at grafana-platform:runbookBaseUrl holds a lone surrogate"),
+    ("PULUMI_CONFIG", '{"grafana-platform:x\\udfff": "1"}', "the text at grafana-platform:x\\udfff holds a lone surrogate"),
+    ("PULUMI_CONFIG", '{"grafana-platform:runbookBaseUrl": "https://r.example.com/\udcff"}',  # the byte 0xff
+     "the text at grafana-platform:runbookBaseUrl holds a lone surrogate"),
+    ("PULUMI_CONFIG", json.dumps({"grafana-platform:teams": '{"api": {"selector": "\\ud800"}}'}),
+     "grafana-platform:teams: the text at api.selector holds a lone surrogate"),
 ], ids=["not JSON", "not an object", "values that are not text", "secret keys not JSON", "nested 100,000 deep",
         "a value nested 100,000 deep", "a value nested deeper than a stack file may be", "a key given twice",
         "a team given twice in a value", "a key given twice in a secret value",
-        "a key given twice beside secrets"])
+        "a key given twice beside secrets", "a lone surrogate", "a lone surrogate in a key",
+        "a byte that is no UTF-8", "a lone surrogate in a value's JSON"])
 def test_an_unreadable_engine_environment_is_one_error_that_shows_none_of_it(variable, value, part, monkeypatch):
     from tools.mocks import run_program
 
@@ -1266,6 +1379,29 @@ def test_an_unreadable_engine_environment_is_one_error_that_shows_none_of_it(var
     message = str(error.value)
     assert part in message and "Traceback" not in message and "PLANTED" not in message
     assert len(message.splitlines()) <= 15
+    assert monitor.registrations == []
+
+
+def test_no_time_zone_database_is_said_to_be_the_systems_problem_not_an_unknown_zone(base):
+    """PYTHONTZPATH=/nonexistent, without the tzdata package: no zone is known, Europe/Paris neither."""
+    import zoneinfo
+
+    values, secret_keys = base
+    values["muteTimings"] = {"nights": {"times": [{"start": "00:00", "end": "06:00"}], "location": "Europe/Paris"}}
+    caches = (estate.stack._known_time_zone, estate.stack._time_zones)
+    try:
+        zoneinfo.reset_tzpath(to=["/nonexistent"])
+        for cache in caches:
+            cache.cache_clear()
+        if zoneinfo.available_timezones():  # the tzdata package is installed: there is a database
+            pytest.skip("the tzdata package is installed")
+        message, monitor = run_fails(values, secret_keys)
+    finally:
+        zoneinfo.reset_tzpath()
+        for cache in caches:
+            cache.cache_clear()
+    assert_one_clear_error(message, STACK_FILE, f"{P}muteTimings.nights.location: cannot be checked: this system "
+                                                "has no time zone database (none under /nonexistent, no tzdata package)")
     assert monitor.registrations == []
 
 
@@ -1630,6 +1766,49 @@ def test_a_secure_value_on_any_plain_field_becomes_a_secret_input(old, new, reso
     resources = json.loads((tmp_path / "out" / "resources.json").read_text())
     found = next(r for r in resources if (r["type"], r["name"]) == resource)
     assert found["inputs"][field] == "[secret]"
+
+
+# `secure:` values on fields that are no secret fields, as the engine hands them over decrypted: a check
+# that quotes the value (a URL's "got ...") shows it in no form, as it is, repr'd or cut.
+SECURE_ECHOES = [
+    pytest.param(("grafanaUrl",), "grafana.PLANTEDurl\tx", id="a tab, repr'd as \\t"),
+    pytest.param(("grafanaUrl",), "grafana.PLANTEDurl\nx", id="a line break"),
+    pytest.param(("grafanaUrl",), "grafana.PLANTED\u200burl", id="a zero-width space"),
+    pytest.param(("grafanaUrl",), "grafana.PLANTED\\url", id="a backslash, repr'd doubled"),
+    pytest.param(("grafanaUrl",), "grafana.PLANTED" + "x" * 486, id="501 characters, cut after 60"),
+    pytest.param(("grafanaUrl",), "grafana.PLANTED\t" + "x" * 485, id="501 characters with a tab"),
+    pytest.param(("datasources", "loki", "url"), "loki-PLANTED\x07", id="a datasource URL with a bell"),
+]
+
+
+@pytest.mark.parametrize("path, value", SECURE_ECHOES)
+def test_a_secure_value_a_check_would_quote_is_masked_in_every_form_in_a_real_run(path, value, stack_named, layout,
+                                                                                 monkeypatch):
+    data = prod_file_for_one_team()
+    put((f"{P}{path[0]}", *path[1:]), {"secure": "v1:z"})(data["config"])
+    stack = stack_named(dump_yaml(data, sort_keys=False))
+    config, secret_keys = estate.config.config_from_file(stack, layout)
+    values = estate.config.project_values(config)
+    put(path, value)(values)
+    monkeypatch.setenv("PULUMI_CONFIG", json.dumps({f"{P}{k}": v if isinstance(v, str) else json.dumps(v)
+                                                    for k, v in values.items()}))
+    monkeypatch.setenv("PULUMI_CONFIG_SECRET_KEYS", json.dumps(sorted(secret_keys)))
+    monitor = RecordingMonitor()
+    with pytest.raises(ConfigError) as error:
+        tools.mocks.run_program(stack, {}, set(), monitor, layout)
+    message = str(error.value)
+    assert_one_clear_error(message, f"stacks/Pulumi.{stack}.yaml", f"{P}{'.'.join(path)}: must be an http:// or "
+                                                                   "https:// URL without spaces (got '[secret]')")
+    assert "PLANTED" not in message
+    assert monitor.registrations == []
+
+
+@pytest.mark.parametrize("path, value", SECURE_ECHOES)
+def test_a_message_worded_without_knowing_a_secure_value_is_masked_in_every_form_it_quotes_it_in(path, value):
+    """ConfigError.hiding, the second line: a message worded where no one knew the value was secure."""
+    error = ConfigError(STACK_FILE, [("x", f"bad{estate.model.got(value)}"), ("y", f"bad: {estate.model.shown(value)}"),
+                                     ("z", f"bad: {value}")])
+    assert "PLANTED" not in str(error.hiding([value]))
 
 
 def test_a_secure_value_a_check_would_quote_is_masked_in_the_message(stack_named, layout, tmp_path, capsys,

@@ -206,7 +206,9 @@ def test_the_stack_schema_flags_a_misspelt_namespace_the_program_would_ignore():
     """`grafna:url` reaches no provider and no model; only the schema can point at it."""
     data = stack_case(lambda c: set_at(c, ("grafna:url",), "https://grafana.dev.acme-corp.com"))
     assert any("'grafna:url' does not match any of the regexes" in e for e in schema_errors(schemas.STACK_SCHEMA, data))
-    ok = stack_case(lambda c: c.update({"grafana:retries": 5, "kubernetes:context": "dev", "pulumi:tags": {"a": "b"}}))
+    unread = stack_case(lambda c: set_at(c, ("grafana:url",), "https://grafana.dev.acme-corp.com"))  # estate.config
+    assert any("'grafana:url' does not match any of the regexes" in e for e in schema_errors(schemas.STACK_SCHEMA, unread))
+    ok = stack_case(lambda c: c.update({"kubernetes:context": "dev", "pulumi:disable-default-providers": ["grafana"]}))
     assert schema_errors(schemas.STACK_SCHEMA, ok) == []
 
 

@@ -246,6 +246,15 @@ def test_apply_checks_the_grafana_token_as_pulumi_stores_it(fake_pulumi, token, 
     assert len(calls()) == (0 if refused else len(tools.secrets.needed("dev")))
 
 
+def test_apply_refuses_a_variable_holding_a_byte_that_is_no_utf_8_before_setting_anything(fake_pulumi, run_apply):
+    env, calls = fake_pulumi  # Python reads the byte 0xff of a variable as the lone surrogate \udcff
+    result = run_apply("dev", {**env, **secret_values("dev"), "GRAFANA_PLATFORM_SECRET_GRAFANAAUTH": "glsa_PLANTED\udcff"})
+    assert result.returncode == 1
+    assert "GRAFANA_PLATFORM_SECRET_GRAFANAAUTH: the text holds a lone surrogate" in result.stderr
+    assert "PLANTED" not in result.stderr and "Traceback" not in result.stderr
+    assert calls() == []
+
+
 def test_apply_stops_at_the_first_failing_pulumi_call_and_says_how_far_it_got(fake_pulumi, run_apply):
     env, calls = fake_pulumi
     result = run_apply("dev", {**env, **secret_values("dev"), "FAKE_PULUMI_EXIT": "3"})

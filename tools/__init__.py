@@ -2,6 +2,12 @@
 from typing import Callable
 
 
+def first_line(doc: str | None) -> str | None:
+    """A tool's description for argparse: the first line of its module's docstring, which Python
+    leaves out under -OO (PYTHONOPTIMIZE=2): then none, rather than an AttributeError."""
+    return doc.splitlines()[0] if doc else None
+
+
 def whole_number(low: int, high: int) -> Callable[[str], int]:
     """An argparse `type`: a whole number from `low` to `high`. Anything else is argparse's one-line
     refusal (exit 2, before the tool does anything): a bound where a large number would fill the disk

@@ -63,7 +63,7 @@ from syntax.template import SELECTOR
 from dashboards.importer import ImportProblems, from_export, import_dashboard, iter_queries, variable_exprs
 from syntax.promql_rewrite import VARIABLE, RewriteError, parse_matchers, scope
 from tools.mocks import Registration, run_program
-from tools import command, once, shown_path
+from tools import command, first_line, once, shown_path
 from tools.render import input_folder
 
 TOKEN_ENV = "GRAFANA_TOKEN"
@@ -938,7 +938,7 @@ def _cmd_check(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m tools.adopt", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m tools.adopt", description=first_line(__doc__))
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("pull", help="read a Grafana folder into a new teams/<slug>/ and a pulumi import file")
     p.add_argument("--url", action=once(), required=True, help="the Grafana, e.g. https://grafana.acme-corp.com")

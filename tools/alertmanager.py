@@ -32,7 +32,7 @@ from typing import Iterable, Sequence
 import yaml
 
 from components.types import ResourceType
-from tools import command, shown_path
+from tools import command, first_line, shown_path
 from tools.prometheus_server import go_env
 from tools.routing import Reach, receiver_names
 
@@ -253,7 +253,7 @@ def _render(globs: Sequence[Path | str], requests: Sequence[tuple[str, Path]]) -
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m tools.alertmanager", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m tools.alertmanager", description=first_line(__doc__))
     parser.add_argument("render", type=Path, help="a folder written by tools.render")
     args = parser.parse_args(argv)
     from tools.render import SHAPE_ERRORS, not_as_written, read_resources  # the program's modules: only here

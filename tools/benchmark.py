@@ -48,7 +48,7 @@ import time
 from dataclasses import asdict
 from pathlib import Path
 
-from tools import command, once, whole_number
+from tools import command, first_line, once, whole_number
 
 PROJECT = "grafana-platform"  # not imported from estate: the floor's process loads only the SDK and the mocks
 
@@ -297,7 +297,7 @@ def measure(teams: int, runs: int) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m tools.benchmark", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m tools.benchmark", description=first_line(__doc__))
     parser.add_argument("--teams", action=once(), type=whole_number(1, MAX_TEAMS), nargs="+", default=[5, 100, 500],
                         help=f"team counts to measure, 1 to {MAX_TEAMS} each")
     parser.add_argument("--runs", action=once(), type=whole_number(1, MAX_RUNS), default=3,

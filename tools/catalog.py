@@ -18,7 +18,7 @@ from syntax.promql import number
 from estate.stack import SEVERITIES
 from tools.mocks import Run
 from tools.render import render
-from tools import command, routing
+from tools import command, first_line, routing
 from tools.routing import receivers
 
 CATALOG = ROOT / "docs" / "catalog.md"
@@ -111,7 +111,7 @@ def _routing_section(runs: dict[str, Run]) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m tools.catalog", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m tools.catalog", description=first_line(__doc__))
     parser.add_argument("--check", action="store_true", help="exit 1 if docs/catalog.md is out of date")
     args = parser.parse_args(argv)
     text = catalog()

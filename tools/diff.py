@@ -40,7 +40,7 @@ from components.types import ResourceType as T
 from dashboards.finalize import panels as every_panel
 from syntax.promql import number
 from tools.mocks import MASK
-from tools import command, once, routing, shown_path
+from tools import command, first_line, once, routing, shown_path
 from tools.render import (SHAPE_ERRORS, NotARender, not_as_written, read_alerts, read_resources,
                           rule_expr)
 from tools.routing import receivers
@@ -406,7 +406,7 @@ def compare_ref(ref: str, stacks: list[str] | None) -> dict[str, tuple[Resources
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m tools.diff", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m tools.diff", description=first_line(__doc__))
     parser.add_argument("dirs", nargs="*", type=Path, metavar="DIR", help="OLD_DIR NEW_DIR: two render folders")
     parser.add_argument("--ref", action=once(),
                         help="git ref to compare the working tree with (rendered from a git archive)")

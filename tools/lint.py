@@ -56,7 +56,7 @@ from estate.model import UID_MAX
 from syntax.promql import selector_name, walk
 from tools.render import (SHAPE_ERRORS, committed, not_as_written, read_render, read_resources,
                           rendered_stacks)
-from tools import command, os_error_text, routing
+from tools import command, first_line, os_error_text, routing
 
 DATASOURCE_REFS = {"${%s}" % DATASOURCE_VARIABLE, "$%s" % DATASOURCE_VARIABLE}
 NO_DATA_PANELS = {"text", "news", "dashlist", "alertlist", "annolist", "welcome"}
@@ -296,7 +296,7 @@ def lint_render(folder: Path, contracts: dict[str, Contract] | None = None) -> t
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m tools.lint", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m tools.lint", description=first_line(__doc__))
     parser.add_argument("folders", nargs="*", type=Path,
                         help="render folders (python -m tools.render --out DIR); none: render every stack")
     args = parser.parse_args(argv)

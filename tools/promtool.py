@@ -44,11 +44,11 @@ from estate.model import ConfigError, duration_seconds
 from estate.stack import TeamSettings
 from tools.mocks import Run
 from tools.prometheus_server import PrometheusMissing, binary, go_env
-from tools import command, once, shown_path
+from tools import command, first_line, once, shown_path
 from tools.render import OutError, committed, rules_file_text, write
 
 TEST_FILE = "alerts_test.yaml"
-_DURATION = r"\d+(?:ms|[ywdhms])(?:\d+(?:ms|[ywdhms]))*"  # 1h, 1h30m
+_DURATION = r"[0-9]+(?:ms|[ywdhms])(?:[0-9]+(?:ms|[ywdhms]))*"  # 1h, 1h30m
 _FOR = re.compile(rf"([A-Za-z0-9]+)((?:[+-]{_DURATION})*)")  # for:<Alert>[+-<duration>...]
 _TERM = re.compile(rf"([+-])({_DURATION})")
 
@@ -343,7 +343,7 @@ def coverage_problems(tests: dict, rules: dict) -> list[str]:
 # ---------------------------------------------------------------------------------------------
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m tools.promtool", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m tools.promtool", description=first_line(__doc__))
     parser.add_argument("--stack", required=True, action=once())
     parser.add_argument("--team", action="append", help="only these teams (repeatable); default: every team of the stack")
     parser.add_argument("--out", action=once(), type=Path,

@@ -39,7 +39,7 @@ from estate import PROJECT, PROJECT_LAYOUT, ConfigError, Estate, Layout, Team
 from estate.config import config_from_file, stack_file
 from estate.files import SAFE_DUMPER, read_text
 from estate.resolve import begin_load
-from tools import command, once, shown_path
+from tools import command, first_line, once, shown_path
 
 if TYPE_CHECKING:
     from tools.mocks import Run
@@ -472,7 +472,7 @@ def rendered_stacks() -> dict[str, Path]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m tools.render", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m tools.render", description=first_line(__doc__))
     parser.add_argument("--stack", required=True, action=once(), help="stack name: stacks/Pulumi.<stack>.yaml")
     parser.add_argument("--out", required=True, action=once(), type=Path, help="folder to write the render into")
     parser.add_argument("--root", action=once(), type=Path, default=PROJECT_LAYOUT.root,

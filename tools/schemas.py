@@ -38,19 +38,17 @@ from pydantic import BaseModel
 from pydantic.json_schema import GenerateJsonSchema
 
 from estate import PROJECT, PROJECT_LAYOUT, ConfigError, Layout
+from estate.config import OTHER_NAMESPACES  # the namespaces a stack file may configure besides this project's
 from estate.files import read_text, read_yaml
 from estate.stack import StackConfig
 from estate.team import TeamSpec
-from tools import command
+from tools import command, first_line
 
 SCHEMAS = PROJECT_LAYOUT.root / "schemas"
 TEAM_SCHEMA = SCHEMAS / "team.schema.json"
 STACK_SCHEMA = SCHEMAS / "stack.schema.json"
 DRAFT = "http://json-schema.org/draft-07/schema#"
 MODELINE = "# yaml-language-server: $schema="
-# The namespaces a stack file may configure besides this project's: the providers' own settings
-# (e.g. grafana:url, kubernetes:context) and Pulumi's (e.g. pulumi:tags), passed on as they are.
-OTHER_NAMESPACES = ("grafana", "kubernetes", "pulumi")
 SECURE = {
     "type": "object",
     "description": "a Pulumi secret: the ciphertext `pulumi config set --secret --path '<key>' <value>` writes",
@@ -255,9 +253,13 @@ def stale() -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m tools.schemas", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m tools.schemas", description=first_line(__doc__))
     parser.add_argument("--check", action="store_true", help="exit 1 if a schema is out of date or a file lacks its modeline")
     args = parser.parse_args(argv)
+    if sys.flags.optimize >= 2:  # the schemas' descriptions are the models' docstrings, which -OO leaves out
+        print("error: run without -OO (PYTHONOPTIMIZE=2): the schemas' descriptions come from the models' "
+              "docstrings, which it leaves out", file=sys.stderr)
+        return 2
     try:
         return _check() if args.check else _write()
     except ConfigError as e:  # a stack or team file that is no regular file of UTF-8 text, or too large

@@ -25,9 +25,10 @@ from pydantic import ValidationError
 from estate import PROJECT, PROJECT_LAYOUT, ConfigError, Layout
 from estate.config import (_put, config_leaves, config_path, env_var, needed_secrets, project_values, stack_file,
                            stack_values_from_file)
+from estate.files import not_unicode, not_unicode_at
 from estate.model import MAX_LINES, located_problems
 from estate.stack import StackConfig
-from tools import command, once
+from tools import command, first_line, once
 
 
 def needed(stack: str, layout: Layout = PROJECT_LAYOUT) -> list[tuple]:
@@ -77,6 +78,10 @@ def apply(stack: str, layout: Layout = PROJECT_LAYOUT, environ: dict | None = No
     where = f"{stack}'s secrets (GRAFANA_PLATFORM_SECRET_* environment variables)"
     missing = [(env_var(p), f"is not set (or empty): the secret {PROJECT}:{config_path(p)}") for p in paths
                if not environ.get(env_var(p))]
+    # A byte that is no UTF-8 reaches Python as a lone surrogate: its stdin could not be written.
+    missing += [(env_var(p), f"{not_unicode(())} to `pulumi config set`: the secret {PROJECT}:{config_path(p)}")
+                for p in paths
+                if environ.get(env_var(p)) and not_unicode_at(environ[env_var(p)]) is not None]
     if missing:
         raise ConfigError(where, missing)
     config, _ = stack_values_from_file(stack, layout)
@@ -107,7 +112,7 @@ def apply(stack: str, layout: Layout = PROJECT_LAYOUT, environ: dict | None = No
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m tools.secrets", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m tools.secrets", description=first_line(__doc__))
     parser.add_argument("command", choices=["list", "apply"])
     parser.add_argument("--stack", required=True, action=once(), help="stack name: stacks/Pulumi.<stack>.yaml")
     parser.add_argument("--root", action=once(), type=os.path.abspath, default=str(PROJECT_LAYOUT.root),

@@ -42,7 +42,7 @@ from syntax import promql
 from estate.contract import Contract, contracts
 from estate.team import Metric
 from dashboards.importer import interpolate
-from tools import command, once, shown_path, whole_number
+from tools import command, first_line, once, shown_path, whole_number
 from tools.prometheus_server import PrometheusMissing, binary, go_env
 from tools.render import committed, input_folder, read_render, rendered_stacks
 
@@ -385,7 +385,7 @@ MAX_MINUTES = 24 * 60  # a day: the history is held in memory as text (120 minut
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m tools.synthetic", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m tools.synthetic", description=first_line(__doc__))
     where = parser.add_mutually_exclusive_group(required=True)
     where.add_argument("--out", action=once(), type=Path, help="OpenMetrics file to write (every stack)")
     where.add_argument("--data", action=once(), type=Path,
