@@ -14,6 +14,7 @@ dashboard link is the team's first dashboard in this stack's Grafana. docs/routi
 """
 from __future__ import annotations
 
+import ast
 import functools
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Iterator
@@ -171,11 +172,17 @@ def _actions(tokens: list[Token]) -> Iterator[tuple[list[_Word], int, bool]]:
 
 
 def _name(word: _Word) -> str | None:
-    """A template's name: a string constant, quoted or raw, as Go takes it."""
+    """A template's name: a string constant, quoted or raw, as Go takes it (Go's escapes in quotes are
+    Python's, as far as a name goes: \", \\, \n, \t, \x41, \u00e9)."""
     text = word.token.text
     if word.token.kind != "string":
         return None
-    return text[1:-1] if text.startswith("`") else text[1:-1].encode().decode("unicode_escape")
+    if text.startswith("`"):
+        return text[1:-1]
+    try:
+        return ast.literal_eval(text)
+    except (SyntaxError, ValueError):  # an escape Python lacks: the name as written
+        return text[1:-1]
 
 
 class _Parser:
@@ -290,8 +297,7 @@ class _Parser:
         self.variables = self.variables + declared
         if at == len(words):
             self.fail(f"{{{{{context}}}}} needs a value" if context != "command" else "an action with no value")
-        if self.commands(words, at, None) != len(words):
-            self.fail(f"unexpected '{words[self.commands(words, at, None)].token.text}'")
+        self.commands(words, at, None)
 
     def commands(self, words: list[_Word], at: int, closing: str | None) -> int:
         """Commands separated by `|`, up to `closing` (`)`) or the action's end; where they stop."""
