@@ -3,8 +3,12 @@
 Each Prometheus-style rule becomes the three steps Grafana's own Prometheus converter emits:
 A, the instant query with the comparison inside; B, `is_number($A) || is_nan($A) || is_inf($A)`;
 C, a threshold `B > 0` as the condition. A failing query is Error; what no data means each rule
-says in team.yaml (`no_data`: ok, as Prometheus treats an empty result, or alerting). So a rule whose
-no data is ok fires exactly when the Prometheus rule that promtool tests would.
+says in team.yaml (`no_data`: ok, as Prometheus treats an empty result, or alerting). An instance
+whose series is gone resolves at the first evaluation without it, as in Prometheus: the converter
+sets `missing_series_evals_to_resolve` to 1 ("Prometheus resolves alerts as soon as the series
+disappears", grafana/grafana pkg/services/ngalert/prom/convert.go); Grafana's own default is 2, a
+resolved message one interval later than promtool proves. So a rule whose no data is ok fires and
+resolves exactly when the Prometheus rule that promtool tests would.
 """
 from __future__ import annotations
 
@@ -25,6 +29,7 @@ CONDITION = "C"
 # "Options are OK, NoData, KeepLast, and Alerting. Defaults to NoData if not set", pulumiverse_grafana
 # 2.44 alerting/_inputs.py); NoData would raise a separate DatasourceNoData alert, so it is never left implied.
 NO_DATA_STATE = {"ok": "OK", "alerting": "Alerting"}
+MISSING_SERIES_EVALS_TO_RESOLVE = 1  # as Prometheus, and Grafana's converter (see above); Grafana's default is 2
 
 
 def rule_data(rule: Rule, prometheus_uid: str) -> list[alerting.RuleGroupRuleDataArgs]:
@@ -64,6 +69,7 @@ def grafana_rule(rule: Rule, prometheus_uid: str) -> alerting.RuleGroupRuleArgs:
         condition=CONDITION,
         no_data_state=NO_DATA_STATE[rule.no_data],
         exec_err_state="Error",
+        missing_series_evals_to_resolve=MISSING_SERIES_EVALS_TO_RESOLVE,
         labels=rule.grafana_labels,
         annotations=rule.grafana_annotations,  # Grafana's template dialect: $values.A.Value for $value
         datas=rule_data(rule, prometheus_uid),

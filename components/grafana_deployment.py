@@ -20,9 +20,13 @@ from .types import ResourceType
 
 CHART = "grafana"
 CHART_REPO = "https://grafana.github.io/helm-charts"
-# Grafana 12.3.1. The last grafana chart published in this repository: Grafana Labs deprecated it on
-# 2026-01-30 in favour of https://grafana-community.github.io/helm-charts (see docs/kubernetes.md).
+# The last grafana chart published in this repository: Grafana Labs deprecated it on 2026-01-30 in
+# favour of https://grafana-community.github.io/helm-charts (see docs/kubernetes.md).
 CHART_VERSION = "10.5.15"
+# The Grafana it runs: the version the e2e workflow proves (docker-compose.yml), not the chart's own
+# 12.3.1. A newer Grafana migrates stored dashboards past the schemaVersion (42) they are rendered with,
+# which the provider shows as a change on every preview (docs/real-run.md, "Supported Grafana versions").
+GRAFANA_VERSION = "12.2.1"
 # The release name and the chart's fullnameOverride: every object the chart creates is `grafana[-...]`.
 RELEASE = "grafana"
 HEADLESS_SERVICE = f"{RELEASE}-headless"
@@ -50,6 +54,7 @@ def chart_values(config: Kubernetes) -> dict[str, Any]:
     ini: dict[str, Any] = {"server": {"domain": host, "root_url": config.url}}
     values: dict[str, Any] = {
         "fullnameOverride": RELEASE,
+        "image": {"tag": GRAFANA_VERSION},
         "replicas": config.replicas,
         "admin": {"existingSecret": CREDENTIALS_SECRET, "userKey": USER_KEY, "passwordKey": PASSWORD_KEY},
         "persistence": _persistence(config),

@@ -118,9 +118,13 @@ class Datasources(Model):
 
 # The endpoints are secrets: their checks raise ValueError with a message that never repeats the value.
 def _addresses(addresses: str) -> str:
+    # No ',' inside one: the provider reads the addresses back split on ',', ';' and line breaks
+    # (terraform-provider-grafana resource_alerting_contact_point_notifiers.go, packAddrs), so
+    # `a,b@x.com` would come back as two and show as a change on every preview.
     parts = [a.strip() for a in addresses.split(";") if a.strip()]
-    if not parts or not all(re.fullmatch(r"[^@\s]+@[^@\s]+\.[^@\s]+", a) for a in parts):
-        raise ValueError("must be e-mail addresses separated by ';'")
+    if not parts or not all(re.fullmatch(r"[^@\s,]+@[^@\s,]+\.[^@\s,]+", a) for a in parts):
+        raise ValueError("must be e-mail addresses separated by ';' (no ',' in one: Grafana's provider reads "
+                         "a ',' as a separator too)")
     return addresses
 
 

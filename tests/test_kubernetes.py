@@ -6,10 +6,11 @@ import pulumi
 import pytest
 from google.protobuf import json_format
 
-from components.grafana_deployment import CHART_REPO, CHART_VERSION, chart_values
+from components.grafana_deployment import CHART_REPO, CHART_VERSION, GRAFANA_VERSION, chart_values
 from estate.stack import Kubernetes
 from components.types import ResourceType as T
-from tests.conftest import existing_grafana, run_fails, run_values, stack_values
+from estate import PROJECT_ROOT
+from tests.conftest import existing_grafana, load_yaml, run_fails, run_values, stack_values
 from tools.mocks import SECRET_SIG, RecordingMonitor, Run
 
 HOST = "grafana.prod.acme-corp.com"
@@ -111,6 +112,13 @@ def test_the_release_is_the_official_grafana_chart_at_a_pinned_version(prod_valu
     assert release["chart"] == "grafana"
     assert release["repositoryOpts"] == {"repo": "https://grafana.github.io/helm-charts"} == {"repo": CHART_REPO}
     assert release["version"] == CHART_VERSION == "10.5.15"
+
+
+def test_the_deployed_grafana_is_the_version_the_e2e_workflow_runs():
+    """The chart would run its own Grafana (12.3.1), which no workflow here proves."""
+    compose = load_yaml((PROJECT_ROOT / "docker-compose.yml").read_text())
+    assert compose["services"]["grafana"]["image"] == f"grafana/grafana:{GRAFANA_VERSION}"
+    assert chart_values(Kubernetes.model_validate(PROD_HA))["image"] == {"tag": GRAFANA_VERSION}
 
 
 def test_chart_values_carry_persistence_and_resources_from_the_stack(prod_values):

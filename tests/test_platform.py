@@ -121,6 +121,14 @@ def test_each_rule_is_the_three_step_pipeline_grafanas_converter_emits(rendered)
     assert (rule["condition"], rule["noDataState"], rule["execErrState"]) == ("C", "OK", "Error")
 
 
+@pytest.mark.parametrize("stack", ["dev", "prod"])
+def test_every_rule_resolves_an_instance_whose_series_is_gone_at_the_next_evaluation_as_prometheus_does(rendered, stack):
+    """Grafana's default keeps a vanished series firing one evaluation more (2): the resolved message
+    would come an interval later than promtool proves (grafana/grafana prom/convert.go sets 1)."""
+    rules = [r for g in rendered(stack).of_type(T.RULE_GROUP) for r in g.inputs["rules"]]
+    assert rules and {r["missingSeriesEvalsToResolve"] for r in rules} == {1}
+
+
 def test_rules_carry_severity_team_and_annotations_with_a_runbook_per_stack(rendered):
     rule = _rule(rendered("staging"), "api-production", "APIInstanceDown")
     assert rule["labels"] == {"severity": "critical", "team": "api-production"}
