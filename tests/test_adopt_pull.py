@@ -160,6 +160,10 @@ class CutShort(bytes):
     """An answer whose Content-Length promises 100 bytes more than are sent before the connection closes."""
 
 
+class Redirect(str):
+    """An answer that is a redirect to this address."""
+
+
 class _Handler(BaseHTTPRequestHandler):
     def do_GET(self):  # noqa: N802 (http.server's name)
         server: FakeGrafana = self.server  # type: ignore[assignment]
@@ -172,6 +176,11 @@ class _Handler(BaseHTTPRequestHandler):
         if key not in server.answers:
             return self._send(404, {"message": "Not found"})
         answer = server.answers[key]
+        if isinstance(answer, Redirect):
+            self.send_response(302)
+            self.send_header("Location", answer)
+            self.send_header("Content-Length", "0")
+            return self.end_headers()
         if key == "/api/search?type=dash-folder":
             answer = [f for f in answer if params.get("query", [""])[0].lower() in f["title"].lower()]
         self._send(200, answer)
@@ -441,6 +450,16 @@ def test_a_token_variable_that_is_no_variable_name_is_refused_before_anything_is
         f"error: argument --token-env: {name!r} is not the name of an environment variable (letters, digits and _, "
         "not beginning with a digit)")
     assert grafana.requests == [] and not (tmp_path / "adopt.json").exists()
+
+
+def test_a_redirect_is_not_followed_so_the_token_never_reaches_another_host(grafana, teams, tmp_path, capsys):
+    with serving() as elsewhere:  # urllib would send it there with the Authorization header
+        grafana.answers["/api/org"] = Redirect(f"{elsewhere.url}/api/org")
+        assert pull(grafana, tmp_path) == 1
+        assert elsewhere.requests == []
+    err = capsys.readouterr().err
+    assert "GET /api/org: HTTP 302 Found (a redirect, not followed: give the address Grafana answers on as --url)" in err
+    assert TOKEN not in err and not (teams / "payments").exists() and not (tmp_path / "adopt.json").exists()
 
 
 def test_a_token_of_another_organization_is_refused(grafana, teams, tmp_path, capsys):

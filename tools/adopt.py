@@ -82,8 +82,20 @@ class AdoptError(Exception):
 # Grafana's HTTP API
 # --------------------------------------------------------------------------------------------
 
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    """urllib follows a redirect with the request's headers, the token's too, to whatever host the
+    answer names: here a redirect is not followed, but answered as the HTTP error it is (below)."""
+
+    def redirect_request(self, req, fp, code, msg, headers, newurl):  # noqa: ANN001  (urllib's signature)
+        return None
+
+
+_OPENER = urllib.request.build_opener(_NoRedirect)
+
+
 class Grafana:
-    """A read-only client of one Grafana; the token is sent as a Bearer token and never printed."""
+    """A read-only client of one Grafana; the token is sent as a Bearer token, to its host alone, and
+    never printed."""
 
     def __init__(self, url: str, token: str, timeout: float = 30):
         self.url = url.rstrip("/")
@@ -100,7 +112,7 @@ class Grafana:
         request = urllib.request.Request(url, headers={"Authorization": f"Bearer {self._token}",
                                                        "Accept": "application/json"})
         try:
-            with urllib.request.urlopen(request, timeout=self.timeout) as response:
+            with _OPENER.open(request, timeout=self.timeout) as response:
                 body = response.read(MAX_JSON_BYTES + 1)
                 missing = response.length  # what Content-Length promised and the connection never gave
             if len(body) > MAX_JSON_BYTES:
@@ -112,6 +124,8 @@ class Grafana:
             raise AdoptError(f"GET {path}: the answer is {e.problems[0][1]}") from None
         except urllib.error.HTTPError as e:
             hint = {401: "the token was refused", 403: "the token may not read this"}.get(e.code, "")
+            if 300 <= e.code < 400:  # never followed: the token goes to the --url's host alone
+                hint = "a redirect, not followed: give the address Grafana answers on as --url"
             raise AdoptError(f"GET {path}: HTTP {e.code} {e.reason}" + (f" ({hint})" if hint else "")) from None
         except urllib.error.URLError as e:
             raise AdoptError(f"GET {shown_path(self.url + path)}: {e.reason}") from None
