@@ -12,11 +12,36 @@ DATASOURCE_VARIABLE = "datasource"  # the dashboard variable every panel's datas
 PANEL_DATASOURCE = {"type": "prometheus", "uid": "${%s}" % DATASOURCE_VARIABLE}
 
 
+_END = object()
+
+
 def panels(dashboard: dict) -> Iterator[dict]:
-    """Every panel, including those nested in collapsed rows, in order."""
-    for panel in dashboard.get("panels") or []:
+    """Every panel, in order, with those nested in rows: a collapsed row's, and any nested deeper (an
+    export may hold a row in a row: its queries are scoped and checked as every other). A `panels`
+    that is no list is passed over (the importer refuses it first: importer.from_export)."""
+    todo = [iter(dashboard.get("panels") if isinstance(dashboard.get("panels"), list) else ())]
+    while todo:  # no recursion: the depth is the file's, bounded by its reader
+        panel = next(todo[-1], _END)
+        if panel is _END:  # not None: a `null` among the panels is the importer's to refuse, not an end
+            todo.pop()
+            continue
         yield panel
-        yield from panel.get("panels") or []
+        if isinstance(panel, dict) and isinstance(panel.get("panels"), list):
+            todo.append(iter(panel["panels"]))
+
+
+def annotation_queries(annotation: dict) -> list[tuple[dict, str]]:
+    """Where an annotation's PromQL is: `expr` (before Grafana 10) and `target.expr` (since), each
+    (the mapping holding it, its path). Grafana runs `target.expr` when there is one, else `expr`
+    (public/app/plugins/datasource/prometheus annotations, prepareAnnotation): both are scoped and checked."""
+    holders = [(annotation, "expr"), (annotation.get("target"), "target.expr")]
+    return [(h, at) for h, at in holders if isinstance(h, dict) and isinstance(h.get("expr"), str) and h["expr"].strip()]
+
+
+def annotations(dashboard: dict) -> list[dict]:
+    """The dashboard's annotation queries (Grafana's built-in one too), as a list of mappings."""
+    listed = (dashboard.get("annotations") or {}).get("list") if isinstance(dashboard.get("annotations"), dict) else None
+    return [a for a in listed if isinstance(a, dict)] if isinstance(listed, list) else []
 
 
 def finalize(dashboard: dict, *, uid: str, team: str, datasource_uid: str, datasource_name: str,

@@ -31,7 +31,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Iterator
 
-from .finalize import DATASOURCE_VARIABLE, panels, ref_ids
+from .finalize import DATASOURCE_VARIABLE, annotation_queries, panels, ref_ids
 from syntax.promql_rewrite import (
     LABEL_NAMES_MATCH, LABEL_VALUES, METRICS, QUERY_RESULT, VARIABLE, RewriteError, scope, scope_variable_query,
 )
@@ -76,6 +76,8 @@ def from_export(board: object) -> dict:
     for panel in [*panels(board), *(p for row in rows if isinstance(row, list) for p in row)]:
         if not isinstance(panel, dict) or "type" not in panel and not isinstance(panel.get("libraryPanel"), dict):
             raise ValueError("every panel needs a type (or a libraryPanel reference)")
+        if "panels" in panel and not isinstance(panel["panels"], list):  # a row's: panels() would pass it over
+            raise ValueError(f"panel '{str(panel.get('title'))[:80]}': its panels must be a list of panels")
     return board
 
 
@@ -259,8 +261,8 @@ class _Import:
                 self.note(where, f"kept on {why}, which the stack does not manage")
                 continue
             annotation["datasource"] = dict(PROMETHEUS_REF)
-            if isinstance(annotation.get("expr"), str) and annotation["expr"].strip():
-                annotation["expr"] = self.scoped(annotation["expr"], f"{where}.expr")
+            for holder, at in annotation_queries(annotation):
+                holder["expr"] = self.scoped(holder["expr"], f"{where}.{at}")
 
     def rows_to_panels(self) -> None:
         """Grafana < 5 `rows` as row panels on the 24-column grid (Grafana's own schema 16 upgrade),
@@ -874,8 +876,9 @@ def iter_queries(board: dict) -> Iterator[tuple[str, str]]:
             if isinstance(target, dict) and isinstance(target.get("expr"), str) and target["expr"].strip():
                 yield f"panels['{panel.get('title')}'].targets.{target.get('refId')}", target["expr"]
     for annotation in (board.get("annotations") or {}).get("list") or []:
-        if isinstance(annotation, dict) and isinstance(annotation.get("expr"), str) and annotation["expr"].strip():
-            yield f"annotations['{annotation.get('name')}']", annotation["expr"]
+        if isinstance(annotation, dict):
+            for holder, at in annotation_queries(annotation):
+                yield f"annotations['{annotation.get('name')}'].{at}", holder["expr"]
 
 
 def variable_exprs(board: dict) -> list[str]:

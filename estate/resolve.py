@@ -13,7 +13,7 @@ from typing import Callable, Mapping
 
 from pydantic import ValidationError
 
-from dashboards.finalize import canonical_json, finalize, panels
+from dashboards.finalize import annotation_queries, annotations, canonical_json, finalize, panels
 from estate.slo_dashboard import error_budget, possible_rows, with_error_budget_rows
 
 from syntax import promql, template
@@ -507,6 +507,9 @@ def _check_queries(source: str, board: dict, contract: Contract) -> None:
             f"{board['uid']}.panels['{panel.get('title')}'].targets.{target.get('refId')}.expr",
             target.get("expr", ""), contract, variables=True)  # dashboard queries may use template variables
     ]
+    problems += [problem for annotation in annotations(board) for holder, at in annotation_queries(annotation)
+                 for problem in _selector_problems(f"{board['uid']}.annotations['{annotation.get('name')}'].{at}",
+                                                   holder["expr"], contract, variables=True)]
     if problems:
         raise ConfigError(source, problems)
 

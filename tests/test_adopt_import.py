@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from syntax import promql
 from dashboards.finalize import panels
-from dashboards.importer import ImportProblems, import_dashboard
+from dashboards.importer import ImportProblems, from_export, import_dashboard
 from tests.conftest import exported
 from syntax.promql_rewrite import SELECTOR, RewriteError, scope, scope_variable_query
 
@@ -436,3 +436,38 @@ def test_a_value_of_the_wrong_shape_anywhere_gives_import_problems_not_a_traceba
         import_dashboard(board, SEL)
     except ImportProblems as e:
         assert e.problems and all(isinstance(w, str) and isinstance(m, str) for w, m in e.problems)
+
+
+# --------------------------------------------------------------------------------------------
+# Where queries hide: Grafana 10's annotation target, rows inside rows
+# --------------------------------------------------------------------------------------------
+
+def test_an_annotations_query_is_scoped_where_grafana_10_keeps_it_and_where_earlier_grafanas_did():
+    board = {"title": "x", "panels": [], "annotations": {"list": [
+        {"name": "deploys", "datasource": {"type": "prometheus", "uid": "abc"},
+         "target": {"expr": "changes(build_info[5m]) > 0", "refId": "Anno"}},
+        {"name": "both", "datasource": {"type": "prometheus", "uid": "abc"}, "expr": "up",
+         "target": {"expr": "up == 0", "refId": "Anno"}}]}}
+    imported_board = import_dashboard(board, SEL).board
+    deploys, both = imported_board["annotations"]["list"]
+    required = promql.matchers(SEL)
+    for expr in (deploys["target"]["expr"], both["expr"], both["target"]["expr"]):  # Grafana runs target.expr
+        assert promql.metrics_without(expr, required, variables=True) == [], expr
+
+
+def test_a_panel_in_a_row_in_a_row_is_scoped_like_every_other():
+    stat = {"type": "stat", "title": "Up", "targets": [{"expr": "up", "refId": "A"}]}
+    board = {"title": "x", "panels": [{"type": "row", "panels": [{"type": "row", "panels": [stat]}]}]}
+    inner = [p for p in panels(import_dashboard(board, SEL).board) if p.get("type") == "stat"]
+    assert len(inner) == 1 and promql.metrics_without(inner[0]["targets"][0]["expr"], promql.matchers(SEL)) == []
+
+
+@pytest.mark.parametrize("wrong", [5, True, 1.5, "x", {"a": 1}])
+def test_a_rows_panels_that_are_no_list_are_refused_not_a_traceback(wrong):
+    with pytest.raises(ValueError, match="panel 'r': its panels must be a list of panels"):
+        from_export({"title": "x", "panels": [{"type": "row", "title": "r", "panels": wrong}]})
+
+
+def test_a_null_among_the_panels_ends_nothing():
+    board = {"panels": [{"type": "stat", "title": "a"}, None, {"type": "stat", "title": "b"}]}
+    assert [p.get("title") if p else p for p in panels(board)] == ["a", None, "b"]

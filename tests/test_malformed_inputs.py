@@ -1109,6 +1109,13 @@ TEAM_CASES = [
               "folder/dashboard 'api-production-overview': used by both api-production (dashboard 'API Production "
               "Overview') and api-production (dashboard 'Copy'); uids must be unique",
               files={"copy.json": json.dumps({"title": "Copy", "panels": [SCOPED_PANEL]})}),
+    team_case("an imported dashboard whose annotation queries another job, where Grafana 10 keeps it (target.expr)",
+              imports({"file": "anno.json", "uid": "anno"}),
+              "annotations['deploys'].target.expr: `build_info` selects job=\"billing\" but the team's selector is "
+              "job=\"api-production\"", file=f"teams/{TEAM}/anno.json",
+              files={"anno.json": json.dumps({"title": "Anno", "panels": [SCOPED_PANEL], "annotations": {"list": [
+                  {"name": "deploys", "datasource": {"type": "prometheus", "uid": "p"},
+                   "target": {"expr": 'changes(build_info{job="billing"}[5m]) > 0', "refId": "Anno"}}]}})}),
     team_case("an imported dashboard reusing a built dashboard's title: team.yaml's problem",
               imports({"file": "same.json", "uid": "same"}),
               "teams.api-production: two dashboards titled 'API Production Overview' in one folder",
@@ -1525,11 +1532,15 @@ READERS_OF_RENDERS = ("diff", "lint", "alertmanager")
     *((tool, text, part) for tool in READERS_OF_RENDERS for text, part in (
         ("not json", "resources.json: not a render's resources (Expecting value"),
         ('{"type": 1}', "resources.json: not a render's resources (a list of type, name, parent and inputs)"),
-        ('[{"type": 1, "name": "x", "parent": "", "inputs": {}}]', "not a render's resources (a list of type, name"))),
+        ('[{"type": 1, "name": "x", "parent": "", "inputs": {}}]', "not a render's resources (a list of type, name"),
+        (DEEP_JSON, "resources.json: not a render's resources (nested deeper than a JSON reader goes)"),
+        ('[{"type": "t", "name": "x", "parent": "", "inputs": {"v": NaN}}]',
+         "resources.json: not a render's resources (not valid JSON: NaN is not a JSON number)"))),
     # a value of another shape inside: what reads the policy tree says so (the diff only shows it changed)
     ("lint", _edited, "a render folder is not as python -m tools.render writes it"),
     ("alertmanager", _edited, "a render folder is not as python -m tools.render writes it"),
-], ids=[*(f"{tool}: {case}" for tool in READERS_OF_RENDERS for case in ("not JSON", "not a list", "a type that is no text")),
+], ids=[*(f"{tool}: {case}" for tool in READERS_OF_RENDERS
+          for case in ("not JSON", "not a list", "a type that is no text", "nested past any reader", "a NaN")),
         "lint: a policy tree of another shape", "alertmanager: a policy tree of another shape"])
 def test_a_render_folder_edited_by_hand_is_one_line_from_each_tool_that_reads_one(tool, text, part, dev_render,
                                                                                   tmp_path, capsys):

@@ -37,7 +37,7 @@ from components.types import ResourceType
 from dashboards.finalize import sorted_json  # json.dumps(sort_keys=True, indent=2)'s bytes, faster
 from estate import PROJECT, PROJECT_LAYOUT, ConfigError, Estate, Layout, Team
 from estate.config import config_from_file, stack_file
-from estate.files import SAFE_DUMPER, read_text
+from estate.files import SAFE_DUMPER, read_text, strict_json
 from estate.resolve import begin_load
 from tools import command, first_line, once, shown_path
 
@@ -397,12 +397,14 @@ RENDER_FILE_MAX_BYTES = 256 << 20
 
 def _render_json(path: Path, what: str) -> object:
     """The JSON data of one file of a render folder; NotARender, in one line, for anything else."""
-    try:
-        return json.loads(read_text(path, str(path), RENDER_FILE_MAX_BYTES))
+    try:  # the program's strict reader: a hand-edited file may hold NaN, a key twice, or nest past any reader
+        return strict_json(read_text(path, str(path), RENDER_FILE_MAX_BYTES))
     except ConfigError as e:
         problem = e.problems[0][1] if e.problems else str(e)
     except ValueError as e:
         problem = str(e)
+    except RecursionError:
+        problem = "nested deeper than a JSON reader goes"
     raise NotARender(f"{shown_path(path)}: not a render's {what} ({problem}); write the folder with python -m "
                      "tools.render")
 
