@@ -541,6 +541,29 @@ def test_a_contact_point_the_stack_cannot_model_is_left_in_grafana_and_said_so(g
     assert not [e for e in document["resources"] if e["type"] == T.CONTACT_POINT]
 
 
+@pytest.mark.parametrize("integration, settings", [
+    ({"type": "webhook", "settings": {"url": "[REDACTED]", "username": "svc", "password": "[REDACTED]"}},
+     "webhook settings password, username"),
+    ({"type": "webhook", "settings": {"url": "[REDACTED]", "authorization_credentials": "[REDACTED]"}},
+     "webhook settings authorization_credentials"),
+    ({"type": "slack", "settings": {"token": "[REDACTED]", "recipient": "#pay"}}, "slack settings token"),
+    ({"type": "pagerduty", "settings": {"integrationKey": "[REDACTED]", "severity": "critical"}},
+     "pagerduty settings severity"),
+    ({"type": "email", "settings": {"addresses": "a@b.c"}, "disableResolveMessage": True},
+     "email settings disableResolveMessage"),
+], ids=["webhook basic auth", "webhook bearer", "slack bot token", "pagerduty severity", "no resolved message"])
+def test_a_contact_point_with_settings_the_stack_cannot_carry_is_left_in_grafana_naming_them(
+        integration, settings, grafana, teams, tmp_path, capsys):
+    grafana.answers["/api/v1/provisioning/contact-points"] = [
+        {"uid": "cp1", "name": "payments-oncall", "settings": {}, **integration}]
+    assert pull(grafana, tmp_path) == 0
+    out = capsys.readouterr().out
+    assert f"contact point 'payments-oncall' is not imported: the stack model has no {settings}" in out
+    assert "[REDACTED]" not in out and "svc" not in out
+    document = json.loads((tmp_path / "adopt.json").read_text())
+    assert not [e for e in document["resources"] if e["type"] == T.CONTACT_POINT]
+
+
 def _rule(change) -> dict:
     rule = three_step_rule("r", "R", "up == 0", "g", {"severity": "warning"}, {"summary": "down"})
     change(rule)
@@ -580,6 +603,13 @@ SHAPES = [
      "it routes by its own notification settings"),
     ("a template over every value", _set("annotations.description", "{{ range $k, $v := $values }}{{ $k }}{{ end }}"),
      "its description template is not one the platform translates"),
+    ("a recovery threshold", _set("data.2.model.conditions.0.unloadEvaluator", {"params": [-1], "type": "lt"}),
+     "it has a recovery threshold (unloadEvaluator)"),
+    ("keep firing for", _set("keep_firing_for", "30m"), "it keeps firing for 30m once resolved"),
+    ("keep firing for nothing", _set("keep_firing_for", "0s"), None),
+    ("a vanished series resolved after 5 evaluations", _set("missing_series_evals_to_resolve", 5),
+     "it resolves a vanished series after 5 evaluations"),
+    ("a vanished series resolved at the first", _set("missing_series_evals_to_resolve", 1), None),
 ]
 
 
@@ -654,3 +684,10 @@ def test_check_reads_an_import_file_as_the_program_does_and_reports_what_it_refu
     (team / "dashboards" / "board.json").write_text(text)
     assert adopt.main(["check", "payments"]) == 1
     assert f"error: {layout.relative(team / 'dashboards' / 'board.json')}: {problem}" in capsys.readouterr().out
+
+
+def test_rules_that_waited_grafanas_default_to_resolve_are_said_to_resolve_as_prometheus_does(grafana, teams, tmp_path,
+                                                                                              capsys):
+    assert pull(grafana, tmp_path) == 0  # the fixture's rules set no missing_series_evals_to_resolve
+    assert ("2 rule(s) resolve an instance whose series is gone at the next evaluation, as Prometheus does; in "
+            "Grafana they waited one more (its default)") in capsys.readouterr().out

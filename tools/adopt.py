@@ -245,6 +245,13 @@ def rule_query(rule: dict, datasource_types: dict[str, str]) -> tuple[str | None
                       "(Prometheus-style: OK and Error)")
     if rule.get("isPaused"):
         return None, "it is paused"
+    if any("unloadEvaluator" in c for c in model.get("conditions") or [] if isinstance(c, dict)):
+        return None, "it has a recovery threshold (unloadEvaluator), which the platform's rules do not"
+    if str(rule.get("keep_firing_for") or "0s") not in ("0s", "0"):
+        return None, f"it keeps firing for {rule['keep_firing_for']} once resolved, which the platform's rules do not"
+    if rule.get("missing_series_evals_to_resolve") not in (None, 1):
+        return None, (f"it resolves a vanished series after {rule['missing_series_evals_to_resolve']} evaluations; "
+                      "the platform's rules resolve at the first, as Prometheus does")
     if rule.get("notification_settings"):
         return None, "it routes by its own notification settings (the platform routes by the team label)"
     texts = {k: v for k, v in {**(rule.get("annotations") or {}), **(rule.get("labels") or {})}.items()
@@ -324,6 +331,10 @@ def convert_alerts(folder: Folder, slug: str, group: str | None) -> Alerts:
     names: set[str] = set()
     for rule, expr, ref_id in convertible[chosen]:
         out.rules.append(_alert_entry(rule, expr, ref_id, slug, names, out.notes))
+    waited = [r["title"] for r, _, _ in convertible[chosen] if r.get("missing_series_evals_to_resolve") is None]
+    if waited:  # Grafana's default, 2 evaluations; the platform's rules resolve at the first (components/alert_rules.py)
+        out.notes.append(f"{len(waited)} rule(s) resolve an instance whose series is gone at the next evaluation, as "
+                         "Prometheus does; in Grafana they waited one more (its default)")
     return out
 
 
@@ -414,6 +425,11 @@ class Receivers:
 _SECRET = "<secure set with pulumi config set --secret>"  # the estate's placeholder form (estate.model.PLACEHOLDER)
 
 
+# The settings of each integration the stack models carry (estate.stack's integrations, in Grafana's words).
+_CARRIED = {"email": {"addresses", "singleEmail"}, "slack": {"url", "recipient"}, "webhook": {"url", "httpMethod"},
+            "pagerduty": {"integrationKey"}}
+
+
 def contact_points_for(folder: Folder, rules: list[dict], stack: str) -> Receivers:
     out = Receivers()
     chosen: dict[str, int] = defaultdict(int)
@@ -436,6 +452,14 @@ def contact_points_for(folder: Folder, rules: list[dict], stack: str) -> Receive
             key = {"email": "email", "slack": "slack", "webhook": "webhook", "pagerduty": "pagerduty"}.get(kind)
             if key is None or key in entry:
                 unsupported.append(kind if key is None else f"a second {kind}")
+                continue
+            # what the stack model cannot say (a webhook's basic auth or bearer credentials, a Slack bot
+            # token, a PagerDuty severity): imported without it, the integration would lose it. Names only.
+            uncarried = sorted(k for k, v in settings.items() if k not in _CARRIED[key] and v not in (None, "", False, [], {}))
+            if c.get("disableResolveMessage"):
+                uncarried.append("disableResolveMessage")
+            if uncarried:
+                unsupported.append(f"{kind} settings {', '.join(uncarried)}")
                 continue
             secret_field = {"email": "addresses", "slack": "url", "webhook": "url", "pagerduty": "integrationKey"}[key]
             entry[key] = {secret_field: _SECRET}
