@@ -51,6 +51,10 @@ _ANSWER_GRACE = 10.0  # the worker kills a child 1.2 s past the limit; this boun
 _ANSWER_LIMIT = 64 << 20
 
 
+def _no_constant(name: str) -> None:
+    raise ValueError(f"{name} is not a JSON number")
+
+
 class _Worker:
     """The team-code process: started once, restarted if it ever ends.
 
@@ -105,7 +109,8 @@ class _Worker:
                 self._stop()
                 return _worker_error(f"the team-code process failed ({e})")
         try:
-            answer = json.loads(body)
+            # NaN is no JSON: the child's to_json never writes it, but team code can write fd 3 itself
+            answer = json.loads(body, parse_constant=_no_constant)
         except (ValueError, RecursionError):  # not JSON, or nested deeper than the decoder goes
             answer = None
         if kind == b"R":  # the team's process's own bytes: whatever they are, they are its answer

@@ -1233,6 +1233,11 @@ CODE_CASES = [
               file=TEAM_FILE),
     code_case("dashboards() returns nothing", BUILD + "    return []\n",
               "dashboards(): did not build api-production-overview, which team.yaml declares (it built: nothing)"),
+    code_case("team code writing its own answer with a NaN, then ending its process",
+              "import os\n\n\ndef dashboards(team):\n"
+              "    os.write(3, b'{\"ok\": [{\"uid\": \"api-production-overview\", \"title\": \"A\", \"x\": NaN}]}')\n"
+              "    os.abort()\n",
+              "its process wrote an answer that is not the JSON of its dashboards"),
     code_case("dashboards() returns one dashboard twice (blamed on the code, not team.yaml)",
               "from dashboards import board\n\n\ndef dashboards(team):\n"
               "    built = board('api-production-overview', 'API Production Overview')\n    return [built, built]\n",

@@ -31,6 +31,9 @@ from estate.stack import StackConfig
 from tools import command, first_line, once
 
 
+PULUMI_TIMEOUT_SECONDS = 300  # one `pulumi config set`: a CLI waiting on a login or a lock answers no more
+
+
 def needed(stack: str, layout: Layout = PROJECT_LAYOUT) -> list[tuple]:
     """The config paths (without namespace) of every secret `stack` needs, in validation's order."""
     path = stack_file(stack, layout)
@@ -101,9 +104,13 @@ def apply(stack: str, layout: Layout = PROJECT_LAYOUT, environ: dict | None = No
     done = []
     for p in paths:
         key = f"{PROJECT}:{config_path(p)}"
-        result = subprocess.run([pulumi, "config", "set", "--stack", stack, "--secret", "--path", key],
-                                input=environ[env_var(p)].encode(), capture_output=True, env=dict(environ),
-                                cwd=layout.root, timeout=300)
+        try:
+            result = subprocess.run([pulumi, "config", "set", "--stack", stack, "--secret", "--path", key],
+                                    input=environ[env_var(p)].encode(), capture_output=True, env=dict(environ),
+                                    cwd=layout.root, timeout=PULUMI_TIMEOUT_SECONDS)
+        except subprocess.TimeoutExpired:  # its message quotes the command; the value is on stdin, never there
+            raise ConfigError(where, [(key, f"`pulumi config set` did not answer within {PULUMI_TIMEOUT_SECONDS} s "
+                                            f"(stopped); {len(done)} of {len(paths)} secrets were set before it")]) from None
         if result.returncode != 0:
             raise ConfigError(where, [(key, f"`pulumi config set` failed (exit {result.returncode}); "
                                             f"{len(done)} of {len(paths)} secrets were set before it")])
