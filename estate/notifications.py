@@ -72,10 +72,11 @@ def platform_defines() -> frozenset[str]:
 
 
 def _entry_points(teams: tuple["Team", ...]) -> str:
+    defined = {t.slug: {name for name, _ in parse(t.notification_templates).defines}
+               for t in teams if t.notification_templates}  # each team's file parsed once, not once per entry
     lines = []
     for entry in ENTRIES:
-        slugs = [t.slug for t in teams if t.notification_templates
-                 and f"{t.slug}.{entry}" in {name for name, _ in parse(t.notification_templates).defines}]
+        slugs = [slug for slug, names in defined.items() if f"{slug}.{entry}" in names]
         body = "".join(f'{{{{ {"if" if i == 0 else "else if"} eq .CommonLabels.team "{slug}" }}}}'
                        f'{{{{ template "{slug}.{entry}" . }}}}' for i, slug in enumerate(slugs))
         default = f'{{{{ template "platform.{entry}" . }}}}'

@@ -51,10 +51,6 @@ _ANSWER_GRACE = 10.0  # the worker kills a child 1.2 s past the limit; this boun
 _ANSWER_LIMIT = 64 << 20
 
 
-def _no_constant(name: str) -> None:
-    raise ValueError(f"{name} is not a JSON number")
-
-
 class _Worker:
     """The team-code process: started once, restarted if it ever ends.
 
@@ -108,6 +104,8 @@ class _Worker:
             except (OSError, TimeoutError, ValueError) as e:
                 self._stop()
                 return _worker_error(f"the team-code process failed ({e})")
+        from .files import _no_constant  # here: loaded by the time an answer comes (see the imports above)
+
         try:
             # NaN is no JSON: the child's to_json never writes it, but team code can write fd 3 itself
             answer = json.loads(body, parse_constant=_no_constant)

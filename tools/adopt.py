@@ -47,6 +47,7 @@ import promql_parser as pp
 import yaml
 from pydantic import ValidationError
 
+from components.alert_rules import MISSING_SERIES_EVALS_TO_RESOLVE
 from components.types import ResourceType as T
 from estate import PROJECT, PROJECT_LAYOUT, ConfigError, Layout
 from syntax import promql, template
@@ -249,7 +250,7 @@ def rule_query(rule: dict, datasource_types: dict[str, str]) -> tuple[str | None
         return None, "it has a recovery threshold (unloadEvaluator), which the platform's rules do not"
     if str(rule.get("keep_firing_for") or "0s") not in ("0s", "0"):
         return None, f"it keeps firing for {rule['keep_firing_for']} once resolved, which the platform's rules do not"
-    if rule.get("missing_series_evals_to_resolve") not in (None, 1):
+    if rule.get("missing_series_evals_to_resolve") not in (None, MISSING_SERIES_EVALS_TO_RESOLVE):
         return None, (f"it resolves a vanished series after {rule['missing_series_evals_to_resolve']} evaluations; "
                       "the platform's rules resolve at the first, as Prometheus does")
     if rule.get("notification_settings"):
