@@ -397,7 +397,7 @@ def test_coverage_finds_untested_and_mistimed_alerts():
     rules = {"groups": [{"rules": [{"alert": "A", "for": "5m"}, {"alert": "B", "for": "1m"}]}]}
     fires = {"exp_labels": {}, "exp_annotations": {}}
     tests = {"tests": [
-        {"alert_rule_test": [
+        {"input_series": [{"series": "x", "values": "0x20"}], "alert_rule_test": [
             {"eval_time": "4m", "alertname": "A", "exp_alerts": []},
             {"eval_time": "6m", "alertname": "A", "exp_alerts": [fires]},   # not one interval after 4m
             {"eval_time": "1m", "alertname": "B", "exp_alerts": []},        # silent, but before B's for
@@ -407,13 +407,49 @@ def test_coverage_finds_untested_and_mistimed_alerts():
     assert pt.coverage_problems(tests, rules) == [
         "Typo: tested, but no such alert in the rules (a typo passes `exp_alerts: []` silently)",
         "A: no case where it fires at eval_time F with a case not firing at F - 1m in the same test",
-        "A: no case where it stays silent (after its for) or resolves",
+        f"A: {NEVER_SILENT}",
         "B: no case where it fires at eval_time F with a case not firing at F - 1m in the same test",
-        "B: no case where it stays silent (after its for) or resolves",
+        f"B: {NEVER_SILENT}",
     ]
     tests["tests"][0]["alert_rule_test"][0]["eval_time"] = "5m"
     tests["tests"][0]["alert_rule_test"].append({"eval_time": "7m", "alertname": "A", "exp_alerts": []})
     assert [p for p in pt.coverage_problems(tests, rules) if p.startswith("A:")] == []
+
+
+NEVER_SILENT = "no case where it stays silent (after its for) or resolves while its test's input still has samples"
+
+
+@pytest.mark.parametrize("values, counts", [
+    ("0x20", True),  # 21 samples, 0 to 20m: 10m is inside
+    ("0x5", False),  # the last sample at 5m
+    ("1 2 3 4 5 6 7 8 9 10", False),  # 0 to 9m
+    ("0+1x9 _x5", False),  # missing samples are no samples: the last at 9m
+    ("0+1x5 stale", False),  # its last value at 5m, then a stale marker: nothing after it
+    ("1-1x10", True),  # 0 to 10m
+    ("-2+4x3 5x6", True),  # 4 + 7 samples: 0 to 10m
+    ("0x3 _x3 1x3", True),  # 4 samples, 3 missing, 4 more: the last at 10m
+    ("0x30 stale", True),
+    ("", False),  # no input at all: silent for want of data
+    ("0+1x5 nonsense 1", True),  # promtool's own parser says what is wrong; coverage does not guess
+], ids=["samples past it", "ended before it", "plain values ending before it", "missing samples at the end",
+        "stale before it", "a decreasing series up to it", "two runs up to it", "missing samples between",
+        "stale after it", "no values", "notation promtool judges"])
+def test_a_silent_case_counts_only_while_its_tests_input_has_samples(values, counts):
+    rules = {"groups": [{"rules": [{"alert": "A", "for": "2m"}]}]}
+    group = {"interval": "1m", "input_series": [{"series": 'up{job="a"}', "values": values}],
+             "alert_rule_test": [{"eval_time": "10m", "alertname": "A", "exp_alerts": []}]}
+    assert (f"A: {NEVER_SILENT}" not in pt.coverage_problems({"tests": [group]}, rules)) is counts
+
+
+def test_a_resolved_case_past_the_input_does_not_count_but_one_within_it_does():
+    rules = {"groups": [{"rules": [{"alert": "A", "for": "0s"}]}]}
+    fires = {"exp_labels": {}, "exp_annotations": {}}
+    group = {"interval": "30s", "input_series": [{"series": "x", "values": "1x10"}], "alert_rule_test": [
+        {"eval_time": "1m", "alertname": "A", "exp_alerts": [fires]},
+        {"eval_time": "6m", "alertname": "A", "exp_alerts": []}]}  # 11 samples every 30s: the last at 5m
+    assert f"A: {NEVER_SILENT}" in pt.coverage_problems({"tests": [group]}, rules)
+    group["alert_rule_test"][1]["eval_time"] = "5m"
+    assert f"A: {NEVER_SILENT}" not in pt.coverage_problems({"tests": [group]}, rules)
 
 
 @pytest.mark.parametrize("group, problem", [
@@ -431,4 +467,4 @@ def test_a_test_file_promtool_cannot_read_is_a_coverage_problem_not_a_traceback(
     problems = pt.coverage_problems({"tests": [group]}, rules)
     assert problems[0].startswith(problem) and problems[1:] == [
         "A: no case where it fires at eval_time F with a case not firing at F - 1m in the same test",
-        "A: no case where it stays silent (after its for) or resolves"]
+        f"A: {NEVER_SILENT}"]

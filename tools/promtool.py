@@ -291,13 +291,45 @@ def _dump(doc: dict) -> str:
 # Coverage: every alert fires at its time and stays silent or resolves
 # ---------------------------------------------------------------------------------------------
 
+# One item of promtool's series notation (`values: '1 _x3 0+10x5 stale'`): `_` or `_xN` (N missing
+# samples), `stale`, a number, or `a+bxN` / `a-bxN` / `axN` (N + 1 samples). promql/parser's grammar.
+_NUMBER = r"[+-]?(?:[0-9]*\.?[0-9]+(?:[eE][+-]?[0-9]+)?|0[xX][0-9a-fA-F]+|[iI][nN][fF]|[nN][aA][nN])"
+_SERIES_ITEM = re.compile(rf"(?P<missing>_)(?:x(?P<missing_times>[0-9]+))?|(?P<stale>stale)"
+                          rf"|{_NUMBER}(?:[+-][0-9]*\.?[0-9]+(?:[eE][+-]?[0-9]+)?)?(?:x(?P<times>[0-9]+))?")
+
+
+def input_end(group: dict, interval: int) -> float | None:
+    """Seconds from the test's start to the last sample of its input (any series); None when no
+    series has one, inf when the notation is not readable here (promtool then says its own words)."""
+    end = None
+    for series in group.get("input_series") or []:
+        slot, last = 0, None
+        for item in str(series.get("values", "") if isinstance(series, dict) else "").split():
+            match = _SERIES_ITEM.fullmatch(item)
+            if match is None:
+                return float("inf")
+            if match["missing"]:
+                slot += int(match["missing_times"] or 1)
+                continue
+            if match["stale"]:  # the series ends here; its last sample stays the one before
+                slot += 1
+                continue
+            slot += int(match["times"]) + 1 if match["times"] else 1
+            last = (slot - 1) * interval
+        if last is not None:
+            end = last if end is None else max(end, last)
+    return end
+
+
 def coverage_problems(tests: dict, rules: dict) -> list[str]:
     """What a filled-in test file misses for the alerts of a rendered rule file.
 
     Each alert needs, in one test group, a case where it fires at time F and a case where it is not
     firing one evaluation interval before F (so the `for` is respected); and a case where it is not
     firing, either later than a firing case of the same group (it resolved) or in a group where it
-    never fires, at an eval_time past its `for` plus one interval (it stayed silent).
+    never fires, at an eval_time past its `for` plus one interval (it stayed silent). A case that is
+    not firing counts only while the group's input still has samples: past its last sample, any
+    alert is silent for want of data, which proves nothing of its condition.
     """
     interval = duration_seconds(str(tests.get("evaluation_interval", "1m")))
     fors = {r["alert"]: duration_seconds(str(r.get("for", "0s")))
@@ -310,6 +342,8 @@ def coverage_problems(tests: dict, rules: dict) -> list[str]:
             problems.append(f"test group {number}: not a promtool test group (a mapping whose alert_rule_test "
                             "is a list of cases)")
             continue
+        group_interval = duration_seconds(str(group.get("interval") or tests.get("evaluation_interval", "1m")))
+        end = input_end(group, group_interval)
         cases: dict[str, list[tuple[int, bool]]] = {}
         for index, case in enumerate(group.get("alert_rule_test") or [], start=1):
             if not (isinstance(case, dict) and isinstance(case.get("alertname"), str) and "eval_time" in case):
@@ -324,6 +358,7 @@ def coverage_problems(tests: dict, rules: dict) -> list[str]:
             quiet = [t for t, fires in seen if not fires]
             if any(f - interval in quiet for f in firing):
                 fires_on_time.add(alert)
+            quiet = [t for t in quiet if end is not None and t <= end]
             if any(q > f for q in quiet for f in firing) or (
                     not firing and any(q >= fors.get(alert, 0) + interval for q in quiet)):
                 silent.add(alert)
@@ -334,7 +369,8 @@ def coverage_problems(tests: dict, rules: dict) -> list[str]:
             problems.append(f"{alert}: no case where it fires at eval_time F with a case not firing at F - "
                             f"{format_duration(interval)} in the same test")
         if alert not in silent:
-            problems.append(f"{alert}: no case where it stays silent (after its for) or resolves")
+            problems.append(f"{alert}: no case where it stays silent (after its for) or resolves while "
+                            "its test's input still has samples")
     return problems
 
 
