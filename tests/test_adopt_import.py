@@ -471,3 +471,169 @@ def test_a_rows_panels_that_are_no_list_are_refused_not_a_traceback(wrong):
 def test_a_null_among_the_panels_ends_nothing():
     board = {"panels": [{"type": "stat", "title": "a"}, None, {"type": "stat", "title": "b"}]}
     assert [p.get("title") if p else p for p in panels(board)] == ["a", None, "b"]
+
+
+# --------------------------------------------------------------------------------------------
+# Links: one that would run script in the browser of whoever clicks it is refused, naming where
+# --------------------------------------------------------------------------------------------
+
+ALLOWED = "a link's URL may be an http(s) URL, a relative path (/d/uid, ?var-x=1) or a Grafana variable ($var, ${__url})"
+
+
+def _links_board() -> dict:
+    """A dashboard with a place for a link of every kind, each first of its list."""
+    def stat(title: str) -> dict:
+        return {"type": "stat", "title": title, "targets": [{"refId": "A", "expr": "up"}], "links": []}
+    return {"title": "Links", "links": [], "panels": [
+        {**stat("Up"), "fieldConfig": {"defaults": {"links": []}, "overrides": [
+            {"matcher": {"id": "byName", "options": "up"}, "properties": [{"id": "links", "value": []}]}]}},
+        {"type": "graph", "title": "Old graph", "options": {"dataLinks": []}, "targets": [{"refId": "A", "expr": "up"}]},
+        {"type": "table-old", "title": "Old table", "styles": [{"pattern": "/.*/", "type": "string", "link": True}],
+         "targets": [{"refId": "A", "expr": "up"}]},
+        {"type": "row", "title": "Collapsed", "collapsed": True, "panels": [stat("In a row")]},
+        {"title": "Shared", "libraryPanel": {"uid": "lib-1", "name": "Shared"}}],
+        "__elements": {"lib-1": {"uid": "lib-1", "name": "Shared", "model": stat("Shared")}}}
+
+
+def _legacy_rows_board() -> dict:
+    return {"title": "Links", "schemaVersion": 14, "rows": [{"title": "R", "panels": [
+        {"type": "singlestat", "title": "Old stat", "links": [], "targets": [{"refId": "A", "expr": "up"}]}]}]}
+
+
+def _link(url: str) -> dict:
+    return {"title": "Runbook", "type": "link", "url": url, "targetBlank": True}
+
+
+PLACES = [
+    # (what, the board, where the link goes, its JSON path in the export)
+    ("a dashboard link", _links_board, lambda b, u: b["links"].append(_link(u)), "links[0].url"),
+    ("a panel link", _links_board, lambda b, u: b["panels"][0]["links"].append(_link(u)), "panels[0].links[0].url"),
+    ("a data link", _links_board, lambda b, u: b["panels"][0]["fieldConfig"]["defaults"]["links"].append(_link(u)),
+     "panels[0].fieldConfig.defaults.links[0].url"),
+    ("an override's data link", _links_board,
+     lambda b, u: b["panels"][0]["fieldConfig"]["overrides"][0]["properties"][0]["value"].append(_link(u)),
+     "panels[0].fieldConfig.overrides[0].properties[0].value[0].url"),
+    ("a Grafana 6 graph's data link", _links_board, lambda b, u: b["panels"][1]["options"]["dataLinks"].append(_link(u)),
+     "panels[1].options.dataLinks[0].url"),
+    ("a table-old style's link", _links_board, lambda b, u: b["panels"][2]["styles"][0].update(linkUrl=u),
+     "panels[2].styles[0].linkUrl"),
+    ("a panel in a collapsed row", _links_board, lambda b, u: b["panels"][3]["panels"][0]["links"].append(_link(u)),
+     "panels[3].panels[0].links[0].url"),
+    ("a library panel", _links_board, lambda b, u: b["__elements"]["lib-1"]["model"]["links"].append(_link(u)),
+     '__elements["lib-1"].model.links[0].url'),
+    ("a panel of a legacy row", _legacy_rows_board, lambda b, u: b["rows"][0]["panels"][0]["links"].append(_link(u)),
+     "rows[0].panels[0].links[0].url"),
+]
+
+
+@pytest.mark.parametrize("what,board,put,where", PLACES, ids=[p[0] for p in PLACES])
+def test_a_javascript_link_anywhere_in_the_export_is_one_problem_naming_its_json_path(what, board, put, where):
+    board = board()
+    put(board, "javascript:alert(document.cookie)")
+    with pytest.raises(ImportProblems) as error:
+        import_dashboard(board, SEL)
+    assert error.value.problems == [(where, f"a javascript: URL, which Grafana would show as a clickable link; "
+                                            f"{ALLOWED}: change or remove it")]
+
+
+UNSAFE_URLS = [
+    # (what, url, the scheme the problem names)
+    ("javascript:", "javascript:alert(1)", "javascript"),
+    ("in capitals", "JAVASCRIPT:alert(1)", "javascript"),
+    ("in mixed case", "JaVaScRiPt:alert(1)", "javascript"),
+    ("after spaces", "   javascript:alert(1)", "javascript"),
+    ("after control characters", "\x00\x01\x1f javascript:alert(1)", "javascript"),
+    ("after a tab and a line break", "\t\njavascript:alert(1)", "javascript"),
+    ("a tab inside the scheme", "java\tscript:alert(1)", "javascript"),
+    ("a line break inside the scheme", "java\r\nscript:alert(1)", "javascript"),
+    ("a zero-width space inside the scheme", "java\u200bscript:alert(1)", "javascript"),
+    ("after a byte order mark", "\ufeffjavascript:alert(1)", "javascript"),
+    ("a variable inside the scheme", "java${empty}script:alert(1)", "javascript"),
+    ("a variable before the scheme", "$empty javascript:alert(1)", "javascript"),
+    ("data:", "data:text/html;base64,PHNjcmlwdD5hbGVydCgxKTwvc2NyaXB0Pg==", "data"),
+    ("data: in capitals after a space", " DATA:text/html,<script>alert(1)</script>", "data"),
+    ("vbscript:", "vbscript:msgbox(1)", "vbscript"),
+    ("vbscript: in capitals", "VBScript:msgbox(1)", "vbscript"),
+    ("another scheme", "mailto:oncall@example.com", "mailto"),
+]
+
+
+@pytest.mark.parametrize("what,url,scheme", UNSAFE_URLS, ids=[u[0] for u in UNSAFE_URLS])
+def test_a_link_url_a_browser_would_read_with_another_scheme_than_http_is_refused(what, url, scheme):
+    board = _links_board()
+    board["links"].append(_link(url))
+    with pytest.raises(ImportProblems) as error:
+        import_dashboard(board, SEL)
+    assert error.value.problems == [("links[0].url", f"a {scheme}: URL, which Grafana would show as a clickable link; "
+                                                     f"{ALLOWED}: change or remove it")]
+    assert url not in str(error.value)  # the scheme is named, the URL not repeated
+
+
+SAFE_URLS = [
+    ("an https URL", "https://runbooks.example.com/payments"),
+    ("an http URL in capitals", "HTTP://grafana.example.com/d/abc"),
+    ("an https URL with javascript: in its query", "https://example.com/?next=javascript:alert(1)"),
+    ("a path", "/d/payments-workers/payments-workers?orgId=1&${__url_time_range}"),
+    ("a path without a slash", "d/abc/payments"),
+    ("a path with a colon after a slash", "d/abc:def"),
+    ("a query", "?var-provider=adyen"),
+    ("a fragment", "#panel-2"),
+    ("a host without a scheme", "//runbooks.example.com/payments"),
+    ("a variable", "${__url}"),
+    ("a variable with a format", "${__data.fields.url:raw}"),
+    ("a variable before a path", "$grafana/d/abc"),
+    ("an old-style variable", "[[base]]/d/abc"),
+    ("a variable after the scheme", "https://${host}/d/abc"),
+    ("empty", ""),
+]
+
+
+@pytest.mark.parametrize("what,url", SAFE_URLS, ids=[u[0] for u in SAFE_URLS])
+def test_a_link_to_an_http_url_a_relative_path_or_a_variable_is_kept_as_it_is(what, url):
+    for _, board, put, where in PLACES:
+        board = board()
+        put(board, url)
+        import_dashboard(board, SEL)  # no problem: the link is kept
+    board = _links_board()
+    board["links"].append(_link(url))
+    assert import_dashboard(board, SEL).board["links"] == [_link(url)]
+
+
+def test_a_refused_link_and_a_refused_query_are_reported_at_once():
+    board = _links_board()
+    board["links"].append(_link("javascript:alert(1)"))
+    board["panels"][0]["targets"][0]["datasource"] = {"type": "loki", "uid": "loki"}
+    with pytest.raises(ImportProblems) as error:
+        import_dashboard(board, SEL)
+    assert [w for w, _ in error.value.problems] == ["links[0].url", "panels['Up'].targets.A"]
+
+
+def test_a_refused_link_is_named_with_the_dashboard_file_that_holds_it(tmp_path):
+    from estate import Layout
+    from tools.adopt import team_queries
+
+    layout = Layout.at(tmp_path)
+    team = layout.team_dir("payments")
+    team.mkdir(parents=True)
+    (team / "team.yaml").write_text('selector: job="payments"\nimports:\n  - {file: dashboards/api.json}\n')
+    board = _links_board()
+    board["panels"][0]["links"].append(_link("javascript:alert(1)"))
+    (team / "dashboards").mkdir()
+    (team / "dashboards" / "api.json").write_text(json.dumps(board))
+    _, _, problems = team_queries("payments", layout)
+    assert problems == [f"teams/payments/dashboards/api.json: panels[0].links[0].url: a javascript: URL, which Grafana "
+                        f"would show as a clickable link; {ALLOWED}: change or remove it"]
+
+
+def test_an_unnamed_annotation_is_named_by_its_place_in_the_list():
+    """The importer walks the annotations with finalize's walker, which keeps each one's index."""
+    board = {"title": "x", "panels": [], "annotations": {"list": [
+        None, {"datasource": {"type": "loki", "uid": "loki"}, "expr": '{app="deployer"}'},
+        {"name": "deploys", "datasource": {"type": "prometheus", "uid": "abc"}, "expr": "$query"}]}}
+    with pytest.raises(ImportProblems) as error:
+        import_dashboard(board, SEL)
+    assert [w for w, _ in error.value.problems] == ["annotations['deploys'].expr"]
+    board["annotations"]["list"].pop()
+    assert import_dashboard(board, SEL).notes == (
+        "annotations['1']: kept on a loki datasource ({\"type\": \"loki\", \"uid\": \"loki\"}), which the stack does "
+        "not manage",)

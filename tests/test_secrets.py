@@ -143,17 +143,22 @@ def test_a_real_run_refuses_the_offline_placeholder(monkeypatch, prod_values):
 # ----------------------------------------------------------------------------------------- apply
 
 FAKE_PULUMI = """#!{python}
-import json, os, sys
+import json, os, sys, time
 record = {{"argv": sys.argv[1:], "stdin": sys.stdin.read()}}
 with open(os.environ["FAKE_PULUMI_LOG"], "a") as log:
     log.write(json.dumps(record) + "\\n")
+with open(os.environ["FAKE_PULUMI_LOG"]) as log:
+    calls = sum(1 for _ in log)
+if calls == int(os.environ.get("FAKE_PULUMI_HANG_AT", "0")):  # a CLI waiting on a login or a lock
+    time.sleep(60)
 sys.exit(int(os.environ.get("FAKE_PULUMI_EXIT", "0")))
 """
 
 
 @pytest.fixture
 def fake_pulumi(tmp_path):
-    """A `pulumi` on PATH that records each call's argv and stdin in a log."""
+    """A `pulumi` on PATH that records each call's argv and stdin in a log; with FAKE_PULUMI_EXIT it
+    exits with that status, with FAKE_PULUMI_HANG_AT=n its n-th call never answers (it sleeps a minute)."""
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
     script = bin_dir / "pulumi"
@@ -261,6 +266,23 @@ def test_apply_stops_at_the_first_failing_pulumi_call_and_says_how_far_it_got(fa
     assert result.returncode == 1
     assert "`pulumi config set` failed (exit 3); 0 of 2 secrets were set before it" in result.stderr
     assert len(calls()) == 1
+
+
+def test_apply_stops_a_pulumi_call_that_never_answers_and_says_in_one_line_how_far_it_got(fake_pulumi, run_apply,
+                                                                                             monkeypatch):
+    env, calls = fake_pulumi
+    monkeypatch.setattr(tools.secrets, "PULUMI_TIMEOUT_SECONDS", 3)  # the first call answers well within it
+    values = secret_values("dev")
+    result = run_apply("dev", {**env, **values, "FAKE_PULUMI_HANG_AT": "2"})
+    assert result.returncode == 1 and result.stdout == "", result.stderr
+    second = f"{P}{config_path(tools.secrets.needed('dev')[1])}"
+    assert result.stderr.splitlines() == [
+        "error: dev's secrets (GRAFANA_PLATFORM_SECRET_* environment variables): invalid configuration (1 problem); "
+        "nothing was deployed:",
+        f"  {second}: `pulumi config set` did not answer within 3 s (stopped); 1 of 2 secrets were set before it"]
+    assert "Traceback" not in result.stderr
+    assert not any(value in result.stdout + result.stderr for value in values.values())
+    assert len(calls()) == 2  # the second was started, and stopped
 
 
 def test_apply_as_a_command_is_a_process_that_exits_with_mains_status(tmp_path):

@@ -2,6 +2,7 @@
 
     python -m tools.synthetic --out history.om      # then: promtool tsdb create-blocks-from openmetrics history.om DIR
     python -m tools.synthetic --data DIR            # backfilled, for: prometheus --storage.tsdb.path=DIR
+    python -m tools.synthetic --out history.om --end 2024-05-01T12:00:00Z   # the same bytes on every run
 
 For each stack and team: every series the contract allows, with the stack's selector labels
 (`job`, `env`, ...) and two `instance`s. What the series look like comes from the contract itself
@@ -14,7 +15,9 @@ clients' default buckets. Counters grow monotonically; 0/1 flags dip to 0 once, 
 before the end, so "last failure" queries find one; histograms have cumulative `_bucket{le}`
 series up to `+Inf` (= `_count`) and `_sum`. Label values the team's queries filter on
 (`status="completed"`, `type=~"cache_hit|api_call"`) are added. Everything is deterministic
-(seeded per series) so two runs write the same bytes for the same end time.
+(seeded per series) so two runs write the same bytes for the same end time: the history ends now
+unless `--end` says when (RFC 3339 or Unix seconds, as Prometheus reads a time); either way its
+last sample is at the latest multiple of `--step` seconds not after it.
 """
 from __future__ import annotations
 
@@ -31,6 +34,7 @@ import time
 import zlib
 from collections import defaultdict
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Iterable
 
@@ -382,6 +386,32 @@ def sources_for(stack: str, render_dir: Path) -> list[TeamSource]:
 
 
 MAX_MINUTES = 24 * 60  # a day: the history is held in memory as text (120 minutes: 140 MB for the four stacks)
+LATEST_END = 253402300799  # 9999-12-31T23:59:59Z: the last time RFC 3339 writes
+TIMES = "a time: give RFC 3339 with its offset (2024-05-01T12:00:00Z) or Unix seconds (1714564800)"
+_UNIX_SECONDS = re.compile(r"-?[0-9]+(?:\.[0-9]+)?")
+_RFC_3339 = re.compile(r"([0-9]{4})-([0-9]{2})-([0-9]{2})[Tt]([0-9]{2}):([0-9]{2}):([0-9]{2})(?:\.[0-9]+)?"
+                       r"(?:[Zz]|([+-])([0-9]{2}):([0-9]{2}))")
+
+
+def end_time(text: str) -> int:
+    """An argparse `type`: when the history ends, in whole Unix seconds (a fraction is dropped), from
+    RFC 3339 (`2024-05-01T12:00:00Z`, `2024-05-01T14:00:00.5+02:00`; an offset is needed, or the
+    time would depend on the machine's zone) or Unix seconds (`1714564800`, `1714564800.5`). Anything
+    else is argparse's one-line refusal (exit 2)."""
+    try:
+        if _UNIX_SECONDS.fullmatch(text):
+            seconds = int(text.split(".")[0])
+        elif m := _RFC_3339.fullmatch(text):
+            sign, hours, minutes = m.group(7, 8, 9)  # none for Z
+            offset = timedelta(hours=int(hours or 0), minutes=int(minutes or 0)) * (-1 if sign == "-" else 1)
+            seconds = int(datetime(*map(int, m.group(1, 2, 3, 4, 5, 6)), tzinfo=timezone(offset)).timestamp())
+        else:
+            raise ValueError
+    except (ValueError, OverflowError):  # no such day or hour, an offset of a day or more, 5,000 digits
+        raise argparse.ArgumentTypeError(f"{text[:40]!r} is not {TIMES}") from None
+    if not 0 <= seconds <= LATEST_END:
+        raise argparse.ArgumentTypeError(f"{text[:40]!r} is not within 1970-01-01T00:00:00Z to 9999-12-31T23:59:59Z")
+    return seconds
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -394,7 +424,14 @@ def main(argv: list[str] | None = None) -> int:
                         help=f"history length, 1 to {MAX_MINUTES} (default {HISTORY_MINUTES})")
     parser.add_argument("--step", action=once(), type=whole_number(1, 3600), default=STEP_SECONDS,
                         help=f"seconds between samples, 1 to 3600 (default {STEP_SECONDS})")
+    parser.add_argument("--end", action=once(), type=end_time,
+                        help="when the history ends, RFC 3339 (2024-05-01T12:00:00Z) or Unix seconds (default: now); "
+                             "the same --end writes the same bytes")
     args = parser.parse_args(argv)
+    end = (int(time.time()) if args.end is None else args.end) // args.step * args.step
+    if end < args.minutes * 60:
+        parser.error(f"argument --end: {args.minutes} min of history before {end} would begin before 1970; give a "
+                     "later --end or fewer --minutes")
     option, path = ("--out", args.out) if args.out else ("--data", args.data)
     if args.data and args.data.exists() and not args.data.is_dir():
         print(f"error: --data {shown_path(args.data)}: is a file, not a folder; give the TSDB folder to backfill", file=sys.stderr)
@@ -408,7 +445,6 @@ def main(argv: list[str] | None = None) -> int:
     except PrometheusMissing as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
-    end = int(time.time()) // args.step * args.step
     per_stack = {stack: sources_for(stack, folder) for stack, folder in rendered_stacks().items()}
     if args.out:
         text = openmetrics([s for sources in per_stack.values() for s in sources], end, args.minutes, args.step)
