@@ -3,10 +3,12 @@ from __future__ import annotations
 
 import itertools
 import json
+import re
 import string
 from typing import Any, Iterator, Mapping
 
 from syntax import template
+from syntax.promql_rewrite import VARIABLE
 
 DATASOURCE_VARIABLE = "datasource"  # the dashboard variable every panel's datasource refers to
 PANEL_DATASOURCE = {"type": "prometheus", "uid": "${%s}" % DATASOURCE_VARIABLE}
@@ -208,3 +210,95 @@ def _scalar(value: Any, string) -> str | None:
 
 
 _INFINITY = float("inf")
+
+
+# ---------------------------------------------------------------------------------------------
+# Links: Grafana shows each as an anchor, so a `javascript:` URL would run in the browser of whoever
+# clicks it (stored cross-site scripting), in an imported dashboard as in one team code builds.
+# ---------------------------------------------------------------------------------------------
+
+LINK_SCHEMES = ("http", "https")  # as the stack's own link fields (estate LinkUrl)
+_SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*(?=:)")  # a URL's scheme, as the WHATWG URL parser reads it
+_INVISIBLE = re.compile("[\x00-\x1f\x7f-\x9f\u00ad\u061c\u180e\u200b-\u200f\u202a-\u202e\u2060-\u2064\ufeff]")
+_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+ALLOWED_LINKS = ("a link's URL may be an http(s) URL, a relative path (/d/uid, ?var-x=1) or a Grafana variable "
+                 "($var, ${__url})")
+
+
+def link_scheme(url: str) -> str | None:
+    """The scheme of a link's URL as a browser reads it once Grafana has filled its variables in, when
+    it is not one a link may have (LINK_SCHEMES); None for an http(s) URL, a relative path or a variable.
+    Browsers ignore tabs and line breaks anywhere and spaces and control characters at either end, and
+    read the scheme in any case (`  JaVa\\tScript:`); here every control or invisible character is
+    ignored, and every variable may stand for nothing (`java${x}script:`)."""
+    text = VARIABLE.sub("", _INVISIBLE.sub("", url)).strip()
+    scheme = _SCHEME.match(text)
+    if scheme is None or scheme.group().lower() in LINK_SCHEMES:
+        return None
+    return scheme.group().lower()
+
+
+def link_problems(board: dict) -> list[tuple[str, str]]:
+    """(JSON path, why) for every link whose URL has another scheme than http(s), wherever Grafana
+    shows links: the dashboard's own, and each panel's (in rows, an export's legacy rows and library
+    panels): its links, its data links (field defaults and overrides), the Grafana 6 graph's
+    `options.dataLinks` and table-old's `styles[].linkUrl`. Values of other shapes are passed over."""
+    urls: list[tuple[tuple, str]] = []
+
+    def listed(path: tuple, links: Any) -> None:
+        for index, link in enumerate(links if isinstance(links, list) else ()):
+            if isinstance(link, dict) and isinstance(link.get("url"), str):
+                urls.append(((*path, index, "url"), link["url"]))
+
+    listed(("links",), board.get("links"))
+    for path, panel in _panels_at(board):
+        listed((*path, "links"), panel.get("links"))
+        field_config = _object(panel.get("fieldConfig"))
+        listed((*path, "fieldConfig", "defaults", "links"), _object(field_config.get("defaults")).get("links"))
+        for i, override in _objects(field_config.get("overrides")):
+            for j, prop in _objects(override.get("properties")):
+                if prop.get("id") == "links":
+                    listed((*path, "fieldConfig", "overrides", i, "properties", j, "value"), prop.get("value"))
+        listed((*path, "options", "dataLinks"), _object(panel.get("options")).get("dataLinks"))
+        for i, style in _objects(panel.get("styles")):
+            if isinstance(style.get("linkUrl"), str):
+                urls.append(((*path, "styles", i, "linkUrl"), style["linkUrl"]))
+    return [(json_path(path), f"a {scheme[:20]}: URL, which Grafana would show as a clickable link; "
+                              f"{ALLOWED_LINKS}: change or remove it")
+            for path, url in urls if (scheme := link_scheme(url))]
+
+
+def _panels_at(board: dict) -> Iterator[tuple[tuple, dict]]:
+    """(JSON path, panel) for every panel as `panels` walks them, then an export's legacy rows'
+    panels and its library panels (`__elements`), each with what is nested in it."""
+    todo: list[tuple[tuple, Any]] = [(("panels", i), p) for i, p in _objects(board.get("panels"))]
+    todo += [(("rows", i, "panels", j), p) for i, row in _objects(board.get("rows"))
+             for j, p in _objects(row.get("panels"))]
+    todo += [(("__elements", key, "model"), element["model"]) for key, element in _object(board.get("__elements")).items()
+             if isinstance(element, dict) and isinstance(element.get("model"), dict)]
+    todo.reverse()
+    while todo:  # no recursion: the depth is the file's, bounded by its reader
+        path, panel = todo.pop()
+        yield path, panel
+        todo += reversed([((*path, "panels", i), p) for i, p in _objects(panel.get("panels"))])
+
+
+def _object(value: Any) -> dict:
+    return value if isinstance(value, dict) else {}
+
+
+def _objects(value: Any) -> list[tuple[int, dict]]:
+    return [(i, v) for i, v in enumerate(value) if isinstance(v, dict)] if isinstance(value, list) else []
+
+
+def json_path(at: tuple) -> str:
+    """A path in a JSON document as JavaScript writes it: `panels[3].links[0].url`, `__elements["a-b"].model`."""
+    text = ""
+    for step in at:
+        if isinstance(step, int):
+            text += f"[{step}]"
+        elif _IDENTIFIER.fullmatch(step):
+            text += f".{step}" if text else step
+        else:  # a key of any text: quoted, and shortened (a message line is bounded)
+            text += f"[{json.dumps(step if len(step) <= 60 else step[:59] + '…', ensure_ascii=False)}]"
+    return text

@@ -22,7 +22,8 @@ What cannot be carried over is never dropped silently. What would change what a 
 library panel not in the file) is an ImportProblems error naming the panel, and so is a link
 (the dashboard's, a panel's, a data link) whose URL is no http(s) URL, relative path or Grafana
 variable (`javascript:`, `data:`, `vbscript:`: Grafana shows it as a clickable link), named by
-its JSON path in the export; what only changes how it looks is a note in `Imported.notes`, one
+its JSON path in the export (finalize.link_problems, which the program also applies to the
+dashboards team code builds); what only changes how it looks is a note in `Imported.notes`, one
 line per panel (printed by `python -m tools.adopt`).
 """
 from __future__ import annotations
@@ -34,7 +35,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Iterator
 
-from .finalize import DATASOURCE_VARIABLE, annotation_queries, indexed_annotations, panels, ref_ids
+from .finalize import DATASOURCE_VARIABLE, annotation_queries, indexed_annotations, link_problems, panels, ref_ids
 from syntax.promql_rewrite import (
     LABEL_NAMES_MATCH, LABEL_VALUES, METRICS, QUERY_RESULT, VARIABLE, RewriteError, scope, scope_variable_query,
 )
@@ -82,74 +83,6 @@ def from_export(board: object) -> dict:
         if "panels" in panel and not isinstance(panel["panels"], list):  # a row's: panels() would pass it over
             raise ValueError(f"panel '{str(panel.get('title'))[:80]}': its panels must be a list of panels")
     return board
-
-
-# --------------------------------------------------------------------------------------------
-# Links: Grafana shows each as an anchor, so a `javascript:` URL in an export would run in the
-# browser of whoever clicks it (stored cross-site scripting).
-# --------------------------------------------------------------------------------------------
-
-LINK_SCHEMES = ("http", "https")
-LINK_LISTS = ("links", "dataLinks")  # dashboard, panel and data links; `options.dataLinks` of the Grafana 6/7 graph
-_SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*(?=:)")  # a URL's scheme, as the WHATWG URL parser reads it
-_INVISIBLE = re.compile("[\x00-\x1f\x7f-\x9f\u00ad\u061c\u180e\u200b-\u200f\u202a-\u202e\u2060-\u2064\ufeff]")
-_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-ALLOWED_LINKS = ("a link's URL may be an http(s) URL, a relative path (/d/uid, ?var-x=1) or a Grafana variable "
-                 "($var, ${__url})")
-
-
-def link_scheme(url: str) -> str | None:
-    """The scheme of a link's URL as a browser reads it once Grafana has filled its variables in, when
-    it is not one a link may have (LINK_SCHEMES); None for an http(s) URL, a relative path or a variable.
-    Browsers ignore tabs and line breaks anywhere and spaces and control characters at either end, and
-    read the scheme in any case (`  JaVa\\tScript:`); here every control or invisible character is
-    ignored, and every variable may stand for nothing (`java${x}script:`)."""
-    text = VARIABLE.sub("", _INVISIBLE.sub("", url)).strip()
-    scheme = _SCHEME.match(text)
-    if scheme is None or scheme.group().lower() in LINK_SCHEMES:
-        return None
-    return scheme.group().lower()
-
-
-def link_problems(board: dict) -> list[tuple[str, str]]:
-    """(JSON path, why) for every link of a dashboard whose URL has another scheme than http(s): the
-    dashboard's links, every panel's links and data links (field defaults, overrides, the legacy
-    graph's `dataLinks`, table-old's `linkUrl`), in rows, library panels and anywhere else they nest.
-    Walked without recursion, in the file's order; values of other shapes are passed over."""
-    problems: list[tuple[str, str]] = []
-    todo: list[tuple[tuple, Any]] = [((), board)]
-    while todo:
-        at, node = todo.pop()
-        if isinstance(node, list):
-            todo += reversed([((*at, i), v) for i, v in enumerate(node)])
-            continue
-        if not isinstance(node, dict):
-            continue
-        urls = [((*at, "linkUrl"), node["linkUrl"])] if isinstance(node.get("linkUrl"), str) else []
-        lists = [key for key in LINK_LISTS if isinstance(node.get(key), list)]
-        if node.get("id") == "links" and isinstance(node.get("value"), list):  # an override's links property
-            lists.append("value")
-        urls += [((*at, key, i, "url"), link["url"]) for key in lists for i, link in enumerate(node[key])
-                 if isinstance(link, dict) and isinstance(link.get("url"), str)]
-        for where, url in urls:
-            if scheme := link_scheme(url):
-                problems.append((json_path(where), f"a {scheme[:20]}: URL, which Grafana would show as a clickable "
-                                                   f"link; {ALLOWED_LINKS}: change or remove it"))
-        todo += reversed([((*at, k), v) for k, v in node.items()])
-    return problems
-
-
-def json_path(at: tuple) -> str:
-    """A path in a JSON document as JavaScript writes it: `panels[3].links[0].url`, `__elements["a-b"].model`."""
-    text = ""
-    for step in at:
-        if isinstance(step, int):
-            text += f"[{step}]"
-        elif _IDENTIFIER.fullmatch(step):
-            text += f".{step}" if text else step
-        else:  # a key of any text: quoted, and shortened (a message line is bounded)
-            text += f"[{json.dumps(step if len(step) <= 60 else step[:59] + '…', ensure_ascii=False)}]"
-    return text
 
 
 @dataclass

@@ -13,7 +13,7 @@ from typing import Callable, Mapping
 
 from pydantic import ValidationError
 
-from dashboards.finalize import annotation_queries, annotations, canonical_json, finalize, panels
+from dashboards.finalize import annotation_queries, annotations, canonical_json, finalize, link_problems, panels
 from estate.slo_dashboard import error_budget, possible_rows, with_error_budget_rows
 
 from syntax import promql, template
@@ -423,6 +423,7 @@ def _finish_dashboards(slug: str, spec: TeamSpec, selectors: dict[str, str], con
             final = finalize(board, uid=uid, team=slug, selectors=selectors,
                              datasource_uid=prometheus.uid, datasource_name=prometheus.name)
             _check_queries(source, final, contract)
+            unsafe = link_problems(final)  # an import's were refused in the export's own paths, by the importer
         except (AttributeError, TypeError, KeyError, ValueError, RecursionError) as e:  # a JSON value of the wrong shape
             if isinstance(e, ConfigError):
                 raise
@@ -430,6 +431,8 @@ def _finish_dashboards(slug: str, spec: TeamSpec, selectors: dict[str, str], con
                                         f"not a dashboard model Grafana accepts ({type(e).__name__}); "
                                         "tags, templating.list, panels and targets must be lists of objects, "
                                         "target expr a string")]) from None
+        if unsafe:
+            raise ConfigError(source, [(f"dashboard {uid}: {where}", why) for where, why in unsafe])
         config_json = canonical_json(final)
         # a character is 4 bytes at most: only a board of more than a quarter of the bound is counted
         size = len(config_json.encode()) if len(config_json) * 4 > DASHBOARD_JSON_MAX else 0
