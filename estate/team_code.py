@@ -4,7 +4,7 @@ Team code runs in another process (estate/team_worker.py), never in the program'
 end the program with `sys.exit(0)` or `os._exit(0)` before any resource is registered (to Pulumi:
 "delete everything"), hang it, or read the decrypted config the engine hands the program in
 PULUMI_CONFIG. The worker starts once per program run from a fresh interpreter with an empty
-environment (`python -I -B`, no PULUMI_* variable, no cloud token), imports the panel library, and
+environment (`python -s -P -B`, no PULUMI_* variable, no cloud token), imports the panel library, and
 forks one child per team, so a team cannot affect another. Every failure — an exception,
 SystemExit, KeyboardInterrupt, a time limit, a crash, output that is no list of dashboards — is one
 ConfigError naming the team's file and line.
@@ -68,8 +68,11 @@ class _Worker:
         with self.lock:
             if self.process is None or self.process.poll() is not None:
                 _not_dumpable()
+                # -s -P, not -I: -I implies -E, which ignores PYTHONHASHSEED (every worker then hashed
+                # text its own way, and a set of strings in team code came out in another order in each
+                # render). The environment is this one and nothing else, so -E would ignore nothing more.
                 self.process = subprocess.Popen(
-                    [sys.executable, "-I", "-B", str(_WORKER), str(PROJECT_ROOT)],
+                    [sys.executable, "-s", "-P", "-B", str(_WORKER), str(PROJECT_ROOT)],
                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
                     env={"PATH": os.defpath, "LC_ALL": "C.UTF-8", "PYTHONHASHSEED": "0"},
                     cwd="/", close_fds=True, start_new_session=True)

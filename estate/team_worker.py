@@ -1,4 +1,4 @@
-"""The process team code runs in: `python -I -B estate/team_worker.py <project root>`.
+"""The process team code runs in: `python -s -P -B estate/team_worker.py <project root>`.
 
 Started by estate/team_code.py with an empty environment, it imports the panel library once (the
 program never does), then for each request (one JSON line on stdin: the team file, its view, the
@@ -10,13 +10,21 @@ this process, so none can change them. The child:
   PULUMI_CONFIG_SECRET_KEYS, cloud tokens) and never saw the stack config;
 - has no capability (also when started as root), so the program's /proc/<pid>/environ, closed by
   PR_SET_DUMPABLE, stays closed to it;
-- may not write files (an audit hook refuses opening one for writing; RLIMIT_FSIZE 0), start processes or send signals (an audit hook refuses
-  them), call C through ctypes, read anything but the project, its own folder and the software it runs
-  on (readable_roots: not ~/.pulumi's token, cloud credentials, /etc or other processes' /proc/<pid>/environ;
-  the audit hook, and where the kernel has Landlock the kernel itself, also for C code), use more
-  than MEMORY_LIMIT, or run longer than the time limit: a SIGALRM interrupts it
+- may not write files (an audit hook refuses opening one for writing; RLIMIT_FSIZE 0), start processes
+  (the audit hook), load a C library through ctypes (the hook), read anything but the project, its own
+  folder and the software it runs on (readable_roots: not ~/.pulumi's token, cloud credentials, /etc or
+  other processes' /proc/<pid>/environ; the audit hook, and where the kernel has Landlock the kernel
+  itself), change a file's mode, owner, times or extended attributes (the hook, and a seccomp filter,
+  _seccomp, set in this process for it and every child), signal any process but itself (the hook
+  refuses os.kill and os.killpg; Landlock ABI 6+, Linux 6.12, every route: not the worker, not another
+  team's child), use more than MEMORY_LIMIT, or run longer than the time limit: a SIGALRM interrupts it
   where it is (its line is reported); code that swallows that is asked for its stack (faulthandler
   dumps it on SIGUSR1: a C handler, no thread per child) and killed.
+- The audit hook is no wall against C: the C functions this process loaded through ctypes (_LIBC) stay
+  within team code's reach (`import __main__`), and calling one raises no audit event. Against C the
+  kernel holds: Landlock (reads, writes, TCP from ABI 4, signals from ABI 6), seccomp, no capability.
+  So on a kernel without Landlock ABI 6, signal.pidfd_send_signal (no audit event) and C can still
+  signal the worker or another team's child.
 - reports every exception, SystemExit and KeyboardInterrupt included, with the team file's line.
 The panel library imports neither the estate's models nor its config: this process holds no stack
 config, no secret and no engine connection, so there is nothing for team code to find.
@@ -24,14 +32,17 @@ config, no secret and no engine connection, so there is nothing for team code to
 from __future__ import annotations
 
 import collections
+import errno
 import faulthandler
 import gc
 import importlib.util
 import json
 import os
+import random  # imported here once (about 1 ms), not by each child's team code; seeded in each child (_run)
 import resource
 import select
 import signal
+import struct
 import sys
 import time
 import traceback
@@ -44,7 +55,10 @@ KILL_GRACE = 1.2  # seconds past the limit before the child is killed outright (
 _REAL_EXIT = os._exit  # team code gets a stand-in that raises; the child ends with this one
 _REFUSED_EVENTS = ("os.system", "os.exec", "os.posix_spawn", "os.spawn", "os.fork", "os.forkpty", "os.kill",
                    "os.killpg", "subprocess.Popen", "pty.spawn", "os.putenv", "os.unsetenv",
-                   "ctypes.dlopen", "ctypes.dlsym")  # C calls would pass by every hook
+                   # a file's mode, owner, times and extended attributes (an ACL is one): no Landlock right
+                   # covers them, and a file opened for reading is enough for os.fchmod
+                   "os.chmod", "os.chown", "os.utime", "os.setxattr", "os.removexattr", "os.chflags",
+                   "ctypes.dlopen", "ctypes.dlsym")  # C calls would pass by every hook (see _seccomp, _landlock)
 
 
 class TimeLimit(BaseException):
@@ -75,6 +89,9 @@ _READABLE: tuple[str, ...] = ()  # readable_roots(), once, before any child
 def main(root: str) -> None:
     global _READABLE
     _READABLE = readable_roots(root)
+    # Once here, inherited by every child: the kernel compiles a filter in about 0.1 ms, and this process
+    # changes no file's mode, owner or times either. Where there is no seccomp the audit hook still refuses them.
+    _seccomp()
     sys.path.insert(0, root)
     view_spec = importlib.util.spec_from_file_location("team_view", os.path.join(root, "estate", "team_view.py"))
     view_module = importlib.util.module_from_spec(view_spec)
@@ -305,6 +322,9 @@ def _run(request: dict, view_class: type, to_json) -> dict | bytes:
     source = request["source"]  # read and bounded by the program (estate.files.read_text), never here
     os.chdir(os.path.dirname(path))
     _confine(tuple(sorted({*_READABLE, os.path.realpath(os.path.dirname(path))})))  # and the team's own folder
+    # Team code that draws on `random` gets the same numbers in every render (its hashes of text are fixed
+    # too: PYTHONHASHSEED=0). Here, in the child: `random` reseeds itself from os.urandom after every fork.
+    random.seed(0)
     faulthandler.enable(file=sys.stderr)
     faulthandler.register(signal.SIGUSR1, file=sys.stderr)
     signal.signal(signal.SIGALRM, _time_up)
@@ -375,7 +395,7 @@ if sys.platform.startswith("linux"):  # loaded once here, not in every child (ct
     # ctypes makes a function's wrapper (a symbol lookup) on first use and an array type each time one is
     # written: made here once, they are not made again in every child (about 0.3 ms of each).
     _CapabilitySets = _CapabilityData * 2  # _LINUX_CAPABILITY_VERSION_3 has two
-    _RulesetAttr = ctypes.c_uint64 * 2  # struct landlock_ruleset_attr: handled_access_fs, handled_access_net
+    _RulesetAttr = ctypes.c_uint64 * 3  # struct landlock_ruleset_attr: handled_access_fs, handled_access_net, scoped
     _PathBeneathAttr = ctypes.c_uint8 * 12  # struct landlock_path_beneath_attr, packed
     try:
         _LIBC = ctypes.CDLL(None, use_errno=True)
@@ -413,11 +433,14 @@ def readable_roots(project_root: str) -> tuple[str, ...]:
 _LANDLOCK_CREATE_RULESET, _LANDLOCK_ADD_RULE, _LANDLOCK_RESTRICT_SELF = 444, 445, 446  # every architecture
 _LANDLOCK_READ = (1 << 2) | (1 << 3)  # LANDLOCK_ACCESS_FS_READ_FILE, _READ_DIR
 _LANDLOCK_FS_BY_ABI = {1: (1 << 13) - 1, 2: (1 << 14) - 1, 3: (1 << 15) - 1, 4: (1 << 15) - 1}  # 5 and later: 1 << 16
+_LANDLOCK_SCOPE_SIGNAL = 1 << 1  # ABI 6 (Linux 6.12): no signal to a process outside the child's own domain
 
 
 def _landlock(roots: tuple[str, ...]) -> bool:
     """Restrict this process, for good, to reading beneath `roots`: no other file or folder opened,
-    nothing written or executed anywhere, and (ABI 4+) no TCP connection; whether the kernel did."""
+    nothing written or executed anywhere, (ABI 4+) no TCP connection, and (ABI 6+) no signal to another
+    process: not the worker, not another team's child (each child is its own domain), by whatever route
+    (os.kill, signal.pidfd_send_signal, C, a SIGIO owner); whether the kernel did."""
     if not sys.platform.startswith("linux") or _LIBC is None:
         return False
     syscall = _LIBC.syscall
@@ -426,9 +449,10 @@ def _landlock(roots: tuple[str, ...]) -> bool:
         return False
     handled_fs = _LANDLOCK_FS_BY_ABI.get(abi, (1 << 16) - 1)
     handled_net = 0b11 if abi >= 4 else 0  # LANDLOCK_ACCESS_NET_BIND_TCP, _CONNECT_TCP: no rule allows any
-    attr = _RulesetAttr(handled_fs, handled_net)
-    ruleset = syscall(_LANDLOCK_CREATE_RULESET, ctypes.byref(attr), ctypes.c_size_t(16 if abi >= 4 else 8),
-                      ctypes.c_uint32(0))
+    scoped = _LANDLOCK_SCOPE_SIGNAL if abi >= 6 else 0
+    attr = _RulesetAttr(handled_fs, handled_net, scoped)
+    ruleset = syscall(_LANDLOCK_CREATE_RULESET, ctypes.byref(attr),  # the fields this ABI knows, no more
+                      ctypes.c_size_t(24 if abi >= 6 else 16 if abi >= 4 else 8), ctypes.c_uint32(0))
     if ruleset < 0:
         return False
     try:
@@ -447,6 +471,51 @@ def _landlock(roots: tuple[str, ...]) -> bool:
         return syscall(_LANDLOCK_RESTRICT_SELF, ctypes.c_int(ruleset), ctypes.c_uint32(0)) == 0
     finally:
         os.close(ruleset)
+
+
+# seccomp (Linux 3.5+) for what no Landlock right covers at any ABI (linux/landlock.h: "not possible to
+# restrict ... chmod(2), chown(2), setxattr(2), utime(2)"): the system calls that change a file's mode,
+# owner, times or extended attributes answer EPERM, so C code cannot change them either (the audit hook
+# refuses os.chmod & co., but calling a function ctypes loaded before the hook raises no audit event).
+_METADATA_SYSCALLS = {  # os.uname().machine: (its AUDIT_ARCH_*, the numbers of those calls)
+    "x86_64": (0xC000003E, (90, 91, 268, 452,  # chmod fchmod fchmodat fchmodat2
+                            92, 93, 94, 260,  # chown fchown lchown fchownat
+                            132, 235, 261, 280,  # utime utimes futimesat utimensat
+                            188, 189, 190, 197, 198, 199, 463, 466,  # (l, f)setxattr (l, f)removexattr, ...xattrat
+                            469,  # file_setattr (chattr's flags)
+                            425)),  # io_uring_setup: an io_uring's IORING_OP_SETXATTR would pass by this filter
+    "aarch64": (0xC00000B7, (52, 53, 452, 54, 55, 88, 5, 6, 7, 14, 15, 16, 463, 466, 469, 425)),  # the generic table
+}
+
+
+def _seccomp_program(arch: int, numbers: tuple[int, ...]) -> bytes:
+    """The classic BPF filter: EPERM for `numbers`, and for every call of another ABI (i386, x32), whose
+    numbers differ; every other call is allowed."""
+    allow, deny = 0x7FFF0000, 0x00050000 | errno.EPERM  # SECCOMP_RET_ALLOW, SECCOMP_RET_ERRNO
+    load, equal, at_least, answer = 0x20, 0x15, 0x35, 0x06  # BPF_LD|W|ABS, BPF_JMP|JEQ|K, BPF_JMP|JGE|K, BPF_RET|K
+    last = len(numbers)
+    code = [(load, 0, 0, 4), (equal, 1, 0, arch), (answer, 0, 0, deny),  # seccomp_data.arch
+            (load, 0, 0, 0), (at_least, last + 1, 0, 0x40000000)]  # seccomp_data.nr; x32's have this bit
+    code += [(equal, last - i, 0, number) for i, number in enumerate(numbers)]  # each jumps to the deny
+    code += [(answer, 0, 0, allow), (answer, 0, 0, deny)]
+    return b"".join(struct.pack("=HBBI", *instruction) for instruction in code)  # struct sock_filter
+
+
+_SECCOMP = None  # struct sock_fprog, made once here (not in every child) where the machine is known
+if sys.platform.startswith("linux") and _LIBC is not None and os.uname().machine in _METADATA_SYSCALLS:
+    class _SockFprog(ctypes.Structure):
+        _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.c_void_p)]
+
+    _SECCOMP_FILTER = ctypes.create_string_buffer(_seccomp_program(*_METADATA_SYSCALLS[os.uname().machine]))
+    _SECCOMP = _SockFprog((len(_SECCOMP_FILTER) - 1) // 8, ctypes.addressof(_SECCOMP_FILTER))  # less its NUL
+
+
+def _seccomp() -> bool:
+    """Refuse this process and its children, for good, the calls of _METADATA_SYSCALLS; whether the kernel did."""
+    if _SECCOMP is None:
+        return False
+    _LIBC.prctl(38, 1, 0, 0, 0)  # PR_SET_NO_NEW_PRIVS, which a filter needs; this process runs no program
+    return _LIBC.prctl(22, 2, ctypes.byref(_SECCOMP), 0, 0) == 0  # PR_SET_SECCOMP, SECCOMP_MODE_FILTER
 
 
 def _confine(roots: tuple[str, ...]) -> None:
@@ -484,6 +553,6 @@ def _confine(roots: tuple[str, ...]) -> None:
 
 if __name__ == "__main__":
     if len(sys.argv) != 2:  # estate/team_code.py starts it with the project root; nobody else should
-        raise SystemExit("usage: python -I -B estate/team_worker.py <project root> "
+        raise SystemExit("usage: python -s -P -B estate/team_worker.py <project root> "
                          "(estate/team_code.py starts it for the program; it is no command)")
     main(sys.argv[1])

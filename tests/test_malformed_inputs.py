@@ -693,6 +693,7 @@ OPTIONS_GIVEN_TWICE = [
     ("diff", ["--ref", "HEAD", "--ref", "HEAD~1"], "--ref"),
     ("adopt", ["pull", "--url", "https://a", "--url", "https://b", "--folder", "f", "--stack", "dev"], "--url"),
     ("synthetic", ["--out", "x", "--minutes", "10", "--minutes", "20"], "--minutes"),
+    ("synthetic", ["--out", "x", "--end", "1714564800", "--end", "2024-05-01T12:00:00Z"], "--end"),
     ("benchmark", ["--teams", "5", "--teams", "100"], "--teams"),
 ]
 
@@ -1248,6 +1249,18 @@ CODE_CASES = [
     code_case("a uid that climbs out of the render", BUILD + "    return [board('../../x', 'A')]\n",
               "dashboard 'A'.uid: a uid is 1 to 40 letters, digits, '-' or '_' (Grafana's rule) (got '../../x')"),
     code_case("a uid with spaces", BUILD + "    return [board('my board', 'A')]\n", "(got 'my board')"),
+    code_case("a dashboard link a browser would run",
+              BUILD + "    from grafana_foundation_sdk.builders.dashboard import DashboardLink\n"
+                      "    link = DashboardLink('x').url(' JavaScript:alert(document.cookie)')\n"
+                      "    return [board('api-production-overview', 'A').link(link)]\n",
+              "dashboard api-production-overview: links[0].url: a javascript: URL, which Grafana would show as a "
+              "clickable link"),
+    code_case("a panel link a browser would run",
+              BUILD + "    from grafana_foundation_sdk.builders.dashboard import DashboardLink\n"
+                      "    from grafana_foundation_sdk.builders.stat import Panel\n"
+                      "    panel = Panel().title('p').links([DashboardLink('x').url('data:text/html,<script>1</script>')])\n"
+                      "    return [board('api-production-overview', 'A').with_panel(panel)]\n",
+              "dashboard api-production-overview: panels[0].links[0].url: a data: URL"),
     code_case("a blank dashboard title", BUILD + "    return [board('api-production-overview', ' ')]\n",
               "dashboard api-production-overview.title: a dashboard needs a title (Grafana refuses one without)"),
     code_case("a dashboard title with a line break", BUILD + "    return [board('api-production-overview', 'A\\nB')]\n",
@@ -1322,6 +1335,22 @@ CODE_CASES = [
               "installation, not /proc/1/environ"),
     code_case("C called through ctypes", "import ctypes\n\n\ndef dashboards(team):\n    ctypes.CDLL(None).getpid()\n",
               "line 5, dashboards(): PermissionError: team code may not ctypes.dlopen"),
+    # a file's mode, owner and times: no Landlock right covers them, the audit hook refuses them
+    code_case("a project file's mode changed", "import os\n\n\ndef dashboards(team):\n    os.chmod(__file__, 0o777)\n",
+              "line 5, dashboards(): PermissionError: team code may not os.chmod"),
+    code_case("a project file's mode changed through a descriptor opened for reading",
+              "import os\n\n\ndef dashboards(team):\n    os.fchmod(os.open(__file__, os.O_RDONLY), 0o777)\n",
+              "line 5, dashboards(): PermissionError: team code may not os.chmod"),
+    code_case("the mode of a descriptor the child inherited (/dev/null) set",
+              "import os\n\n\ndef dashboards(team):\n    os.fchmod(0, 0o666)\n",  # its own mode: nothing changes
+              "line 5, dashboards(): PermissionError: team code may not os.chmod"),
+    code_case("a project file's times set", "import os\n\n\ndef dashboards(team):\n    os.utime(__file__, (0, 0))\n",
+              "line 5, dashboards(): PermissionError: team code may not os.utime"),
+    code_case("a project file's owner set", "import os\n\n\ndef dashboards(team):\n"
+              "    os.chown(__file__, os.getuid(), os.getgid())\n",
+              "line 5, dashboards(): PermissionError: team code may not os.chown"),
+    code_case("a link's owner set", "import os\n\n\ndef dashboards(team):\n    os.lchown(__file__, os.getuid(), os.getgid())\n",
+              "line 5, dashboards(): PermissionError: team code may not os.chown"),
     code_case("an answer nested 200,000 deep, written past the worker",
               "import os\n\n\ndef dashboards(team):\n    os.write(3, b'{\"ok\": [' + b'[' * 200_000 + b']' * 200_000 + b']}')\n"
               "    raise SystemExit(0)\n",
@@ -1618,6 +1647,65 @@ def test_synthetic_history_takes_only_a_length_and_step_it_can_make(argv, part, 
         main([*argv, "--out", str(tmp_path / "history.om")])
     assert exit_.value.code == 2 and part in capsys.readouterr().err
     assert not (tmp_path / "history.om").exists()
+
+
+SYNTHETIC_TIMES = "give RFC 3339 with its offset (2024-05-01T12:00:00Z) or Unix seconds (1714564800)"
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--end", "2024-05-01T12:00:00"], f"'2024-05-01T12:00:00' is not a time: {SYNTHETIC_TIMES}"),  # the machine's zone
+    (["--end", "2024-05-01"], f"'2024-05-01' is not a time: {SYNTHETIC_TIMES}"),
+    (["--end", "2024-05-01 12:00:00Z"], f"'2024-05-01 12:00:00Z' is not a time: {SYNTHETIC_TIMES}"),
+    (["--end", "2024-02-30T12:00:00Z"], f"'2024-02-30T12:00:00Z' is not a time: {SYNTHETIC_TIMES}"),
+    (["--end", "2024-05-01T24:00:00Z"], f"'2024-05-01T24:00:00Z' is not a time: {SYNTHETIC_TIMES}"),
+    (["--end", "2024-05-01T12:00:00+24:00"], f"'2024-05-01T12:00:00+24:00' is not a time: {SYNTHETIC_TIMES}"),
+    (["--end", "now"], f"'now' is not a time: {SYNTHETIC_TIMES}"),
+    (["--end", "1.7e9"], f"'1.7e9' is not a time: {SYNTHETIC_TIMES}"),
+    (["--end", ""], f"'' is not a time: {SYNTHETIC_TIMES}"),
+    (["--end", "9" * 5000], f"'{'9' * 40}' is not a time: {SYNTHETIC_TIMES}"),
+    (["--end", "-60"], "'-60' is not within 1970-01-01T00:00:00Z to 9999-12-31T23:59:59Z"),
+    (["--end", "1969-12-31T23:59:59Z"], "'1969-12-31T23:59:59Z' is not within 1970-01-01T00:00:00Z to 9999-12-31T23:59:59Z"),
+    (["--end", "9999-12-31T23:59:59-01:00"],
+     "'9999-12-31T23:59:59-01:00' is not within 1970-01-01T00:00:00Z to 9999-12-31T23:59:59Z"),
+    (["--end", "253402300800"], "'253402300800' is not within 1970-01-01T00:00:00Z to 9999-12-31T23:59:59Z"),
+    (["--end", "600", "--minutes", "20"],
+     "20 min of history before 600 would begin before 1970; give a later --end or fewer --minutes"),
+], ids=["no offset", "a date alone", "a space for the T", "no such day", "no such hour", "an offset of a day", "a word",
+        "an exponent", "empty", "5,000 digits", "negative", "before 1970", "past 9999 by its offset", "past 9999",
+        "a history beginning before 1970"])
+def test_synthetic_history_takes_only_an_end_it_can_read_in_one_line_exit_2(argv, message, tmp_path, capsys):
+    from tools.synthetic import main
+
+    with pytest.raises(SystemExit) as exit_:
+        main([*argv, "--minutes", "1", "--out", str(tmp_path / "history.om")] if "--minutes" not in argv
+             else [*argv, "--out", str(tmp_path / "history.om")])
+    err = capsys.readouterr().err
+    assert exit_.value.code == 2 and "Traceback" not in err
+    assert err.splitlines()[-1] == f"python -m tools.synthetic: error: argument --end: {message}"
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_synthetic_history_with_an_end_is_the_same_bytes_whatever_the_clock_says(tmp_path, capsys, monkeypatch):
+    """Written twice at clocks an hour apart, in RFC 3339 and in Unix seconds: the same bytes, ending at the
+    latest multiple of --step not after --end (2024-05-01T12:00:07Z = 1714564807)."""
+    from types import SimpleNamespace
+
+    from tools import synthetic
+
+    def history(name: str, now: int, *end: str) -> bytes:
+        monkeypatch.setattr(synthetic, "time", SimpleNamespace(time=lambda: now))  # the tool's clock alone
+        out = tmp_path / name
+        assert synthetic.main(["--out", str(out), "--minutes", "2", *end]) == 0
+        return out.read_bytes()
+
+    first = history("first.om", 1_800_000_000, "--end", "2024-05-01T12:00:07Z")
+    second = history("second.om", 1_800_003_600, "--end", "1714564807")
+    third = history("third.om", 1_800_007_200, "--end", "2024-05-01T14:00:07.9+02:00")
+    assert first == second == third
+    assert {int(line.rsplit(b" ", 1)[1]) for line in first.splitlines() if not line.startswith(b"#")} == set(
+        range(1714564800 - 120, 1714564800 + 1, 15))
+    assert capsys.readouterr().out.splitlines()[0].endswith(f"ending 1714564800: {tmp_path / 'first.om'}")
+    assert history("now.om", 1_800_000_000) != history("an-hour-later.om", 1_800_003_600)  # without --end: the clock's
 
 
 @pytest.mark.parametrize("argv, part", [

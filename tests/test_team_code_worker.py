@@ -4,6 +4,7 @@ if one team at a time: the same dashboards per team, the first team's problem re
 the teams after it left running."""
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 
@@ -188,7 +189,139 @@ def test_team_code_opens_no_tcp_connection(project):
 
 
 def test_the_worker_started_by_hand_without_a_project_root_says_how_it_is_started():
-    done = subprocess.run([sys.executable, "-I", "-B", str(PROJECT_LAYOUT.root / "estate" / "team_worker.py")],
+    done = subprocess.run([sys.executable, "-s", "-P", "-B", str(PROJECT_LAYOUT.root / "estate" / "team_worker.py")],
                           capture_output=True, text=True, timeout=60)
     assert done.returncode == 1 and "Traceback" not in done.stderr
-    assert done.stderr.startswith("usage: python -I -B estate/team_worker.py <project root> "), done.stderr
+    assert done.stderr.startswith("usage: python -s -P -B estate/team_worker.py <project root> "), done.stderr
+
+
+SIGNALS_THE_OTHERS = '''
+import os
+import signal
+
+import __main__  # the worker's own module, and the C functions it loaded before the child's audit hook
+
+KILL = {{"x86_64": 62, "aarch64": 129}}.get(os.uname().machine)  # kill(2)
+
+
+def dashboards(team):
+    # its siblings (each team's process is the worker's child, in the worker's process group), then the worker
+    for pid in range(os.getpid() - 1, os.getppid() - 1, -1):
+        try:
+            if os.getpgid(pid) != os.getpgid(0):
+                continue
+        except ProcessLookupError:
+            continue
+        {route}
+'''
+NEEDS_SIGNAL_SCOPE = pytest.mark.skipif(_landlock_abi() < 6, reason="Landlock scopes signals from ABI 6 (Linux 6.12) "
+                                                               "on; before it, nothing refuses this route")
+SIGNAL_ROUTES = [
+    pytest.param("signal.pidfd_send_signal(os.pidfd_open(pid), signal.SIGKILL)",
+                 "PermissionError: [Errno 1] Operation not permitted", id="signal.pidfd_send_signal",
+                 marks=NEEDS_SIGNAL_SCOPE),
+    pytest.param("if __main__._LIBC.syscall(KILL, pid, signal.SIGKILL) != 0: "
+                 "raise PermissionError(f'kill(2): {os.strerror(__main__.ctypes.get_errno())}')",
+                 "PermissionError: kill(2): Operation not permitted", id="kill(2) called in C, past every audit hook",
+                 marks=NEEDS_SIGNAL_SCOPE),
+    pytest.param("os.kill(pid, signal.SIGKILL)", "PermissionError: team code may not os.kill", id="os.kill"),
+    pytest.param("os.killpg(os.getpgid(pid), signal.SIGKILL)", "PermissionError: team code may not os.killpg",
+                 id="os.killpg"),
+]
+
+
+@pytest.mark.parametrize("route, refused", SIGNAL_ROUTES)
+def test_team_code_that_signals_another_process_is_refused_and_the_team_it_aimed_at_is_not_blamed(project, route,
+                                                                                                  refused):
+    """The second team's code tries to kill the first team's process, still running, and the worker:
+    the first team's dashboards are built, the worker lives on, and the error names the second team."""
+    first, second = two_teams(project)
+    innocent = project.team_dir(first) / "dashboards.py"
+    innocent.write_text("import time\ntime.sleep(0.5)  # still running when the other team's code starts\n"
+                        + innocent.read_text())
+    (project.team_dir(second) / "dashboards.py").write_text(SIGNALS_THE_OTHERS.format(route=route))
+    estate.team_code.prepare()
+    worker = estate.team_code._worker.process
+    with pytest.raises(ConfigError) as error:
+        estate_from_file("dev", project)
+    assert str(error.value).startswith(f"teams/{second}/dashboards.py: "), str(error.value)
+    assert f"line 18, dashboards(): {refused}" in str(error.value)
+    assert estate.team_code._worker.process is worker and worker.poll() is None
+
+
+CHANGES_A_PROJECT_FILE = '''
+import os
+
+import __main__  # the worker's own module, and the C functions it loaded before the child's audit hook
+
+NUMBER = {{"x86_64": {x86_64}, "aarch64": {aarch64}}}[os.uname().machine]
+PATH = os.path.join(os.path.dirname(__file__), "..", "..", "Pulumi.yaml").encode()
+
+
+def dashboards(team):
+    if __main__._LIBC.syscall(NUMBER, {arguments}) != 0:
+        raise PermissionError(f"{name}: {{os.strerror(__main__.ctypes.get_errno())}}")
+'''
+METADATA_CALLS = {  # what Landlock has no access right for (its uapi header says so), called in C
+    "fchmodat": dict(x86_64=268, aarch64=53, arguments="-100, PATH, 0o777, 0"),  # AT_FDCWD
+    "fchownat": dict(x86_64=260, aarch64=54, arguments="-100, PATH, os.getuid(), os.getgid(), 0"),
+    "utimensat": dict(x86_64=280, aarch64=88, arguments="-100, PATH, None, 0"),  # its times: now
+    "setxattr": dict(x86_64=188, aarch64=5, arguments="PATH, b'user.team', b'was here', 8, 0"),
+}
+
+
+def _metadata(path) -> tuple:
+    """What a change of mode, owner, times or extended attributes changes (ctime: any of them)."""
+    stat = os.stat(path)
+    return stat.st_mode, stat.st_uid, stat.st_gid, stat.st_mtime_ns, stat.st_ctime_ns, os.listxattr(path)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux") or os.uname().machine not in ("x86_64", "aarch64"),
+                    reason="the seccomp filter is Linux's, its system call numbers those of x86_64 and aarch64")
+@pytest.mark.parametrize("call", METADATA_CALLS)
+def test_team_code_changes_no_project_files_mode_owner_times_or_attributes_even_in_c(project, call):
+    """C code (the worker's own libc, past the audit hook) that changes what no Landlock right covers is
+    refused by the seccomp filter, and the project's Pulumi.yaml is as it was."""
+    first, _ = two_teams(project)
+    (project.team_dir(first) / "dashboards.py").write_text(
+        CHANGES_A_PROJECT_FILE.format(name=call, **METADATA_CALLS[call]))
+    before = _metadata(project.root / "Pulumi.yaml")
+    with pytest.raises(ConfigError) as error:
+        estate_from_file("dev", project)
+    assert f"line 12, dashboards(): PermissionError: {call}: Operation not permitted" in str(error.value)
+    assert _metadata(project.root / "Pulumi.yaml") == before
+
+
+def test_team_code_may_not_set_a_files_extended_attributes(project):
+    """An extended attribute holds a file's ACL: one more way to change who may write it."""
+    first, _ = two_teams(project)
+    (project.team_dir(first) / "dashboards.py").write_text(
+        "import os\n\n\ndef dashboards(team):\n    os.setxattr(__file__, 'user.team', b'was here')\n")
+    with pytest.raises(ConfigError) as error:
+        estate_from_file("dev", project)
+    assert "line 5, dashboards(): PermissionError: team code may not os.setxattr" in str(error.value)
+
+
+DRAWS_ON_HASHES_AND_RANDOM = '''
+import random
+
+from dashboards import board
+
+
+def dashboards(team):
+    drawn = f"{hash('dashboards')} {random.random()} {' '.join({'api', 'chatbot', 'kafka', 'minio', 'node'})}"
+    return [board(uid, drawn) for uid in DECLARED]
+'''
+
+
+def test_team_code_that_hashes_text_or_draws_random_numbers_builds_the_same_dashboards_in_every_render(project):
+    """A set's order follows the hashes of its strings, and `random` is seeded: both are fixed, so two
+    runs of the program (each its own team-code process) render the same titles."""
+    first, _ = two_teams(project)
+    declared = load_yaml((project.team_dir(first) / "team.yaml").read_text())["dashboards"]
+    (project.team_dir(first) / "dashboards.py").write_text(f"DECLARED = {declared!r}\n" + DRAWS_ON_HASHES_AND_RANDOM)
+    titles = []
+    for _ in range(2):
+        estate.team_code._worker._stop()  # as a new program run: a new worker, its own hash seed
+        titles.append([d.title for d in estate_from_file("dev", project).teams[0].dashboards])
+    assert titles[0] == titles[1]
