@@ -14,8 +14,8 @@ this process, so none can change them. The child:
   (the audit hook), load a C library through ctypes (the hook), read anything but the project, its own
   folder and the software it runs on (readable_roots: not ~/.pulumi's token, cloud credentials, /etc or
   other processes' /proc/<pid>/environ; the audit hook, and where the kernel has Landlock the kernel
-  itself), change a file's mode, owner, times or extended attributes (the hook, and a seccomp filter,
-  _seccomp, set in this process for it and every child), signal any process but itself (the hook
+  itself), change a file's mode, owner, times or extended attributes or open a socket of any kind (TCP,
+  UDP, Unix) (the hook, and a seccomp filter, _seccomp, set in this process for it and every child), signal any process but itself (the hook
   refuses os.kill and os.killpg; Landlock ABI 6+, Linux 6.12, every route: not the worker, not another
   team's child), use more than MEMORY_LIMIT, or run longer than the time limit: a SIGALRM interrupts it
   where it is (its line is reported); code that swallows that is asked for its stack (faulthandler
@@ -58,6 +58,7 @@ _REFUSED_EVENTS = ("os.system", "os.exec", "os.posix_spawn", "os.spawn", "os.for
                    # a file's mode, owner, times and extended attributes (an ACL is one): no Landlock right
                    # covers them, and a file opened for reading is enough for os.fchmod
                    "os.chmod", "os.chown", "os.utime", "os.setxattr", "os.removexattr", "os.chflags",
+                   "socket.__new__",  # a socket of any kind: nothing to fetch, nobody to tell (see _seccomp too)
                    "ctypes.dlopen", "ctypes.dlsym")  # C calls would pass by every hook (see _seccomp, _landlock)
 
 
@@ -476,15 +477,18 @@ def _landlock(roots: tuple[str, ...]) -> bool:
 # seccomp (Linux 3.5+) for what no Landlock right covers at any ABI (linux/landlock.h: "not possible to
 # restrict ... chmod(2), chown(2), setxattr(2), utime(2)"): the system calls that change a file's mode,
 # owner, times or extended attributes answer EPERM, so C code cannot change them either (the audit hook
-# refuses os.chmod & co., but calling a function ctypes loaded before the hook raises no audit event).
-_METADATA_SYSCALLS = {  # os.uname().machine: (its AUDIT_ARCH_*, the numbers of those calls)
+# refuses os.chmod & co., but calling a function ctypes loaded before the hook raises no audit event);
+# and `socket`: dashboards code has nothing to fetch or send, and Landlock covers TCP alone (ABI 4+),
+# not UDP or Unix sockets (a path one such as a container engine's, or an abstract one).
+_REFUSED_SYSCALLS = {  # os.uname().machine: (its AUDIT_ARCH_*, the numbers of those calls)
     "x86_64": (0xC000003E, (90, 91, 268, 452,  # chmod fchmod fchmodat fchmodat2
                             92, 93, 94, 260,  # chown fchown lchown fchownat
                             132, 235, 261, 280,  # utime utimes futimesat utimensat
                             188, 189, 190, 197, 198, 199, 463, 466,  # (l, f)setxattr (l, f)removexattr, ...xattrat
                             469,  # file_setattr (chattr's flags)
-                            425)),  # io_uring_setup: an io_uring's IORING_OP_SETXATTR would pass by this filter
-    "aarch64": (0xC00000B7, (52, 53, 452, 54, 55, 88, 5, 6, 7, 14, 15, 16, 463, 466, 469, 425)),  # the generic table
+                            425,  # io_uring_setup: an io_uring's IORING_OP_SETXATTR would pass by this filter
+                            41)),  # socket
+    "aarch64": (0xC00000B7, (52, 53, 452, 54, 55, 88, 5, 6, 7, 14, 15, 16, 463, 466, 469, 425, 198)),  # generic table
 }
 
 
@@ -502,16 +506,16 @@ def _seccomp_program(arch: int, numbers: tuple[int, ...]) -> bytes:
 
 
 _SECCOMP = None  # struct sock_fprog, made once here (not in every child) where the machine is known
-if sys.platform.startswith("linux") and _LIBC is not None and os.uname().machine in _METADATA_SYSCALLS:
+if sys.platform.startswith("linux") and _LIBC is not None and os.uname().machine in _REFUSED_SYSCALLS:
     class _SockFprog(ctypes.Structure):
         _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.c_void_p)]
 
-    _SECCOMP_FILTER = ctypes.create_string_buffer(_seccomp_program(*_METADATA_SYSCALLS[os.uname().machine]))
+    _SECCOMP_FILTER = ctypes.create_string_buffer(_seccomp_program(*_REFUSED_SYSCALLS[os.uname().machine]))
     _SECCOMP = _SockFprog((len(_SECCOMP_FILTER) - 1) // 8, ctypes.addressof(_SECCOMP_FILTER))  # less its NUL
 
 
 def _seccomp() -> bool:
-    """Refuse this process and its children, for good, the calls of _METADATA_SYSCALLS; whether the kernel did."""
+    """Refuse this process and its children, for good, the calls of _REFUSED_SYSCALLS; whether the kernel did."""
     if _SECCOMP is None:
         return False
     _LIBC.prctl(38, 1, 0, 0, 0)  # PR_SET_NO_NEW_PRIVS, which a filter needs; this process runs no program

@@ -177,15 +177,36 @@ def test_the_kernel_keeps_team_code_from_what_no_hook_sees(project):
     assert "line 5, dashboards(): PermissionError: [Errno 13] Permission denied: '/proc'" in str(error.value)
 
 
-@pytest.mark.skipif(_landlock_abi() < 4, reason="Landlock restricts TCP from ABI 4 (Linux 6.7) on")
-def test_team_code_opens_no_tcp_connection(project):
-    """Dashboards code has nothing to fetch: a connection (to send what it found) is refused by the kernel."""
+SOCKETS = [  # (what the code does, the error it gets)
+    pytest.param("socket.create_connection(('127.0.0.1', 9), timeout=1)",
+                 "PermissionError: team code may not socket.__new__", id="a TCP connection"),
+    pytest.param("socket.socket(socket.AF_INET, socket.SOCK_DGRAM).sendto(b'x', ('127.0.0.1', 9))",
+                 "PermissionError: team code may not socket.__new__", id="a UDP datagram"),
+    pytest.param("socket.socket(socket.AF_UNIX).connect('/var/run/docker.sock')",
+                 "PermissionError: team code may not socket.__new__", id="a Unix socket at a path"),
+    pytest.param("socket.socket(socket.AF_UNIX).connect('\\0abstract')",
+                 "PermissionError: team code may not socket.__new__", id="an abstract Unix socket"),
+    pytest.param("import __main__\n"
+                 "    NUMBER = {'x86_64': 41, 'aarch64': 198}[os.uname().machine]\n"
+                 "    if __main__._LIBC.syscall(NUMBER, socket.AF_INET, socket.SOCK_STREAM, 0) < 0:\n"
+                 "        raise PermissionError(f'socket(2): {os.strerror(__main__.ctypes.get_errno())}')",
+                 "PermissionError: socket(2): Operation not permitted", id="socket(2) called in C, past every audit hook",
+                 marks=pytest.mark.skipif(not sys.platform.startswith("linux")
+                                          or os.uname().machine not in ("x86_64", "aarch64"),
+                                          reason="the seccomp filter is Linux's, for x86_64 and aarch64")),
+]
+
+
+@pytest.mark.parametrize("code, error", SOCKETS)
+def test_team_code_opens_no_socket_of_any_kind(project, code, error):
+    """Dashboards code has nothing to fetch and nobody to tell what it found: no TCP, no UDP, no Unix
+    socket (a container engine's), by Python (the audit hook) or by C (the seccomp filter)."""
     first, _ = two_teams(project)
     (project.team_dir(first) / "dashboards.py").write_text(
-        "import socket\n\n\ndef dashboards(team):\n    socket.create_connection(('127.0.0.1', 9), timeout=1)\n")
-    with pytest.raises(ConfigError) as error:
+        f"import os\nimport socket\n\n\ndef dashboards(team):\n    {code}\n")
+    with pytest.raises(ConfigError) as error_:
         estate_from_file("dev", project)
-    assert "line 5, dashboards(): PermissionError: [Errno 13] Permission denied" in str(error.value)
+    assert error in str(error_.value)
 
 
 def test_the_worker_started_by_hand_without_a_project_root_says_how_it_is_started():
