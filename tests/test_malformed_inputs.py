@@ -1686,7 +1686,7 @@ def test_synthetic_history_takes_only_an_end_it_can_read_in_one_line_exit_2(argv
 
 
 def test_synthetic_history_with_an_end_is_the_same_bytes_whatever_the_clock_says(tmp_path, capsys, monkeypatch):
-    """Written twice at clocks an hour apart, in RFC 3339 and in Unix seconds: the same bytes, ending at the
+    """Written at clocks an hour apart, in RFC 3339 and in Unix seconds: the same bytes, ending at the
     latest multiple of --step not after --end (2024-05-01T12:00:07Z = 1714564807)."""
     from types import SimpleNamespace
 
@@ -1700,8 +1700,8 @@ def test_synthetic_history_with_an_end_is_the_same_bytes_whatever_the_clock_says
 
     first = history("first.om", 1_800_000_000, "--end", "2024-05-01T12:00:07Z")
     second = history("second.om", 1_800_003_600, "--end", "1714564807")
-    third = history("third.om", 1_800_007_200, "--end", "2024-05-01T14:00:07.9+02:00")
-    assert first == second == third
+    assert first == second
+    assert synthetic.end_time("2024-05-01T14:00:07.9+02:00") == 1714564807  # a third spelling of the same time
     assert {int(line.rsplit(b" ", 1)[1]) for line in first.splitlines() if not line.startswith(b"#")} == set(
         range(1714564800 - 120, 1714564800 + 1, 15))
     assert capsys.readouterr().out.splitlines()[0].endswith(f"ending 1714564800: {tmp_path / 'first.om'}")

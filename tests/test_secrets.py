@@ -271,7 +271,7 @@ def test_apply_stops_at_the_first_failing_pulumi_call_and_says_how_far_it_got(fa
 def test_apply_stops_a_pulumi_call_that_never_answers_and_says_in_one_line_how_far_it_got(fake_pulumi, run_apply,
                                                                                              monkeypatch):
     env, calls = fake_pulumi
-    monkeypatch.setattr(tools.secrets, "PULUMI_TIMEOUT_SECONDS", 3)  # the first call answers well within it
+    monkeypatch.setattr(tools.secrets, "PULUMI_TIMEOUT_SECONDS", 1.5)  # the first call answers well within it
     values = secret_values("dev")
     result = run_apply("dev", {**env, **values, "FAKE_PULUMI_HANG_AT": "2"})
     assert result.returncode == 1 and result.stdout == "", result.stderr
@@ -279,7 +279,7 @@ def test_apply_stops_a_pulumi_call_that_never_answers_and_says_in_one_line_how_f
     assert result.stderr.splitlines() == [
         "error: dev's secrets (GRAFANA_PLATFORM_SECRET_* environment variables): invalid configuration (1 problem); "
         "nothing was deployed:",
-        f"  {second}: `pulumi config set` did not answer within 3 s (stopped); 1 of 2 secrets were set before it"]
+        f"  {second}: `pulumi config set` did not answer within 1.5 s (stopped); 1 of 2 secrets were set before it"]
     assert "Traceback" not in result.stderr
     assert not any(value in result.stdout + result.stderr for value in values.values())
     assert len(calls()) == 2  # the second was started, and stopped

@@ -44,6 +44,7 @@ import yaml
 from dashboards.finalize import panels
 from syntax import promql
 from estate.contract import Contract, contracts
+from estate.files import SAFE_LOADER  # libyaml: the render wrote these files
 from estate.team import Metric
 from dashboards.importer import interpolate
 from tools import command, first_line, once, shown_path, whole_number
@@ -380,7 +381,7 @@ def sources_for(stack: str, render_dir: Path) -> list[TeamSource]:
         for panel in panels(board.board):
             exprs[board.team] += [interpolate(t["expr"], board.board) for t in panel.get("targets") or [] if t.get("expr")]
     for rules in sorted((render_dir / "rules").glob("*.yaml")):
-        for group in (yaml.safe_load(rules.read_text(encoding="utf-8")) or {}).get("groups") or []:
+        for group in (yaml.load(rules.read_text(encoding="utf-8"), Loader=SAFE_LOADER) or {}).get("groups") or []:
             exprs[rules.stem] += [r["expr"] for r in group.get("rules") or [] if r.get("expr")]
     return [TeamSource(stack, contract, exprs.get(slug, [])) for slug, contract in sorted(team_contracts.items())]
 
