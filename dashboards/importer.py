@@ -260,12 +260,11 @@ class _Import:
     def annotations(self) -> None:
         section = self.board.get("annotations")
         listed = section.get("list") if isinstance(section, dict) else None
-        # finalize.indexed_annotations passes over a section or list of another shape; the importer
-        # refuses one (a problem: the step is guarded), but for a mapping or a text as `list`, which
-        # holds no annotation and which it has always passed over.
-        if section and not isinstance(section, dict):
+        # finalize.indexed_annotations passes over other shapes; here they are refused: Grafana reads no
+        # annotation from them, so their queries would vanish unchecked
+        if section is not None and not isinstance(section, dict):
             raise TypeError(f"annotations is {_json_kind(section)}, not an object holding a list")
-        if listed and not isinstance(listed, (list, dict, str)):
+        if listed is not None and not isinstance(listed, list):
             raise TypeError(f"annotations.list is {_json_kind(listed)}, not a list")
         for index, annotation in indexed_annotations(self.board):
             if self.kind(annotation.get("datasource")) == "grafana":

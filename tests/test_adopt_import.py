@@ -637,3 +637,15 @@ def test_an_unnamed_annotation_is_named_by_its_place_in_the_list():
     assert import_dashboard(board, SEL).notes == (
         "annotations['1']: kept on a loki datasource ({\"type\": \"loki\", \"uid\": \"loki\"}), which the stack does "
         "not manage",)
+
+
+@pytest.mark.parametrize("annotations, problem", [
+    ({"list": {"deploys": {"expr": "up"}}}, "annotations.list is an object, not a list"),
+    ({"list": "up"}, "annotations.list is a text, not a list"),
+    ([{"expr": "up"}], "annotations is a list, not an object holding a list"),
+    ("up", "annotations is a text, not an object holding a list"),
+], ids=["a list that is an object", "a list that is a text", "annotations that are a list", "annotations that are a text"])
+def test_annotations_grafana_could_not_read_are_a_problem_not_queries_that_vanish(annotations, problem):
+    with pytest.raises(ImportProblems) as error:
+        import_dashboard({"title": "x", "panels": [], "annotations": annotations}, SEL)
+    assert error.value.problems == [("annotations.list", f"not an annotations list Grafana accepts (TypeError: {problem})")]
