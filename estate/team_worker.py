@@ -58,6 +58,8 @@ _REFUSED_EVENTS = ("os.system", "os.exec", "os.posix_spawn", "os.spawn", "os.for
                    # a file's mode, owner, times and extended attributes (an ACL is one): no Landlock right
                    # covers them, and a file opened for reading is enough for os.fchmod
                    "os.chmod", "os.chown", "os.utime", "os.setxattr", "os.removexattr", "os.chflags",
+                   # changes to the tree (Landlock refuses them too, where Linux has it; here everywhere)
+                   "os.remove", "os.rename", "os.rmdir", "os.mkdir", "os.link", "os.symlink", "os.truncate",
                    "socket.__new__",  # a socket of any kind: nothing to fetch, nobody to tell (see _seccomp too)
                    "ctypes.dlopen", "ctypes.dlsym")  # C calls would pass by every hook (see _seccomp, _landlock)
 
