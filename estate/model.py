@@ -180,6 +180,19 @@ Slug = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9-]*$", max_length
 Duration = Annotated[str, StringConstraints(pattern=DURATION_PATTERN, min_length=1),  # refuses "", which the pattern matches
                      AfterValidator(_bounded_duration)]
 LabelName = Annotated[str, StringConstraints(pattern=r"^[a-zA-Z_][a-zA-Z0-9_]*$"), AfterValidator(_label_name)]
+
+
+def _no_years(text: str) -> str:
+    # The provider reads a rule's `for` with go-openapi's strfmt.ParseDuration (terraform-provider-grafana
+    # resource_alerting_rule_group.go, unpackAlertRule), which knows weeks and days but not years:
+    # `pulumi up` would fail on a `for` that promtool took (docs/grafana-semantics.md).
+    if "y" in text:
+        raise ValueError("Grafana's provider reads a rule's `for` in weeks, days and smaller units, not years; "
+                         "write days instead (1y is 365d)" + got(text))
+    return text
+
+
+RuleFor = Annotated[Duration, AfterValidator(_no_years)]  # an alert rule's `for`, as Grafana's provider reads it
 HttpUrl = Annotated[str, AfterValidator(_http_url)]
 LinkUrl = Annotated[HttpUrl, AfterValidator(_no_template_action)]  # an HttpUrl written into Go templates
 Number = Annotated[float, Field(allow_inf_nan=False)]  # NaN or infinity would make an alert never (or always) fire

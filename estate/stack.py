@@ -13,8 +13,8 @@ from typing import Annotated, Literal
 from pydantic import AfterValidator, BeforeValidator, Field, WithJsonSchema, field_validator, model_validator
 
 from .model import (MISSING_SECRET, NAME_MAX, DisplayName, Duration, HttpUrl, JsonObject, LabelName, LinkUrl, Model,
-                    NonEmpty, Number, Problems, Selector, Slug, Uid, got, placeholder_or, port_problem, quoted, secret,
-                    stored_in)
+                    NonEmpty, Number, Problems, RuleFor, Selector, Slug, Uid, got, placeholder_or, port_problem, quoted,
+                    secret, stored_in)
 
 Severity = Literal["critical", "warning", "info"]
 SEVERITIES: tuple[Severity, ...] = ("critical", "warning", "info")
@@ -310,7 +310,7 @@ class NotificationPolicy(Model):
 
 class RuleOverride(Model):
     threshold: Number | None = None
-    for_: Duration | None = Field(None, alias="for")
+    for_: RuleFor | None = Field(None, alias="for")
 
 
 class TeamRouting(Model):

@@ -8,7 +8,7 @@ from pydantic import Field, StringConstraints, model_validator
 
 from syntax import template
 from syntax.template import SELECTOR, SOURCE_SELECTOR, source_selector
-from .model import (NAME_MAX, DisplayName, Duration, FolderTitle, LabelName, Model, NonEmpty, Number, Problems,
+from .model import (NAME_MAX, DisplayName, Duration, FolderTitle, LabelName, Model, NonEmpty, Number, Problems, RuleFor,
                     Selector, Slug, Template, Uid, duration_ms, kebab, stored_in)
 from .slo import Slo, unique_names
 from .stack import Severity
@@ -127,7 +127,7 @@ class AlertRule(Model):
     threshold: Number | None = Field(None, description=f"compared with the quantity; {THRESHOLD} in annotations")
     window: Duration | None = Field(None, description="the range of expressions written with %(window)s")
     unit: NonEmpty | None = Field(None, description="Grafana unit of the quantity (percentunit, s, bytes, ...)")
-    for_: Duration = Field(alias="for")
+    for_: RuleFor = Field(alias="for")
     severity: Severity
     summary: Template
     description: Template
