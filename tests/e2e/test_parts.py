@@ -58,7 +58,7 @@ def prometheus_alerts(local_render, tmp_path_factory) -> list[dict]:
             active = {(a["labels"]["team"], a["labels"]["alertname"]) for a in alerts}
             if active >= expected or time.monotonic() > deadline:
                 return alerts
-            time.sleep(0.5)
+            time.sleep(0.2)
     finally:
         server.stop()
 
