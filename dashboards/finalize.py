@@ -225,24 +225,57 @@ ALLOWED_LINKS = ("a link's URL may be an http(s) URL, a relative path (/d/uid, ?
                  "($var, ${__url})")
 
 
-def link_scheme(url: str) -> str | None:
+def link_scheme(url: str, values: Mapping[str, list[str]] | None = None) -> str | None:
     """The scheme of a link's URL as a browser reads it once Grafana has filled its variables in, when
     it is not one a link may have (LINK_SCHEMES); None for an http(s) URL, a relative path or a variable.
-    Browsers ignore tabs and line breaks anywhere and spaces and control characters at either end, and
-    read the scheme in any case (`  JaVa\\tScript:`); here every control or invisible character is
-    ignored, and every variable may stand for nothing (`java${x}script:`)."""
-    text = VARIABLE.sub("", _INVISIBLE.sub("", url)).strip()
-    scheme = _SCHEME.match(text)
-    if scheme is None or scheme.group().lower() in LINK_SCHEMES:
-        return None
-    return scheme.group().lower()
+    Browsers ignore tabs and line breaks anywhere and C0 controls and spaces at either end, and read the
+    scheme in any case (`  JaVa\\tScript:`); here every control or invisible character is ignored
+    (stricter than a browser: `java\u200bscript:` is refused too). Each variable may stand for nothing
+    (`java${x}script:`) or, one at a time, for each value the dashboard gives it (`values`: a constant
+    `javascript:alert(1)` behind `${u}`)."""
+    text = _INVISIBLE.sub("", url)
+    fillings = [{}] + [{name: value} for name in {_variable_name(m) for m in VARIABLE.finditer(text)}
+                       for value in (values or {}).get(name, ())]
+    for filling in fillings:
+        filled = VARIABLE.sub(lambda m: _INVISIBLE.sub("", filling.get(_variable_name(m), "")), text).strip(" ")
+        scheme = _SCHEME.match(filled)
+        if scheme is not None and scheme.group().lower() not in LINK_SCHEMES:
+            return scheme.group().lower()
+    return None
+
+
+def _variable_name(match: re.Match) -> str:
+    return match.group(1) or match.group(2) or match.group(4)
+
+
+def variable_values(board: dict) -> dict[str, list[str]]:
+    """The values the dashboard itself gives each of its variables: a constant's, custom's or textbox's
+    query (a custom one's each `text : value` item), and every variable's current and listed options."""
+    values: dict[str, list[str]] = {}
+    templating = _object(board.get("templating"))
+    for _, variable in _objects(templating.get("list")):
+        name = variable.get("name")
+        if not isinstance(name, str):
+            continue
+        found = values.setdefault(name, [])
+        query = variable.get("query")
+        if isinstance(query, str) and variable.get("type") in ("constant", "custom", "textbox"):
+            found += [part.strip() for item in query.split(",") for part in item.split(" : ")]
+        for option in [_object(variable.get("current")), *(o for _, o in _objects(variable.get("options")))]:
+            for key in ("value", "text"):
+                given = option.get(key)
+                found += [v for v in (given if isinstance(given, list) else [given]) if isinstance(v, str)]
+    return values
 
 
 def link_problems(board: dict) -> list[tuple[str, str]]:
-    """(JSON path, why) for every link whose URL has another scheme than http(s), wherever Grafana
-    shows links: the dashboard's own, and each panel's (in rows, an export's legacy rows and library
-    panels): its links, its data links (field defaults and overrides), the Grafana 6 graph's
-    `options.dataLinks` and table-old's `styles[].linkUrl`. Values of other shapes are passed over."""
+    """(JSON path, why) for every link whose URL has another scheme than http(s) (link_scheme, with the
+    values the dashboard gives its variables), wherever Grafana shows links: the dashboard's own, and
+    each panel's (in rows, an export's legacy rows and library panels): its links, its data links (field
+    defaults and overrides, and Grafana 6's `options.fieldOptions`, which Grafana moves there on load),
+    the Grafana 6 graph's `options.dataLinks` and table-old's `styles[].linkUrl`. Values of other shapes
+    are passed over. A data link's `${__data.fields.x}` comes from the series at the time: no check here
+    can see it (Grafana sanitizes what it renders)."""
     urls: list[tuple[tuple, str]] = []
 
     def listed(path: tuple, links: Any) -> None:
@@ -250,22 +283,27 @@ def link_problems(board: dict) -> list[tuple[str, str]]:
             if isinstance(link, dict) and isinstance(link.get("url"), str):
                 urls.append(((*path, index, "url"), link["url"]))
 
-    listed(("links",), board.get("links"))
-    for path, panel in _panels_at(board):
-        listed((*path, "links"), panel.get("links"))
-        field_config = _object(panel.get("fieldConfig"))
-        listed((*path, "fieldConfig", "defaults", "links"), _object(field_config.get("defaults")).get("links"))
+    def field_links(path: tuple, field_config: dict) -> None:  # defaults.links and each override's links
+        listed((*path, "defaults", "links"), _object(field_config.get("defaults")).get("links"))
         for i, override in _objects(field_config.get("overrides")):
             for j, prop in _objects(override.get("properties")):
                 if prop.get("id") == "links":
-                    listed((*path, "fieldConfig", "overrides", i, "properties", j, "value"), prop.get("value"))
-        listed((*path, "options", "dataLinks"), _object(panel.get("options")).get("dataLinks"))
+                    listed((*path, "overrides", i, "properties", j, "value"), prop.get("value"))
+
+    listed(("links",), board.get("links"))
+    for path, panel in _panels_at(board):
+        listed((*path, "links"), panel.get("links"))
+        field_links((*path, "fieldConfig"), _object(panel.get("fieldConfig")))
+        options = _object(panel.get("options"))
+        field_links((*path, "options", "fieldOptions"), _object(options.get("fieldOptions")))
+        listed((*path, "options", "dataLinks"), options.get("dataLinks"))
         for i, style in _objects(panel.get("styles")):
             if isinstance(style.get("linkUrl"), str):
                 urls.append(((*path, "styles", i, "linkUrl"), style["linkUrl"]))
+    values = variable_values(board) if urls else {}
     return [(json_path(path), f"a {scheme[:20]}: URL, which Grafana would show as a clickable link; "
                               f"{ALLOWED_LINKS}: change or remove it")
-            for path, url in urls if (scheme := link_scheme(url))]
+            for path, url in urls if (scheme := link_scheme(url, values))]
 
 
 def _panels_at(board: dict) -> Iterator[tuple[tuple, dict]]:

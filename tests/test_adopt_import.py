@@ -491,7 +491,10 @@ def _links_board() -> dict:
         {"type": "table-old", "title": "Old table", "styles": [{"pattern": "/.*/", "type": "string", "link": True}],
          "targets": [{"refId": "A", "expr": "up"}]},
         {"type": "row", "title": "Collapsed", "collapsed": True, "panels": [stat("In a row")]},
-        {"title": "Shared", "libraryPanel": {"uid": "lib-1", "name": "Shared"}}],
+        {"title": "Shared", "libraryPanel": {"uid": "lib-1", "name": "Shared"}},
+        {**stat("Old gauge"), "type": "gauge", "pluginVersion": "6.5.2", "options": {"fieldOptions": {
+            "defaults": {"links": []}, "overrides": [
+                {"matcher": {"id": "byName", "options": "up"}, "properties": [{"id": "links", "value": []}]}]}}}],
         "__elements": {"lib-1": {"uid": "lib-1", "name": "Shared", "model": stat("Shared")}}}
 
 
@@ -523,6 +526,13 @@ PLACES = [
      '__elements["lib-1"].model.links[0].url'),
     ("a panel of a legacy row", _legacy_rows_board, lambda b, u: b["rows"][0]["panels"][0]["links"].append(_link(u)),
      "rows[0].panels[0].links[0].url"),
+    # Grafana 6's stat, gauge and bargauge: Grafana moves options.fieldOptions into fieldConfig on load
+    ("a Grafana 6 gauge's data link", _links_board,
+     lambda b, u: b["panels"][5]["options"]["fieldOptions"]["defaults"]["links"].append(_link(u)),
+     "panels[5].options.fieldOptions.defaults.links[0].url"),
+    ("a Grafana 6 gauge's override data link", _links_board,
+     lambda b, u: b["panels"][5]["options"]["fieldOptions"]["overrides"][0]["properties"][0]["value"].append(_link(u)),
+     "panels[5].options.fieldOptions.overrides[0].properties[0].value[0].url"),
 ]
 
 
@@ -569,6 +579,38 @@ def test_a_link_url_a_browser_would_read_with_another_scheme_than_http_is_refuse
     assert url not in str(error.value)  # the scheme is named, the URL not repeated
 
 
+SCRIPT_VARIABLES = [
+    # (what, the variable, the link's URL)
+    ("a constant", {"type": "constant", "name": "u", "query": "javascript:alert(1)"}, "${u}"),
+    ("a custom variable's second value", {"type": "custom", "name": "u", "query": "https://a.example.com,javascript:x"},
+     "$u"),
+    ("a custom variable's value behind its text", {"type": "custom", "name": "u", "query": "docs : data:text/html,x"},
+     "[[u]]"),
+    ("a textbox's current value", {"type": "textbox", "name": "u", "query": "",
+                                    "current": {"value": " JavaScript:alert(1)", "text": "x"}}, "${u:raw}/x"),
+    ("a query variable's listed option", {"type": "query", "name": "u", "query": "label_values(up, job)",
+                                          "options": [{"value": "vbscript:msgbox(1)", "text": "v"}]}, "${u}"),
+]
+
+
+@pytest.mark.parametrize("what,variable,url", SCRIPT_VARIABLES, ids=[v[0] for v in SCRIPT_VARIABLES])
+def test_a_link_whose_variable_the_dashboard_fills_with_a_script_url_is_refused(what, variable, url):
+    board = _links_board()
+    board["templating"] = {"list": [variable]}
+    board["links"].append(_link(url))
+    with pytest.raises(ImportProblems) as error:
+        import_dashboard(board, SEL)
+    assert [where for where, _ in error.value.problems] == ["links[0].url"]
+
+
+def test_a_link_whose_variables_hold_only_http_urls_is_kept():
+    board = _links_board()
+    board["templating"] = {"list": [{"type": "constant", "name": "base", "query": "https://runbooks.example.com"},
+                                    {"type": "custom", "name": "page", "query": "a,b : c"}]}
+    board["links"].append(_link("${base}/$page"))
+    assert import_dashboard(board, SEL).board["links"] == [_link("${base}/$page")]
+
+
 SAFE_URLS = [
     ("an https URL", "https://runbooks.example.com/payments"),
     ("an http URL in capitals", "HTTP://grafana.example.com/d/abc"),
@@ -585,6 +627,7 @@ SAFE_URLS = [
     ("an old-style variable", "[[base]]/d/abc"),
     ("a variable after the scheme", "https://${host}/d/abc"),
     ("empty", ""),
+    ("after an ideographic space, which a browser reads as a path", "\u3000javascript:alert(1)"),
 ]
 
 

@@ -1255,6 +1255,12 @@ CODE_CASES = [
                       "    return [board('api-production-overview', 'A').link(link)]\n",
               "dashboard api-production-overview: links[0].url: a javascript: URL, which Grafana would show as a "
               "clickable link"),
+    code_case("a dashboard link whose constant variable a browser would run",
+              BUILD + "    from grafana_foundation_sdk.builders.dashboard import ConstantVariable, DashboardLink\n"
+                      "    built = board('api-production-overview', 'A').with_variable(\n"
+                      "        ConstantVariable('u').value('javascript:alert(document.cookie)'))\n"
+                      "    return [built.link(DashboardLink('Runbook').url('${u}'))]\n",
+              "dashboard api-production-overview: links[0].url: a javascript: URL"),
     code_case("a panel link a browser would run",
               BUILD + "    from grafana_foundation_sdk.builders.dashboard import DashboardLink\n"
                       "    from grafana_foundation_sdk.builders.stat import Panel\n"
