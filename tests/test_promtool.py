@@ -430,10 +430,16 @@ NEVER_SILENT = "no case where it stays silent (after its for) or resolves while 
     ("0x3 _x3 1x3", True),  # 4 samples, 3 missing, 4 more: the last at 10m
     ("0x30 stale", True),
     ("", False),  # no input at all: silent for want of data
+    (None, False),  # `values:` left empty: promtool runs the group with no samples
+    ("0+1x5 5.", False),  # `5.` is a number to promtool: 7 samples, 0 to 6m
+    ("1.x9 .5 1e1", True),  # 10 samples of 1., then two more: 0 to 11m
+    ("-Inf NaN 1x8", True),  # 0 to 10m
     ("0+1x5 nonsense 1", True),  # promtool's own parser says what is wrong; coverage does not guess
+    ("0x1F", True),  # no hex in a series description: promtool refuses it
 ], ids=["samples past it", "ended before it", "plain values ending before it", "missing samples at the end",
         "stale before it", "a decreasing series up to it", "two runs up to it", "missing samples between",
-        "stale after it", "no values", "notation promtool judges"])
+        "stale after it", "no values", "values left empty", "a number with a trailing dot", "numbers without leading "
+        "digits or with exponents", "Inf and NaN", "notation promtool judges", "hex, which promtool refuses"])
 def test_a_silent_case_counts_only_while_its_tests_input_has_samples(values, counts):
     rules = {"groups": [{"rules": [{"alert": "A", "for": "2m"}]}]}
     group = {"interval": "1m", "input_series": [{"series": 'up{job="a"}', "values": values}],

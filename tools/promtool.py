@@ -292,10 +292,13 @@ def _dump(doc: dict) -> str:
 # ---------------------------------------------------------------------------------------------
 
 # One item of promtool's series notation (`values: '1 _x3 0+10x5 stale'`): `_` or `_xN` (N missing
-# samples), `stale`, a number, or `a+bxN` / `a-bxN` / `axN` (N + 1 samples). promql/parser's grammar.
-_NUMBER = r"[+-]?(?:[0-9]*\.?[0-9]+(?:[eE][+-]?[0-9]+)?|0[xX][0-9a-fA-F]+|[iI][nN][fF]|[nN][aA][nN])"
+# samples), `stale`, a number, or `a+bxN` / `a-bxN` / `axN` (N + 1 samples); as promql/parser's lexer
+# reads a series description: decimal numbers (`5.`, `.5`, `1e3`; no hex there), and Inf or NaN alone
+# (`Infx3` is one identifier to it, which it refuses).
+_DECIMAL = r"(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?"
 _SERIES_ITEM = re.compile(rf"(?P<missing>_)(?:x(?P<missing_times>[0-9]+))?|(?P<stale>stale)"
-                          rf"|{_NUMBER}(?:[+-][0-9]*\.?[0-9]+(?:[eE][+-]?[0-9]+)?)?(?:x(?P<times>[0-9]+))?")
+                          rf"|[+-]?(?:[iI][nN][fF]|[nN][aA][nN])"
+                          rf"|[+-]?{_DECIMAL}(?:[+-]{_DECIMAL})?(?:x(?P<times>[0-9]+))?")
 
 
 def input_end(group: dict, interval: int) -> float | None:
@@ -304,7 +307,10 @@ def input_end(group: dict, interval: int) -> float | None:
     end = None
     for series in group.get("input_series") or []:
         slot, last = 0, None
-        for item in str(series.get("values", "") if isinstance(series, dict) else "").split():
+        values = series.get("values") if isinstance(series, dict) else None
+        if isinstance(values, (int, float)) and not isinstance(values, bool):  # `values: 1`: Go's YAML reads "1"
+            values = str(values)
+        for item in (values if isinstance(values, str) else "").split():  # promtool reads none as no samples
             match = _SERIES_ITEM.fullmatch(item)
             if match is None:
                 return float("inf")
