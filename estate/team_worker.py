@@ -14,8 +14,8 @@ this process, so none can change them. The child:
   (the audit hook), load a C library through ctypes (the hook), read anything but the project, its own
   folder and the software it runs on (readable_roots: not ~/.pulumi's token, cloud credentials, /etc or
   other processes' /proc/<pid>/environ; the audit hook, and where the kernel has Landlock the kernel
-  itself), change a file's mode, owner, times or extended attributes or open a socket of any kind (TCP,
-  UDP, Unix) (the hook, and a seccomp filter, _seccomp, set in this process for it and every child), signal any process but itself (the hook
+  itself), change a file's mode, owner, times, extended attributes or attribute flags, or open a socket
+  of any kind (TCP, UDP, Unix, a pair) (the hook, and a seccomp filter, _seccomp, set in this process for it and every child), signal any process but itself (the hook
   refuses os.kill and os.killpg; Landlock ABI 6+, Linux 6.12, every route: not the worker, not another
   team's child), use more than MEMORY_LIMIT, or run longer than the time limit: a SIGALRM interrupts it
   where it is (its line is reported); code that swallows that is asked for its stack (faulthandler
@@ -61,6 +61,7 @@ _REFUSED_EVENTS = ("os.system", "os.exec", "os.posix_spawn", "os.spawn", "os.for
                    # changes to the tree (Landlock refuses them too, where Linux has it; here everywhere)
                    "os.remove", "os.rename", "os.rmdir", "os.mkdir", "os.link", "os.symlink", "os.truncate",
                    "socket.__new__",  # a socket of any kind: nothing to fetch, nobody to tell (see _seccomp too)
+                   "fcntl.ioctl",  # a file's attribute flags (chattr) on a descriptor opened for reading
                    "ctypes.dlopen", "ctypes.dlsym")  # C calls would pass by every hook (see _seccomp, _landlock)
 
 
@@ -480,31 +481,54 @@ def _landlock(roots: tuple[str, ...]) -> bool:
 # restrict ... chmod(2), chown(2), setxattr(2), utime(2)"): the system calls that change a file's mode,
 # owner, times or extended attributes answer EPERM, so C code cannot change them either (the audit hook
 # refuses os.chmod & co., but calling a function ctypes loaded before the hook raises no audit event);
-# and `socket`: dashboards code has nothing to fetch or send, and Landlock covers TCP alone (ABI 4+),
-# not UDP or Unix sockets (a path one such as a container engine's, or an abstract one).
-_REFUSED_SYSCALLS = {  # os.uname().machine: (its AUDIT_ARCH_*, the numbers of those calls)
-    "x86_64": (0xC000003E, (90, 91, 268, 452,  # chmod fchmod fchmodat fchmodat2
-                            92, 93, 94, 260,  # chown fchown lchown fchownat
-                            132, 235, 261, 280,  # utime utimes futimesat utimensat
-                            188, 189, 190, 197, 198, 199, 463, 466,  # (l, f)setxattr (l, f)removexattr, ...xattrat
-                            469,  # file_setattr (chattr's flags)
-                            425,  # io_uring_setup: an io_uring's IORING_OP_SETXATTR would pass by this filter
-                            41)),  # socket
-    "aarch64": (0xC00000B7, (52, 53, 452, 54, 55, 88, 5, 6, 7, 14, 15, 16, 463, 466, 469, 425, 198)),  # generic table
+# and `socket`, `socketpair`: dashboards code has nothing to fetch or send, and Landlock covers TCP
+# alone (ABI 4+), not UDP or Unix sockets (a path one such as a container engine's, or an abstract one).
+_REFUSED_SYSCALLS = {  # os.uname().machine: (its AUDIT_ARCH_*, ioctl's number, the numbers of those calls)
+    "x86_64": (0xC000003E, 16, (90, 91, 268, 452,  # chmod fchmod fchmodat fchmodat2
+                                92, 93, 94, 260,  # chown fchown lchown fchownat
+                                132, 235, 261, 280,  # utime utimes futimesat utimensat
+                                188, 189, 190, 197, 198, 199, 463, 466,  # (l, f)setxattr (l, f)removexattr, ...xattrat
+                                469,  # file_setattr (the fsxattr flags)
+                                425,  # io_uring_setup: an io_uring's IORING_OP_SETXATTR would pass by this filter
+                                41, 53)),  # socket socketpair
+    "aarch64": (0xC00000B7, 29, (52, 53, 452, 54, 55, 88, 5, 6, 7, 14, 15, 16, 463, 466, 469, 425,
+                                 198, 199)),  # the generic table
 }
+# ioctl(2) itself stays allowed; these requests, which change a file's attribute flags (chattr's
+# FS_IOC_SETFLAGS, its 32-bit spelling, and FS_IOC_FSSETXATTR), are refused. A read-only descriptor
+# is enough for them, and Landlock's IOCTL_DEV right covers devices alone.
+_REFUSED_IOCTLS = (0x40086602, 0x40046602, 0x401C5820)
 
 
-def _seccomp_program(arch: int, numbers: tuple[int, ...]) -> bytes:
-    """The classic BPF filter: EPERM for `numbers`, and for every call of another ABI (i386, x32), whose
-    numbers differ; every other call is allowed."""
+def _seccomp_program(arch: int, ioctl: int, numbers: tuple[int, ...]) -> bytes:
+    """The classic BPF filter: EPERM for `numbers`, for the _REFUSED_IOCTLS requests of `ioctl`, and for
+    every call of another ABI (i386, x32), whose numbers differ; every other call is allowed."""
     allow, deny = 0x7FFF0000, 0x00050000 | errno.EPERM  # SECCOMP_RET_ALLOW, SECCOMP_RET_ERRNO
     load, equal, at_least, answer = 0x20, 0x15, 0x35, 0x06  # BPF_LD|W|ABS, BPF_JMP|JEQ|K, BPF_JMP|JGE|K, BPF_RET|K
-    last = len(numbers)
-    code = [(load, 0, 0, 4), (equal, 1, 0, arch), (answer, 0, 0, deny),  # seccomp_data.arch
-            (load, 0, 0, 0), (at_least, last + 1, 0, 0x40000000)]  # seccomp_data.nr; x32's have this bit
-    code += [(equal, last - i, 0, number) for i, number in enumerate(numbers)]  # each jumps to the deny
-    code += [(answer, 0, 0, allow), (answer, 0, 0, deny)]
-    return b"".join(struct.pack("=HBBI", *instruction) for instruction in code)  # struct sock_filter
+    program: list[tuple[int, str | None, str | None, int]] = []  # (code, jump if true, if false, k): a label or the next
+
+    def emit(code: int, k: int = 0, true: str | None = None, false: str | None = None) -> None:
+        program.append((code, true, false, k))
+
+    emit(load, 4)  # seccomp_data.arch
+    emit(equal, arch, false="deny")
+    emit(load, 0)  # seccomp_data.nr
+    emit(at_least, 0x40000000, true="deny")  # x32's numbers have this bit
+    for number in numbers:
+        emit(equal, number, true="deny")
+    emit(equal, ioctl, false="allow")
+    emit(load, 24)  # args[1]'s low half on these little-endian machines: the request, 32 bits to the kernel
+    for request in _REFUSED_IOCTLS:
+        emit(equal, request, true="deny")
+    labels = {"allow": len(program), "deny": len(program) + 1}
+    emit(answer, allow)
+    emit(answer, deny)
+
+    def offset(at: int, label: str | None) -> int:
+        return 0 if label is None else labels[label] - at - 1
+
+    return b"".join(struct.pack("=HBBI", code, offset(at, true), offset(at, false), k)  # struct sock_filter
+                    for at, (code, true, false, k) in enumerate(program))
 
 
 _SECCOMP = None  # struct sock_fprog, made once here (not in every child) where the machine is known

@@ -184,6 +184,15 @@ SOCKETS = [  # (what the code does, the error it gets)
                  "PermissionError: team code may not socket.__new__", id="a UDP datagram"),
     pytest.param("socket.socket(socket.AF_UNIX).connect('/var/run/docker.sock')",
                  "PermissionError: team code may not socket.__new__", id="a Unix socket at a path"),
+    pytest.param("import __main__\n"
+                 "    NUMBER = {'x86_64': 53, 'aarch64': 199}[os.uname().machine]\n"
+                 "    pair = (__main__.ctypes.c_int * 2)()\n"
+                 "    if __main__._LIBC.syscall(NUMBER, socket.AF_UNIX, socket.SOCK_STREAM, 0, pair) < 0:\n"
+                 "        raise PermissionError(f'socketpair(2): {os.strerror(__main__.ctypes.get_errno())}')",
+                 "PermissionError: socketpair(2): Operation not permitted", id="socketpair(2) called in C",
+                 marks=pytest.mark.skipif(not sys.platform.startswith("linux")
+                                          or os.uname().machine not in ("x86_64", "aarch64"),
+                                          reason="the seccomp filter is Linux's, for x86_64 and aarch64")),
     pytest.param("socket.socket(socket.AF_UNIX).connect('\\0abstract')",
                  "PermissionError: team code may not socket.__new__", id="an abstract Unix socket"),
     pytest.param("import __main__\n"
@@ -288,13 +297,17 @@ METADATA_CALLS = {  # what Landlock has no access right for (its uapi header say
     "fchownat": dict(x86_64=260, aarch64=54, arguments="-100, PATH, os.getuid(), os.getgid(), 0"),
     "utimensat": dict(x86_64=280, aarch64=88, arguments="-100, PATH, None, 0"),  # its times: now
     "setxattr": dict(x86_64=188, aarch64=5, arguments="PATH, b'user.team', b'was here', 8, 0"),
+    # chattr +A (FS_NOATIME_FL) through FS_IOC_SETFLAGS on a descriptor opened for reading
+    "ioctl": dict(x86_64=16, aarch64=29, arguments="os.open(__file__, os.O_RDONLY), 0x40086602, "
+                                                   "__main__.ctypes.byref(__main__.ctypes.c_long(0x80))"),
 }
 
 
 def _metadata(path) -> tuple:
-    """What a change of mode, owner, times or extended attributes changes (ctime: any of them)."""
+    """What a change of mode, owner, times, extended attributes or attribute flags changes (ctime: any of them)."""
     stat = os.stat(path)
-    return stat.st_mode, stat.st_uid, stat.st_gid, stat.st_mtime_ns, stat.st_ctime_ns, os.listxattr(path)
+    return (stat.st_mode, stat.st_uid, stat.st_gid, stat.st_mtime_ns, stat.st_ctime_ns, os.listxattr(path),
+            getattr(stat, "st_flags", None))
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux") or os.uname().machine not in ("x86_64", "aarch64"),
@@ -302,15 +315,26 @@ def _metadata(path) -> tuple:
 @pytest.mark.parametrize("call", METADATA_CALLS)
 def test_team_code_changes_no_project_files_mode_owner_times_or_attributes_even_in_c(project, call):
     """C code (the worker's own libc, past the audit hook) that changes what no Landlock right covers is
-    refused by the seccomp filter, and the project's Pulumi.yaml is as it was."""
+    refused by the seccomp filter, and the project's Pulumi.yaml and the team's own file are as they were."""
     first, _ = two_teams(project)
-    (project.team_dir(first) / "dashboards.py").write_text(
-        CHANGES_A_PROJECT_FILE.format(name=call, **METADATA_CALLS[call]))
-    before = _metadata(project.root / "Pulumi.yaml")
+    code = project.team_dir(first) / "dashboards.py"
+    code.write_text(CHANGES_A_PROJECT_FILE.format(name=call, **METADATA_CALLS[call]))
+    before = [_metadata(path) for path in (project.root / "Pulumi.yaml", code)]
     with pytest.raises(ConfigError) as error:
         estate_from_file("dev", project)
     assert f"line 12, dashboards(): PermissionError: {call}: Operation not permitted" in str(error.value)
-    assert _metadata(project.root / "Pulumi.yaml") == before
+    assert [_metadata(path) for path in (project.root / "Pulumi.yaml", code)] == before
+
+
+def test_team_code_may_not_set_a_files_attribute_flags(project):
+    """chattr's flags (immutable, append only, no atime) through fcntl.ioctl on a file opened for reading."""
+    first, _ = two_teams(project)
+    (project.team_dir(first) / "dashboards.py").write_text(
+        "import fcntl\nimport os\n\n\ndef dashboards(team):\n"
+        "    fcntl.ioctl(os.open(__file__, os.O_RDONLY), 0x40086602, (0x80).to_bytes(8, 'little'))\n")
+    with pytest.raises(ConfigError) as error:
+        estate_from_file("dev", project)
+    assert "line 6, dashboards(): PermissionError: team code may not fcntl.ioctl" in str(error.value)
 
 
 def test_team_code_may_not_set_a_files_extended_attributes(project):
