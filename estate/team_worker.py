@@ -15,8 +15,8 @@ this process, so none can change them. The child:
   folder and the software it runs on (readable_roots: not ~/.pulumi's token, cloud credentials, /etc or
   other processes' /proc/<pid>/environ; the audit hook, and where the kernel has Landlock the kernel
   itself), change a file's mode, owner, times, extended attributes or attribute flags, or open a socket
-  of any kind (TCP, UDP, Unix, a pair) (the hook, and a seccomp filter, _seccomp, set in this process for it and every child), signal any process but itself (the hook
-  refuses os.kill and os.killpg; Landlock ABI 6+, Linux 6.12, every route: not the worker, not another
+  of any kind (TCP, UDP, Unix, a pair) (the hook, and a seccomp filter, _seccomp, set in this process
+  for it and every child), signal any process but itself (the hook refuses os.kill and os.killpg; Landlock ABI 6+, Linux 6.12, every route: not the worker, not another
   team's child), use more than MEMORY_LIMIT, or run longer than the time limit: a SIGALRM interrupts it
   where it is (its line is reported); code that swallows that is asked for its stack (faulthandler
   dumps it on SIGUSR1: a C handler, no thread per child) and killed.
