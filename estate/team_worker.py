@@ -16,10 +16,11 @@ this process, so none can change them. The child:
   other processes' /proc/<pid>/environ; the audit hook, and where the kernel has Landlock the kernel
   itself), change a file's mode, owner, times, extended attributes or attribute flags, or open a socket
   of any kind (TCP, UDP, Unix, a pair) (the hook, and a seccomp filter, _seccomp, set in this process
-  for it and every child), signal any process but itself (the hook refuses os.kill and os.killpg; Landlock ABI 6+, Linux 6.12, every route: not the worker, not another
-  team's child), use more than MEMORY_LIMIT, or run longer than the time limit: a SIGALRM interrupts it
-  where it is (its line is reported); code that swallows that is asked for its stack (faulthandler
-  dumps it on SIGUSR1: a C handler, no thread per child) and killed.
+  for it and every child), signal any process but itself (the hook refuses os.kill and os.killpg;
+  Landlock ABI 6+, Linux 6.12, every route: not the worker, not another team's child), use more than
+  MEMORY_LIMIT, or run longer than the time limit: a SIGALRM interrupts it where it is (its line is
+  reported); code that swallows that is asked for its stack (faulthandler dumps it on SIGUSR1: a C
+  handler, no thread per child) and killed.
 - The audit hook is no wall against C: the C functions this process loaded through ctypes (_LIBC) stay
   within team code's reach (`import __main__`), and calling one raises no audit event. Against C the
   kernel holds: Landlock (reads, writes, TCP from ABI 4, signals from ABI 6), seccomp, no capability.
