@@ -1679,7 +1679,9 @@ SYNTHETIC_TIMES = "give RFC 3339 with its offset (2024-05-01T12:00:00Z) or Unix 
     (["--end", "1.7e9"], f"'1.7e9' is not a time: {SYNTHETIC_TIMES}"),
     (["--end", ""], f"'' is not a time: {SYNTHETIC_TIMES}"),
     (["--end", "9" * 5000], f"'{'9' * 40}' is not a time: {SYNTHETIC_TIMES}"),
+    (["--end", "2024-05-01T12:00:00+00:99"], f"'2024-05-01T12:00:00+00:99' is not a time: {SYNTHETIC_TIMES}"),
     (["--end", "-60"], "'-60' is not within 1970-01-01T00:00:00Z to 9999-12-31T23:59:59Z"),
+    (["--end", "-0.5"], "'-0.5' is not within 1970-01-01T00:00:00Z to 9999-12-31T23:59:59Z"),
     (["--end", "1969-12-31T23:59:59Z"], "'1969-12-31T23:59:59Z' is not within 1970-01-01T00:00:00Z to 9999-12-31T23:59:59Z"),
     (["--end", "9999-12-31T23:59:59-01:00"],
      "'9999-12-31T23:59:59-01:00' is not within 1970-01-01T00:00:00Z to 9999-12-31T23:59:59Z"),
@@ -1687,7 +1689,8 @@ SYNTHETIC_TIMES = "give RFC 3339 with its offset (2024-05-01T12:00:00Z) or Unix 
     (["--end", "600", "--minutes", "20"],
      "20 min of history before 600 would begin before 1970; give a later --end or fewer --minutes"),
 ], ids=["no offset", "a date alone", "a space for the T", "no such day", "no such hour", "an offset of a day", "a word",
-        "an exponent", "empty", "5,000 digits", "negative", "before 1970", "past 9999 by its offset", "past 9999",
+        "an exponent", "empty", "5,000 digits", "an offset of 99 minutes", "negative", "half a second before 1970",
+        "before 1970", "past 9999 by its offset", "past 9999",
         "a history beginning before 1970"])
 def test_synthetic_history_takes_only_an_end_it_can_read_in_one_line_exit_2(argv, message, tmp_path, capsys):
     from tools.synthetic import main

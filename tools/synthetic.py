@@ -391,7 +391,7 @@ LATEST_END = 253402300799  # 9999-12-31T23:59:59Z: the last time RFC 3339 writes
 TIMES = "a time: give RFC 3339 with its offset (2024-05-01T12:00:00Z) or Unix seconds (1714564800)"
 _UNIX_SECONDS = re.compile(r"-?[0-9]+(?:\.[0-9]+)?")
 _RFC_3339 = re.compile(r"([0-9]{4})-([0-9]{2})-([0-9]{2})[Tt]([0-9]{2}):([0-9]{2}):([0-9]{2})(?:\.[0-9]+)?"
-                       r"(?:[Zz]|([+-])([0-9]{2}):([0-9]{2}))")
+                       r"(?:[Zz]|([+-])([01][0-9]|2[0-3]):([0-5][0-9]))")  # RFC 3339's time-numoffset
 
 
 def end_time(text: str) -> int:
@@ -401,7 +401,7 @@ def end_time(text: str) -> int:
     else is argparse's one-line refusal (exit 2)."""
     try:
         if _UNIX_SECONDS.fullmatch(text):
-            seconds = int(text.split(".")[0])
+            seconds = math.floor(float(text)) if "." in text else int(text)  # -0.5 is before 1970, not 0
         elif m := _RFC_3339.fullmatch(text):
             sign, hours, minutes = m.group(7, 8, 9)  # none for Z
             offset = timedelta(hours=int(hours or 0), minutes=int(minutes or 0)) * (-1 if sign == "-" else 1)
