@@ -33,9 +33,10 @@ import json
 import math
 import re
 from dataclasses import dataclass, field
-from typing import Any, Iterator
+from typing import Any
 
-from .finalize import DATASOURCE_VARIABLE, annotation_queries, indexed_annotations, link_problems, panels, ref_ids
+from .finalize import (DATASOURCE_VARIABLE, annotation_queries, annotations, indexed_annotations, link_problems,
+                       panels, ref_ids)
 from syntax.promql_rewrite import (
     LABEL_NAMES_MATCH, LABEL_VALUES, METRICS, QUERY_RESULT, VARIABLE, RewriteError, scope, scope_variable_query,
 )
@@ -258,14 +259,17 @@ class _Import:
                 variable["definition"] = scoped
 
     def annotations(self) -> None:
+        # finalize.indexed_annotations passes over other shapes; here each is a problem: Grafana reads no
+        # annotation from them, so their queries would vanish unchecked
         section = self.board.get("annotations")
         listed = section.get("list") if isinstance(section, dict) else None
-        # finalize.indexed_annotations passes over other shapes; here they are refused: Grafana reads no
-        # annotation from them, so their queries would vanish unchecked
         if section is not None and not isinstance(section, dict):
-            raise TypeError(f"annotations is {_json_kind(section)}, not an object holding a list")
-        if listed is not None and not isinstance(listed, list):
-            raise TypeError(f"annotations.list is {_json_kind(listed)}, not a list")
+            self.problem("annotations", f"not an object holding a list of annotations (got {_json_kind(section)})")
+        elif listed is not None and not isinstance(listed, list):
+            self.problem("annotations.list", f"not a list of annotations (got {_json_kind(listed)})")
+        for index, annotation in enumerate(listed if isinstance(listed, list) else []):
+            if not isinstance(annotation, dict):
+                self.problem(f"annotations.list[{index}]", f"not an annotation object (got {_json_kind(annotation)})")
         for index, annotation in indexed_annotations(self.board):
             if self.kind(annotation.get("datasource")) == "grafana":
                 continue
@@ -357,7 +361,8 @@ def _variables(board: dict) -> list[dict]:
 
 def _json_kind(value: Any) -> str:
     """What a JSON value is, as a message names it: `a list`, `a number`..."""
-    kinds = ((bool, "true or false"), (dict, "an object"), (list, "a list"), (str, "a text"), ((int, float), "a number"))
+    kinds = ((type(None), "null"), (bool, "true or false"), (dict, "an object"), (list, "a list"), (str, "a text"),
+             ((int, float), "a number"))
     return next((kind for types, kind in kinds if isinstance(value, types)), type(value).__name__)
 
 
@@ -889,15 +894,13 @@ def _piechart(panel: dict, work: _Import, where: str) -> None:
     _report_unread(old, work, where, "grafana-piechart-panel")
 
 
-def iter_queries(board: dict) -> Iterator[tuple[str, str]]:
-    """(where, PromQL) for every query of an imported dashboard: targets, query_result variables, annotations."""
-    for panel in panels(board):
-        for target in panel.get("targets") or []:
-            if isinstance(target, dict) and isinstance(target.get("expr"), str) and target["expr"].strip():
-                yield f"panels['{panel.get('title')}'].targets.{target.get('refId')}", target["expr"]
-    for _, annotation in indexed_annotations(board):
-        for holder, at in annotation_queries(annotation):
-            yield f"annotations['{annotation.get('name')}'].{at}", holder["expr"]
+def queries(board: dict) -> list[str]:
+    """Every PromQL an imported dashboard runs: its panels' targets, its annotations' and its query
+    variables' (label_values as a series selector)."""
+    exprs = [target["expr"] for panel in panels(board) for target in panel.get("targets") or []
+             if isinstance(target, dict) and isinstance(target.get("expr"), str) and target["expr"].strip()]
+    exprs += [holder["expr"] for annotation in annotations(board) for holder, _ in annotation_queries(annotation)]
+    return exprs + variable_exprs(board)
 
 
 def variable_exprs(board: dict) -> list[str]:

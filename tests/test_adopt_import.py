@@ -671,7 +671,8 @@ def test_a_refused_link_is_named_with_the_dashboard_file_that_holds_it(tmp_path)
 def test_an_unnamed_annotation_is_named_by_its_place_in_the_list():
     """The importer walks the annotations with finalize's walker, which keeps each one's index."""
     board = {"title": "x", "panels": [], "annotations": {"list": [
-        None, {"datasource": {"type": "loki", "uid": "loki"}, "expr": '{app="deployer"}'},
+        {"builtIn": 1, "datasource": {"type": "grafana", "uid": "-- Grafana --"}, "name": "Annotations & Alerts"},
+        {"datasource": {"type": "loki", "uid": "loki"}, "expr": '{app="deployer"}'},
         {"name": "deploys", "datasource": {"type": "prometheus", "uid": "abc"}, "expr": "$query"}]}}
     with pytest.raises(ImportProblems) as error:
         import_dashboard(board, SEL)
@@ -683,12 +684,15 @@ def test_an_unnamed_annotation_is_named_by_its_place_in_the_list():
 
 
 @pytest.mark.parametrize("annotations, problem", [
-    ({"list": {"deploys": {"expr": "up"}}}, "annotations.list is an object, not a list"),
-    ({"list": "up"}, "annotations.list is a text, not a list"),
-    ([{"expr": "up"}], "annotations is a list, not an object holding a list"),
-    ("up", "annotations is a text, not an object holding a list"),
-], ids=["a list that is an object", "a list that is a text", "annotations that are a list", "annotations that are a text"])
+    ({"list": {"deploys": {"expr": "up"}}}, ("annotations.list", "not a list of annotations (got an object)")),
+    ({"list": "up"}, ("annotations.list", "not a list of annotations (got a text)")),
+    ([{"expr": "up"}], ("annotations", "not an object holding a list of annotations (got a list)")),
+    ("up", ("annotations", "not an object holding a list of annotations (got a text)")),
+    ({"list": [{"expr": "up"}, None]}, ("annotations.list[1]", "not an annotation object (got null)")),
+    ({"list": [1]}, ("annotations.list[0]", "not an annotation object (got a number)")),
+], ids=["a list that is an object", "a list that is a text", "annotations that are a list", "annotations that are a text",
+        "a null among them", "a number among them"])
 def test_annotations_grafana_could_not_read_are_a_problem_not_queries_that_vanish(annotations, problem):
     with pytest.raises(ImportProblems) as error:
         import_dashboard({"title": "x", "panels": [], "annotations": annotations}, SEL)
-    assert error.value.problems == [("annotations.list", f"not an annotations list Grafana accepts (TypeError: {problem})")]
+    assert error.value.problems == [problem]

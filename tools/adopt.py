@@ -61,7 +61,7 @@ from estate.contract import TARGET_LABELS
 from syntax.promql import selector_name, split_comparison, walk
 from estate.team import TeamSpec
 from syntax.template import SELECTOR
-from dashboards.importer import ImportProblems, from_export, import_dashboard, iter_queries, variable_exprs
+from dashboards.importer import ImportProblems, from_export, import_dashboard, queries
 from syntax.promql_rewrite import VARIABLE, RewriteError, parse_matchers, scope
 from tools.mocks import Registration, run_program
 from tools import command, first_line, once, shown_path
@@ -585,7 +585,7 @@ def team_queries(slug: str, layout: Layout = PROJECT_LAYOUT) -> tuple[list[str],
             problems.append(f"{relative(path)}: {e}")
             continue
         notes += [f"{relative(path)}: {n}" for n in result.notes]
-        exprs += [expr for _, expr in iter_queries(result.board)] + variable_exprs(result.board)
+        exprs += queries(result.board)
     expressions = spec.get("expressions") or {}
     for alert in spec.get("alerts") or []:
         quantity = str(alert.get("quantity", ""))
@@ -662,7 +662,7 @@ def pull(grafana: Grafana, folder_name: str, stack: str, slug: str | None = None
         notes.append(f"folder '{folder.title}' is nested under folder {folder.parent_uid}; the platform's team folders "
                      "are top-level, so the first `pulumi up` moves it there")
     if selector is None:
-        seen = [e for b in folder.dashboards.values() for e in [q for _, q in iter_queries(b)] + variable_exprs(b)]
+        seen = [e for b in folder.dashboards.values() for e in queries(b)]
         seen += [expr for r in folder.rules if (expr := rule_query(r, folder.datasource_types)[0])]
         selector, why = infer_selector(seen, slug)
         if why:
@@ -689,7 +689,7 @@ def pull(grafana: Grafana, folder_name: str, stack: str, slug: str | None = None
     notes += [f"dashboard {uid}: {n}" for uid, result in imported.items() for n in result.notes]
 
     files = {uid: f"dashboards/{uid}.json" for uid in folder.dashboards}
-    exprs = [e for r in imported.values() for e in [q for _, q in iter_queries(r.board)] + variable_exprs(r.board)]
+    exprs = [e for r in imported.values() for e in queries(r.board)]
     exprs += [a["quantity"].replace(SELECTOR, selector) for a in alerts.rules]
     spec: dict[str, Any] = {
         "title": folder.title, "folder": folder.title, "folder_uid": folder.uid, "selector": selector,
