@@ -266,41 +266,50 @@ def stack_file_config(path: Path, shown_as: str) -> dict[str, Any]:
             problems.append(("config", f"an empty key; keys are names like {PROJECT}:orgId"))
             continue
         full = key if ":" in key else f"{PROJECT}:{key}"
-        namespace, name = full.split(":", 1)
-        same = normalized(f"{namespace}:{name}")
+        same = normalized(full)
         at = f"config.{shown_key(key)}"
         if same in seen:
             problems.append((at, f"is given twice (also as '{shown_key(seen[same])}'); Pulumi would keep one and "
                                  "drop the other: keep one"))
             continue
         seen[same] = key
-        if namespace == PROJECT:
-            if name not in ours:
-                problems.append((at, _unknown(name, ours, "key")))
-                continue
-        elif namespace == UNREAD_NAMESPACE:
-            problems.append((at, "configures Pulumi's default Grafana provider, which no resource here uses (each goes "
-                                 f"through the platform's own, set by {PROJECT}:grafanaUrl, grafanaAuth and orgId): "
-                                 "it would be read by no one; remove it"))
-            continue
-        elif namespace in OTHER_NAMESPACES:
-            if name not in OTHER_NAMESPACES[namespace]:
-                problems.append((at, _unknown(name, OTHER_NAMESPACES[namespace], f"{namespace}: key")))
-                continue
-        else:
-            problems.append((at, _unknown(namespace, [PROJECT, *OTHER_NAMESPACES], "namespace")
-                             + "; a key in an unknown namespace is read by no one"))
+        if why := key_problem(full, ours):
+            problems.append((at, why))
             continue
         problems += _malformed_secure(full, value)
         namespaced[full] = value
-    disabled = namespaced.get("pulumi:disable-default-providers")
-    if f"{PROJECT}:kubernetes" in namespaced and isinstance(disabled, list) and {"*", "kubernetes"} & set(map(str, disabled)):
-        problems.append(("config.pulumi:disable-default-providers", f"disables the default Kubernetes provider, which "
-                         f"the Grafana that {PROJECT}:kubernetes deploys runs on (kubeconfig, kubernetes:context): "
-                         "`pulumi up` would fail; leave kubernetes out of it (['grafana'] is fine)"))
+    problems += [("config.pulumi:disable-default-providers", why) for why in settings_problems(namespaced)]
     if problems:
         raise ConfigError(shown_as, problems)
     return namespaced
+
+
+def key_problem(full: str, ours: list[str]) -> str | None:
+    """Why a namespaced config key would be read by no one, whichever route it comes by (a stack file,
+    or an ESC environment's pulumiConfig in PULUMI_CONFIG): a namespace that is neither this project's
+    nor a documented provider's or Pulumi's (`grafana-platfrom:protect` would be ignored by everyone:
+    nothing protected), or a key unknown to its namespace. None for a key someone reads."""
+    namespace, name = full.split(":", 1)
+    if namespace == PROJECT:
+        return None if name in ours else _unknown(name, ours, "key")
+    if namespace == UNREAD_NAMESPACE:
+        return ("configures Pulumi's default Grafana provider, which no resource here uses (each goes through the "
+                f"platform's own, set by {PROJECT}:grafanaUrl, grafanaAuth and orgId): it would be read by no one; "
+                "remove it")
+    if namespace in OTHER_NAMESPACES:
+        return None if name in OTHER_NAMESPACES[namespace] else _unknown(name, OTHER_NAMESPACES[namespace],
+                                                                         f"{namespace}: key")
+    return _unknown(namespace, [PROJECT, *OTHER_NAMESPACES], "namespace") + "; a key in an unknown namespace is read by no one"
+
+
+def settings_problems(namespaced: Mapping[str, Any]) -> list[str]:
+    """Settings that contradict each other, given the decoded config values by namespaced key."""
+    disabled = namespaced.get("pulumi:disable-default-providers")
+    if f"{PROJECT}:kubernetes" in namespaced and isinstance(disabled, list) and {"*", "kubernetes"} & set(map(str, disabled)):
+        return [f"disables the default Kubernetes provider, which the Grafana that {PROJECT}:kubernetes deploys runs "
+                "on (kubeconfig, kubernetes:context): `pulumi up` would fail; leave kubernetes out of it (['grafana'] "
+                "is fine)"]
+    return []
 
 
 def _malformed_secure(key: str, value: Any) -> list[tuple[str, str]]:

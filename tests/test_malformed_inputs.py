@@ -40,7 +40,7 @@ import tests.conftest
 import tools.mocks
 import tools.render
 from components.types import ResourceType as T
-from estate import PROJECT, PROJECT_ROOT as ROOT, ConfigError, Layout
+from estate import PROJECT, PROJECT_LAYOUT, PROJECT_ROOT as ROOT, ConfigError, Layout
 from estate.model import MAX_LINES
 from tests.conftest import (PYDANTIC_TYPE_NAMES, dump_yaml, ends_within, existing_grafana, files, load_yaml, run_fails,
                             run_values, scratch_layout, stack_values)
@@ -1440,6 +1440,33 @@ def test_an_unreadable_engine_environment_is_one_error_that_shows_none_of_it(var
     message = str(error.value)
     assert part in message and "Traceback" not in message and "PLANTED" not in message
     assert len(message.splitlines()) <= 15
+    assert monitor.registrations == []
+
+
+@pytest.mark.parametrize("extra, part", [
+    ({"grafana-platfrom:protect": "true"}, "grafana-platfrom:protect: unknown namespace (did you mean 'grafana-platform'?)"),
+    ({"grafana:auth": "glsa_PLANTED_token"}, "grafana:auth: configures Pulumi's default Grafana provider"),
+    ({"kubernetes:contxt": "kind"}, "kubernetes:contxt: unknown kubernetes: key (did you mean 'context'?)"),
+    ({"protect": "true"}, "protect: a key without its namespace; the Pulumi CLI writes grafana-platform:<key>"),
+    ({"kubernetes:context": "a", "Kubernetes:context": "b"},
+     "kubernetes:context: is given twice (also as 'Kubernetes:context'); keep one"),
+    ({"pulumi:disable-default-providers": '["*"]'}, "pulumi:disable-default-providers: disables the default "
+                                                    "Kubernetes provider"),
+], ids=["a misspelt namespace", "the default Grafana provider's", "a misspelt Kubernetes key", "no namespace",
+        "a key spelt twice", "the Kubernetes provider disabled under a Grafana it deploys"])
+def test_a_key_only_the_engine_hands_over_that_no_one_would_read_is_refused_not_dropped(extra, part, monkeypatch):
+    """An ESC environment's pulumiConfig reaches the program in PULUMI_CONFIG alone, past the stack file's rules."""
+    from tools.mocks import run_program
+
+    config, secret_keys = estate.config.config_from_file("prod", PROJECT_LAYOUT)
+    monkeypatch.setenv("PULUMI_CONFIG", json.dumps({**config, **extra}))
+    monkeypatch.setenv("PULUMI_CONFIG_SECRET_KEYS", json.dumps(sorted(secret_keys)))
+    monitor = RecordingMonitor()
+    with pytest.raises(ConfigError) as error:
+        run_program("prod", {}, set(), monitor)
+    message = str(error.value)
+    assert message.startswith("the PULUMI_CONFIG environment variable: invalid configuration ("), message
+    assert part in message and "PLANTED" not in message and len(message.splitlines()) <= 15
     assert monitor.registrations == []
 
 
