@@ -171,7 +171,11 @@ def load_stack_config(stack: str, config: Mapping[str, str], secret_keys: set[st
     if path.exists():  # the offline render of a stack file: its placeholders are exactly where secrets go
         secure |= {at for at, v in every if isinstance(v, str) and PLACEHOLDER.match(v)}
     precise = set(secure)
-    secure |= {(k,) for k in values if f"{PROJECT}:{k}" in secret_keys and not any(p[0] == k for p in secure)}
+    marked = {(k,) for k in values if f"{PROJECT}:{k}" in secret_keys and not any(p[0] == k for p in secure)}
+    secure |= marked
+    # A key marked secret as a whole that holds one value (a URL from an ESC environment's fn::secret)
+    # is known exactly: that value is a secure one, masked in messages and in every input it reaches.
+    precise |= {at for at in marked if not isinstance(values[at[0]], (dict, list))}
     # Values from `secure:` on fields that are no secret fields (a Slack recipient, a URL): the
     # components know nothing of them, so every message masks them and every resource input holding
     # one becomes a secret (program.mask_secure_values). Secret fields are never shown and always

@@ -133,6 +133,28 @@ def test_a_stack_file_with_structure_and_secrets_from_an_esc_environment_deploys
     assert "from-esc" not in json.dumps([r.inputs for r in run.registrations])
 
 
+def test_a_value_the_engine_marks_secret_without_secure_in_the_stack_file_is_masked_everywhere(tmp_path):
+    """An ESC environment's `fn::secret` (or a stack without a stack file): the engine marks a key secret
+    that the stack file holds in clear or not at all. A key of one value is known exactly: every input
+    holding it is a secret, the export too, and a message quotes none of it."""
+    layout = scratch_layout(tmp_path / "project", tuple(PROJECT_LAYOUT.team_names()))
+    (layout.stacks / "Pulumi.dev.yaml").write_text(PROJECT_LAYOUT.stack_file("dev").read_text())
+    config, _ = stack_values_from_file("dev", layout)
+    points = json.loads(config[f"{P}contactPoints"])
+    points["platform-dev"]["slack"]["url"] = "https://hooks.slack.com/services/T0/B0/from-esc"
+    config[f"{P}contactPoints"] = json.dumps(points)
+    config[f"{P}grafanaAuth"] = "glsa_from_esc"
+    config[f"{P}grafanaUrl"] = "https://PLANTED-internal.acme-corp.com"
+    config[f"{P}runbookBaseUrl"] = "https://PLANTED-runbooks.acme-corp.com/dev"
+    marked = {f"{P}contactPoints", f"{P}grafanaAuth", f"{P}grafanaUrl", f"{P}runbookBaseUrl"}
+    run = run_program("dev", config, marked, layout=layout)
+    assert "PLANTED" not in json.dumps([r.inputs for r in run.registrations]) + json.dumps(run.exports)
+    config[f"{P}runbookBaseUrl"] = "ftp://PLANTED-runbooks.acme-corp.com/{{x"
+    with pytest.raises(ConfigError) as error:
+        run_program("dev", config, marked, layout=layout)
+    assert "runbookBaseUrl" in str(error.value) and "PLANTED" not in str(error.value)
+
+
 def test_a_real_run_refuses_the_offline_placeholder(monkeypatch, prod_values):
     monkeypatch.setattr(program, "_under_mocks", lambda: False)
     message, monitor = run_fails(*prod_values)
