@@ -116,7 +116,7 @@ def _under_mocks() -> bool:
 def mask_secure_values(secrets: frozenset[str]):
     """A stack transformation: any input holding a value that came from a secret becomes a secret
     Output, whatever field it lands in (a `secure:` channel name, a secret-derived URL)."""
-    values = sorted(s for s in secrets if len(s) >= 3)
+    values = sorted({form for s in secrets if len(s) >= 3 for form in _encoded_forms(s)})
 
     def holds(text: str) -> bool:
         return any(v in text for v in values)
@@ -135,6 +135,16 @@ def mask_secure_values(secrets: frozenset[str]):
     def transformation(args: pulumi.ResourceTransformationArgs):
         return pulumi.ResourceTransformationResult({k: mask(v) for k, v in args.props.items()}, args.opts)
     return transformation
+
+
+def _encoded_forms(value: str) -> set[str]:
+    """`value` as an input may hold it: as it is, and inside JSON an input encodes (a dashboard's
+    config_json, a rule's query model, jsonDataEncoded: `"` as `\\"`, `é` as `\\u00e9`), once or within
+    JSON that is itself in JSON."""
+    forms = {value}
+    for _ in range(2):
+        forms |= {json.dumps(f, ensure_ascii=ascii)[1:-1] for f in forms for ascii in (True, False)}
+    return forms
 
 
 def main(layout: Layout = PROJECT_LAYOUT) -> Estate:

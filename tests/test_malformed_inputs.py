@@ -1957,6 +1957,31 @@ def test_a_secure_value_a_check_would_quote_is_masked_in_every_form_in_a_real_ru
     assert monitor.registrations == []
 
 
+@pytest.mark.parametrize("path, value", [
+    pytest.param(("datasources", "prometheus", "jsonData", "timeInterval"), '15s"PLANTED', id="a quote in jsonData"),
+    pytest.param(("datasources", "prometheus", "jsonData", "timeInterval"), "15s-PLANTED-é", id="non-ASCII in jsonData"),
+    pytest.param(("teams", TEAM, "selector"), 'tenant="PLANTED-tenant"', id="a team's selector, in every query"),
+    pytest.param(("datasources", "prometheus", "name"), 'Prom "PLANTED"', id="a datasource name with quotes"),
+])
+def test_a_secure_value_that_an_input_holds_json_encoded_is_masked_there_in_a_real_run(path, value, stack_named,
+                                                                                         layout, monkeypatch):
+    """A dashboard's JSON, a rule's query model and jsonDataEncoded hold the value escaped (`\\"`, `\\u00e9`):
+    each is a secret input all the same."""
+    data = prod_file_for_one_team()
+    put((f"{P}{path[0]}", *path[1:]), {"secure": "v1:z"})(data["config"])
+    stack = stack_named(dump_yaml(data, sort_keys=False))
+    config, secret_keys = estate.config.config_from_file(stack, layout)
+    values = estate.config.project_values(config)
+    put(path, value)(values)
+    values["grafanaAuth"] = "glsa_token"
+    monkeypatch.setenv("PULUMI_CONFIG", json.dumps({f"{P}{k}": v if isinstance(v, str) else json.dumps(v)
+                                                    for k, v in values.items()}))
+    monkeypatch.setenv("PULUMI_CONFIG_SECRET_KEYS", json.dumps(sorted({*secret_keys, f"{P}grafanaAuth"})))
+    monitor = RecordingMonitor()
+    tools.mocks.run_program(stack, {}, set(), monitor, layout)
+    assert monitor.registrations and "PLANTED" not in json.dumps([r.inputs for r in monitor.registrations])
+
+
 @pytest.mark.parametrize("path, value", SECURE_ECHOES)
 def test_a_message_worded_without_knowing_a_secure_value_is_masked_in_every_form_it_quotes_it_in(path, value):
     """ConfigError.hiding, the second line: a message worded where no one knew the value was secure."""
