@@ -53,9 +53,21 @@ def _bounded_duration(text: str) -> str:
     return text
 
 
+def url_parts(text: str) -> urllib.parse.SplitResult | None:
+    """`text` split as a URL, or None when it can be none: it holds spaces or control characters, or
+    urlsplit refuses it (brackets that hold no IPv6 address), in words that quote its host, which may
+    be part of a secret."""
+    if any(c.isspace() or ord(c) < 32 for c in text):
+        return None
+    try:
+        return urllib.parse.urlsplit(text)
+    except ValueError:
+        return None
+
+
 def _http_url(text: str) -> str:
     """An http(s) URL with a host and without credentials: a URL field is stored and shown in clear."""
-    parts = urllib.parse.urlsplit(text) if not any(c.isspace() or ord(c) < 32 for c in text) else None
+    parts = url_parts(text)
     if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
         raise ValueError("must be an http:// or https:// URL without spaces" + got(text))
     if "@" in parts.netloc:
@@ -97,8 +109,8 @@ def _selector(selector: str) -> str:
         return selector
     try:
         found = promql.matchers(selector)
-    except ValueError as e:
-        raise ValueError(f"not valid label matchers: {str(e)[:200]}") from None
+    except ValueError as e:  # the parser's words quote the selector: none of them when it is a secure value
+        raise ValueError("not valid label matchers" + ("" if _is_secure(selector) else f": {str(e)[:200]}")) from None
     reserved = sorted(name for name, _, _ in found if name.startswith("__"))
     if reserved:
         raise ValueError(f"label names starting with __ are reserved: {', '.join(reserved)}")

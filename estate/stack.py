@@ -6,7 +6,6 @@ import functools
 import operator
 import os
 import re
-import urllib.parse
 import zoneinfo
 from typing import Annotated, Literal
 
@@ -14,7 +13,7 @@ from pydantic import AfterValidator, BeforeValidator, Field, WithJsonSchema, fie
 
 from .model import (MISSING_SECRET, NAME_MAX, DisplayName, Duration, HttpUrl, JsonObject, LabelName, LinkUrl, Model,
                     NonEmpty, Number, Problems, RuleFor, Selector, Slug, Uid, got, placeholder_or, port_problem, quoted,
-                    secret, stored_in)
+                    secret, stored_in, url_parts)
 
 Severity = Literal["critical", "warning", "info"]
 SEVERITIES: tuple[Severity, ...] = ("critical", "warning", "info")
@@ -130,7 +129,7 @@ def _addresses(addresses: str) -> str:
 
 def _endpoint(schemes: tuple[str, ...]) -> AfterValidator:
     def check(url: str) -> str:
-        parts = urllib.parse.urlsplit(url) if not any(c.isspace() for c in url) else None
+        parts = url_parts(url)
         if parts is None or parts.scheme not in schemes or not parts.hostname:
             raise ValueError(f"must be a {' or '.join(s + '://' for s in schemes)} URL without spaces")
         if problem := port_problem(parts):

@@ -1982,6 +1982,37 @@ def test_a_secure_value_that_an_input_holds_json_encoded_is_masked_there_in_a_re
     assert monitor.registrations and "PLANTED" not in json.dumps([r.inputs for r in monitor.registrations])
 
 
+@pytest.mark.parametrize("path, value, part", [
+    pytest.param(("teams", TEAM, "selector"), 'tenant=~"PLANTED(x"', "selector: not valid label matchers",
+                 id="a secure selector the parser refuses"),
+    pytest.param(("teams", TEAM, "selector"), "PLANTEDbare", "selector: not valid label matchers",
+                 id="a secure selector that is no matcher"),
+    pytest.param(("grafanaUrl",), "https://[PLANTED-host]/", "grafanaUrl: must be an http:// or https:// URL",
+                 id="a secure URL whose brackets hold no IPv6 address"),
+    pytest.param(("contactPoints", "platform-ops", "slack", "url"), "https://[PLANTED-host]/services/x",
+                 "slack.url: must be a https:// URL", id="a secret webhook whose brackets hold no IPv6 address"),
+])
+def test_a_check_that_refuses_a_secure_value_quotes_none_of_it(path, value, part, stack_named, layout, monkeypatch):
+    """The parser's or urlsplit's own words would quote part of the value (`illegal regex for PLANTED(x`,
+    `'PLANTED-host' does not appear to be an IPv4 or IPv6 address`): a real run's message has none."""
+    data = prod_file_for_one_team()
+    if path[0] != "contactPoints":  # a secret field is secure already
+        put((f"{P}{path[0]}", *path[1:]), {"secure": "v1:z"})(data["config"])
+    stack = stack_named(dump_yaml(data, sort_keys=False))
+    config, secret_keys = estate.config.config_from_file(stack, layout)
+    values = estate.config.project_values(config)
+    put(path, value)(values)
+    monkeypatch.setenv("PULUMI_CONFIG", json.dumps({f"{P}{k}": v if isinstance(v, str) else json.dumps(v)
+                                                    for k, v in values.items()}))
+    monkeypatch.setenv("PULUMI_CONFIG_SECRET_KEYS", json.dumps(sorted(secret_keys)))
+    monitor = RecordingMonitor()
+    with pytest.raises(ConfigError) as error:
+        tools.mocks.run_program(stack, {}, set(), monitor, layout)
+    message = str(error.value)
+    assert part in message and "PLANTED" not in message, message
+    assert monitor.registrations == []
+
+
 @pytest.mark.parametrize("path, value", SECURE_ECHOES)
 def test_a_message_worded_without_knowing_a_secure_value_is_masked_in_every_form_it_quotes_it_in(path, value):
     """ConfigError.hiding, the second line: a message worded where no one knew the value was secure."""
