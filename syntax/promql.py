@@ -52,7 +52,31 @@ def parse_text(text: str) -> pp.Expr:
                 raise ValueError(f"brackets nested more than {MAX_NESTING} deep")
         if len(code) > MAX_OPERATORS and len(_OPERATOR.findall(code)) > MAX_OPERATORS:
             raise ValueError(f"more than {MAX_OPERATORS} operators; split the query")
-    return pp.parse(text)
+    node = pp.parse(text)
+    if _LARGE_REPEAT.search(text):  # rare: only then are the regular expressions looked at
+        _refuse_large_repeats(node)
+    return node
+
+
+# Prometheus compiles a matcher's regular expression with Go's regexp (RE2), which refuses a repeat
+# count over 1000 (regexp/syntax: "invalid repeat count"); promql_parser's Rust engine takes it, so a
+# selector `env=~"a{1001}"` would pass here and fail every query in Prometheus and Grafana.
+RE2_MAX_REPEAT = 1000
+_LARGE_REPEAT = re.compile(r"\{\s*[0-9]{4,}|,\s*[0-9]{4,}\s*\}")
+_REPEAT = re.compile(r"(?<!\\)\{([0-9]+)(?:,([0-9]*))?\}")
+
+
+def _refuse_large_repeats(node: pp.Expr) -> None:
+    todo = [node]
+    while todo:
+        node = todo.pop()
+        if isinstance(node, pp.VectorSelector):
+            for m in _matchers_of(node):
+                counts = [int(n) for match in _REPEAT.finditer(m.value) if m.op in ("=~", "!~") for n in match.groups() if n]
+                if any(n > RE2_MAX_REPEAT for n in counts):
+                    raise ValueError(f"the regular expression of {m.name}{m.op} repeats more than {RE2_MAX_REPEAT} "
+                                     "times, which Prometheus's regex engine (Go's RE2) refuses")
+        todo += children(node)
 
 
 def substitute_macros(expr: str, values: Mapping[str, str] = MACROS) -> str:

@@ -342,6 +342,10 @@ STACK_CASES = [
     # 6. blow-ups
     stack_case("a selector that is PromQL, not matchers", put(("teams", TEAM, "selector"), 'env="prod"} or vector(1) or up{a="b"'),
                f"{P}teams.{TEAM}.selector: not valid label matchers: write label matchers only"),
+    stack_case("a selector regex Prometheus's RE2 refuses (a repeat over 1000)",
+               put(("teams", TEAM, "selector"), 'env=~"dev|x{1001}"'),
+               f"{P}teams.{TEAM}.selector: not valid label matchers: invalid PromQL (the regular expression of env=~ "
+               "repeats more than 1000 times, which Prometheus's regex engine (Go's RE2) refuses)"),
     stack_case("a selector on a reserved label", put(("teams", TEAM, "selector"), '__name__="up"'),
                f"{P}teams.{TEAM}.selector: label names starting with __ are reserved: __name__"),
     stack_case("a number in jsonData past a float64", put(("datasources", "loki", "jsonData"), {"maxLines": 10**400}),

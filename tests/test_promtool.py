@@ -474,3 +474,30 @@ def test_a_test_file_promtool_cannot_read_is_a_coverage_problem_not_a_traceback(
     assert problems[0].startswith(problem) and problems[1:] == [
         "A: no case where it fires at eval_time F with a case not firing at F - 1m in the same test",
         f"A: {NEVER_SILENT}"]
+
+
+REGEX_REPEATS = ['a{1000}', 'a{1001}', 'a{2,1001}', 'a{1001,}', 'a{0,1000}', 'a\\\\{1001}', 'a{1}|b{5000}']
+
+
+def test_a_regex_repeat_count_is_refused_exactly_where_promtool_refuses_it(tmp_path):
+    """promql_parser's Rust engine takes what Go's RE2 refuses (a repeat over 1000): the program's parse
+    gives promtool's verdict on each, in one `promtool check rules` of one file per regex."""
+    from syntax import promql
+
+    require_promtool()
+    files = []
+    for index, regex in enumerate(REGEX_REPEATS):
+        path = tmp_path / f"r{index}.yaml"
+        path.write_text(dump_yaml({"groups": [{"name": "g", "rules": [{"record": "x", "expr": f'up{{env=~"{regex}"}}'}]}]}))
+        files.append(path)
+    done = pt.check_rules(files)
+    lines = (done.stdout + done.stderr).splitlines()
+    refused_by_promtool = {i for i, _ in enumerate(REGEX_REPEATS)
+                           if any(f"r{i}.yaml: " in line and "invalid repeat count" in line for line in lines)}
+    refused_here = set()
+    for index, regex in enumerate(REGEX_REPEATS):
+        try:
+            promql.parse(f'up{{env=~"{regex}"}}')
+        except ValueError:
+            refused_here.add(index)
+    assert refused_here == refused_by_promtool == {1, 2, 3, 6}
