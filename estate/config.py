@@ -22,7 +22,7 @@ from typing import Any, Iterable, Iterator, Mapping
 from pydantic import ValidationError
 
 from .files import (MAX_DEPTH, KeyGivenTwice, depth, normalized, not_unicode, not_unicode_at, read_yaml,
-                    unicode_path, unique_keys)
+                    unicode_path, unique_names)
 from .layout import PROJECT, Layout
 from .model import (MISSING_SECRET, PLACEHOLDER, ConfigError, _holds_secret, _is_secret, _secret_field, _walk,
                     dotted, located_problems, quoting_none_of, secret_paths, shown_key, validation_problems)
@@ -113,7 +113,7 @@ def _decode(raw: Any) -> Any:
     # for the models to refuse with the field's path.
     if isinstance(raw, str):
         try:
-            return json.loads(raw, object_pairs_hook=unique_keys)
+            return json.loads(raw, object_pairs_hook=unique_names)
         except KeyGivenTwice:
             raise
         except ValueError:

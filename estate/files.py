@@ -431,6 +431,20 @@ def unique_keys(pairs: list[tuple[str, Any]]) -> dict:
     return data
 
 
+def unique_names(pairs: list[tuple[str, Any]]) -> dict:
+    """unique_keys for objects whose keys are names, as a stack file's are: also refused when two keys
+    are one name in two spellings (`nights` and `Nights`, NFKC and case folded: `normalized`), which
+    the stack file's reader refuses too; which of them a reader kept would be its own choice."""
+    data = unique_keys(pairs)
+    seen: dict[Any, str] = {}
+    for key, _ in pairs:
+        if (same := normalized(key)) in seen:
+            raise KeyGivenTwice(f"not valid JSON here: the key {_short(key)!r} is given twice in one object (also as "
+                                f"{_short(seen[same])!r}); keep one")
+        seen[same] = key
+    return data
+
+
 def depth(data: Any) -> int:
     """How many collections deep `data` nests (0 for a scalar), counted without recursion."""
     deepest, todo = 0, [(data, 1)]
