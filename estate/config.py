@@ -21,8 +21,8 @@ from typing import Any, Iterable, Iterator, Mapping
 
 from pydantic import ValidationError
 
-from .files import (MAX_DEPTH, KeyGivenTwice, depth, normalized, not_unicode, not_unicode_at, read_yaml,
-                    unicode_path, unique_names)
+from .files import (MAX_DEPTH, MAX_DIGITS, KeyGivenTwice, depth, normalized, not_unicode, not_unicode_at,
+                    read_yaml, unicode_path, unique_names)
 from .layout import PROJECT, Layout
 from .model import (MISSING_SECRET, PLACEHOLDER, ConfigError, _holds_secret, _is_secret, _secret_field, _walk,
                     dotted, located_problems, quoting_none_of, secret_paths, shown_key, validation_problems)
@@ -72,6 +72,10 @@ def project_keys() -> list[str]:
 _TOO_DEEP = object()  # what _decode gives for JSON nested past the decoder
 
 
+class _TooManyDigits(ValueError):
+    """JSON holding a number past Python's int_max_str_digits (what _decode raises)."""
+
+
 def project_values(config: Mapping[str, str], where: str = "the stack's config",
                    secret_keys: Iterable[str] = ()) -> dict[str, Any]:
     """This project's keys (namespace removed), each decoded as the engine encoded it; a ConfigError
@@ -89,6 +93,9 @@ def project_values(config: Mapping[str, str], where: str = "the stack's config",
             except KeyGivenTwice as e:  # one of its values would vanish
                 problems.append((key, str(e) if _keys_may_show(key, secret_keys)
                                  else "a key is given twice in one object of this value; keep one"))
+                continue
+            except _TooManyDigits:
+                problems.append((key, f"holds a number of more than {MAX_DIGITS} digits, which Python will not read"))
                 continue
             if value is _TOO_DEEP or depth(value) > MAX_DEPTH:
                 problems.append((key, f"nested more than {MAX_DEPTH} levels deep"))
@@ -116,7 +123,9 @@ def _decode(raw: Any) -> Any:
             return json.loads(raw, object_pairs_hook=unique_names)
         except KeyGivenTwice:
             raise
-        except ValueError:
+        except ValueError as e:
+            if "integer string conversion" in str(e):  # JSON all the same: as text it would be misread
+                raise _TooManyDigits from None
             return raw
         except RecursionError:  # deeper than the decoder goes
             return _TOO_DEEP

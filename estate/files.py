@@ -39,7 +39,7 @@ MAX_JSON_BYTES = 16 << 20  # an exported dashboard; real ones are up to a few Mi
 MAX_DEPTH = 32  # YAML collections inside each other; committed files nest at most 7 deep
 MAX_JSON_DEPTH = 64  # dashboards nest panels > fieldConfig > overrides > properties > value ~ 12 deep
 MAX_NODES = 100_000  # nodes once every alias is expanded; committed files have under 2,000
-_MAX_DIGITS = 4300  # the longest integer Python reads from text (sys.get_int_max_str_digits' default)
+MAX_DIGITS = 4300  # the longest integer Python reads from text (sys.get_int_max_str_digits' default)
 
 # libyaml's parser and emitter where PyYAML has them (its wheels ship them): about ten times faster than
 # its pure-Python ones. The one place that picks them: the tools' own YAML and the tests' use these too.
@@ -188,8 +188,8 @@ class _Builder:
             return value.lower() == "true"
         if tag == "tag:yaml.org,2002:int":
             digits = len(value.lstrip("+-"))
-            if digits > _MAX_DIGITS:  # Python refuses to read it (int_max_str_digits)
-                self.problem(event, f"a number of {digits} digits; no value here has more than {_MAX_DIGITS} "
+            if digits > MAX_DIGITS:  # Python refuses to read it (int_max_str_digits)
+                self.problem(event, f"a number of {digits} digits; no value here has more than {MAX_DIGITS} "
                                     "(quote it if it is text)")
                 return value
             return int(value)
@@ -346,7 +346,7 @@ def strict_json(text: str) -> Any:
         raise
     except ValueError as e:
         if "integer string conversion" in str(e):
-            raise ValueError(f"not valid JSON here: a number of more than {_MAX_DIGITS} digits") from None
+            raise ValueError(f"not valid JSON here: a number of more than {MAX_DIGITS} digits") from None
         raise
     if (at := not_unicode_at(data, text)) is not None:
         raise ValueError(not_unicode(at))

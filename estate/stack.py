@@ -528,7 +528,7 @@ class StackConfig(Model):
                 receivers.append((f"{routing}.receiver", team.routing.receiver))
             receivers += [(f"{routing}.severityReceivers.{s}", r) for s, r in team.routing.severity_receivers.items()]
             problems += [
-                (f"{routing}.muteTimings", f"unknown mute timing '{m}' (defined: {', '.join(sorted(self.mute_timings)) or 'none'})")
+                (f"{routing}.muteTimings", f"unknown mute timing {quoted(m)} (defined: {', '.join(sorted(self.mute_timings)) or 'none'})")
                 for m in team.routing.mute_timings if m not in self.mute_timings
             ]
             timings = [self.mute_timings[m] for m in team.routing.mute_timings if m in self.mute_timings]
@@ -536,7 +536,7 @@ class StackConfig(Model):
                 problems.append((f"{routing}.muteTimings", f"{', '.join(team.routing.mute_timings)} together mute every "
                                                            "minute of the week: the team's alerts would never notify anyone"))
         problems += [
-            (where, f"unknown contact point '{name}' (defined: {', '.join(sorted(self.contact_points)) or 'none'})")
+            (where, f"unknown contact point {quoted(name)} (defined: {', '.join(sorted(self.contact_points)) or 'none'})")
             for where, name in receivers if name not in self.contact_points
         ]
         if problems:
