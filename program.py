@@ -14,7 +14,7 @@ import pulumi
 from components.platform import GrafanaPlatform, summary
 from estate import PROJECT, PROJECT_LAYOUT, ConfigError, Estate, Layout, load_estate
 from estate.config import key_problem, project_keys, settings_problems
-from estate.files import normalized, strict_json
+from estate.files import INVISIBLE_KEY, has_invisible, normalized, strict_json
 from estate.model import shown_key
 from estate.model import PLACEHOLDER
 from estate.model import secret_paths
@@ -56,8 +56,9 @@ def _refuse_keys_read_by_no_one(config: dict[str, str]) -> None:
     dropped here without a word (`grafana-platfrom:protect`: nothing protected), as would a key spelt
     twice (`kubernetes:context` and `Kubernetes:context`). This project's own keys are the models' to
     judge (an unknown one is named with what it may have meant)."""
-    ours, seen, problems = project_keys(), {}, []
-    for key in sorted(k for k in config if not k.startswith(f"{PROJECT}:")):
+    ours, seen = project_keys(), {}
+    problems = [(shown_key(repr(key)[1:-1]), INVISIBLE_KEY) for key in sorted(config) if has_invisible(key)]
+    for key in sorted(k for k in config if not k.startswith(f"{PROJECT}:") and not has_invisible(k)):
         if ":" not in key:
             problems.append((shown_key(key), f"a key without its namespace; the Pulumi CLI writes {PROJECT}:<key>"))
         elif (same := normalized(key)) in seen:

@@ -48,6 +48,13 @@ SAFE_DUMPER = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
 _AMBIGUOUS = "tag:grafana-platform,2026:ambiguous"
 _STR = "tag:yaml.org,2002:str"
 _INVISIBLE = {"Cc", "Cf", "Co", "Cs", "Zl", "Zp"}
+INVISIBLE_KEY = "holds control or invisible characters; retype it"
+
+
+def has_invisible(key: str) -> bool:
+    """Whether a key holds a character one cannot see (a zero-width space, a control): two keys would
+    look the same in every message and editor."""
+    return not key.isprintable() and any(unicodedata.category(c) in _INVISIBLE for c in key)  # printable: none
 
 
 # Plain scalars: the YAML 1.2 core schema, as {first character: [(tag, pattern)]} tried in order,
@@ -254,9 +261,8 @@ class _Builder:
             self.problem(event, _key_problem(event, key))
             mapping.refused = True
         else:
-            if not key.isprintable() and any(unicodedata.category(c) in _INVISIBLE
-                                             for c in key):  # printable: none of them
-                self.problem(event, f"key {_short(shown_key(key))!r} holds control or invisible characters; retype it")
+            if has_invisible(key):
+                self.problem(event, f"key {_short(shown_key(key))!r} {INVISIBLE_KEY}")
             same = normalized(key)
             if same in mapping.seen:
                 first, written = mapping.seen[same]

@@ -1414,6 +1414,9 @@ def test_team_code_that_fails_or_escapes_is_one_error_naming_its_file_and_line(c
      "  not valid JSON here: the key 'grafana-platform:orgId' is given twice in one object; keep one"),
     ("PULUMI_CONFIG", json.dumps({"grafana-platform:teams": '{"voicebot": {"selector": "job=\\"gone\\""}, "voicebot": {}}'}),
      "grafana-platform:teams: not valid JSON here: the key 'voicebot' is given twice in one object; keep one"),
+    # a key one cannot see whole: the zero-width space after it is shown
+    ("PULUMI_CONFIG", json.dumps({"grafana-platform:teams\u200b": "{}"}),
+     "grafana-platform:teams\\u200b: holds control or invisible characters; retype it"),
     # a number Python will not read: the value was taken as text, and refused for being no mapping
     ("PULUMI_CONFIG", json.dumps({"grafana-platform:teams": '{"api-production": {"x": ' + "9" * 5000 + "}}"}),
      "grafana-platform:teams: holds a number of more than 4300 digits, which Python will not read"),
@@ -1437,7 +1440,7 @@ def test_team_code_that_fails_or_escapes_is_one_error_naming_its_file_and_line(c
      "grafana-platform:teams: the text at api.selector holds a lone surrogate"),
 ], ids=["not JSON", "not an object", "values that are not text", "secret keys not JSON", "nested 100,000 deep",
         "a value nested 100,000 deep", "a value nested deeper than a stack file may be", "a key given twice",
-        "a team given twice in a value", "a number of 5,000 digits in a value", "a name in two spellings in a value", "a key given twice in a secret value",
+        "a team given twice in a value", "an invisible character in a key", "a number of 5,000 digits in a value", "a name in two spellings in a value", "a key given twice in a secret value",
         "a key given twice beside secrets", "a lone surrogate", "a lone surrogate in a key",
         "a byte that is no UTF-8", "a lone surrogate in a value's JSON"])
 def test_an_unreadable_engine_environment_is_one_error_that_shows_none_of_it(variable, value, part, monkeypatch):
