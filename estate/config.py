@@ -21,8 +21,8 @@ from typing import Any, Iterable, Iterator, Mapping
 
 from pydantic import ValidationError
 
-from .files import (MAX_DEPTH, MAX_DIGITS, KeyGivenTwice, depth, normalized, not_unicode, not_unicode_at,
-                    read_yaml, unicode_path, unique_names)
+from .files import (MAX_BYTES, MAX_DEPTH, MAX_DIGITS, MAX_NODES, KeyGivenTwice, depth, normalized, not_unicode,
+                    not_unicode_at, read_yaml, unicode_path, unique_names)
 from .layout import PROJECT, Layout
 from .model import (MISSING_SECRET, PLACEHOLDER, ConfigError, _holds_secret, _is_secret, _secret_field, _walk,
                     dotted, located_problems, quoting_none_of, secret_paths, shown_key, validation_problems)
@@ -88,6 +88,9 @@ def project_values(config: Mapping[str, str], where: str = "the stack's config",
     values, problems = {}, []
     for key, raw in config.items():
         if key.startswith(prefix):
+            if isinstance(raw, str) and len(raw) > MAX_BYTES // 4 and len(raw.encode(errors="replace")) > MAX_BYTES:
+                problems.append((key, f"larger than {MAX_BYTES // 1024} KiB, which no stack file may hold"))
+                continue
             try:
                 values[key[len(prefix):]] = value = _decode(raw)
             except KeyGivenTwice as e:  # one of its values would vanish
@@ -99,6 +102,8 @@ def project_values(config: Mapping[str, str], where: str = "the stack's config",
                 continue
             if value is _TOO_DEEP or depth(value) > MAX_DEPTH:
                 problems.append((key, f"nested more than {MAX_DEPTH} levels deep"))
+            elif isinstance(value, (dict, list)) and sum(1 for _ in leaves(value)) > MAX_NODES:
+                problems.append((key, f"more than {MAX_NODES} values, which no stack file may hold"))
             elif (at := not_unicode_at({key: value})) is not None:
                 problems.append((unicode_path(at[:1]), f"{not_unicode(at[1:])} (check PULUMI_CONFIG)"))
     if problems:

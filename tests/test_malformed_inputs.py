@@ -133,7 +133,7 @@ def stack_case(id_: str, mutate, *parts: str, plain: str | None = None, hidden: 
 
 
 SLACK = ("contactPoints", TEAM, "slack")
-FOUR_MB = "x" * (4 << 20)
+HALF_A_MB = "x" * (1 << 19)  # within a stack file's bound (1 MiB)
 STACK_CASES = [
     # the everyday mistakes: wrong types
     stack_case("orgId is a word", put(("orgId",), "one"), f"{P}orgId: Input should be a valid integer", "(got 'one')"),
@@ -355,8 +355,8 @@ STACK_CASES = [
                "(a whole number, without quotes)"),
     stack_case("orgId 1.0", put(("orgId",), 1.0), f"{P}orgId: Input should be a valid integer"),
     stack_case("protect 1", put(("protect",), 1), f"{P}protect: Input should be a valid boolean"),
-    stack_case("a 4 MB value is not echoed whole", put(("notificationPolicy", "groupWait"), FOUR_MB),
-               f"{P}notificationPolicy.groupWait: not a duration", "… (4194304 characters)"),
+    stack_case("a half-megabyte value is not echoed whole", put(("notificationPolicy", "groupWait"), HALF_A_MB),
+               f"{P}notificationPolicy.groupWait: not a duration", "… (524288 characters)"),
     stack_case("every problem of the file, not only the first",
                both(put(("orgId",), 0), put(("protect",), "sometimes"), put(("teams", TEAM, "selector"), "x")),
                "(3 problems)", f"{P}orgId:", f"{P}protect:", f"{P}teams.{TEAM}.selector:"),
@@ -1454,6 +1454,24 @@ def test_an_unreadable_engine_environment_is_one_error_that_shows_none_of_it(var
     message = str(error.value)
     assert part in message and "Traceback" not in message and "PLANTED" not in message
     assert len(message.splitlines()) <= 15
+    assert monitor.registrations == []
+
+
+@pytest.mark.parametrize("key, value, part", [
+    ("runbookBaseUrl", "https://r.example.com/" + "x" * (1 << 20), "grafana-platform:runbookBaseUrl: larger than 1024 KiB"),
+    ("datasources", json.dumps({"prometheus": {"jsonData": {"x": [0] * 100_001}}}),
+     "grafana-platform:datasources: more than 100000 values"),
+], ids=["a value of over 1 MiB", "a value of over 100,000 values"])
+def test_config_set_in_process_is_bounded_as_a_stack_file_is(key, value, part, prod_values):
+    """An Automation API inline program sets config in-process, past the environment's size limit."""
+    from tools.mocks import run_program
+
+    values, secret_keys = prod_values
+    config = {f"{P}{k}": v if isinstance(v, str) else json.dumps(v) for k, v in values.items()}
+    monitor = RecordingMonitor()
+    with pytest.raises(ConfigError) as error:
+        run_program("prod", {**config, f"{P}{key}": value}, {f"{P}{k}" for k in secret_keys}, monitor)
+    assert part in str(error.value) and len(str(error.value).splitlines()) <= 15
     assert monitor.registrations == []
 
 
