@@ -267,7 +267,7 @@ def test_team_code_that_signals_another_process_is_refused_and_the_team_it_aimed
     the first team's dashboards are built, the worker lives on, and the error names the second team."""
     first, second = two_teams(project)
     innocent = project.team_dir(first) / "dashboards.py"
-    innocent.write_text("import time\ntime.sleep(0.25)  # still running when the other team's code starts\n"
+    innocent.write_text("import time\ntime.sleep(0.5)  # still running when the other team's code starts\n"
                         + innocent.read_text())
     (project.team_dir(second) / "dashboards.py").write_text(SIGNALS_THE_OTHERS.format(route=route))
     estate.team_code.prepare()
