@@ -312,7 +312,8 @@ def _panels_at(board: dict) -> Iterator[tuple[tuple, dict]]:
     todo: list[tuple[tuple, Any]] = [(("panels", i), p) for i, p in _objects(board.get("panels"))]
     todo += [(("rows", i, "panels", j), p) for i, row in _objects(board.get("rows"))
              for j, p in _objects(row.get("panels"))]
-    todo += [(("__elements", key, "model"), element["model"]) for key, element in _object(board.get("__elements")).items()
+    todo += [(("__elements", key, "model"), element["model"])
+             for key, element in _object(board.get("__elements")).items()
              if isinstance(element, dict) and isinstance(element.get("model"), dict)]
     todo.reverse()
     while todo:  # no recursion: the depth is the file's, bounded by its reader

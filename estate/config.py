@@ -317,7 +317,8 @@ def key_problem(full: str, ours: list[str]) -> str | None:
     if namespace in OTHER_NAMESPACES:
         return None if name in OTHER_NAMESPACES[namespace] else _unknown(name, OTHER_NAMESPACES[namespace],
                                                                          f"{namespace}: key")
-    return _unknown(namespace, [PROJECT, *OTHER_NAMESPACES], "namespace") + "; a key in an unknown namespace is read by no one"
+    return (_unknown(namespace, [PROJECT, *OTHER_NAMESPACES], "namespace")
+            + "; a key in an unknown namespace is read by no one")
 
 
 def settings_problems(namespaced: Mapping[str, Any]) -> list[str]:

@@ -90,9 +90,10 @@ STACK_TEAMS = [(stack, team) for stack in STACKS for team in teams_of(stack)]
 # modules out in collection order (pytest.ini: --no-loadscope-reorder; by default it orders them by
 # their number of tests), so the two workers start on these and end together on the short ones.
 SLOWEST_FIRST = [f"tests/{name}.py" for name in (  # by their test time (--durations=0), largest first
-    "test_malformed_inputs", "test_promtool", "test_malformed_fuzz", "test_prometheus_queries", "test_render",
-    "test_routing", "test_diff", "test_kubernetes", "test_secrets", "test_slo", "test_adopt_pull", "test_benchmark",
-    "test_team_code_worker", "test_schemas", "test_teams", "e2e/test_parts", "test_policy")]
+    "test_malformed_inputs", "test_promtool", "test_render", "test_malformed_fuzz", "test_prometheus_queries",
+    "test_team_code_worker", "test_diff", "test_adopt_pull", "test_secrets", "test_routing", "test_routing_templates",
+    "test_kubernetes", "test_layering", "test_benchmark", "test_slo", "test_provider_normalization",
+    "test_adopt_import", "e2e/test_parts", "test_schemas", "test_teams", "test_workflows", "test_policy")]
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

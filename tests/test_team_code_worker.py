@@ -235,8 +235,10 @@ KILL = {{"x86_64": 62, "aarch64": 129}}.get(os.uname().machine)  # kill(2)
 
 
 def dashboards(team):
-    # its siblings (each team's process is the worker's child, in the worker's process group), then the worker
-    for pid in range(os.getpid() - 1, os.getppid() - 1, -1):
+    # the nearest process of its group: the other team's (each team's process is the worker's child, in the
+    # worker's process group), forked just before it, or the worker; on both sides, as pids wrap around
+    # (pid_max may be 32768, and a test session starts thousands of processes)
+    for pid in [p for d in range(1, 5000) for p in (os.getpid() - d, os.getpid() + d) if p > 0]:
         try:
             if os.getpgid(pid) != os.getpgid(0):
                 continue
@@ -275,7 +277,7 @@ def test_team_code_that_signals_another_process_is_refused_and_the_team_it_aimed
     with pytest.raises(ConfigError) as error:
         estate_from_file("dev", project)
     assert str(error.value).startswith(f"teams/{second}/dashboards.py: "), str(error.value)
-    assert f"line 18, dashboards(): {refused}" in str(error.value)
+    assert f"line 20, dashboards(): {refused}" in str(error.value)
     assert estate.team_code._worker.process is worker and worker.poll() is None
 
 
