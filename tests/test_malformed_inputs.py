@@ -1967,19 +1967,28 @@ SECURE_ECHOES = [
 ]
 
 
-@pytest.mark.parametrize("path, value", SECURE_ECHOES)
-def test_a_secure_value_a_check_would_quote_is_masked_in_every_form_in_a_real_run(path, value, stack_named, layout,
-                                                                                 monkeypatch):
+def engine_run_with_secure(path: tuple, value: str, stack_named, layout, monkeypatch,
+                           **plain: str) -> tuple[str, RecordingMonitor]:
+    """A real run of the one-team prod stack whose stack file holds `secure:` at `path` (unless it is a
+    secret field, secure already), the engine handing over `value` there decrypted (and `plain`, the
+    other keys it marks secret), as PULUMI_CONFIG: the stack's name and the monitor to run it with."""
     data = prod_file_for_one_team()
-    put((f"{P}{path[0]}", *path[1:]), {"secure": "v1:z"})(data["config"])
+    if path[0] != "contactPoints":
+        put((f"{P}{path[0]}", *path[1:]), {"secure": "v1:z"})(data["config"])
     stack = stack_named(dump_yaml(data, sort_keys=False))
     config, secret_keys = estate.config.config_from_file(stack, layout)
-    values = estate.config.project_values(config)
+    values = {**estate.config.project_values(config), **plain}
     put(path, value)(values)
     monkeypatch.setenv("PULUMI_CONFIG", json.dumps({f"{P}{k}": v if isinstance(v, str) else json.dumps(v)
                                                     for k, v in values.items()}))
-    monkeypatch.setenv("PULUMI_CONFIG_SECRET_KEYS", json.dumps(sorted(secret_keys)))
-    monitor = RecordingMonitor()
+    monkeypatch.setenv("PULUMI_CONFIG_SECRET_KEYS", json.dumps(sorted({*secret_keys, *(f"{P}{k}" for k in plain)})))
+    return stack, RecordingMonitor()
+
+
+@pytest.mark.parametrize("path, value", SECURE_ECHOES)
+def test_a_secure_value_a_check_would_quote_is_masked_in_every_form_in_a_real_run(path, value, stack_named, layout,
+                                                                                 monkeypatch):
+    stack, monitor = engine_run_with_secure(path, value, stack_named, layout, monkeypatch)
     with pytest.raises(ConfigError) as error:
         tools.mocks.run_program(stack, {}, set(), monitor, layout)
     message = str(error.value)
@@ -1999,17 +2008,7 @@ def test_a_secure_value_that_an_input_holds_json_encoded_is_masked_there_in_a_re
                                                                                          layout, monkeypatch):
     """A dashboard's JSON, a rule's query model and jsonDataEncoded hold the value escaped (`\\"`, `\\u00e9`):
     each is a secret input all the same."""
-    data = prod_file_for_one_team()
-    put((f"{P}{path[0]}", *path[1:]), {"secure": "v1:z"})(data["config"])
-    stack = stack_named(dump_yaml(data, sort_keys=False))
-    config, secret_keys = estate.config.config_from_file(stack, layout)
-    values = estate.config.project_values(config)
-    put(path, value)(values)
-    values["grafanaAuth"] = "glsa_token"
-    monkeypatch.setenv("PULUMI_CONFIG", json.dumps({f"{P}{k}": v if isinstance(v, str) else json.dumps(v)
-                                                    for k, v in values.items()}))
-    monkeypatch.setenv("PULUMI_CONFIG_SECRET_KEYS", json.dumps(sorted({*secret_keys, f"{P}grafanaAuth"})))
-    monitor = RecordingMonitor()
+    stack, monitor = engine_run_with_secure(path, value, stack_named, layout, monkeypatch, grafanaAuth="glsa_token")
     tools.mocks.run_program(stack, {}, set(), monitor, layout)
     assert monitor.registrations and "PLANTED" not in json.dumps([r.inputs for r in monitor.registrations])
 
@@ -2027,17 +2026,7 @@ def test_a_secure_value_that_an_input_holds_json_encoded_is_masked_there_in_a_re
 def test_a_check_that_refuses_a_secure_value_quotes_none_of_it(path, value, part, stack_named, layout, monkeypatch):
     """The parser's or urlsplit's own words would quote part of the value (`illegal regex for PLANTED(x`,
     `'PLANTED-host' does not appear to be an IPv4 or IPv6 address`): a real run's message has none."""
-    data = prod_file_for_one_team()
-    if path[0] != "contactPoints":  # a secret field is secure already
-        put((f"{P}{path[0]}", *path[1:]), {"secure": "v1:z"})(data["config"])
-    stack = stack_named(dump_yaml(data, sort_keys=False))
-    config, secret_keys = estate.config.config_from_file(stack, layout)
-    values = estate.config.project_values(config)
-    put(path, value)(values)
-    monkeypatch.setenv("PULUMI_CONFIG", json.dumps({f"{P}{k}": v if isinstance(v, str) else json.dumps(v)
-                                                    for k, v in values.items()}))
-    monkeypatch.setenv("PULUMI_CONFIG_SECRET_KEYS", json.dumps(sorted(secret_keys)))
-    monitor = RecordingMonitor()
+    stack, monitor = engine_run_with_secure(path, value, stack_named, layout, monkeypatch)
     with pytest.raises(ConfigError) as error:
         tools.mocks.run_program(stack, {}, set(), monitor, layout)
     message = str(error.value)

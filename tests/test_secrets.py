@@ -13,7 +13,7 @@ import stat
 import subprocess
 import sys
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 import pytest
 
@@ -119,9 +119,9 @@ def test_prod_missing_every_secret_still_says_it_in_15_lines():
     assert len(lines) == 15 and "(20 problems)" in lines[0] and "… and 7 more problems" in lines[-1]
 
 
-def test_a_stack_file_with_structure_and_secrets_from_an_esc_environment_deploys(tmp_path):
-    """ESC merges pulumiConfig objects into the stack file's (docs/secrets.md): the engine hands the
-    program the merged values and marks the key secret as a whole; the stack file has no `secure:`."""
+def esc_config(tmp_path: Path) -> tuple[dict[str, str], Any]:
+    """The dev stack as the engine hands it over with an ESC environment supplying its secrets (the stack
+    file holds no `secure:`): the config, and the scratch project it runs in."""
     layout = scratch_layout(tmp_path / "project", tuple(PROJECT_LAYOUT.team_names()))
     (layout.stacks / "Pulumi.dev.yaml").write_text(PROJECT_LAYOUT.stack_file("dev").read_text())
     config, _ = stack_values_from_file("dev", layout)
@@ -129,6 +129,13 @@ def test_a_stack_file_with_structure_and_secrets_from_an_esc_environment_deploys
     points["platform-dev"]["slack"]["url"] = "https://hooks.slack.com/services/T0/B0/from-esc"
     config[f"{P}contactPoints"] = json.dumps(points)
     config[f"{P}grafanaAuth"] = "glsa_from_esc"
+    return config, layout
+
+
+def test_a_stack_file_with_structure_and_secrets_from_an_esc_environment_deploys(tmp_path):
+    """ESC merges pulumiConfig objects into the stack file's (docs/secrets.md): the engine hands the
+    program the merged values and marks the key secret as a whole; the stack file has no `secure:`."""
+    config, layout = esc_config(tmp_path)
     run = run_program("dev", config, {f"{P}contactPoints", f"{P}grafanaAuth"}, layout=layout)
     assert "from-esc" not in json.dumps([r.inputs for r in run.registrations])
 
@@ -137,13 +144,7 @@ def test_a_value_the_engine_marks_secret_without_secure_in_the_stack_file_is_mas
     """An ESC environment's `fn::secret` (or a stack without a stack file): the engine marks a key secret
     that the stack file holds in clear or not at all. A key of one value is known exactly: every input
     holding it is a secret, the export too, and a message quotes none of it."""
-    layout = scratch_layout(tmp_path / "project", tuple(PROJECT_LAYOUT.team_names()))
-    (layout.stacks / "Pulumi.dev.yaml").write_text(PROJECT_LAYOUT.stack_file("dev").read_text())
-    config, _ = stack_values_from_file("dev", layout)
-    points = json.loads(config[f"{P}contactPoints"])
-    points["platform-dev"]["slack"]["url"] = "https://hooks.slack.com/services/T0/B0/from-esc"
-    config[f"{P}contactPoints"] = json.dumps(points)
-    config[f"{P}grafanaAuth"] = "glsa_from_esc"
+    config, layout = esc_config(tmp_path)
     config[f"{P}grafanaUrl"] = "https://PLANTED-internal.acme-corp.com"
     config[f"{P}runbookBaseUrl"] = "https://PLANTED-runbooks.acme-corp.com/dev"
     marked = {f"{P}contactPoints", f"{P}grafanaAuth", f"{P}grafanaUrl", f"{P}runbookBaseUrl"}

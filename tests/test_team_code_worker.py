@@ -177,6 +177,17 @@ def test_the_kernel_keeps_team_code_from_what_no_hook_sees(project):
     assert "line 5, dashboards(): PermissionError: [Errno 13] Permission denied: '/proc'" in str(error.value)
 
 
+def in_c(call: str, x86_64: int, aarch64: int, arguments: str, *setup: str) -> pytest.param:
+    """A SOCKETS row: the system call made in C, with the worker's own libc, past every audit hook."""
+    code = "\n    ".join(["import __main__", f"NUMBER = {{'x86_64': {x86_64}, 'aarch64': {aarch64}}}[os.uname().machine]",
+                          *setup, f"if __main__._LIBC.syscall(NUMBER, {arguments}) < 0:",
+                          f"    raise PermissionError(f'{call}(2): {{os.strerror(__main__.ctypes.get_errno())}}')"])
+    return pytest.param(code, f"PermissionError: {call}(2): Operation not permitted", id=f"{call}(2) called in C",
+                        marks=pytest.mark.skipif(not sys.platform.startswith("linux")
+                                                 or os.uname().machine not in ("x86_64", "aarch64"),
+                                                 reason="the seccomp filter is Linux's, for x86_64 and aarch64"))
+
+
 SOCKETS = [  # (what the code does, the error it gets)
     pytest.param("socket.create_connection(('127.0.0.1', 9), timeout=1)",
                  "PermissionError: team code may not socket.__new__", id="a TCP connection"),
@@ -184,25 +195,10 @@ SOCKETS = [  # (what the code does, the error it gets)
                  "PermissionError: team code may not socket.__new__", id="a UDP datagram"),
     pytest.param("socket.socket(socket.AF_UNIX).connect('/var/run/docker.sock')",
                  "PermissionError: team code may not socket.__new__", id="a Unix socket at a path"),
-    pytest.param("import __main__\n"
-                 "    NUMBER = {'x86_64': 53, 'aarch64': 199}[os.uname().machine]\n"
-                 "    pair = (__main__.ctypes.c_int * 2)()\n"
-                 "    if __main__._LIBC.syscall(NUMBER, socket.AF_UNIX, socket.SOCK_STREAM, 0, pair) < 0:\n"
-                 "        raise PermissionError(f'socketpair(2): {os.strerror(__main__.ctypes.get_errno())}')",
-                 "PermissionError: socketpair(2): Operation not permitted", id="socketpair(2) called in C",
-                 marks=pytest.mark.skipif(not sys.platform.startswith("linux")
-                                          or os.uname().machine not in ("x86_64", "aarch64"),
-                                          reason="the seccomp filter is Linux's, for x86_64 and aarch64")),
     pytest.param("socket.socket(socket.AF_UNIX).connect('\\0abstract')",
                  "PermissionError: team code may not socket.__new__", id="an abstract Unix socket"),
-    pytest.param("import __main__\n"
-                 "    NUMBER = {'x86_64': 41, 'aarch64': 198}[os.uname().machine]\n"
-                 "    if __main__._LIBC.syscall(NUMBER, socket.AF_INET, socket.SOCK_STREAM, 0) < 0:\n"
-                 "        raise PermissionError(f'socket(2): {os.strerror(__main__.ctypes.get_errno())}')",
-                 "PermissionError: socket(2): Operation not permitted", id="socket(2) called in C, past every audit hook",
-                 marks=pytest.mark.skipif(not sys.platform.startswith("linux")
-                                          or os.uname().machine not in ("x86_64", "aarch64"),
-                                          reason="the seccomp filter is Linux's, for x86_64 and aarch64")),
+    in_c("socket", 41, 198, "socket.AF_INET, socket.SOCK_STREAM, 0"),
+    in_c("socketpair", 53, 199, "socket.AF_UNIX, socket.SOCK_STREAM, 0, pair", "pair = (__main__.ctypes.c_int * 2)()"),
 ]
 
 
