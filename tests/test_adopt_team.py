@@ -99,6 +99,26 @@ def test_drafting_again_keeps_what_a_person_wrote_and_adds_what_is_new():
                        {"name": "b", "type": "gauge", "help": adopt.DRAFT_HELP}]
 
 
+def test_drafting_again_keeps_every_field_a_person_wrote_on_an_entry():
+    existing = [{"name": "up", "type": "gauge", "help": "Scraped", "range": [0, 1], "source": "node"},
+                {"name": "a_total", "type": "counter", "help": "Payments", "labels": ["method"], "rate": [1, 5],
+                 "values": {"method": ["card"]}},
+                {"name": "d_seconds", "type": "histogram", "help": "Latency", "buckets": [0.1, 1]}]
+    drafted = adopt.draft_contract(['sum by (status) (rate(a_total[5m]))', "up", "d_seconds_bucket"], 'job="p"',
+                                   [dict(e) for e in existing])
+    assert drafted == [{**existing[1], "labels": ["method", "status"]}, existing[2], existing[0]]
+
+
+def test_the_committed_teams_contracts_are_written_again_as_they_are():
+    """`contract --write` on a team whose contract is complete changes none of its entries."""
+    from estate import PROJECT_LAYOUT
+    from tests.conftest import load_yaml
+
+    for slug in PROJECT_LAYOUT.team_names():
+        metrics = load_yaml(PROJECT_LAYOUT.team_file(slug).read_text())["metrics"]
+        assert adopt.draft_contract([], f"job=\"{slug}\"", [dict(m) for m in metrics]) == sorted(metrics, key=lambda m: m["name"]), slug
+
+
 def test_writing_the_contract_keeps_the_rest_of_team_yaml(payments):
     assert adopt.main(["contract", "payments", "--write"]) == 0
     text = (payments / "team.yaml").read_text()

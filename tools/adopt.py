@@ -488,7 +488,7 @@ def contact_points_for(folder: Folder, rules: list[dict], stack: str) -> Receive
 
 def draft_contract(exprs: Iterable[str], selector: str, existing: Iterable[dict] = ()) -> list[dict]:
     """Metric contract entries for every series `exprs` name: type guessed from the suffix and rate()s,
-    labels from matchers and by/without/on/ignoring; entries of `existing` kept as they are, labels added."""
+    labels from matchers and by/without/on/ignoring; entries of `existing` kept whole, labels added after theirs."""
     skip = {name for name, _, _ in parse_matchers(selector)} | TARGET_LABELS | {"__name__"}
     series: dict[str, set[str]] = defaultdict(set)
     rated: set[str] = set()
@@ -545,7 +545,8 @@ def draft_contract(exprs: Iterable[str], selector: str, existing: Iterable[dict]
     for name, entry in sorted(metrics.items()):
         if name in drafted:
             have = drafted[name]
-            have["labels"] = sorted(set(have.get("labels") or []) | entry["labels"])
+            written = list(have.get("labels") or [])  # in the team's order, the new ones after them
+            have["labels"] = written + sorted(entry["labels"] - set(written))
         else:
             drafted[name] = {**entry, "labels": sorted(entry["labels"])}
     return [_contract_entry(drafted[n]) for n in sorted(drafted)]
@@ -559,10 +560,9 @@ def _spread(node: pp.Expr, labels: set[str], series: dict[str, set[str]]) -> Non
 
 
 def _contract_entry(metric: dict) -> dict:
-    entry = {"name": metric["name"], "type": metric["type"], "help": metric["help"]}
-    if metric.get("labels"):
-        entry["labels"] = sorted(metric["labels"])
-    return entry
+    """A contract entry as team.yaml writes it: an existing one whole (its range, rate, values, buckets,
+    source...: what the team wrote stays), without labels when there are none."""
+    return {k: v for k, v in metric.items() if k != "labels" or v}
 
 
 def team_queries(slug: str, layout: Layout = PROJECT_LAYOUT) -> tuple[list[str], list[str], list[str]]:
