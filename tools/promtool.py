@@ -301,30 +301,54 @@ _SERIES_ITEM = re.compile(rf"(?P<missing>_)(?:x(?P<missing_times>[0-9]+))?|(?P<s
                           rf"|[+-]?{_DECIMAL}(?:[+-]{_DECIMAL})?(?:x(?P<times>[0-9]+))?")
 
 
+def _extent(values: object) -> tuple[int, int | None] | None:
+    """A series' `values` as promtool expands them: (its slots, the slot of its last sample, None when it
+    has none); None when the notation is not readable here (promtool then says its own words)."""
+    if isinstance(values, (int, float)) and not isinstance(values, bool):  # `values: 1`: Go's YAML reads "1"
+        values = str(values)
+    slot, last = 0, None
+    for item in (values if isinstance(values, str) else "").split():  # promtool reads none as no samples
+        match = _SERIES_ITEM.fullmatch(item)
+        if match is None:
+            return None
+        if match["missing"]:
+            slot += int(match["missing_times"] or 1)
+        elif match["stale"]:  # the series ends here; its last sample stays the one before
+            slot += 1
+        else:
+            slot += int(match["times"]) + 1 if match["times"] else 1
+            last = slot - 1
+    return slot, last
+
+
 def input_end(group: dict, interval: int) -> float | None:
     """Seconds from the test's start to the last sample of its input (any series); None when no
     series has one, inf when the notation is not readable here (promtool then says its own words)."""
     end = None
     for series in group.get("input_series") or []:
-        slot, last = 0, None
-        values = series.get("values") if isinstance(series, dict) else None
-        if isinstance(values, (int, float)) and not isinstance(values, bool):  # `values: 1`: Go's YAML reads "1"
-            values = str(values)
-        for item in (values if isinstance(values, str) else "").split():  # promtool reads none as no samples
-            match = _SERIES_ITEM.fullmatch(item)
-            if match is None:
-                return float("inf")
-            if match["missing"]:
-                slot += int(match["missing_times"] or 1)
-                continue
-            if match["stale"]:  # the series ends here; its last sample stays the one before
-                slot += 1
-                continue
-            slot += int(match["times"]) + 1 if match["times"] else 1
-            last = (slot - 1) * interval
-        if last is not None:
-            end = last if end is None else max(end, last)
+        extent = _extent(series.get("values") if isinstance(series, dict) else None)
+        if extent is None:
+            return float("inf")
+        if extent[1] is not None:
+            end = extent[1] * interval if end is None else max(end, extent[1] * interval)
     return end
+
+
+MAX_SAMPLES = 100_000  # of one input series: promtool holds them all (`1x99999999999` took every GiB there was)
+
+
+def size_problems(tests: dict) -> list[str]:
+    """The input series of a filled-in test file that expand to more than MAX_SAMPLES samples: promtool
+    is not started on such a file."""
+    problems = []
+    for number, group in enumerate(tests.get("tests") or [], start=1):
+        for series in (group.get("input_series") or []) if isinstance(group, dict) else []:
+            extent = _extent(series.get("values") if isinstance(series, dict) else None)
+            if extent is not None and extent[0] > MAX_SAMPLES:
+                name = str(series.get("series", "?"))[:80]
+                problems.append(f"test group {number} ({str(group.get('name', 'unnamed'))[:80]}): series {name} "
+                                f"expands to more than {MAX_SAMPLES:,} samples; a test needs a few hundred")
+    return problems
 
 
 def coverage_problems(tests: dict, rules: dict) -> list[str]:
@@ -438,9 +462,12 @@ def _check(stack: str, teams: list[str] | None, rendered: Run, out: Path, keep: 
             except (FileNotFoundError, PlaceholderError) as e:
                 started.append((team, str(e), [], None))
                 continue
+            tests = yaml.load(path.read_text(encoding="utf-8"), Loader=SAFE_LOADER)
+            if too_large := size_problems(tests):
+                started.append((team, f"{PROJECT_LAYOUT.relative(tests_path(team))}: {too_large[0]}", [], None))
+                continue
             problems = coverage_problems(
-                yaml.load(path.read_text(encoding="utf-8"), Loader=SAFE_LOADER),
-                yaml.load((out / "rules" / f"{team}.yaml").read_text(encoding="utf-8"), Loader=SAFE_LOADER))
+                tests, yaml.load((out / "rules" / f"{team}.yaml").read_text(encoding="utf-8"), Loader=SAFE_LOADER))
             started.append((team, path, problems, start_tests(path)))
         for team, path, problems, process in started:
             if process is None:
