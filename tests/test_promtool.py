@@ -511,3 +511,26 @@ def test_a_series_that_expands_past_what_a_test_needs_is_refused_before_promtool
     tests = {"tests": [{"name": "g", "input_series": [{"series": "up", "values": values}]}]}
     assert pt.size_problems(tests) == ([f"test group 1 (g): series up expands to more than 100,000 samples; a test "
                                         "needs a few hundred"] if too_large else [])
+
+
+def test_a_silent_case_counts_only_while_the_alerts_own_metrics_have_samples():
+    """Another series running on (an `up`) says nothing of an alert on memory_usage_bytes whose input ended."""
+    rules = {"groups": [{"rules": [{"alert": "HighMemory", "expr": 'memory_usage_bytes{job="a"} > 100', "for": "0s"}]}]}
+    group = {"interval": "1m", "input_series": [{"series": 'memory_usage_bytes{job="a"}', "values": "500x1"},
+                                                {"series": 'up{job="a"}', "values": "1x30"}],
+             "alert_rule_test": [{"eval_time": "20m", "alertname": "HighMemory", "exp_alerts": []}]}
+    assert f"HighMemory: {NEVER_SILENT}" in pt.coverage_problems({"tests": [group]}, rules)
+    group["input_series"][0]["values"] = "50x30"  # healthy, and still there at 20m
+    assert f"HighMemory: {NEVER_SILENT}" not in pt.coverage_problems({"tests": [group]}, rules)
+    group["input_series"][0]["series"] = '{__name__="memory_usage_bytes", job="a"}'  # the name written as a matcher
+    assert f"HighMemory: {NEVER_SILENT}" not in pt.coverage_problems({"tests": [group]}, rules)
+
+
+def test_an_alert_on_a_recording_rule_counts_the_input_of_the_metrics_the_rule_records():
+    rules = {"groups": [{"rules": [{"record": "job:errors:rate5m", "expr": 'rate(errors_total{job="a"}[5m])'},
+                                   {"alert": "Errors", "expr": "job:errors:rate5m > 1", "for": "0s"}]}]}
+    group = {"interval": "1m", "input_series": [{"series": 'errors_total{job="a"}', "values": "0x30"}],
+             "alert_rule_test": [{"eval_time": "20m", "alertname": "Errors", "exp_alerts": []}]}
+    assert f"Errors: {NEVER_SILENT}" not in pt.coverage_problems({"tests": [group]}, rules)
+    group["input_series"][0]["values"] = "0x5"
+    assert f"Errors: {NEVER_SILENT}" in pt.coverage_problems({"tests": [group]}, rules)

@@ -35,6 +35,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+import promql_parser as pp
 import yaml
 
 from estate import PROJECT_LAYOUT, Rule
@@ -321,17 +322,55 @@ def _extent(values: object) -> tuple[int, int | None] | None:
     return slot, last
 
 
-def input_end(group: dict, interval: int) -> float | None:
-    """Seconds from the test's start to the last sample of its input (any series); None when no
-    series has one, inf when the notation is not readable here (promtool then says its own words)."""
+def input_end(group: dict, interval: int, metrics: frozenset[str] | None = None) -> float | None:
+    """Seconds from the test's start to the last sample of its input (of the series of `metrics`, an
+    alert's, when given: another series running on proves nothing of it); None when no series has
+    one, inf when the notation is not readable here (promtool then says its own words)."""
     end = None
     for series in group.get("input_series") or []:
+        if metrics is not None and isinstance(series, dict) and _series_metric(series.get("series")) not in metrics:
+            continue
         extent = _extent(series.get("values") if isinstance(series, dict) else None)
         if extent is None:
             return float("inf")
         if extent[1] is not None:
             end = extent[1] * interval if end is None else max(end, extent[1] * interval)
     return end
+
+
+def _series_metric(series: object) -> str | None:
+    """The metric name of an input series as promtool's notation writes it: `up{job="a"}`, `{__name__="up"}`."""
+    text = str(series).strip()
+    if name := re.match(r"[a-zA-Z_:][a-zA-Z0-9_:]*", text):
+        return name.group()
+    quoted = re.search(r"__name__\s*=\s*\"([^\"]*)\"", text)
+    return quoted.group(1) if quoted else None
+
+
+def alert_metrics(rules: dict) -> dict[str, frozenset[str] | None]:
+    """Each alert's metric names (of every rule of that name; a recording rule's name stands for the
+    metrics of its expression); None where an expression names none that can be read (a regex on
+    __name__, an expression that does not parse): then every series counts."""
+    def names(expr: object) -> set[str | None]:
+        try:
+            return {promql.selector_name(n) for n, _ in promql.walk(promql.parse(str(expr)))
+                    if isinstance(n, pp.VectorSelector)}
+        except ValueError:
+            return {None}
+
+    rules_of = [r for g in rules.get("groups", []) for r in g.get("rules", [])]
+    recorded = {r["record"]: names(r.get("expr", "")) for r in rules_of if "record" in r}
+    found: dict[str, frozenset[str] | None] = {}
+    for rule in (r for r in rules_of if "alert" in r):
+        named, todo = set(), list(names(rule.get("expr", "")))
+        while todo:
+            name = todo.pop()
+            if name in recorded and name not in named:
+                todo += recorded[name]
+            named.add(name)
+        known = found.get(rule["alert"], frozenset())
+        found[rule["alert"]] = None if None in named or known is None else known | named
+    return found
 
 
 MAX_SAMPLES = 100_000  # of one input series: promtool holds them all (`1x99999999999` took every GiB there was)
@@ -358,12 +397,13 @@ def coverage_problems(tests: dict, rules: dict) -> list[str]:
     firing one evaluation interval before F (so the `for` is respected); and a case where it is not
     firing, either later than a firing case of the same group (it resolved) or in a group where it
     never fires, at an eval_time past its `for` plus one interval (it stayed silent). A case that is
-    not firing counts only while the group's input still has samples: past its last sample, any
-    alert is silent for want of data, which proves nothing of its condition.
+    not firing counts only while the group's input of the alert's metrics still has samples: past
+    their last sample, the alert is silent for want of data, which proves nothing of its condition.
     """
     interval = duration_seconds(str(tests.get("evaluation_interval", "1m")))
     fors = {r["alert"]: duration_seconds(str(r.get("for", "0s")))
             for g in rules.get("groups", []) for r in g.get("rules", []) if "alert" in r}
+    metrics = alert_metrics(rules)
     fires_on_time, silent = set(), set()
     problems, tested = [], set()
     for number, group in enumerate(tests.get("tests") or [], start=1):
@@ -373,7 +413,6 @@ def coverage_problems(tests: dict, rules: dict) -> list[str]:
                             "is a list of cases)")
             continue
         group_interval = duration_seconds(str(group.get("interval") or tests.get("evaluation_interval", "1m")))
-        end = input_end(group, group_interval)
         cases: dict[str, list[tuple[int, bool]]] = {}
         for index, case in enumerate(group.get("alert_rule_test") or [], start=1):
             if not (isinstance(case, dict) and isinstance(case.get("alertname"), str) and "eval_time" in case):
@@ -388,6 +427,7 @@ def coverage_problems(tests: dict, rules: dict) -> list[str]:
             quiet = [t for t, fires in seen if not fires]
             if any(f - interval in quiet for f in firing):
                 fires_on_time.add(alert)
+            end = input_end(group, group_interval, metrics.get(alert))
             quiet = [t for t in quiet if end is not None and t <= end]
             if any(q > f for q in quiet for f in firing) or (
                     not firing and any(q >= fors.get(alert, 0) + interval for q in quiet)):
