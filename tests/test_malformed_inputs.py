@@ -771,6 +771,15 @@ def test_output_its_reader_closed_ends_a_command_quietly_and_another_broken_pipe
     assert ended.value.code == 1 and capsys.readouterr().err == "error: Broken pipe\n"
 
 
+def test_a_tool_started_with_its_output_closed_does_its_work_without_a_traceback(tmp_path):
+    """`>&-`: Python then has no sys.stdout; what the render prints goes nowhere, and its files are written."""
+    done = subprocess.run([sys.executable, "-m", "tools.render", "--stack", "dev", "--out", str(tmp_path / "out")],
+                          cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, timeout=300,
+                          preexec_fn=lambda: os.close(1))
+    assert done.returncode == 0 and done.stderr == ""
+    assert (tmp_path / "out" / "resources.json").exists()
+
+
 def test_what_a_tool_prints_is_utf_8_whatever_the_locale(dev_render, capsys):
     import tools.diff
 
@@ -1667,6 +1676,18 @@ def test_a_render_folder_edited_by_hand_is_one_line_from_each_tool_that_reads_on
     err = capsys.readouterr().err
     assert err.startswith("error: ") and part in err and len(err.splitlines()) == 1, err
     assert not (folder / "alertmanager.yml").exists()
+
+
+def test_the_alertmanager_config_is_not_written_when_no_amtool_could_check_it(dev_render, tmp_path, capsys,
+                                                                              monkeypatch):
+    import tools.alertmanager
+
+    folder = tmp_path / "render"
+    shutil.copytree(dev_render, folder)
+    monkeypatch.setenv("PATH", str(tmp_path / "nothing-here"))
+    assert tools.alertmanager.main([str(folder)]) == 1
+    assert capsys.readouterr().err.startswith("error: amtool is not installed (not found on PATH)")
+    assert not (folder / tools.alertmanager.CONFIG_FILE).exists()
 
 
 def test_the_alertmanager_config_is_never_written_through_a_link_in_the_render_folder(dev_render, tmp_path, capsys):

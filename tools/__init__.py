@@ -1,5 +1,21 @@
 """Command-line tools: offline render (and the Pulumi mocks it runs the program under)."""
+import os
+import signal
+import sys
 from typing import Callable
+
+
+def _interrupted_while_starting(signum, frame) -> None:
+    os.write(2, b"error: interrupted\n")
+    os._exit(130)
+
+
+# Run as a command (`python -m tools.render`), this package is imported before the tool's own modules:
+# a Ctrl-C while they import (pydantic, the SDK: a quarter of a second) ends it in one line, not in a
+# traceback from an import. command() gives Python's own handler back before the tool's main runs.
+_AS_COMMAND = any(a == "-m" and b.startswith("tools.") for a, b in zip(sys.orig_argv, sys.orig_argv[1:]))
+if _AS_COMMAND and signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+    signal.signal(signal.SIGINT, _interrupted_while_starting)
 
 
 def first_line(doc: str | None) -> str | None:
@@ -51,9 +67,10 @@ def command(main: Callable[[], int], interrupted: str = "") -> None:
     - What it prints is UTF-8 whatever the locale, as every file the tools write.
     The processes a tool started get the terminal's Ctrl-C too; its `finally` blocks wait for them
     or kill them, and remove its temporary folders."""
-    import os
-    import sys
-
+    if signal.getsignal(signal.SIGINT) is _interrupted_while_starting:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+    if sys.stdout is None:  # started with its output closed (`>&-`): what it prints goes nowhere, as to /dev/null
+        sys.stdout = open(os.devnull, "w", encoding="utf-8")
     if sys.stdout.encoding.lower().replace("-", "") != "utf8":  # an ASCII locale (LC_ALL=C): `→` was an error
         sys.stdout.reconfigure(encoding="utf-8")  # what the tools print is UTF-8 text, as every file they write
     try:

@@ -268,6 +268,11 @@ def main(argv: list[str] | None = None) -> int:
     except SHAPE_ERRORS as e:
         print(f"error: {not_as_written(e)}", file=sys.stderr)
         return 2
+    try:
+        amtool()  # before anything is written: without amtool the configuration would be left unchecked
+    except AmtoolMissing as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
     path = args.render / CONFIG_FILE
     if path.is_symlink() or (path.exists() and not path.is_file()):  # written through, a link could replace anything
         print(f"error: {shown_path(path)}: is a link or no regular file; remove it, the tool writes its own", file=sys.stderr)
@@ -277,11 +282,7 @@ def main(argv: list[str] | None = None) -> int:
     except OSError as e:
         print(f"error: {shown_path(path)}: cannot write it ({e.strerror or e})", file=sys.stderr)
         return 2
-    try:
-        done = check_config(path)
-    except AmtoolMissing as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+    done = check_config(path)
     print(f"wrote {path}\n{done.stdout}{done.stderr}", end="")
     return done.returncode
 

@@ -475,6 +475,8 @@ def main(argv: list[str] | None = None) -> int:
     except OutError as e:  # refused before anything is written (tools.render.check_out)
         print(f"error: {e}", file=sys.stderr)
         return 1
+    except BrokenPipeError:  # what reads the report went away (`| head`): command() says nothing, as it should
+        raise
     except OSError as e:
         where = f"--out {shown_path(args.out)}" if args.out else "the temporary folder"
         print(f"error: {where}: cannot write the render or the tests ({e.strerror or e})", file=sys.stderr)
