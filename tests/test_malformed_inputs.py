@@ -1784,6 +1784,28 @@ def test_synthetic_history_takes_only_an_end_it_can_read_in_one_line_exit_2(argv
     assert list(tmp_path.iterdir()) == []
 
 
+def test_synthetic_history_writes_over_nothing_that_is_not_a_history_and_leaves_nothing_when_promtool_fails(
+        tmp_path, capsys, monkeypatch):
+    from tools import synthetic
+
+    precious = tmp_path / "Pulumi.yaml"
+    precious.write_text("name: grafana-platform\n")
+    assert synthetic.main(["--out", str(precious), "--minutes", "1", "--end", "1714564800"]) == 1
+    assert precious.read_text() == "name: grafana-platform\n"
+    assert "holds something other than an OpenMetrics history" in capsys.readouterr().err
+    (tmp_path / "notes.txt").write_text("x")
+    assert synthetic.main(["--data", str(tmp_path), "--minutes", "1", "--end", "1714564800"]) == 1
+    assert "holds something other than a TSDB" in capsys.readouterr().err
+    failing = tmp_path / "promtool"
+    failing.write_text("#!/bin/sh\necho 'write: no space left on device' >&2\nexit 1\n")
+    failing.chmod(0o755)
+    monkeypatch.setattr(synthetic, "binary", lambda name: str(failing))
+    assert synthetic.main(["--data", str(tmp_path / "tsdb"), "--minutes", "1", "--end", "1714564800"]) == 1
+    err = capsys.readouterr().err
+    assert len(err.splitlines()) == 1 and "no space left on device" in err and "Traceback" not in err
+    assert not (tmp_path / "tsdb").exists()
+
+
 def test_synthetic_history_with_an_end_is_the_same_bytes_whatever_the_clock_says(tmp_path, capsys, monkeypatch):
     """Written at clocks an hour apart, in RFC 3339 and in Unix seconds: the same bytes, ending at the
     latest multiple of --step not after --end (2024-05-01T12:00:07Z = 1714564807)."""

@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import itertools
 import math
+import os
 import random
 import re
 import shutil
@@ -344,9 +345,11 @@ def backfill(texts: Iterable[str], data_dir: Path, promtool: str) -> None:
     conversion); each writes into its own folder, whose blocks then move into `data_dir` (blocks of
     different series may overlap in time: Prometheus merges them).
     """
+    made = not data_dir.exists()
     data_dir.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix=".backfill-", dir=data_dir.parent))
     running: list[tuple[subprocess.Popen, Path, Path]] = []
+    done = False
     try:
         for i, text in enumerate(texts):
             source, out = work / f"{i}.om", work / f"blocks-{i}"
@@ -355,22 +358,41 @@ def backfill(texts: Iterable[str], data_dir: Path, promtool: str) -> None:
                 [promtool, "tsdb", "create-blocks-from", "openmetrics", str(source), str(out)],
                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=go_env()), source, out))
         failures = []
-        for process, source, out in running:
+        for process, source, _ in running:
             output, _ = process.communicate(timeout=120)
             if process.returncode != 0:
-                failures.append(f"{source.name}: exit {process.returncode}: {output[-2000:]}")
-                continue
+                failures.append(f"{source.name}: exit {process.returncode}: {output.strip()[-300:]}")
+        if failures:
+            raise RuntimeError("promtool tsdb create-blocks-from openmetrics failed:\n" + "\n".join(failures))
+        for _, _, out in running:  # every block, once every promtool succeeded: a whole history or none
             for block in out.iterdir():
                 if block.is_dir():
                     block.rename(data_dir / block.name)
-        if failures:
-            raise RuntimeError("promtool tsdb create-blocks-from openmetrics failed:\n" + "\n".join(failures))
+        done = True
     finally:
         for process, _, _ in running:
             if process.poll() is None:
                 process.kill()
                 process.wait()
         shutil.rmtree(work, ignore_errors=True)
+        if made and not done:
+            shutil.rmtree(data_dir, ignore_errors=True)
+
+
+_TSDB_NAME = re.compile(r"[0-9A-HJKMNP-TV-Z]{26}|wal|chunks_head|lock|queries\.active")  # ULID blocks and the rest
+
+
+def _not_a_history(out: Path | None, data: Path | None) -> str | None:
+    """Why the target is not this tool's to write: a file that holds something other than a history
+    (`--out Pulumi.yaml` would have replaced it), a folder holding something other than a TSDB."""
+    if out is not None and out.is_file():
+        with open(out, "rb") as f:
+            start = f.read(7)
+        if start and start not in (b"# HELP ", b"# TYPE "):
+            return "holds something other than an OpenMetrics history; give a new file or an earlier history"
+    if data is not None and data.is_dir() and any(not _TSDB_NAME.fullmatch(p.name) for p in data.iterdir()):
+        return "holds something other than a TSDB; give a new folder, an empty one or an earlier --data"
+    return None
 
 
 def sources_for(stack: str, render_dir: Path) -> list[TeamSource]:
@@ -441,6 +463,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {option} {shown_path(path)}: is inside the project's {inside}/ folder; give a path outside it",
               file=sys.stderr)
         return 1
+    if problem := _not_a_history(args.out, args.data):
+        print(f"error: {option} {shown_path(path)}: {problem}", file=sys.stderr)
+        return 1
     try:
         promtool = binary("promtool") if args.data else None  # known missing before every stack is rendered
     except PrometheusMissing as e:
@@ -449,11 +474,12 @@ def main(argv: list[str] | None = None) -> int:
     per_stack = {stack: sources_for(stack, folder) for stack, folder in rendered_stacks().items()}
     if args.out:
         text = openmetrics([s for sources in per_stack.values() for s in sources], end, args.minutes, args.step)
-        try:
-            args.out.write_text(text, encoding="utf-8")
+        staged = args.out.with_name(f".{args.out.name}.partial")
+        try:  # a history whole or none, and an earlier one kept when this one cannot be written (a full disk)
+            staged.write_text(text, encoding="utf-8")
+            os.replace(staged, args.out)
         except OSError as e:
-            if args.out.is_file():  # a part written (a full disk): no history is better than a short one
-                args.out.unlink()
+            staged.unlink(missing_ok=True)
             print(f"error: --out {shown_path(args.out)}: cannot write it ({e.strerror or e})", file=sys.stderr)
             return 1
         print(f"{series_count(text)} series, {args.minutes} min, ending {end}: {args.out}")
@@ -463,6 +489,9 @@ def main(argv: list[str] | None = None) -> int:
                      args.data, promtool)
         except OSError as e:  # a folder it may not write, a full disk
             print(f"error: --data {shown_path(args.data)}: cannot backfill the history there ({e.strerror or e})", file=sys.stderr)
+            return 1
+        except RuntimeError as e:  # promtool refused (its own words, a full disk among them): its first line
+            print(f"error: --data {shown_path(args.data)}: {str(e).splitlines()[-1][:300]}", file=sys.stderr)
             return 1
         print(f"{', '.join(per_stack)}: {args.minutes} min ending {end} backfilled into {args.data}")
     return 0
