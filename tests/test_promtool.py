@@ -509,7 +509,7 @@ def test_a_regex_repeat_count_is_refused_exactly_where_promtool_refuses_it(tmp_p
 def test_a_series_that_expands_past_what_a_test_needs_is_refused_before_promtool_holds_it(values, too_large):
     """promtool expands `1x99999999999999999999` in memory: it took every GiB of the machine."""
     tests = {"tests": [{"name": "g", "input_series": [{"series": "up", "values": values}]}]}
-    assert pt.size_problems(tests) == ([f"test group 1 (g): series up expands to more than 100,000 samples; a test "
+    assert pt.size_problems(tests) == (["test group 1 (g): series up expands to more than 100,000 samples; a test "
                                         "needs a few hundred"] if too_large else [])
 
 
