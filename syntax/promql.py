@@ -71,9 +71,8 @@ def _refuse_large_repeats(node: pp.Expr) -> None:
     while todo:
         node = todo.pop()
         if isinstance(node, pp.VectorSelector):
-            for m in _matchers_of(node):
-                counts = [int(n) for match in _REPEAT.finditer(m.value) if m.op in ("=~", "!~") for n in match.groups() if n]
-                if any(n > RE2_MAX_REPEAT for n in counts):
+            for m in (m for m in _matchers_of(node) if m.op in ("=~", "!~")):
+                if any(int(n) > RE2_MAX_REPEAT for match in _REPEAT.finditer(m.value) for n in match.groups() if n):
                     raise ValueError(f"the regular expression of {m.name}{m.op} repeats more than {RE2_MAX_REPEAT} "
                                      "times, which Prometheus's regex engine (Go's RE2) refuses")
         todo += children(node)

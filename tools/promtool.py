@@ -322,20 +322,16 @@ def _extent(values: object) -> tuple[int, int | None] | None:
     return slot, last
 
 
-def input_end(group: dict, interval: int, metrics: frozenset[str] | None = None) -> float | None:
-    """Seconds from the test's start to the last sample of its input (of the series of `metrics`, an
-    alert's, when given: another series running on proves nothing of it); None when no series has
-    one, inf when the notation is not readable here (promtool then says its own words)."""
-    end = None
+def input_ends(group: dict, interval: int) -> list[tuple[str | None, float | None]]:
+    """(metric name, seconds from the test's start to its last sample) of each input series of a test
+    group: None for a series with no sample, inf where the notation is not readable here (promtool then
+    says its own words)."""
+    ends = []
     for series in group.get("input_series") or []:
-        if metrics is not None and isinstance(series, dict) and _series_metric(series.get("series")) not in metrics:
-            continue
         extent = _extent(series.get("values") if isinstance(series, dict) else None)
-        if extent is None:
-            return float("inf")
-        if extent[1] is not None:
-            end = extent[1] * interval if end is None else max(end, extent[1] * interval)
-    return end
+        metric = _series_metric(series.get("series")) if isinstance(series, dict) else None
+        ends.append((metric, float("inf") if extent is None else None if extent[1] is None else extent[1] * interval))
+    return ends
 
 
 def _series_metric(series: object) -> str | None:
@@ -412,7 +408,7 @@ def coverage_problems(tests: dict, rules: dict) -> list[str]:
             problems.append(f"test group {number}: not a promtool test group (a mapping whose alert_rule_test "
                             "is a list of cases)")
             continue
-        group_interval = duration_seconds(str(group.get("interval") or tests.get("evaluation_interval", "1m")))
+        ends = input_ends(group, duration_seconds(str(group.get("interval") or tests.get("evaluation_interval", "1m"))))
         cases: dict[str, list[tuple[int, bool]]] = {}
         for index, case in enumerate(group.get("alert_rule_test") or [], start=1):
             if not (isinstance(case, dict) and isinstance(case.get("alertname"), str) and "eval_time" in case):
@@ -427,7 +423,8 @@ def coverage_problems(tests: dict, rules: dict) -> list[str]:
             quiet = [t for t, fires in seen if not fires]
             if any(f - interval in quiet for f in firing):
                 fires_on_time.add(alert)
-            end = input_end(group, group_interval, metrics.get(alert))
+            own = metrics.get(alert)  # another series running on proves nothing of the alert
+            end = max((e for m, e in ends if e is not None and (own is None or m in own)), default=None)
             quiet = [t for t in quiet if end is not None and t <= end]
             if any(q > f for q in quiet for f in firing) or (
                     not firing and any(q >= fors.get(alert, 0) + interval for q in quiet)):
