@@ -13,9 +13,8 @@ import pulumi
 
 from components.platform import GrafanaPlatform, summary
 from estate import PROJECT, PROJECT_LAYOUT, ConfigError, Estate, Layout, load_estate
-from estate.config import key_problem, project_keys, settings_problems
-from estate.files import INVISIBLE_KEY, has_invisible, normalized, strict_json
-from estate.model import shown_key
+from estate.config import engine_key_problems
+from estate.files import strict_json
 from estate.model import PLACEHOLDER
 from estate.model import secret_paths
 
@@ -45,39 +44,10 @@ def engine_config() -> tuple[dict[str, str], set[str]]:
     if bad:
         raise ConfigError(ENVIRONMENT, [("", "every value must be text, as the Pulumi CLI writes it; run the "
                                              "program through `pulumi preview` or `pulumi up`")])
-    _refuse_keys_read_by_no_one(config)
+    if problems := engine_key_problems(config):
+        raise ConfigError(ENVIRONMENT, problems)
     config = {k: v for k, v in config.items() if k.startswith(f"{PROJECT}:")}
     return config, {k for k in config if k in marked}
-
-
-def _refuse_keys_read_by_no_one(config: dict[str, str]) -> None:
-    """The stack file's key rules (estate.config.key_problem), held for keys that come only through the
-    engine too (an ESC environment's pulumiConfig): a key in a misspelt namespace would otherwise be
-    dropped here without a word (`grafana-platfrom:protect`: nothing protected), as would a key spelt
-    twice (`kubernetes:context` and `Kubernetes:context`). This project's own keys are the models' to
-    judge (an unknown one is named with what it may have meant)."""
-    ours, seen = project_keys(), {}
-    problems = [(shown_key(repr(key)[1:-1]), INVISIBLE_KEY) for key in sorted(config) if has_invisible(key)]
-    for key in sorted(k for k in config if not k.startswith(f"{PROJECT}:") and not has_invisible(k)):
-        if ":" not in key:
-            problems.append((shown_key(key), f"a key without its namespace; the Pulumi CLI writes {PROJECT}:<key>"))
-        elif (same := normalized(key)) in seen:
-            problems.append((shown_key(key), f"is given twice (also as '{shown_key(seen[same])}'); keep one"))
-        elif why := key_problem(key, ours):
-            problems.append((shown_key(key), why))
-        seen.setdefault(normalized(key), key)
-    decoded = {k: _json_or_text(v) for k, v in config.items() if k == "pulumi:disable-default-providers"}
-    problems += [("pulumi:disable-default-providers", why)
-                 for why in settings_problems({**dict.fromkeys(config), **decoded})]
-    if problems:
-        raise ConfigError(ENVIRONMENT, problems)
-
-
-def _json_or_text(raw: str) -> Any:
-    try:
-        return json.loads(raw)
-    except ValueError:
-        return raw
 
 
 def _environment_json(name: str, kind: type) -> Any:

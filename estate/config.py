@@ -21,8 +21,8 @@ from typing import Any, Iterable, Iterator, Mapping
 
 from pydantic import ValidationError
 
-from .files import (MAX_BYTES, MAX_DEPTH, MAX_DIGITS, MAX_NODES, KeyGivenTwice, depth, normalized, not_unicode,
-                    not_unicode_at, read_yaml, unicode_path, unique_names)
+from .files import (INVISIBLE_KEY, MAX_BYTES, MAX_DEPTH, MAX_DIGITS, MAX_NODES, KeyGivenTwice, depth,
+                    has_invisible, normalized, not_unicode, not_unicode_at, read_yaml, unicode_path, unique_names)
 from .layout import PROJECT, Layout
 from .model import (MISSING_SECRET, PLACEHOLDER, ConfigError, _holds_secret, _is_secret, _secret_field, _walk,
                     dotted, located_problems, quoting_none_of, secret_paths, shown_key, validation_problems)
@@ -329,6 +329,31 @@ def settings_problems(namespaced: Mapping[str, Any]) -> list[str]:
                 "on (kubeconfig, kubernetes:context): `pulumi up` would fail; leave kubernetes out of it (['grafana'] "
                 "is fine)"]
     return []
+
+
+def engine_key_problems(config: Mapping[str, str]) -> list[tuple[str, str]]:
+    """The stack file's key rules (key_problem, settings_problems), held for the keys the engine hands
+    over (PULUMI_CONFIG), which may come from no stack file (an ESC environment's pulumiConfig): a key
+    in a misspelt namespace would otherwise be dropped without a word (`grafana-platfrom:protect`:
+    nothing protected), as would one spelt twice (`kubernetes:context` and `Kubernetes:context`). This
+    project's own keys are the models' to judge (an unknown one is named with what it may have meant)."""
+    ours, seen = project_keys(), {}
+    problems = [(shown_key(repr(key)[1:-1]), INVISIBLE_KEY) for key in sorted(config) if has_invisible(key)]
+    for key in sorted(k for k in config if not k.startswith(f"{PROJECT}:") and not has_invisible(k)):
+        if ":" not in key:
+            problems.append((shown_key(key), f"a key without its namespace; the Pulumi CLI writes {PROJECT}:<key>"))
+        elif (same := normalized(key)) in seen:
+            problems.append((shown_key(key), f"is given twice (also as '{shown_key(seen[same])}'); keep one"))
+        elif why := key_problem(key, ours):
+            problems.append((shown_key(key), why))
+        seen.setdefault(normalized(key), key)
+    decoded = dict.fromkeys(config)
+    for key in set(config) & {"pulumi:disable-default-providers"}:
+        try:
+            decoded[key] = _decode(config[key])
+        except ValueError:  # not the list settings_problems reads: no contradiction to name
+            pass
+    return problems + [("pulumi:disable-default-providers", why) for why in settings_problems(decoded)]
 
 
 def _malformed_secure(key: str, value: Any) -> list[tuple[str, str]]:
