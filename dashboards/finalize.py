@@ -41,16 +41,11 @@ def annotation_queries(annotation: dict) -> list[tuple[dict, str]]:
 
 
 def annotations(dashboard: dict) -> list[dict]:
-    """The dashboard's annotation queries (Grafana's built-in one too), as a list of mappings."""
-    return [annotation for _, annotation in indexed_annotations(dashboard)]
-
-
-def indexed_annotations(dashboard: dict) -> list[tuple[int, dict]]:
-    """Each of the dashboard's annotation queries with its index in `annotations.list` (what names one
-    that has no name): the one walk of the annotations, the importer's and the program's. An entry
-    that is no mapping is passed over, as is an `annotations` or `list` of another shape."""
+    """The dashboard's annotation queries (Grafana's built-in one too), as a list of mappings. An entry
+    that is no mapping is passed over, as is an `annotations` or `list` of another shape (the importer
+    refuses each)."""
     listed = dashboard["annotations"].get("list") if isinstance(dashboard.get("annotations"), dict) else None
-    return [(i, a) for i, a in enumerate(listed) if isinstance(a, dict)] if isinstance(listed, list) else []
+    return [a for a in listed if isinstance(a, dict)] if isinstance(listed, list) else []
 
 
 def finalize(dashboard: dict, *, uid: str, team: str, datasource_uid: str, datasource_name: str,

@@ -35,8 +35,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from .finalize import (DATASOURCE_VARIABLE, annotation_queries, annotations, indexed_annotations, link_problems,
-                       panels, ref_ids)
+from .finalize import DATASOURCE_VARIABLE, annotation_queries, annotations, link_problems, panels, ref_ids
 from syntax.promql_rewrite import (
     LABEL_NAMES_MATCH, LABEL_VALUES, METRICS, QUERY_RESULT, VARIABLE, RewriteError, scope, scope_variable_query,
 )
@@ -259,7 +258,7 @@ class _Import:
                 variable["definition"] = scoped
 
     def annotations(self) -> None:
-        # finalize.indexed_annotations passes over other shapes; here each is a problem: Grafana reads no
+        # finalize.annotations passes over other shapes; here each is a problem: Grafana reads no
         # annotation from them, so their queries would vanish unchecked
         section = self.board.get("annotations")
         listed = section.get("list") if isinstance(section, dict) else None
@@ -270,7 +269,7 @@ class _Import:
         for index, annotation in enumerate(listed if isinstance(listed, list) else []):
             if not isinstance(annotation, dict):
                 self.problem(f"annotations.list[{index}]", f"not an annotation object (got {_json_kind(annotation)})")
-        for index, annotation in indexed_annotations(self.board):
+                continue
             if self.kind(annotation.get("datasource")) == "grafana":
                 continue
             where = f"annotations['{annotation.get('name', index)}']"

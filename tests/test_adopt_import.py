@@ -669,7 +669,7 @@ def test_a_refused_link_is_named_with_the_dashboard_file_that_holds_it(tmp_path)
 
 
 def test_an_unnamed_annotation_is_named_by_its_place_in_the_list():
-    """The importer walks the annotations with finalize's walker, which keeps each one's index."""
+    """An annotation without a name is named by its index in annotations.list, as it stands in the export."""
     board = {"title": "x", "panels": [], "annotations": {"list": [
         {"builtIn": 1, "datasource": {"type": "grafana", "uid": "-- Grafana --"}, "name": "Annotations & Alerts"},
         {"datasource": {"type": "loki", "uid": "loki"}, "expr": '{app="deployer"}'},
