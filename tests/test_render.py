@@ -173,9 +173,9 @@ def test_ctrl_c_ends_the_command_at_once_and_leaves_nothing(after, tmp_path):
         _, err = command.communicate(timeout=30)  # an interrupt that landed in the event loop could hang it
     finally:
         command.kill()
-    assert command.returncode in (0, 130, -signal.SIGINT), err  # -SIGINT: still importing its modules
-    if command.returncode == 130:
-        assert err == f"error: interrupted; {tools.render.INTERRUPTED}\n"
+    assert command.returncode in (0, 130, -signal.SIGINT), err  # -SIGINT: Python itself still starting
+    if command.returncode == 130:  # the first: still importing the tool's modules (tools/__init__), nothing begun
+        assert err in ("error: interrupted\n", f"error: interrupted; {tools.render.INTERRUPTED}\n")
     if command.returncode == 0 or (tmp_path / "out").exists():  # done before the interrupt came, or as it came
         assert files(tmp_path / "out") == files(committed("prod").folder)  # whole, never half of it
     assert [p.name for p in tmp_path.iterdir()] in ([], ["out"])
