@@ -1829,6 +1829,18 @@ def test_synthetic_history_with_an_end_is_the_same_bytes_whatever_the_clock_says
     assert history("now.om", 1_800_000_000) != history("an-hour-later.om", 1_800_003_600)  # without --end: the clock's
 
 
+@pytest.mark.parametrize("step, minutes", [(15, 120), (7, 120), (45, 41), (3600, 120), (1, 1)])
+def test_a_synthetic_history_ends_at_its_end_whatever_the_step_and_never_goes_back_in_time(step, minutes):
+    from tools.synthetic import FINE_MINUTES, sample_times
+
+    end = 1714564800 // step * step
+    times = sample_times(end, minutes, step)
+    assert times[-1] == end and times[0] >= end - minutes * 60
+    assert times == sorted(set(times))
+    fine = [t for t in times if t >= end - min(minutes, FINE_MINUTES) * 60]
+    assert {b - a for a, b in zip(fine, fine[1:])} <= {step}
+
+
 @pytest.mark.parametrize("argv, part", [
     (["--out", "teams/history.om"], "error: --out teams/history.om: is inside the project's teams/ folder"),
     (["--data", "stacks/tsdb"], "error: --data stacks/tsdb: is inside the project's stacks/ folder"),

@@ -200,10 +200,11 @@ def _series_sets(source: TeamSource, metric: Metric, queried) -> list[tuple[dict
 
 
 def sample_times(end: int, minutes: int = HISTORY_MINUTES, step: int = STEP_SECONDS) -> list[int]:
-    """Every `step` seconds over the last FINE_MINUTES, every COARSE_SECONDS before (half the samples)."""
+    """Every `step` seconds over the last FINE_MINUTES, every COARSE_SECONDS before (half the samples).
+    The fine samples are counted back from `end`, so the last is at `end` whatever `step` divides."""
     fine_start = end - min(minutes, FINE_MINUTES) * 60
     coarse = range(end - minutes * 60, fine_start, max(step, COARSE_SECONDS))
-    return [*coarse, *range(fine_start, end + 1, step)]
+    return [*coarse, *reversed(range(end, fine_start - 1, -step))]
 
 
 def families(sources: Iterable[TeamSource], end: int, minutes: int = HISTORY_MINUTES,
