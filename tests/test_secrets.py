@@ -65,6 +65,14 @@ def test_list_names_each_secret_with_its_config_path_and_variable(stack, secret,
     assert line.split() == [f"{P}{secret}", "GRAFANA_PLATFORM_SECRET_" + re.sub(r"[^A-Z0-9]", "_", secret.upper())]
 
 
+@pytest.mark.parametrize("command", ["list", "apply"])
+def test_a_root_that_is_no_project_is_named_as_the_root_not_as_a_missing_stack(command, tmp_path, capsys):
+    (tmp_path / "stacks").mkdir()
+    assert tools.secrets.main([command, "--stack", "dev", "--root", str(tmp_path)]) == 1
+    assert capsys.readouterr().err == (f"error: --root {tmp_path}: no Pulumi.yaml there; give the project's folder "
+                                       "(the one holding Pulumi.yaml, stacks/ and teams/)\n")
+
+
 def test_a_variable_name_is_the_path_upper_cased_with_other_characters_as_underscores():
     assert env_var(("contactPoints", "api-production", "slack", "url")) == \
         "GRAFANA_PLATFORM_SECRET_CONTACTPOINTS_API_PRODUCTION_SLACK_URL"

@@ -2,6 +2,7 @@
 import os
 import signal
 import sys
+from pathlib import Path
 from typing import Callable
 
 
@@ -112,3 +113,15 @@ def shown_path(path: object, limit: int = 160) -> str:
     """A path as a message shows it: whole up to `limit` characters, else its start and end."""
     text = str(path)
     return text if len(text) <= limit else f"{text[:limit // 2]}…{text[-(limit // 2):]}"
+
+
+def not_a_project(root: Path, project_file: Path) -> str | None:
+    """Why `--root` is no project folder (its `project_file`, Pulumi.yaml, is not there), or None: said
+    before a tool reads a stack, which would blame a missing stack file instead."""
+    try:
+        if project_file.is_file():
+            return None
+    except OSError:  # a --root too long for the file system
+        pass
+    return (f"--root {shown_path(root)}: no {project_file.name} there; give the project's folder "
+            "(the one holding Pulumi.yaml, stacks/ and teams/)")

@@ -39,7 +39,7 @@ from estate import PROJECT, PROJECT_LAYOUT, ConfigError, Estate, Layout, Team
 from estate.config import config_from_file, stack_file
 from estate.files import SAFE_DUMPER, read_text, strict_json
 from estate.resolve import begin_load
-from tools import command, first_line, once, shown_path
+from tools import command, first_line, not_a_project, once, shown_path
 
 if TYPE_CHECKING:
     from tools.mocks import Run
@@ -481,13 +481,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="project folder holding Pulumi.yaml, stacks/ and teams/ (default: this checkout)")
     args = parser.parse_args(argv)
     layout = Layout.at(args.root)
-    try:
-        project = layout.project_file.is_file()
-    except OSError:  # a --root too long for the file system
-        project = False
-    if not project:
-        print(f"error: --root {shown_path(args.root)}: no {layout.project_file.name} there; give the project's folder "
-              "(the one holding Pulumi.yaml, stacks/ and teams/)", file=sys.stderr)
+    if problem := not_a_project(args.root, layout.project_file):
+        print(f"error: {problem}", file=sys.stderr)
         return 1
     try:
         with _Staging(args.out, layout) as staging:  # before the run: a refused --out costs nothing, writes nothing

@@ -28,7 +28,7 @@ from estate.config import (_put, config_leaves, config_path, env_var, needed_sec
 from estate.files import not_unicode, not_unicode_at
 from estate.model import MAX_LINES, located_problems
 from estate.stack import StackConfig
-from tools import command, first_line, once
+from tools import command, first_line, not_a_project, once
 
 
 PULUMI_TIMEOUT_SECONDS = 300  # one `pulumi config set`: a CLI waiting on a login or a lock answers no more
@@ -126,6 +126,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="project folder holding Pulumi.yaml, stacks/ and teams/ (default: this checkout)")
     args = parser.parse_args(argv)
     layout = Layout.at(Path(args.root))
+    if problem := not_a_project(args.root, layout.project_file):
+        print(f"error: {problem}", file=sys.stderr)
+        return 1
     try:
         if args.command == "list":
             print(list_secrets(args.stack, layout))
