@@ -74,6 +74,27 @@ for _tag, _pattern, _first in [
         _PLAIN.setdefault(_character, []).append((_tag, re.compile(_pattern)))
 
 
+def plain_tag(text: str) -> str:
+    """What `text` written plain (unquoted) is read as: its YAML 1.2 core tag, or _AMBIGUOUS."""
+    return next((tag for tag, pattern in _PLAIN.get(text[:1], ()) if pattern.match(text)), _STR)
+
+
+class _Dumper(SAFE_DUMPER):
+    pass
+
+
+def _represent_text(dumper: _Dumper, text: str) -> yaml.ScalarNode:
+    if plain_tag(text) != _STR:  # `1e3`, `0o17`: plain text to PyYAML's YAML 1.1 dumper, a number or refused here
+        return dumper.represent_scalar(_STR, text, style="'")
+    return dumper.represent_str(text)
+
+
+_Dumper.add_representer(str, _represent_text)
+# The dumper for YAML the program reads back (what the tools write into team and stack files): text that
+# this reader would take for a number, a boolean or null, or refuse as ambiguous, is quoted.
+YAML_DUMPER = _Dumper
+
+
 def normalized(key: Any) -> Any:
     """What two keys must not share: NFKC-normalized, case-folded text (other scalars as they are)."""
     return unicodedata.normalize("NFKC", key).casefold() if isinstance(key, str) else key
@@ -182,7 +203,7 @@ class _Builder:
             return value
         if not event.implicit[0]:  # quoted, or a block scalar: text
             return value
-        tag = next((tag for tag, pattern in _PLAIN.get(value[:1], ()) if pattern.match(value)), _STR)
+        tag = plain_tag(value)
         if tag == _STR:
             return value
         if tag == _AMBIGUOUS:

@@ -10,8 +10,11 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import errno
 import io
+import itertools
 import json
+import os
 import threading
 import urllib.parse
 from dataclasses import dataclass
@@ -25,7 +28,7 @@ from components.types import ResourceType as T
 from estate import PROJECT_LAYOUT, PROJECT_ROOT, Layout
 from estate.team import TeamSpec
 from tests.conftest import load_yaml, run_values, stack_values
-from tools import adopt
+from tools import adopt, command
 
 FIXTURES = Path(__file__).parent / "fixtures" / "adopt"
 TOKEN = "glsa_adoptiontest_0123456789abcdef"
@@ -427,8 +430,10 @@ REFUSALS = [
      "the token holds a line break, a control character or a character beyond ASCII"),
     ("a --url whose IPv6 address is not closed", lambda mp: None, ["--url", "http://[::1"], 2,
      "--url http://[::1: give the Grafana's address"),
-    ("a --url whose port is no number", lambda mp: None, ["--url", "http://127.0.0.1:grafana"], 1,
-     "GET http://127.0.0.1:grafana/api/org: nonnumeric port: 'grafana'"),
+    ("a --url whose port is no number", lambda mp: None, ["--url", "http://127.0.0.1:grafana"], 2,
+     "--url http://127.0.0.1:grafana: give the Grafana's address"),
+    ("a --url whose port is past 65535", lambda mp: None, ["--url", "http://127.0.0.1:99999"], 2,
+     "--url http://127.0.0.1:99999: give the Grafana's address"),
     # every message names the address: one with a password or a query (a token?) is refused without them
     ("a --url with a user and password", lambda mp: None, ["--url", "http://admin:PLANTED@127.0.0.1:9"], 2,
      "--url http://…@127.0.0.1:9: give the Grafana's address alone, without a user, password or query"),
@@ -450,6 +455,18 @@ def test_a_token_variable_that_is_no_variable_name_is_refused_before_anything_is
         f"error: argument --token-env: {name!r} is not the name of an environment variable (letters, digits and _, "
         "not beginning with a digit)")
     assert grafana.requests == [] and not (tmp_path / "adopt.json").exists()
+
+
+@pytest.mark.parametrize("team", ["", "Payments", "1payments", "pay\nments", "a" * 41],
+                         ids=["empty", "capitals", "a digit first", "a line break", "longer than 40"])
+def test_a_team_slug_that_is_no_slug_is_refused_escaped_before_anything_is_read(team, grafana, teams, tmp_path, capsys):
+    with pytest.raises(SystemExit) as ended:
+        pull(grafana, tmp_path, "--team", team)
+    assert ended.value.code == 2
+    assert capsys.readouterr().err.splitlines()[-1].endswith(
+        f"error: argument --team: {team[:40]!r} is not a team slug (lowercase letters, digits and '-', starting "
+        "with a letter, at most 40 characters)")
+    assert grafana.requests == [] and list(tmp_path.iterdir()) == [teams]
 
 
 def test_a_redirect_is_not_followed_so_the_token_never_reaches_another_host(grafana, teams, tmp_path, capsys):
@@ -691,3 +708,78 @@ def test_rules_that_waited_grafanas_default_to_resolve_are_said_to_resolve_as_pr
     assert pull(grafana, tmp_path) == 0  # the fixture's rules set no missing_series_evals_to_resolve
     assert ("2 rule(s) resolve an instance whose series is gone at the next evaluation, as Prometheus does; in "
             "Grafana they waited one more (its default)") in capsys.readouterr().out
+
+
+def after_the_render(monkeypatch, target: object, name: str, replacement) -> None:
+    """`target.name` is `replacement(original, *args)` from when the program has run on the adopted team,
+    so that pull's own writes meet it, not the scratch team that run reads."""
+    render = adopt._render_with
+
+    def rendered(*args, **kwargs):
+        registrations = render(*args, **kwargs)
+        original = getattr(target, name)
+        monkeypatch.setattr(target, name, lambda *a, **k: replacement(original, *a, **k))
+        return registrations
+    monkeypatch.setattr(adopt, "_render_with", rendered)
+
+
+def full_disk_at(call: int):
+    """A Path.write_text whose `call`-th call (from 0) writes half its text, then finds the disk full."""
+    calls = itertools.count()
+
+    def write_text(original, path, text, *args, **kwargs):
+        if next(calls) == call:
+            original(path, text[:len(text) // 2], *args, **kwargs)
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        return original(path, text, *args, **kwargs)
+    return write_text
+
+
+def refused(original, *args, **kwargs):
+    raise OSError(errno.EACCES, os.strerror(errno.EACCES))
+
+
+# pull writes the three dashboards, team.yaml, the import file, then moves the team and the import file into place
+FAILURES = [
+    ("the first dashboard", Path, "write_text", full_disk_at(0)),
+    ("team.yaml", Path, "write_text", full_disk_at(3)),
+    ("the import file", Path, "write_text", full_disk_at(4)),
+    ("moving the team into place", os, "rename", refused),
+    ("moving the import file into place", os, "replace", refused),
+]
+
+
+@pytest.mark.parametrize("what,target,name,replacement", FAILURES, ids=[f[0] for f in FAILURES])
+def test_a_pull_that_fails_while_writing_leaves_no_team_no_import_file_and_nothing_staged(
+        grafana, teams, tmp_path, capsys, monkeypatch, what, target, name, replacement):
+    """Staged beside teams/ (here tmp_path) and beside the import file (tmp_path too): nothing may stay there."""
+    after_the_render(monkeypatch, target, name, replacement)
+    assert pull(grafana, tmp_path) == 1
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: writing teams/payments/ and {tmp_path / 'adopt.json'}: ") and len(err.splitlines()) == 1
+    assert err.endswith(" (nothing was written)\n") and "Traceback" not in err
+    assert list(tmp_path.iterdir()) == [teams] and not (teams / "payments").exists()
+
+
+def test_a_pull_interrupted_while_writing_leaves_no_team_and_no_import_file(grafana, teams, tmp_path, capsys,
+                                                                            monkeypatch):
+    def interrupted(original, path, *args, **kwargs):
+        if path.name == "team.yaml":
+            raise KeyboardInterrupt
+        return original(path, *args, **kwargs)
+    after_the_render(monkeypatch, Path, "write_text", interrupted)
+    with pytest.raises(SystemExit) as ended:
+        command(lambda: pull(grafana, tmp_path))
+    assert ended.value.code == 130 and capsys.readouterr().err == "error: interrupted\n"
+    assert list(tmp_path.iterdir()) == [teams] and not (teams / "payments").exists()
+
+
+def test_a_pull_that_fails_while_writing_leaves_an_earlier_import_file_as_it_was(grafana, teams, tmp_path, capsys,
+                                                                                 monkeypatch):
+    earlier = '{"nameTable": {}, "resources": []}\n'  # an earlier pull's, its team removed
+    (tmp_path / "adopt.json").write_text(earlier)
+    after_the_render(monkeypatch, os, "rename", refused)
+    assert pull(grafana, tmp_path) == 1
+    assert "(nothing was written)" in capsys.readouterr().err
+    assert (tmp_path / "adopt.json").read_text() == earlier
+    assert sorted(tmp_path.iterdir()) == [tmp_path / "adopt.json", teams] and not (teams / "payments").exists()

@@ -1,6 +1,7 @@
 """A team of imported dashboards only (no dashboards.py, no alerts), its drafted contract, and what the program makes of it."""
 from __future__ import annotations
 
+import errno
 import json
 import shutil
 from pathlib import Path
@@ -10,10 +11,11 @@ import pytest
 from components.types import ResourceType as T
 from dashboards.finalize import panels
 from estate import ConfigError, Layout
+from estate.files import read_yaml
 from syntax import promql
 from estate.team import TeamSpec
 from tests.conftest import load_yaml, run_values, scratch_layout, stack_values
-from tools import adopt
+from tools import adopt, command
 
 FIXTURES = Path(__file__).parent / "fixtures" / "adopt"
 IMPORTS = {  # file -> uid
@@ -129,6 +131,91 @@ def test_writing_the_contract_keeps_the_rest_of_team_yaml(payments):
     assert (payments / "team.yaml").read_text() == text  # drafting is idempotent
 
 
+COMMENTED = """\
+metrics:  # reviewed with the payments team
+  # every payment, by its outcome
+  - name: payments_transactions_total
+    type: counter  # a counter since v2
+    help: Payments processed
+    # the provider's label comes with v3
+    labels: [status]
+  # chargebacks are not on a dashboard yet
+  - {name: payments_chargebacks_total, type: counter, help: Chargebacks}  # counted once a day
+  # nothing below this line is a metric
+
+"""
+
+
+def commented_team(payments: Path) -> Path:
+    """The payments team with a contract of two metrics, commented as a person does."""
+    path = payments / "team.yaml"
+    path.write_text(path.read_text().replace("imports:\n", COMMENTED + "imports:\n"))
+    return path
+
+
+def test_writing_the_contract_keeps_the_teams_comments_before_the_metrics_they_were_written_at(payments, capsys):
+    path = commented_team(payments)
+    assert adopt.main(["contract", "payments", "--write"]) == 0
+    assert capsys.readouterr().err == ""
+    text = path.read_text()
+    lines = text.splitlines()
+    assert lines[lines.index("metrics:  # reviewed with the payments team") + 1].startswith("  - {name: ")
+    at = lines.index("  - {name: payments_transactions_total, type: counter, help: Payments processed, labels: [status, "
+                     "method, provider]}")
+    assert lines[at - 3:at] == ["  # every payment, by its outcome", "  # a counter since v2",
+                                "  # the provider's label comes with v3"]
+    at = lines.index("  - {name: payments_chargebacks_total, type: counter, help: Chargebacks}")
+    assert lines[at - 2:at] == ["  # chargebacks are not on a dashboard yet", "  # counted once a day"]
+    assert "  # nothing below this line is a metric\n\nimports:\n" in text
+    drafted = [i for i, line in enumerate(lines) if line.startswith("  - {name: ")]
+    assert all(not lines[i - 1].lstrip().startswith("#") for i in drafted
+               if "payments_transactions_total" not in lines[i] and "payments_chargebacks_total" not in lines[i])
+    spec = TeamSpec.model_validate(read_yaml(path, "teams/payments/team.yaml"))
+    assert len(spec.metrics) == 12 and len(spec.imports) == 5
+    assert adopt.main(["contract", "payments", "--write"]) == 0
+    assert path.read_text() == text  # the comments stay where they are
+
+
+def test_comments_of_a_metric_no_longer_in_the_contract_are_dropped_with_a_note(payments, capsys, monkeypatch):
+    path = commented_team(payments)
+    draft = adopt.draft_contract
+    monkeypatch.setattr(adopt, "draft_contract",
+                        lambda *args: [m for m in draft(*args) if m["name"] != "payments_chargebacks_total"])
+    assert adopt.main(["contract", "payments", "--write"]) == 0
+    assert capsys.readouterr().err == ("note: 2 comment line(s) of metrics no longer in the contract dropped: "
+                                       "payments_chargebacks_total\n")
+    text = path.read_text()
+    assert "chargebacks" not in text and "  # every payment, by its outcome\n" in text
+    assert len(TeamSpec.model_validate(read_yaml(path, "teams/payments/team.yaml")).metrics) == 11
+
+
+def test_writing_the_contract_keeps_text_that_reads_as_a_number_text(payments):
+    path = payments / "team.yaml"
+    path.write_text(path.read_text().replace("imports:\n", "metrics:\n  - {name: payments_transactions_total, "
+                                             "type: counter, help: '1e3', labels: [status], "
+                                             "values: {status: ['0o17', '1e3', 'y']}}\nimports:\n"))
+    assert adopt.main(["contract", "payments", "--write"]) == 0
+    metric = next(m for m in read_yaml(path, "teams/payments/team.yaml")["metrics"]
+                  if m["name"] == "payments_transactions_total")
+    assert metric["help"] == "1e3" and metric["values"] == {"status": ["0o17", "1e3", "y"]}
+
+
+def test_writing_the_contract_on_a_full_disk_leaves_team_yaml_as_it_was(payments, monkeypatch):
+    path = payments / "team.yaml"
+    before = path.read_bytes()
+    write = Path.write_text
+
+    def full(self, text, *args, **kwargs):
+        write(self, text[:10], *args, **kwargs)
+        raise OSError(errno.ENOSPC, "No space left on device")
+    monkeypatch.setattr(Path, "write_text", full)
+    with pytest.raises(SystemExit) as ended:
+        command(lambda: adopt.main(["contract", "payments", "--write"]))
+    monkeypatch.undo()
+    assert ended.value.code == 1
+    assert path.read_bytes() == before and not list(payments.glob(".*"))
+
+
 def test_a_team_of_imports_only_deploys_its_folder_and_scoped_dashboards_and_no_rule_group(layout):
     adopt.main(["contract", "payments", "--write"])
     run = run_payments(layout, "staging")
@@ -181,3 +268,9 @@ def test_a_team_argument_is_a_team_of_the_project_never_a_path(layout, capsys, a
     assert adopt.main(argv) == 2
     assert capsys.readouterr().err == f"error: no team '{argv[1]}' in teams/; teams: payments\n"
     assert (outside / "team.yaml").read_text() == "title: Outside\nselector: job=\"outside\"\n"
+
+
+@pytest.mark.parametrize("command", ["check", "contract"])
+def test_a_team_argument_holding_a_line_break_is_shown_escaped(layout, capsys, command):
+    assert adopt.main([command, "pay\nments"]) == 2
+    assert capsys.readouterr().err == "error: no team 'pay\\nments' in teams/; teams: payments\n"

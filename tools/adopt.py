@@ -33,6 +33,7 @@ import http.client
 import json
 import os
 import re
+import shutil
 import sys
 import tempfile
 import urllib.error
@@ -52,8 +53,8 @@ from components.types import ResourceType as T
 from estate import PROJECT, PROJECT_LAYOUT, ConfigError, Layout
 from syntax import promql, template
 from estate.config import STACK_NAME, config_from_file
-from estate.files import MAX_JSON_BYTES, load_json, read_json, read_yaml
-from estate.model import kebab, validation_problems
+from estate.files import MAX_JSON_BYTES, YAML_DUMPER, load_json, read_json, read_yaml
+from estate.model import UID_MAX, kebab, validation_problems
 from estate.grafana_templates import TemplateError
 from estate.grafana_templates import check as check_template
 from estate.grafana_templates import tokenize as grafana_tokenize
@@ -64,7 +65,7 @@ from syntax.template import SELECTOR
 from dashboards.importer import ImportProblems, from_export, import_dashboard, queries
 from syntax.promql_rewrite import VARIABLE, RewriteError, parse_matchers, scope
 from tools.mocks import Registration, run_program
-from tools import command, first_line, once, shown_path
+from tools import command, first_line, once, os_error_text, shown_path
 from tools.render import input_folder
 
 TOKEN_ENV = "GRAFANA_TOKEN"
@@ -73,6 +74,8 @@ DRAFT_HELP = "drafted by tools.adopt from the imported queries; say what it meas
 NO_DATA_DRAFT = ("adopted as Grafana ran it (no data: OK, as Prometheus treats an empty result); "
                  "say why, e.g. which guard fires when its metrics are absent")
 RATE_FUNCS = {"rate", "irate", "increase"}
+# A team's slug, as a stack's `teams` names it (estate.model.Slug)
+SLUG_RULE = f"lowercase letters, digits and '-', starting with a letter, at most {UID_MAX} characters"
 
 
 class AdoptError(Exception):
@@ -594,20 +597,104 @@ def team_queries(slug: str, layout: Layout = PROJECT_LAYOUT) -> tuple[list[str],
     return exprs, notes, problems
 
 
-def contract_block(metrics: list[dict]) -> str:
-    lines = ["metrics:"]
+def contract_block(metrics: list[dict], comments: dict[str, list[str]] | None = None, head: str | None = None) -> str:
+    """The `metrics:` block, one metric a line; `comments`: the comment lines before a metric, by its name,
+    `head`: the comment of the `metrics:` line."""
+    lines = ["metrics:" + (f"  {head}" if head else "")]
     for m in metrics:
-        lines.append("  - " + yaml.safe_dump(m, default_flow_style=True, sort_keys=False, width=10_000).strip())
+        lines += [f"  {c}" for c in (comments or {}).get(m["name"], [])]
+        lines.append("  - " + yaml.dump(m, Dumper=YAML_DUMPER, default_flow_style=True, sort_keys=False, width=10_000).strip())
     return "\n".join(lines) + "\n"
 
 
-def write_contract(team_yaml: Path, metrics: list[dict]) -> None:
-    """Replace the team.yaml's top-level `metrics:` block (or add one), leaving the rest of the file as it is."""
+def write_contract(team_yaml: Path, metrics: list[dict]) -> list[str]:
+    """Replace the team.yaml's top-level `metrics:` block (or add one), leaving the rest of the file as it
+    is, and the team's comments in the block: a metric's (above it or inside it) before it, the `metrics:`
+    line's on it, those after the last metric after the block. Notes on the comments it drops."""
     text = team_yaml.read_text(encoding="utf-8")
-    block = contract_block(metrics)
-    found = re.search(r"^metrics:.*?(?=^\S|\Z)", text, flags=re.M | re.S)
-    text = text[:found.start()] + block + text[found.end():] if found else text.rstrip("\n") + "\n\n" + block
-    team_yaml.write_text(text, encoding="utf-8")
+    root = yaml.compose(text, Loader=yaml.SafeLoader)
+    keys = [key.value for key, _ in root.value] if isinstance(root, yaml.MappingNode) else []
+    if "metrics" not in keys:
+        _replace_text(team_yaml, text.rstrip("\n") + "\n\n" + contract_block(metrics))
+        return []
+    index = keys.index("metrics")
+    lines = _YAML_LINE.findall(text)
+    first = root.value[index][0].start_mark.line
+    end = root.value[index + 1][0].start_mark.line if index + 1 < len(keys) else len(lines)
+    value = root.value[index][1]
+    entries = [(_last_line(e), _entry_name(e)) for e in (value.value if isinstance(value, yaml.SequenceNode) else [])]
+    last = max([first, *(line for line, _ in entries)])
+    names = {m["name"] for m in metrics}
+    comments, head, kept, dropped, after = _comments(text), None, defaultdict(list), defaultdict(int), []
+    for number in range(first, end):
+        comment = comments.get(number)
+        if number == first:
+            head = comment
+        elif number > last:  # as written: blank lines, and comments of what follows the block
+            if lines[number].strip() in ("", comment):
+                after.append(lines[number])
+            elif comment:
+                after.append(f"  {comment}\n")
+        elif comment:  # the metric it is written in or above
+            owner = next(name for line, name in entries if number <= line)
+            if owner in names:
+                kept[owner].append(comment)
+            else:
+                dropped[owner] += 1
+    block = contract_block(metrics, kept, head) + "".join(after)
+    _replace_text(team_yaml, "".join(lines[:first]) + block + "".join(lines[end:]))
+    return [f"{sum(dropped.values())} comment line(s) of metrics no longer in the contract dropped: "
+            + ", ".join(sorted(map(str, dropped)))] if dropped else []
+
+
+def _replace_text(path: Path, text: str) -> None:
+    """`path` holding `text`, or as it was: written beside it, then renamed over it (a full disk or Ctrl-C
+    midway would leave the team a truncated team.yaml)."""
+    staged = path.with_name(f".{path.name}.partial")
+    try:
+        staged.write_text(text, encoding="utf-8")
+        os.replace(staged, path)
+    except BaseException:
+        staged.unlink(missing_ok=True)
+        raise
+
+
+# A line as YAML reads them (PyYAML's marks count these breaks), with its line break
+_YAML_LINE = re.compile(r"[^\r\n\x85\u2028\u2029]*(?:\r\n|[\r\n\x85\u2028\u2029])|[^\r\n\x85\u2028\u2029]+\Z")
+
+
+def _comments(text: str) -> dict[int, str]:
+    """The comments of the YAML `text` by line: what follows the last token ending on a line, where it
+    begins with `#` (PyYAML's scanner skips comments; its tokens mark where they are not). A line inside
+    a token (a block scalar's) holds none."""
+    ends: dict[int, int] = defaultdict(int)  # line -> column past its last token
+    inside: set[int] = set()
+    for token in yaml.scan(text, Loader=yaml.SafeLoader):
+        if token.start_mark.index == token.end_mark.index:  # no text (the stream's end may follow a last comment)
+            continue
+        inside.update(range(token.start_mark.line + 1, token.end_mark.line))
+        ends[token.end_mark.line] = max(ends[token.end_mark.line], token.end_mark.column)
+    found = {}
+    for number, line in enumerate(_YAML_LINE.findall(text)):
+        rest = line[ends[number]:].strip()
+        if number not in inside and rest.startswith("#"):
+            found[number] = rest
+    return found
+
+
+def _last_line(node: yaml.Node) -> int:
+    """The line a node's text ends on. A block collection's own end mark is where the next token begins,
+    past the comments after it: its last value's end is the collection's; a mark at a line's start
+    ends the line before."""
+    while isinstance(node, yaml.CollectionNode) and not node.flow_style and node.value:
+        node = node.value[-1][1] if isinstance(node, yaml.MappingNode) else node.value[-1]
+    return node.end_mark.line - 1 if node.end_mark.column == 0 else node.end_mark.line
+
+
+def _entry_name(node: yaml.Node) -> str | None:
+    if not isinstance(node, yaml.MappingNode):
+        return None
+    return next((v.value for k, v in node.value if k.value == "name" and isinstance(v, yaml.ScalarNode)), None)
 
 
 # --------------------------------------------------------------------------------------------
@@ -651,9 +738,10 @@ def pull(grafana: Grafana, folder_name: str, stack: str, slug: str | None = None
     if import_file is not None:  # before Grafana is asked anything; the default path, once the slug is known
         _check_import_file(import_file, layout)
     folder = read_folder(grafana, folder_name)
-    slug = slug or re.sub(r"-+", "-", kebab(re.sub(r"[^A-Za-z0-9]+", "-", folder.title))).strip("-")
-    if not re.fullmatch(r"[a-z][a-z0-9-]*", slug):
-        raise AdoptError(f"team slug '{slug}' is not lowercase letters, digits and '-'; give one with --team")
+    if slug is None:
+        slug = re.sub(r"-+", "-", kebab(re.sub(r"[^A-Za-z0-9]+", "-", folder.title))).strip("-")
+    if not _is_slug(slug):
+        raise AdoptError(f"{slug[:60]!r} is not a team slug ({SLUG_RULE}); give one with --team")
     team_dir = layout.team_dir(slug)
     if team_dir.exists():
         raise AdoptError(f"{relative(team_dir)} exists already; adoption writes a new team only (give another --team)")
@@ -719,19 +807,20 @@ def pull(grafana: Grafana, folder_name: str, stack: str, slug: str | None = None
     ids = _import_ids(folder, slug, alerts.group, list(new_points))
     document = import_document(registrations, stack, slug, ids)
 
-    team_dir.mkdir(parents=True)
-    (team_dir / "dashboards").mkdir()
-    for uid, board in folder.dashboards.items():
-        (team_dir / files[uid]).write_text(json.dumps(board, indent=2, sort_keys=True, ensure_ascii=False) + "\n",
-                                           encoding="utf-8")
+    texts = {files[uid]: json.dumps(board, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+             for uid, board in folder.dashboards.items()}
     header = ("# yaml-language-server: $schema=../../schemas/team.schema.json\n"
               f"# Adopted from {grafana.url}, folder '{folder.title}' ({folder.uid}), by python -m tools.adopt pull.\n"
               "# The metric contract is a draft: give each metric its help text and check the types.\n")
-    (team_dir / "team.yaml").write_text(header + _team_yaml(spec), encoding="utf-8")
-    import_file.write_text(json.dumps(document, indent=2, sort_keys=False) + "\n", encoding="utf-8")
+    texts["team.yaml"] = header + _team_yaml(spec)
+    try:
+        _write_whole(team_dir, texts, import_file, json.dumps(document, indent=2, sort_keys=False) + "\n", layout)
+    except OSError as e:  # a full disk, say
+        raise AdoptError(f"writing {relative(team_dir)}/ and {_from_root(import_file, layout)}: {os_error_text(e)} "
+                         "(nothing was written)") from None
 
     protect = bool(stack_config.get(f"{PROJECT}:protect", False))
-    entry = yaml.safe_dump({slug: settings or {"selector": ""}}, sort_keys=False)
+    entry = yaml.dump({slug: settings or {"selector": ""}}, Dumper=YAML_DUMPER, sort_keys=False)
     plain = [f"pulumi config set --stack {stack} --path '{PROJECT}:contactPoints.{name}.{kind}.{key}' "
              f"'{str(value).lower() if isinstance(value, bool) else value}'"
              for name, point in sorted(new_points.items()) for kind, fields in point.items()
@@ -743,6 +832,34 @@ def pull(grafana: Grafana, folder_name: str, stack: str, slug: str | None = None
         f"pulumi preview --stack {stack} --diff",
     ]
     return Pulled(slug, team_dir, import_file, entry, commands, notes)
+
+
+def _write_whole(team_dir: Path, texts: dict[str, str], import_file: Path, document: str, layout: Layout) -> None:
+    """The team folder (`texts` by their path in it) and the import file, whole or not at all: a write that
+    fails midway (a full disk, Ctrl-C) leaves neither half a team for the next render to read nor an import
+    file without its team. Both are written staged, then renamed into place."""
+    # Beside teams/, on its file system (a rename does not cross one), where no glob of teams/*/team.yaml
+    # reads a half-written team
+    staging = Path(tempfile.mkdtemp(prefix=".adopt-", dir=layout.teams.resolve().parent))
+    staged_team = staging / team_dir.name  # not mkdtemp's folder itself: that one is private to its owner (0700)
+    staged_import = import_file.with_name(f".{import_file.name}.partial")
+    placed = False
+    try:
+        (staged_team / "dashboards").mkdir(parents=True)
+        for path, text in texts.items():
+            (staged_team / path).write_text(text, encoding="utf-8")
+        staged_import.write_text(document, encoding="utf-8")
+        os.rename(staged_team, team_dir)
+        placed = True
+        # the import file last: it may replace an earlier one, which a failed pull must leave as it was
+        os.replace(staged_import, import_file)
+    except BaseException:  # Ctrl-C too
+        staged_import.unlink(missing_ok=True)
+        if placed:
+            shutil.rmtree(team_dir)
+        raise
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
 
 
 def _from_root(path: Path, layout: Layout) -> str:
@@ -766,7 +883,7 @@ def _team_yaml(spec: dict) -> str:
     """team.yaml as a person keeps it: the contract one metric a line, every value on one line
     (an expression stays as Grafana showed it)."""
     return "".join(contract_block(value) if key == "metrics" else
-                   yaml.safe_dump({key: value}, sort_keys=False, width=10_000, allow_unicode=True)
+                   yaml.dump({key: value}, Dumper=YAML_DUMPER, sort_keys=False, width=10_000, allow_unicode=True)
                    for key, value in spec.items())
 
 
@@ -900,6 +1017,17 @@ def _variable_name(text: str) -> str:
     return text
 
 
+def _is_slug(text: str) -> bool:
+    return re.fullmatch(r"[a-z][a-z0-9-]*", text) is not None and len(text) <= UID_MAX
+
+
+def _team_slug(text: str) -> str:
+    """An argparse `type`: a team's slug (an empty one would name none, not the folder's)."""
+    if not _is_slug(text):
+        raise argparse.ArgumentTypeError(f"{text[:40]!r} is not a team slug ({SLUG_RULE})")
+    return text
+
+
 def _url_shown(url: str) -> str:
     """A --url as a message shows it: without what may hold a secret, a user and password
     (`https://admin:secret@host`) or a query (`?auth_token=...`)."""
@@ -909,8 +1037,8 @@ def _url_shown(url: str) -> str:
 def _cmd_pull(args: argparse.Namespace) -> int:
     try:
         address = urllib.parse.urlsplit(args.url)
-        hostname = address.hostname
-    except ValueError:  # `http://[::1`: no IPv6 address closed
+        hostname, _ = address.hostname, address.port
+    except ValueError:  # `http://[::1`: no IPv6 address closed; `:grafana`, `:99999`: no port
         address, hostname = None, None
     if address is None or address.scheme not in ("http", "https") or not hostname:
         print(f"error: --url {_url_shown(args.url)}: give the Grafana's address, e.g. https://grafana.acme-corp.com",
@@ -942,7 +1070,7 @@ def _known_team(slug: str) -> bool:
     """Whether `slug` names one of the project's teams (a name, never a path: `../x` is none); says which are."""
     if slug in LAYOUT.team_names():
         return True
-    print(f"error: no team '{slug[:60]}' in {LAYOUT.relative(LAYOUT.teams)}/; teams: "
+    print(f"error: no team {slug[:60]!r} in {LAYOUT.relative(LAYOUT.teams)}/; teams: "
           f"{', '.join(LAYOUT.team_names()) or 'none'}", file=sys.stderr)
     return False
 
@@ -955,7 +1083,8 @@ def _cmd_contract(args: argparse.Namespace) -> int:
     spec = read_yaml(path, LAYOUT.relative(path))
     metrics = draft_contract(exprs, spec["selector"], spec.get("metrics") or [])
     if args.write:
-        write_contract(path, metrics)
+        for note in write_contract(path, metrics):
+            print(f"note: {note}", file=sys.stderr)
         print(f"wrote {len(metrics)} metrics into {LAYOUT.relative(path)}")
     else:
         print(contract_block(metrics), end="")
@@ -984,7 +1113,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--folder", action=once(), required=True, help="the folder's title or uid")
     p.add_argument("--stack", action=once(), required=True,
                    help="the stack that adopts the team (stacks/Pulumi.<stack>.yaml)")
-    p.add_argument("--team", action=once(), help="the team's slug (default: from the folder title)")
+    p.add_argument("--team", action=once(), type=_team_slug, help="the team's slug (default: from the folder title)")
     p.add_argument("--selector", action=once(),
                    help='label matchers of the team\'s series, e.g. job="payments" (default: inferred)')
     p.add_argument("--group", action=once(), help="the rule group to adopt when the folder has several")
