@@ -419,6 +419,8 @@ REFUSALS = [
     ("a token Grafana refuses", lambda mp: mp.setenv(adopt.TOKEN_ENV, "wrong"), [], 1,
      "GET /api/org: HTTP 401 Unauthorized (the token was refused)"),
     ("an unknown folder", lambda mp: None, ["--folder", "Nope"], 1, "no folder titled 'Nope'"),
+    ("an unknown folder holding a line break", lambda mp: None, ["--folder", "No\npe"], 1,
+     "no folder titled 'No\\npe' (or with that uid)"),
     ("an unknown rule group", lambda mp: None, ["--group", "nope"], 1, "no rule group 'nope' in folder 'Payments'"),
     ("a selector that is not matchers", lambda mp: None, ["--selector", "job=payments"], 1, "--selector: not valid label matchers"),
     ("an unknown stack", lambda mp: None, ["--stack", "nope"], 1, "stacks/Pulumi.nope.yaml: no such stack"),

@@ -160,7 +160,7 @@ def read_folder(grafana: Grafana, folder: str) -> Folder:
     found = [f for f in grafana.get("/api/search", type="dash-folder", query=folder, limit=5000) or []
              if folder in (f.get("title"), f.get("uid"))]
     if not found:
-        raise AdoptError(f"no folder titled '{folder}' (or with that uid) in {grafana.url}")
+        raise AdoptError(f"no folder titled {folder[:80]!r} (or with that uid) in {grafana.url}")
     if len(found) > 1:
         raise AdoptError(f"{len(found)} folders are titled '{folder}' ({', '.join(f['uid'] for f in found)}); "
                          "give the uid with --folder")
@@ -322,7 +322,7 @@ def convert_alerts(folder: Folder, slug: str, group: str | None) -> Alerts:
         else:
             convertible[title] = [(r, expr, ref_id) for r, expr, ref_id in queries]
     if group is not None and group not in by_group:
-        raise AdoptError(f"no rule group '{group}' in folder '{folder.title}'; groups: {', '.join(sorted(by_group)) or 'none'}")
+        raise AdoptError(f"no rule group {group[:80]!r} in folder '{folder.title}'; groups: {', '.join(sorted(by_group)) or 'none'}")
     chosen = group if group is not None else (sorted(convertible)[0] if convertible else None)
     if chosen is None or chosen not in convertible:
         return out
