@@ -6,6 +6,8 @@ Without promtool these tests fail (never skip): run `bash scripts/setup`.
 """
 from __future__ import annotations
 
+import errno
+import os
 import subprocess
 import tempfile
 from pathlib import Path
@@ -13,7 +15,8 @@ from typing import Callable, Iterator
 
 import pytest
 
-from tests.conftest import STACKS, STACK_TEAMS, dump_yaml, load_yaml
+from tests.conftest import STACKS, STACK_TEAMS, dump_yaml, files, load_yaml
+from tools import command
 from tools import promtool as pt
 from tools.prometheus_server import PrometheusMissing, binary
 from tools.render import write
@@ -309,11 +312,21 @@ def test_a_team_the_stack_does_not_deploy_is_refused_before_anything_runs(team, 
     assert not (tmp_path / "out").exists()
 
 
+def voicebot_tests(tmp_path: Path, old: str, new: str) -> Path:
+    """voicebot's alerts_test.yaml with its first `old` written `new`, in tmp_path."""
+    path = tmp_path / pt.TEST_FILE
+    path.write_text(pt.tests_path("voicebot").read_text().replace(old, new, 1), encoding="utf-8")
+    return path
+
+
+def failing_voicebot_tests(tmp_path: Path) -> Path:
+    """voicebot's tests with its first case expecting an alert 1m too early."""
+    return voicebot_tests(tmp_path, "%(for:HighConcurrentCalls+5m)s", "%(for:HighConcurrentCalls+4m)s")
+
+
 def test_the_command_reports_each_team_in_the_order_given_with_promtools_output(monkeypatch, tmp_path, capsys):
     require_promtool()
-    failing = tmp_path / pt.TEST_FILE  # voicebot's first case, expecting an alert 1m too early
-    failing.write_text(pt.tests_path("voicebot").read_text().replace(
-        "%(for:HighConcurrentCalls+5m)s", "%(for:HighConcurrentCalls+4m)s", 1), encoding="utf-8")
+    failing = failing_voicebot_tests(tmp_path)
     real, missing = pt.tests_path, tmp_path / "missing" / pt.TEST_FILE
     monkeypatch.setattr(pt, "tests_path", lambda team: {"voicebot": failing, "chatbot-sav": missing}.get(team)
                         or real(team))
@@ -327,6 +340,60 @@ def test_the_command_reports_each_team_in_the_order_given_with_promtools_output(
     assert failed in out and unprepared in out and ok in out
     assert (out.index(failed) < out.index("name: HighConcurrentCalls fires at 15 calls at once")
             < out.index(unprepared) < out.index(ok))
+
+
+def test_tests_that_fail_leave_out_holding_every_file_to_rerun_promtool_by_hand(monkeypatch, tmp_path):
+    require_promtool()
+    failing = failing_voicebot_tests(tmp_path)
+    monkeypatch.setattr(pt, "tests_path", lambda team: failing)
+    out = tmp_path / "out"
+    assert pt.main(["--stack", "prod", "--team", "voicebot", "--out", str(out)]) == 1
+    assert (out / "resources.json").is_file()
+    returncode, output = verdict([out / "alert-tests" / "voicebot.yaml"])
+    assert returncode == 1 and "name: HighConcurrentCalls fires at 15 calls at once" in output, output
+
+
+def test_what_every_part_of_a_teams_tests_says_alike_is_shown_once_with_the_parts_it_came_from(
+        monkeypatch, tmp_path, capsys):
+    require_promtool()
+    broken = voicebot_tests(tmp_path, "evaluation_interval: 1m", "evaluation_interval: 1x")
+    monkeypatch.setattr(pt, "tests_path", lambda team: broken)
+    out = tmp_path / "out"
+    assert pt.main(["--stack", "dev", "--team", "voicebot", "--out", str(out)]) == 1
+    printed = capsys.readouterr().out
+    count = len([p for p in (out / "alert-tests" / "voicebot").glob("*.yaml") if not p.name.endswith(".rules.yaml")])
+    parts = ", ".join(f"voicebot/{n}.yaml" for n in range(1, count + 1))
+    assert count > 1 and printed.count('not a valid duration string: "1x"') == 1, printed
+    assert f'Unit Testing:  {parts} ({count} parts)\n  FAILED:\nnot a valid duration string: "1x"\n' in printed, printed
+
+
+@pytest.mark.parametrize("earlier", [False, True], ids=["a new --out", "an earlier run's --out"])
+@pytest.mark.parametrize("raised, status, message", [
+    (OSError(errno.ENOSPC, os.strerror(errno.ENOSPC)), 1,
+     "error: cannot write the render or the tests (No space left on device); --out {out} is left as it was\n"),
+    (KeyboardInterrupt(), 130, "error: interrupted\n"),
+], ids=["a full disk", "Ctrl-C"])
+def test_a_run_that_fails_or_is_interrupted_writing_the_tests_leaves_out_as_it_was(
+        raised, status, message, earlier, monkeypatch, tmp_path, capsys):
+    require_promtool()
+    out = tmp_path / "out"
+    argv = ["--stack", "dev", "--team", "voicebot", "--out", str(out)]
+    if earlier:
+        assert pt.main(argv) == 0
+    before = files(out) if earlier else None
+    assert before is None or "alert-tests/voicebot/2.yaml" in before, "the earlier run is complete"
+    capsys.readouterr()
+    real = Path.write_text
+
+    def write_text(path, *args, **kwargs):  # voicebot's second part: its filled-in file and first part are written
+        if path.parts[-3:] == ("alert-tests", "voicebot", "2.yaml"):
+            raise raised
+        return real(path, *args, **kwargs)
+    monkeypatch.setattr(Path, "write_text", write_text)
+    with pytest.raises(SystemExit) as ended:
+        command(lambda: pt.main(argv))
+    assert (ended.value.code, capsys.readouterr().err) == (status, message.format(out=out))
+    assert (files(out) if out.exists() else None) == before
 
 
 def test_a_team_given_twice_is_tested_once(capsys):

@@ -22,6 +22,8 @@ fails the tests. Placeholders are filled by the project's one substitution (synt
 The filled-in file goes to DIR/alert-tests/<team>.yaml with `rule_files: [../rules/<team>.yaml]`,
 next to the rules `python -m tools.render` wrote, and `promtool test rules` runs on its parts, each
 against the rules of the alerts its groups name (split_by_alerts): the same verdicts, less work.
+With --out, DIR gets the render and the filled-in tests only once the run has written all of them
+(tests that fail included): a run interrupted or failed before leaves DIR as it was.
 """
 from __future__ import annotations
 
@@ -45,8 +47,8 @@ from estate.model import ConfigError, duration_seconds
 from estate.stack import TeamSettings
 from tools.mocks import Run
 from tools.prometheus_server import PrometheusMissing, binary, go_env
-from tools import command, first_line, once, shown_path
-from tools.render import OutError, committed, rules_file_text, write
+from tools import command, first_line, once, os_error_text, shown_path
+from tools.render import OutError, _Staging, committed, rules_file_text, write
 
 TEST_FILE = "alerts_test.yaml"
 _DURATION = r"[0-9]+(?:ms|[ywdhms])(?:[0-9]+(?:ms|[ywdhms]))*"  # 1h, 1h30m
@@ -273,6 +275,17 @@ def split_by_alerts(path: Path) -> list[Path]:
     return parts
 
 
+def each_output_once(output: str) -> str:
+    """promtool's report on a file's parts with what several parts said alike (a broken
+    evaluation_interval fails every part in the same words) shown once, naming those parts."""
+    before, *reports = re.split(r"^Unit Testing: +(.*)\n", output, flags=re.MULTILINE)
+    parts: dict[str, list[str]] = {}  # what a part said -> the parts that said it, in promtool's order
+    for part, said in zip(reports[::2], reports[1::2]):
+        parts.setdefault(said, []).append(part)
+    return before + "".join(f"Unit Testing:  {', '.join(names)}{f' ({len(names)} parts)' if len(names) > 1 else ''}"
+                            f"\n{said}" for said, names in parts.items())
+
+
 def _named_alerts(group: object) -> frozenset[str] | None:
     """The alerts a test group asserts; None where it queries the rules' output itself
     (`promql_expr_test`) or is not shaped as promtool reads it (promtool then says what is wrong)."""
@@ -465,25 +478,34 @@ def main(argv: list[str] | None = None) -> int:
               file=sys.stderr)
         return 2
     try:
-        if args.out:
-            return _check(args.stack, args.team, rendered, args.out, keep=True)
         with tempfile.TemporaryDirectory(prefix=f"promtool-{args.stack}-") as tmp:
-            return _check(args.stack, args.team, rendered, Path(tmp) / "render", keep=False)
+            work = Path(tmp) / "render"
+            if not args.out:
+                return _check(args.stack, args.team, rendered, work)
+            # The run writes aside and --out gets the render with its tests in one commit: written into
+            # --out as it went, an interrupted run left a render whose alert-tests/ were half there.
+            with _Staging(args.out) as staging:  # refuses an --out before anything runs (check_out)
+                status = _check(args.stack, args.team, rendered, work, kept=args.out)
+                if (tests := work / "alert-tests").is_dir():  # none when no team's file could be filled in
+                    shutil.move(tests, staging._staging() / "alert-tests")
+                staging.commit(rendered)
+            return status
     except OutError as e:  # refused before anything is written (tools.render.check_out)
         print(f"error: {e}", file=sys.stderr)
         return 1
     except BrokenPipeError:  # what reads the report went away (`| head`): command() says nothing, as it should
         raise
     except OSError as e:
-        where = f"--out {shown_path(args.out)}" if args.out else "the temporary folder"
-        print(f"error: {where}: cannot write the render or the tests ({e.strerror or e})", file=sys.stderr)
+        left = f"; --out {shown_path(args.out)} is left as it was" if args.out else ""
+        print(f"error: cannot write the render or the tests ({os_error_text(e)}){left}", file=sys.stderr)
         return 1
 
 
-def _check(stack: str, teams: list[str] | None, rendered: Run, out: Path, keep: bool) -> int:
+def _check(stack: str, teams: list[str] | None, rendered: Run, out: Path, kept: Path | None = None) -> int:
     """Write the render into `out`, check its rules and run the teams' tests; 1 if anything failed.
 
-    Each team's line names the filled-in test file when `out` is kept, its source file otherwise.
+    Each team's line names the filled-in test file as it will be in `kept` (the --out the run's
+    files then go to), its source file when they are not kept.
     """
     write(rendered, out)
     # each team once: `--team x --team x` would start two promtools on the parts one of them rewrites
@@ -515,10 +537,10 @@ def _check(stack: str, teams: list[str] | None, rendered: Run, out: Path, keep: 
                 continue
             output, _ = process.communicate(timeout=120)
             ok = process.returncode == 0 and not problems
-            shown = path if keep else PROJECT_LAYOUT.relative(tests_path(team))
+            shown = kept / path.relative_to(out) if kept else PROJECT_LAYOUT.relative(tests_path(team))
             print(f"{'ok    ' if ok else 'FAILED'} {stack}/{team}: {shown}")
             if process.returncode != 0:
-                print(output)
+                print(each_output_once(output))
             for problem in problems:
                 print(f"  coverage: {problem}")
             failed |= not ok
