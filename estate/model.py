@@ -188,7 +188,8 @@ FolderTitle = Annotated[DisplayName, *stored_in("folder.title", TITLE_MAX)]
 Selector = Annotated[str, AfterValidator(_selector)]  # label matchers: job="api", env=~"prod|staging"
 Template = Annotated[NonEmpty, AfterValidator(_go_template)]  # an alert annotation, in Go's text/template
 Uid = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]+$", min_length=1, max_length=UID_MAX)]
-Slug = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9-]*$", max_length=UID_MAX)]
+SLUG_PATTERN = r"^[a-z][a-z0-9-]*$"  # a team's slug: also what tools.adopt --team takes
+Slug = Annotated[str, StringConstraints(pattern=SLUG_PATTERN, max_length=UID_MAX)]
 Duration = Annotated[str, StringConstraints(pattern=DURATION_PATTERN, min_length=1),  # refuses "", which the pattern matches
                      AfterValidator(_bounded_duration)]
 LabelName = Annotated[str, StringConstraints(pattern=r"^[a-zA-Z_][a-zA-Z0-9_]*$"), AfterValidator(_label_name)]

@@ -448,26 +448,21 @@ REFUSALS = [
 ]
 
 
-@pytest.mark.parametrize("name", ["", "GRAFANA TOKEN", "1TOKEN", "TOKEN=x"])
-def test_a_token_variable_that_is_no_variable_name_is_refused_before_anything_is_read(name, grafana, tmp_path, capsys):
-    with pytest.raises(SystemExit) as ended:
-        pull(grafana, tmp_path, "--token-env", name)
-    assert ended.value.code == 2
-    assert capsys.readouterr().err.splitlines()[-1].endswith(
-        f"error: argument --token-env: {name!r} is not the name of an environment variable (letters, digits and _, "
-        "not beginning with a digit)")
-    assert grafana.requests == [] and not (tmp_path / "adopt.json").exists()
+TOKEN_ENV_RULE = "is not the name of an environment variable (letters, digits and _, not beginning with a digit)"
+SLUG_RULE = "is not a team slug (lowercase letters, digits and '-', starting with a letter, at most 40 characters)"
+ARGUMENT_REFUSALS = [
+    *(("--token-env", name, f"{name!r} {TOKEN_ENV_RULE}") for name in ["", "GRAFANA TOKEN", "1TOKEN", "TOKEN=x"]),
+    *(("--team", team, f"{team[:40]!r} {SLUG_RULE}") for team in ["", "Payments", "1payments", "pay\nments", "a" * 41]),
+]
 
 
-@pytest.mark.parametrize("team", ["", "Payments", "1payments", "pay\nments", "a" * 41],
-                         ids=["empty", "capitals", "a digit first", "a line break", "longer than 40"])
-def test_a_team_slug_that_is_no_slug_is_refused_escaped_before_anything_is_read(team, grafana, teams, tmp_path, capsys):
+@pytest.mark.parametrize("option, value, says", ARGUMENT_REFUSALS, ids=[f"{o} {v[:12]!r}" for o, v, _ in ARGUMENT_REFUSALS])
+def test_an_argument_that_is_no_name_is_refused_escaped_before_anything_is_read(option, value, says, grafana, teams,
+                                                                               tmp_path, capsys):
     with pytest.raises(SystemExit) as ended:
-        pull(grafana, tmp_path, "--team", team)
+        pull(grafana, tmp_path, option, value)
     assert ended.value.code == 2
-    assert capsys.readouterr().err.splitlines()[-1].endswith(
-        f"error: argument --team: {team[:40]!r} is not a team slug (lowercase letters, digits and '-', starting "
-        "with a letter, at most 40 characters)")
+    assert capsys.readouterr().err.splitlines()[-1].endswith(f"error: argument {option}: {says}")
     assert grafana.requests == [] and list(tmp_path.iterdir()) == [teams]
 
 

@@ -115,6 +115,18 @@ def shown_path(path: object, limit: int = 160) -> str:
     return text if len(text) <= limit else f"{text[:limit // 2]}…{text[-(limit // 2):]}"
 
 
+def write_whole(path: Path, text: str) -> None:
+    """`path` holding `text`, or as it was: written beside it, then renamed over it (a full disk or
+    Ctrl-C midway would leave a truncated file)."""
+    staged = path.with_name(f".{path.name}.partial")
+    try:
+        staged.write_text(text, encoding="utf-8")
+        os.replace(staged, path)
+    except BaseException:
+        staged.unlink(missing_ok=True)
+        raise
+
+
 def not_a_project(root: Path, project_file: Path) -> str | None:
     """Why `--root` is no project folder (its `project_file`, Pulumi.yaml, is not there), or None: said
     before a tool reads a stack, which would blame a missing stack file instead."""

@@ -54,7 +54,7 @@ from estate import PROJECT, PROJECT_LAYOUT, ConfigError, Layout
 from syntax import promql, template
 from estate.config import STACK_NAME, config_from_file
 from estate.files import MAX_JSON_BYTES, YAML_DUMPER, load_json, read_json, read_yaml
-from estate.model import UID_MAX, kebab, validation_problems
+from estate.model import SLUG_PATTERN, UID_MAX, kebab, validation_problems
 from estate.grafana_templates import TemplateError
 from estate.grafana_templates import check as check_template
 from estate.grafana_templates import tokenize as grafana_tokenize
@@ -65,7 +65,7 @@ from syntax.template import SELECTOR
 from dashboards.importer import ImportProblems, from_export, import_dashboard, queries
 from syntax.promql_rewrite import VARIABLE, RewriteError, parse_matchers, scope
 from tools.mocks import Registration, run_program
-from tools import command, first_line, once, os_error_text, shown_path
+from tools import command, first_line, once, os_error_text, shown_path, write_whole
 from tools.render import input_folder
 
 TOKEN_ENV = "GRAFANA_TOKEN"
@@ -615,7 +615,7 @@ def write_contract(team_yaml: Path, metrics: list[dict]) -> list[str]:
     root = yaml.compose(text, Loader=yaml.SafeLoader)
     keys = [key.value for key, _ in root.value] if isinstance(root, yaml.MappingNode) else []
     if "metrics" not in keys:
-        _replace_text(team_yaml, text.rstrip("\n") + "\n\n" + contract_block(metrics))
+        write_whole(team_yaml, text.rstrip("\n") + "\n\n" + contract_block(metrics))
         return []
     index = keys.index("metrics")
     lines = _YAML_LINE.findall(text)
@@ -642,21 +642,9 @@ def write_contract(team_yaml: Path, metrics: list[dict]) -> list[str]:
             else:
                 dropped[owner] += 1
     block = contract_block(metrics, kept, head) + "".join(after)
-    _replace_text(team_yaml, "".join(lines[:first]) + block + "".join(lines[end:]))
+    write_whole(team_yaml, "".join(lines[:first]) + block + "".join(lines[end:]))
     return [f"{sum(dropped.values())} comment line(s) of metrics no longer in the contract dropped: "
             + ", ".join(sorted(map(str, dropped)))] if dropped else []
-
-
-def _replace_text(path: Path, text: str) -> None:
-    """`path` holding `text`, or as it was: written beside it, then renamed over it (a full disk or Ctrl-C
-    midway would leave the team a truncated team.yaml)."""
-    staged = path.with_name(f".{path.name}.partial")
-    try:
-        staged.write_text(text, encoding="utf-8")
-        os.replace(staged, path)
-    except BaseException:
-        staged.unlink(missing_ok=True)
-        raise
 
 
 # A line as YAML reads them (PyYAML's marks count these breaks), with its line break
@@ -1018,7 +1006,7 @@ def _variable_name(text: str) -> str:
 
 
 def _is_slug(text: str) -> bool:
-    return re.fullmatch(r"[a-z][a-z0-9-]*", text) is not None and len(text) <= UID_MAX
+    return re.fullmatch(SLUG_PATTERN, text) is not None and len(text) <= UID_MAX  # fullmatch: `$` in re admits a final line break
 
 
 def _team_slug(text: str) -> str:

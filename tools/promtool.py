@@ -487,7 +487,7 @@ def main(argv: list[str] | None = None) -> int:
             with _Staging(args.out) as staging:  # refuses an --out before anything runs (check_out)
                 status = _check(args.stack, args.team, rendered, work, kept=args.out)
                 if (tests := work / "alert-tests").is_dir():  # none when no team's file could be filled in
-                    shutil.move(tests, staging._staging() / "alert-tests")
+                    shutil.move(tests, staging.staging_folder() / "alert-tests")
                 staging.commit(rendered)
             return status
     except OutError as e:  # refused before anything is written (tools.render.check_out)

@@ -228,7 +228,8 @@ class _Staging:
         if kind is not None:
             self.discard()
 
-    def _staging(self) -> Path:
+    def staging_folder(self) -> Path:
+        """The folder the render is written into (a tool may add its own files there before `commit`)."""
         if self.folder is None:
             self.out.mkdir(parents=True, exist_ok=True)
             self.folder = Path(tempfile.mkdtemp(prefix=STAGING, dir=self.out))
@@ -247,7 +248,7 @@ class _Staging:
                 self._fork_writer(estate)
 
     def _fork_writer(self, estate: Estate) -> None:
-        folder = self._staging()
+        folder = self.staging_folder()
         if not hasattr(os, "fork"):
             return
         report, report_end = os.pipe()
@@ -294,7 +295,7 @@ class _Staging:
 
     def commit(self, run: Run) -> None:
         """Write the rest (and the estate's files, unless written aside), then replace the earlier render."""
-        staging = self._staging()
+        staging = self.staging_folder()
         aside = self._wait_aside()
         if aside is None:
             write_estate(run.estate, staging)

@@ -24,7 +24,6 @@ from __future__ import annotations
 import argparse
 import itertools
 import math
-import os
 import random
 import re
 import shutil
@@ -48,7 +47,7 @@ from estate.contract import Contract, contracts
 from estate.files import SAFE_LOADER  # libyaml: the render wrote these files
 from estate.team import Metric
 from dashboards.importer import interpolate
-from tools import command, first_line, once, shown_path, whole_number
+from tools import command, first_line, once, shown_path, whole_number, write_whole
 from tools.prometheus_server import PrometheusMissing, binary, go_env
 from tools.render import committed, input_folder, read_render, rendered_stacks
 
@@ -475,12 +474,9 @@ def main(argv: list[str] | None = None) -> int:
     per_stack = {stack: sources_for(stack, folder) for stack, folder in rendered_stacks().items()}
     if args.out:
         text = openmetrics([s for sources in per_stack.values() for s in sources], end, args.minutes, args.step)
-        staged = args.out.with_name(f".{args.out.name}.partial")
         try:  # a history whole or none, and an earlier one kept when this one cannot be written (a full disk)
-            staged.write_text(text, encoding="utf-8")
-            os.replace(staged, args.out)
+            write_whole(args.out, text)
         except OSError as e:
-            staged.unlink(missing_ok=True)
             print(f"error: --out {shown_path(args.out)}: cannot write it ({e.strerror or e})", file=sys.stderr)
             return 1
         print(f"{series_count(text)} series, {args.minutes} min, ending {end}: {args.out}")
